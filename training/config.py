@@ -1,0 +1,84 @@
+"""The simulator's one configuration object, with the defaults of the SageMaker RL launch article (seed 002)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Fleet economics and mechanics. One simulated step is one minute."""
+
+    warmup_latency: int = 5
+    """Minutes between ordering a machine and its first minute of serving."""
+    capacity_rpm_per_machine: float = 300.0
+    """Nominal requests per minute one machine serves (article 002: tpm_per_machine)."""
+    capacity_sigma: float = 30.0
+    """Standard deviation of a machine's capacity draw, requests per minute (article 002: tpm_sigma)."""
+    capacity_noise: Literal["fleet", "machine"] = "fleet"
+    """"fleet": one N(300, 30) draw per minute for the whole fleet, as article 002; "machine": independent
+    per-machine draws, so the fleet's capacity is N(n * 300, sqrt(n) * 30)."""
+    machine_cost: float = 0.05
+    """Dollars per serving machine-minute."""
+    warming_cost: bool = False
+    """Also charge ``machine_cost`` for machines that are still warming up (real clouds bill them)."""
+    request_value: float = 0.90
+    """Dollars per 1000 served requests."""
+    downtime_cost: float = 200.0
+    """Dollars charged for a minute of downtime, beyond the lost requests."""
+    downtime_percent: float = 99.5
+    """A minute is down when fewer than this percentage of its requests succeed."""
+    initial_machines: int = 50
+    """Serving machines at minute 0 (scenarios may override it to match their load)."""
+    min_machines: int = 1
+    """Fleet (serving + warming) never goes below this."""
+    max_machines: int = 10_000
+    """Fleet (serving + warming) never goes above this."""
+    max_scale_out_per_step: int = 10_000
+    """Most machines that can be ordered in one minute."""
+    max_scale_in_per_step: int = 10_000
+    """Most machines that can be removed in one minute."""
+    cut_order: Literal["serving_first", "warming_first"] = "serving_first"
+    """Which machines a cut below serving + warming removes first. "serving_first" is article 002's
+    simulator: serving machines go first and machines already ordered still arrive (a remainder, if the cut
+    exceeds the serving fleet, cancels the newest orders). "warming_first" cancels the newest orders first."""
+    episode_minutes: int = 1000
+    """Steps per training episode (article 002: max_time_steps); the episode is truncated, never terminated."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "warmup_latency": self.warmup_latency >= 0,
+            "capacity_rpm_per_machine": self.capacity_rpm_per_machine > 0,
+            "capacity_sigma": self.capacity_sigma >= 0,
+            "capacity_noise": self.capacity_noise in ("fleet", "machine"),
+            "machine_cost": self.machine_cost >= 0,
+            "request_value": self.request_value >= 0,
+            "downtime_cost": self.downtime_cost >= 0,
+            "downtime_percent": 0 <= self.downtime_percent <= 100,
+            "initial_machines": self.initial_machines >= 0,
+            "min_machines": self.min_machines >= 0,
+            "max_machines": self.max_machines >= max(self.min_machines, 1),
+            "max_scale_out_per_step": self.max_scale_out_per_step >= 1,
+            "max_scale_in_per_step": self.max_scale_in_per_step >= 1,
+            "cut_order": self.cut_order in ("serving_first", "warming_first"),
+            "episode_minutes": self.episode_minutes >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid SimConfig field(s): {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SimConfig:
+        """Build from a plain dict (e.g. JSON or RLlib's env_config), refusing unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown SimConfig field(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> SimConfig:
+        return replace(self, **changes)

@@ -1,0 +1,108 @@
+"""Gymnasium environment over the fleet simulator: one fleet, one scenario per episode.
+
+## Description
+An auto-scaler decides, once a minute, how many machines (serving + warming) a web fleet should hold. Machines
+take ``warmup_latency`` minutes to start serving; load follows daily and weekly cycles, drifts, and spikes
+without warning (or replays a recorded trace). Dynamics: ``training.sim`` (article 002's simulator, batched).
+
+## Action Space
+``Discrete(N_ACTIONS)``: ``inference.actions.ACTION_TABLE``. Action 0 holds the fleet; action k >= 1 sets it to
+``ceil(need * HEADROOM[k-1])`` machines, ``need`` being the last minute's load in machines' worth.
+
+## Observation Space
+``Box(-inf, inf, (OBS_DIM,), float32)`` built by ``inference.features.featurize`` from the decision-contract
+fields only (load history, failed requests, active and pending machines, capacity, time): the table is in
+that module's docstring. The serving handler builds it with the same code.
+
+## Rewards
+Profit in dollars for the minute: ``served * 0.90 / 1000 - 0.05 * active - 200 * [success < 99.5 %]``
+(article 002 defaults in ``SimConfig``). ``info`` carries each component: revenue, machine_cost,
+downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
+
+## Starting State
+A scenario from ``sampler`` (default: ``training.loads.sample_scenario``, random synthetic shapes and windows of
+the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
+observed and the scenario's initial fleet serving. ``options={"scenario": Scenario}`` pins the scenario.
+
+## Episode End
+Never terminated. Truncated after ``episode_minutes`` steps (1000, article 002's ``max_time_steps``).
+
+## Arguments
+``config``: ``SimConfig`` or a dict of its fields (RLlib passes ``env_config`` dicts); ``trace_probability``:
+share of training episodes replaying a recorded trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from inference.actions import N_ACTIONS, desired_from_action
+from inference.features import HISTORY, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
+
+from .config import SimConfig
+from .loads import Scenario, sample_scenario
+from .sim import STEP_KEYS, FleetSim
+
+Sampler = Callable[[np.random.Generator, int], Scenario]
+
+
+class FleetEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        config: SimConfig | dict[str, Any] | None = None,
+        sampler: Sampler | None = None,
+        trace_probability: float = 0.3,
+    ):
+        if isinstance(config, dict):
+            config = dict(config)
+            trace_probability = float(config.pop("trace_probability", trace_probability))
+            config = SimConfig.from_dict(config)
+        self.config = config or SimConfig()
+        self.trace_probability = trace_probability
+        self.sampler = sampler or self._default_sampler
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        self.sim: FleetSim | None = None
+
+    def _default_sampler(self, rng: np.random.Generator, minutes: int) -> Scenario:
+        return sample_scenario(
+            rng, minutes, trace_probability=self.trace_probability, capacity=self.config.capacity_rpm_per_machine
+        )
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        scenario = (options or {}).get("scenario") or self.sampler(self.np_random, self.config.episode_minutes)
+        self.sim = FleetSim(self.config, [scenario], seed=int(self.np_random.integers(2**63)))
+        self.steps = min(self.config.episode_minutes, self.sim.minutes)
+        load = self.sim.loads[0]
+        cap = self.config.capacity_rpm_per_machine
+        windows = sliding_window_view(load, HISTORY)[: self.steps + 1]
+        minutes = (self.sim.start_minute[0] + np.arange(self.steps + 1)) % MINUTES_PER_WEEK
+        # The load part of every observation of the episode at once; only the fleet part changes per step.
+        self._load_obs = load_features(windows, np.full(len(windows), cap), minutes).astype(np.float32)
+        self._need = windows[:, -1] / cap
+        self._last = windows[:, -1]
+        self.t = 0
+        return self._obs(), {"scenario": scenario.name}
+
+    def _obs(self) -> np.ndarray:
+        sim, t = self.sim, self.t
+        fleet = fleet_features(self._need[t : t + 1], sim.active, sim.pending, sim.failed, self._last[t : t + 1])
+        return np.concatenate([self._load_obs[t], fleet[0].astype(np.float32)])
+
+    def step(self, action):
+        assert self.sim is not None, "call reset() first"
+        assert self.action_space.contains(action), f"invalid action {action!r}"
+        sim, t = self.sim, self.t
+        desired = desired_from_action(np.array([action]), self._need[t : t + 1], sim.active, sim.pending)
+        sim.step(desired)
+        self.t += 1
+        info = dict(zip(STEP_KEYS, sim.last[0].tolist()))
+        return self._obs(), info.pop("reward"), False, self.t >= self.steps, info

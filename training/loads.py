@@ -1,0 +1,312 @@
+"""Load for the simulator: a seeded synthetic generator, replay of recorded traces, and the training sampler.
+
+A ``Scenario`` is ``HISTORY + T`` minutes of requests per minute: the first ``HISTORY`` minutes are what the
+cloud saw before minute 0 (so the first decision has a full history), the next T are simulated.
+
+Held-out evaluation never overlaps training: synthetic scenarios come from independent random streams
+(``EVAL_STREAM`` vs ``TRAIN_STREAM`` spawn keys of one ``SeedSequence``), and each recorded trace is split by
+time, the first ``TRAIN_FRACTION`` for tuning and training, the rest for evaluation.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import lfilter
+
+from inference.features import HISTORY
+
+DATA_DIR = Path(__file__).parent / "data"
+TRAIN_FRACTION = 0.7
+TRAIN_STREAM = 1
+EVAL_STREAM = 2
+TUNE_STREAM = 3
+LOW_VOLUME_RPM = 1000.0
+"""Traces whose raw mean is below this many requests per minute are scaled as a smoothed rate and resampled
+(Poisson) at the target volume, so that scaling does not multiply their minute-to-minute counting noise."""
+SMOOTH_SIGMA_MINUTES = 3.0
+
+
+@dataclass(frozen=True)
+class TraceInfo:
+    file: str
+    start: datetime
+    """UTC time of minute 0."""
+
+
+TRACES: dict[str, TraceInfo] = {
+    "nasa": TraceInfo("nasa_jul95.csv", datetime(1995, 7, 1, 4, 0, tzinfo=UTC)),
+    "worldcup": TraceInfo("worldcup98_may01_jun09.csv", datetime(1998, 4, 30, 22, 0, tzinfo=UTC)),
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load to simulate: ``load`` holds HISTORY minutes of history, then the simulated minutes."""
+
+    name: str
+    load: np.ndarray
+    start: datetime
+    """UTC time of the first simulated minute (index HISTORY of ``load``)."""
+    initial_machines: int
+    meta: dict = field(default_factory=dict)
+    """How the load was made (generator parameters or trace, split and scale factor)."""
+
+    @property
+    def minutes(self) -> int:
+        return len(self.load) - HISTORY
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be used; the message names the file and line."""
+
+
+def read_trace(path: str | Path) -> np.ndarray:
+    """Requests per minute from a CSV with header ``minute,requests`` and minutes 0, 1, 2, ... without gaps."""
+    path = Path(path)
+    if not path.is_file():
+        raise TraceError(f"{path}: trace file not found")
+    values: list[float] = []
+    with path.open(newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["minute", "requests"]:
+            raise TraceError(f"{path}:1: expected header 'minute,requests', got {','.join(header or [])!r}")
+        for row in reader:
+            line = reader.line_num
+            if not row or all(not c.strip() for c in row):
+                continue
+            if len(row) != 2:
+                raise TraceError(f"{path}:{line}: expected 2 columns (minute,requests), got {len(row)}")
+            try:
+                minute = int(row[0])
+            except ValueError:
+                raise TraceError(f"{path}:{line}: minute {row[0]!r} is not an integer") from None
+            if minute != len(values):
+                raise TraceError(f"{path}:{line}: minute {minute} out of sequence, expected {len(values)}")
+            try:
+                requests = float(row[1])
+            except ValueError:
+                raise TraceError(f"{path}:{line}: requests {row[1]!r} is not a number") from None
+            if not math.isfinite(requests) or requests < 0:
+                raise TraceError(f"{path}:{line}: requests {row[1]!r} must be a finite number >= 0")
+            values.append(requests)
+    if len(values) < 2 * HISTORY:
+        raise TraceError(f"{path}: only {len(values)} minutes; at least {2 * HISTORY} are needed")
+    return np.asarray(values)
+
+
+@lru_cache(maxsize=8)
+def _trace(name: str) -> np.ndarray:
+    if name not in TRACES:
+        raise KeyError(f"unknown trace {name!r}; known: {', '.join(TRACES)}")
+    return read_trace(DATA_DIR / TRACES[name].file)
+
+
+def data_sha256() -> str:
+    """sha256 over the recorded traces the project trains and evaluates on (recorded in the artifact)."""
+    digest = hashlib.sha256()
+    for name in sorted(TRACES):
+        digest.update((DATA_DIR / TRACES[name].file).read_bytes())
+    return digest.hexdigest()
+
+
+def initial_fleet(load: np.ndarray, capacity: float, headroom: float = 1.25) -> int:
+    """The fleet a scenario starts with: the last history minute's load in machines, with headroom."""
+    return max(1, math.ceil(load[HISTORY - 1] / capacity * headroom))
+
+
+def scale_trace(
+    raw: np.ndarray, reference: np.ndarray, mean_machines: float, capacity: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Scale ``raw`` so that ``reference`` (the trace's training part) averages ``mean_machines`` machines.
+
+    Returns the scaled load and the scale factor. Low-volume traces are smoothed and resampled (see
+    ``LOW_VOLUME_RPM``); the others are multiplied and rounded.
+    """
+    factor = mean_machines * capacity / max(float(reference.mean()), 1e-9)
+    if reference.mean() < LOW_VOLUME_RPM:
+        rate = gaussian_filter1d(raw.astype(np.float64), SMOOTH_SIGMA_MINUTES, mode="nearest") * factor
+        return rng.poisson(rate).astype(np.float64), factor
+    return np.round(raw * factor), factor
+
+
+def trace_scenario(
+    name: str,
+    part: str,
+    *,
+    mean_machines: float = 20.0,
+    capacity: float = 300.0,
+    minutes: int | None = None,
+    offset: int = 0,
+    seed: int = 0,
+) -> Scenario:
+    """A window of a recorded trace's ``part`` ("train" or "eval"), scaled by its training part's mean.
+
+    ``offset`` and ``minutes`` select a window inside the part (default: the whole part). The history before
+    the window comes from the minutes just before it, so the evaluation part's first decision sees the end of
+    the training part, exactly as a live system would.
+    """
+    if part not in ("train", "eval"):
+        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
+    raw = _trace(name)
+    cut = int(len(raw) * TRAIN_FRACTION)
+    lo, hi = (HISTORY, cut) if part == "train" else (cut, len(raw))
+    begin = lo + offset
+    end = hi if minutes is None else begin + minutes
+    if not (lo <= begin < end <= hi):
+        raise ValueError(f"window [{begin}, {end}) lies outside the {part} part [{lo}, {hi}) of trace {name!r}")
+    rng = np.random.default_rng([TRAIN_STREAM if part == "train" else EVAL_STREAM, seed, len(raw)])
+    scaled, factor = scale_trace(raw[begin - HISTORY : end], raw[HISTORY:cut], mean_machines, capacity, rng)
+    start = TRACES[name].start + timedelta(minutes=begin)
+    return Scenario(
+        name=f"{name}-{part}",
+        load=scaled,
+        start=start,
+        initial_machines=initial_fleet(scaled, capacity),
+        meta={
+            "trace": name,
+            "part": part,
+            "first_minute": begin,
+            "scale_factor": factor,
+            "mean_machines": mean_machines,
+            "resampled": bool(raw[HISTORY:cut].mean() < LOW_VOLUME_RPM),
+        },
+    )
+
+
+def trace_part_minutes(name: str, part: str) -> int:
+    """Simulatable minutes in a trace's part."""
+    raw = _trace(name)
+    cut = int(len(raw) * TRAIN_FRACTION)
+    return cut - HISTORY if part == "train" else len(raw) - cut
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Shape of a synthetic load. Levels are multiplicative factors on the mean."""
+
+    mean_machines: float = 20.0
+    """Mean load in machines' worth of nominal capacity."""
+    daily_amplitude: float = 0.5
+    """Relative swing of the daily cycle (0.5: peak 1.5x, trough 0.5x of the mean, before other factors)."""
+    peak_hour: float = 14.0
+    """Hour of the day (UTC) of the daily peak."""
+    weekend_factor: float = 0.75
+    """Load on Saturdays and Sundays relative to weekdays."""
+    drift_per_week: float = 0.1
+    """Exponential growth rate per week (negative: decline)."""
+    wander_sigma: float = 0.05
+    """Standard deviation of a slow random wander (Ornstein-Uhlenbeck, ~6 h time constant) of the log level."""
+    noise_sigma: float = 0.03
+    """Minute-to-minute multiplicative noise (log-normal, AR(1) with coefficient 0.5), on top of Poisson."""
+    spikes_per_day: float = 1.0
+    """Mean number of sudden spikes per day (Poisson)."""
+    spike_height: tuple[float, float] = (0.2, 1.5)
+    """Range of a spike's relative height (0.5: +50 % on top of the load), drawn log-uniformly."""
+    spike_minutes: tuple[float, float] = (5.0, 120.0)
+    """Range of a spike's duration in minutes, drawn log-uniformly."""
+    spike_ramp_minutes: tuple[float, float] = (1.0, 10.0)
+    """Range of a spike's onset ramp in minutes (1: instantaneous)."""
+
+
+def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator) -> np.ndarray:
+    """``minutes`` of requests per minute (integers as floats), minute 0 at UTC time ``start``."""
+    t = np.arange(minutes, dtype=np.float64)
+    t0 = start.weekday() * 1440 + start.hour * 60 + start.minute
+    minute_of_week = (t0 + t) % 10080
+    hour = (minute_of_week % 1440) / 60.0
+    phase = 2 * np.pi * (hour - spec.peak_hour) / 24.0
+    daily = 1.0 + spec.daily_amplitude * (0.8 * np.cos(phase) + 0.2 * np.cos(2 * phase))
+    weekday = minute_of_week / 1440.0
+    weekend = 1.0 / (1.0 + np.exp(-4 * (weekday - 5.0))) * (1.0 / (1.0 + np.exp(4 * (weekday - 6.95))))
+    weekly = 1.0 + (spec.weekend_factor - 1.0) * weekend
+    drift = np.exp(spec.drift_per_week * t / 10080.0)
+    theta = 1.0 / 360.0
+    shocks = rng.normal(0.0, spec.wander_sigma * math.sqrt(2 * theta), minutes)
+    level0 = rng.normal(0.0, spec.wander_sigma)
+    wander, _ = lfilter([1.0], [1.0, theta - 1.0], shocks, zi=[(1.0 - theta) * level0])
+    eps = rng.normal(0.0, spec.noise_sigma, minutes)
+    noise = eps.copy()
+    noise[1:] += 0.5 * eps[:-1]
+    spikes = np.ones(minutes)
+    for _ in range(rng.poisson(spec.spikes_per_day * minutes / 1440.0)):
+        at = rng.uniform(0, minutes)
+        height = math.exp(rng.uniform(*np.log(spec.spike_height)))
+        length = math.exp(rng.uniform(*np.log(spec.spike_minutes)))
+        ramp = rng.uniform(*spec.spike_ramp_minutes)
+        rel = t - at
+        shape = np.where(rel < 0, 0.0, np.minimum(1.0, (rel + 1) / ramp))
+        shape *= np.exp(-np.maximum(rel - length, 0.0) / max(length / 4, 1.0))
+        spikes += height * shape
+    rate = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander + noise) * spikes
+    return rng.poisson(np.maximum(rate, 0.0)).astype(np.float64)
+
+
+def random_spec(rng: np.random.Generator, mean_machines: tuple[float, float] = (3.0, 300.0)) -> SyntheticSpec:
+    """A random synthetic shape: the training and evaluation distribution of synthetic loads."""
+    return SyntheticSpec(
+        mean_machines=float(math.exp(rng.uniform(*np.log(mean_machines)))),
+        daily_amplitude=float(rng.uniform(0.1, 0.7)),
+        peak_hour=float(rng.uniform(0, 24)),
+        weekend_factor=float(rng.uniform(0.5, 1.1)),
+        drift_per_week=float(rng.uniform(-0.2, 0.4)),
+        wander_sigma=float(rng.uniform(0.0, 0.1)),
+        noise_sigma=float(rng.uniform(0.01, 0.06)),
+        spikes_per_day=float(rng.uniform(0.0, 3.0)),
+    )
+
+
+def random_start(rng: np.random.Generator) -> datetime:
+    """A random minute within one week of 2024, so every weekday and hour is covered."""
+    return datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=int(rng.integers(0, 10080)))
+
+
+def synthetic_scenario(
+    rng: np.random.Generator,
+    minutes: int,
+    *,
+    spec: SyntheticSpec | None = None,
+    name: str = "synthetic",
+    capacity: float = 300.0,
+) -> Scenario:
+    spec = spec or random_spec(rng)
+    start = random_start(rng)
+    load = synthetic_load(spec, HISTORY + minutes, start - timedelta(minutes=HISTORY), rng)
+    load *= capacity / 300.0
+    return Scenario(name, load, start, initial_fleet(load, capacity), meta={"spec": spec.__dict__})
+
+
+def eval_synthetic(index: int, minutes: int, capacity: float = 300.0) -> Scenario:
+    """Held-out synthetic scenario number ``index``: an independent stream never used in training or tuning."""
+    rng = np.random.default_rng([EVAL_STREAM, index])
+    return synthetic_scenario(rng, minutes, name=f"synthetic-{index}", capacity=capacity)
+
+
+def sample_scenario(
+    rng: np.random.Generator, minutes: int, *, trace_probability: float = 0.3, capacity: float = 300.0
+) -> Scenario:
+    """A random training scenario: a synthetic load, or a random window of a trace's training part at a
+    random scale. Draw ``rng`` from ``TRAIN_STREAM`` (or ``TUNE_STREAM``); evaluation uses ``EVAL_STREAM``."""
+    if rng.random() < trace_probability:
+        name = str(rng.choice(sorted(TRACES)))
+        room = trace_part_minutes(name, "train") - minutes
+        mean_machines = float(math.exp(rng.uniform(math.log(3.0), math.log(300.0))))
+        return trace_scenario(
+            name,
+            "train",
+            mean_machines=mean_machines,
+            capacity=capacity,
+            minutes=minutes,
+            offset=int(rng.integers(0, max(room, 1))),
+            seed=int(rng.integers(2**31)),
+        )
+    return synthetic_scenario(rng, minutes, capacity=capacity)
