@@ -1,0 +1,110 @@
+"""RLlib PPO module -> the artifact's plain policy network, checked to act exactly as the RLlib module does.
+
+The trained ``DefaultPPOTorchRLModule`` (new API stack) holds an actor encoder, a ``pi`` head, and the value
+network. Serving needs only the policy path: ``inference.policy.from_rllib_state_dict`` maps it to the
+``nn.Sequential`` of ``inference.artifact`` (weights as numpy, loads with torch alone or with numpy alone).
+
+The check: 1,000 observations of the trained policy at work (the exploring policy on training scenarios, the
+distribution the network was fitted on), through both the RLlib module's ``forward_inference`` and the
+packaged artifact's numpy forward pass; the greedy (argmax) actions must agree on every observation. An
+observation whose two best RLlib logits are within ``TIE_TOL`` is reported as a tie, not a mismatch (float32
+rounding may order them either way; with trained networks there are typically none).
+
+Used by ``training.train`` after training and by ``python -m training.gate --checkpoint CKPT`` for a checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference.artifact import load_artifact, observation_spec
+from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
+
+from .checkpoints import module_path
+from .config import SimConfig
+from .vector_env import FleetVectorEnv
+
+TIE_TOL = 1e-5
+
+
+def load_rllib_module(checkpoint: str | Path) -> Any:
+    """The trained RLModule from a training checkpoint (no Ray cluster needed)."""
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    return RLModule.from_checkpoint(str(module_path(checkpoint).resolve()))
+
+
+def module_state(module: Any) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def policy_net(state: dict[str, Any], activation: str) -> Any:
+    """The artifact's ``nn.Sequential`` from an RLlib module state dict (policy path only)."""
+    return from_rllib_state_dict(state, fcnet_activation=activation)
+
+
+def numpy_policy(net: Any) -> NumpyPolicy:
+    return NumpyPolicy(*spec_of_torch(net))
+
+
+def rllib_logits(module: Any, obs: np.ndarray) -> np.ndarray:
+    """The RLlib module's action logits for a batch, through its own inference forward pass."""
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    with torch.no_grad():
+        out = module.forward_inference({Columns.OBS: torch.from_numpy(np.asarray(obs, dtype=np.float32))})
+    return out[Columns.ACTION_DIST_INPUTS].cpu().numpy()
+
+
+def collect_observations(
+    policy: NumpyPolicy,
+    sim_config: SimConfig,
+    *,
+    num_envs: int = 32,
+    steps: int = 400,
+    seed: int = 0,
+    trace_probability: float = 0.3,
+) -> np.ndarray:
+    """Observations met by the exploring policy (actions sampled from its softmax) on training scenarios."""
+    env = FleetVectorEnv(num_envs, sim_config.replace(episode_minutes=max(steps, 1)), trace_probability)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    seen = [obs]
+    for _ in range(steps - 1):
+        logits = policy.logits(obs).astype(np.float64)
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        actions = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
+        obs, *_ = env.step(actions)
+        seen.append(obs)
+    return np.concatenate(seen)
+
+
+def compare_greedy(module: Any, artifact_path: str | Path, obs: np.ndarray) -> dict[str, Any]:
+    """Greedy actions of the RLlib module vs the packaged artifact on ``obs``."""
+    logits = rllib_logits(module, obs)
+    ref = logits.argmax(axis=1)
+    got = load_artifact(artifact_path).act(obs)
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    tie = (top2[:, 1] - top2[:, 0]) < TIE_TOL
+    differ = ref != got
+    return {
+        "observations": len(obs),
+        "mismatches": int((differ & ~tie).sum()),
+        "ties_differing": int((differ & tie).sum()),
+        "max_abs_logit_diff": float(np.abs(load_artifact(artifact_path).policy.logits(obs) - logits).max()),
+        "passed": bool(not (differ & ~tie).any()),
+    }
+
+
+def check_observations(policy: NumpyPolicy, sim_config: SimConfig, count: int, seed: int) -> tuple[np.ndarray, dict]:
+    """``count`` check observations (a random subset of the exploring policy's) and the observation spec
+    (per-feature training range) computed from all of them, for the artifact metadata."""
+    pool = collect_observations(policy, sim_config, seed=seed)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
+    return pool[pick], observation_spec(pool)

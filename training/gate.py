@@ -1,0 +1,243 @@
+"""The gate between a trained policy and a deployable artifact.
+
+Before packaging, the policy (greedy, exactly as the artifact will act) is evaluated with the evaluation report
+(``training.evaluate``) beside every tuned baseline and the clairvoyant oracle, on held-out scenarios only:
+synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of both recorded traces.
+It passes when it beats tuned target tracking on profit at equal or better availability (% of minutes down)
+
+- on the held-out synthetic scenarios taken together,
+- on each recorded trace's evaluation part,
+- and over everything (``training.evaluate.gate``).
+
+A failing policy is not packaged: a clear message on stderr and exit code ``EXIT_GATE_FAILED``, unless forced
+(``--force``), in which case the metadata records ``gate.forced = true`` and the reason. ``report.json``,
+``report.md`` and the plots are written either way, so the refusal can be read.
+
+After packaging, the artifact is loaded back and must reproduce the RLlib module's greedy actions on 1,000
+observations (``training.export``); otherwise it is deleted and the exit code is ``EXIT_EXPORT_MISMATCH``.
+
+    python -m training.gate --checkpoint CKPT --out DIR [--force] [--eval quick|full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from inference.artifact import package_policy
+
+from .checkpoints import latest, load_state
+from .config import SimConfig
+from .evaluate import Report, default_policies, evaluate, evaluation_cases
+from .evaluate import gate as overall_gate
+from .export import check_observations, compare_greedy, numpy_policy
+from .loads import data_sha256
+from .report import write_report
+from .validation import NetworkPolicy
+
+CANDIDATE = "ppo"
+BASELINE = "target_tracking"
+EXIT_GATE_FAILED = 3
+EXIT_EXPORT_MISMATCH = 4
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class GateDecision:
+    passed: bool
+    forced: bool
+    reason: str
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"passed": self.passed, "forced": self.forced, "reason": self.reason}
+
+
+def _group(report: Report, names: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for policy in (CANDIDATE, BASELINE):
+        rows = [report.result(policy, n) for n in names]
+        minutes = sum(r["minutes"] for r in rows)
+        out[policy] = {
+            "profit": sum(r["profit"] for r in rows),
+            "pct_minutes_down": 100.0 * sum(r["minutes_down"] for r in rows) / minutes,
+        }
+    return out
+
+
+def decide(report: Report, force: bool = False) -> GateDecision:
+    """Apply the gate's rule (module docstring) to an evaluation report holding ``ppo`` and ``target_tracking``."""
+    groups: dict[str, list[str]] = {}
+    for s in report.scenarios:
+        groups.setdefault("held-out synthetic" if s["kind"] == "synthetic" else s["name"], []).append(s["name"])
+    checks = []
+    for label, names in groups.items():
+        g = _group(report, names)
+        c, b = g[CANDIDATE], g[BASELINE]
+        checks.append(
+            {
+                "scope": label,
+                "scenarios": names,
+                "profit": c["profit"],
+                "baseline_profit": b["profit"],
+                "pct_minutes_down": c["pct_minutes_down"],
+                "baseline_pct_minutes_down": b["pct_minutes_down"],
+                "passed": bool(c["profit"] > b["profit"] and c["pct_minutes_down"] <= b["pct_minutes_down"]),
+            }
+        )
+    overall = overall_gate(report, CANDIDATE, BASELINE)
+    checks.append({"scope": "all scenarios", "passed": overall["passed"], "reason": overall["reason"]})
+    failed = [c for c in checks if not c["passed"]]
+    if not failed:
+        reason = f"beats tuned {BASELINE} on profit at equal or better availability: " + overall["reason"]
+    else:
+        reason = f"does not beat tuned {BASELINE} on profit at equal or better availability in: " + "; ".join(
+            c.get("reason")
+            or (
+                f"{c['scope']} (profit {c['profit']:.0f} vs {c['baseline_profit']:.0f} $, minutes down "
+                f"{c['pct_minutes_down']:.3f} % vs {c['baseline_pct_minutes_down']:.3f} %)"
+            )
+            for c in failed
+        )
+    return GateDecision(passed=not failed, forced=bool(force and failed), reason=reason, checks=checks)
+
+
+def code_version() -> str:
+    """git commit (with ``-dirty``) when run from a checkout, else a sha256 of our Python sources (SageMaker)."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        if rev:
+            return f"git:{rev}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    digest = hashlib.sha256()
+    for path in sorted([*ROOT.glob("training/*.py"), *ROOT.glob("inference/*.py")]):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
+def gate_and_package(
+    *,
+    net: Any,
+    module: Any,
+    out_dir: str | Path,
+    sim_config: SimConfig,
+    training: dict[str, Any],
+    model_version: str,
+    eval_quick: bool,
+    force: bool = False,
+    check_count: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+) -> int:
+    """Evaluate, gate, package and check one trained network; returns the process exit code."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("model.tar.gz", "metadata.json"):
+        (out / stale).unlink(missing_ok=True)
+    policy = numpy_policy(net)
+    check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed)
+
+    policies = {**default_policies(), CANDIDATE: NetworkPolicy(policy, CANDIDATE)}
+    cases = evaluation_cases(quick=eval_quick, capacity=sim_config.capacity_rpm_per_machine)
+    report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
+    decision = decide(report, force)
+    summary = report.summary()
+    evaluation = {
+        "cases": "quick" if eval_quick else "full",
+        "scenarios": report.scenario_names,
+        "summary": {name: summary[name] for name in (CANDIDATE, BASELINE, "oracle") if name in summary},
+        "gate_checks": decision.checks,
+    }
+    report.extra.update({"gate": {**decision.metadata(), "checks": decision.checks}, "training": training})
+    report.extra["command"] = " ".join(sys.argv)
+
+    if not decision.passed and not force:
+        write_report(report, out)
+        print(
+            f"GATE FAILED: the trained policy is not packaged. It {decision.reason}.\n"
+            f"See {out / 'report.md'}. Train longer or with other hyperparameters, or rerun with --force to "
+            "package it anyway (recorded as forced in its metadata).",
+            file=sys.stderr,
+        )
+        return EXIT_GATE_FAILED
+
+    metadata = {
+        "model_version": model_version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "observation": obs_spec,
+        "training": training,
+        "evaluation": evaluation,
+        "gate": decision.metadata(),
+        "data_sha256": data_sha256(),
+        "code_version": code_version(),
+    }
+    tarball = package_policy(net, out, metadata=metadata)
+    check = compare_greedy(module, tarball, check_obs)
+    report.extra["export_check"] = check
+    write_report(report, out)
+    if not check["passed"]:
+        tarball.unlink(missing_ok=True)
+        (out / "metadata.json").unlink(missing_ok=True)
+        print(
+            f"EXPORT CHECK FAILED: the packaged network disagrees with the RLlib module on {check['mismatches']} of "
+            f"{check['observations']} observations (max logit difference {check['max_abs_logit_diff']:.2e}); "
+            "artifact removed.",
+            file=sys.stderr,
+        )
+        return EXIT_EXPORT_MISMATCH
+    status = "PASSED" if decision.passed else "FAILED but forced"
+    print(f"gate {status}: {decision.reason}", flush=True)
+    print(
+        f"export check: greedy actions identical on {check['observations']} observations "
+        f"(max logit difference {check['max_abs_logit_diff']:.2e}); packaged {tarball}",
+        flush=True,
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.gate", description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint iter_NNNNNN, or a checkpoint root")
+    parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
+    parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
+    parser.add_argument(
+        "--eval", choices=("quick", "full"), default=None, help="evaluation cases (default: as trained)"
+    )
+    args = parser.parse_args(argv)
+
+    from .export import load_rllib_module, module_state, policy_net
+
+    ckpt = args.checkpoint if (args.checkpoint / "state.json").is_file() else latest(args.checkpoint)
+    if ckpt is None:
+        parser.error(f"--checkpoint {args.checkpoint}: no complete checkpoint there")
+    state = load_state(ckpt)
+    cfg = state["config"]
+    module = load_rllib_module(ckpt)
+    net = policy_net(module_state(module), cfg["activation"])
+    eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
+    training = {**state.get("training", {}), "checkpoint": str(ckpt)}
+    return gate_and_package(
+        net=net,
+        module=module,
+        out_dir=args.out,
+        sim_config=SimConfig().replace(**cfg.get("sim", {})),
+        training=training,
+        model_version=state["run_name"],
+        eval_quick=eval_quick,
+        force=args.force,
+        check_count=cfg.get("export_check_observations", 1000),
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,370 @@
+"""Every knob of a PPO training run, its presets, and how they are overridden.
+
+Precedence, lowest first: the dataclass defaults, the preset (``--preset``), a JSON file (``--config``), the
+SageMaker hyperparameters (``SM_HPS``), then command-line flags. Every field is a flag of the same name
+(``--num-epochs`` or ``--num_epochs``); ``python -m training.train --help`` lists them with their docstrings.
+Derived values (train batch size, iterations, run name) are computed once, in ``finalize``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import itertools
+import json
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .config import SimConfig
+
+ENV_NAME = "FleetEnv"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A PPO run on the fleet simulator (Ray RLlib 2.60, new API stack)."""
+
+    # Run
+    exp_name: str = "ppo"
+    """Experiment name, part of the run name ``{env}__{exp}__{seed}__{time}``."""
+    seed: int = 1
+    """Seed of the network initialisation and of the training scenario streams."""
+    total_timesteps: int = 3_000_000
+    """Environment steps (minutes simulated) to train for."""
+    time_budget_s: float = 0.0
+    """Stop after the iteration that crosses this many seconds of training (0: no limit)."""
+
+    # Environment
+    episode_minutes: int = 1000
+    """Minutes per training episode (truncated, never terminated)."""
+    trace_probability: float = 0.3
+    """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
+    sim: dict = field(default_factory=dict)
+    """Overrides of ``training.config.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
+    reward_normalization: str = "mean_need"
+    """"mean_need": divide each episode's rewards by its mean load in machines; "none": raw dollars."""
+    reward_scale: float = 1.0
+    """Constant factor on the (normalised) training reward."""
+
+    # Sampling
+    num_env_runners: int = 2
+    """Remote env-runner actors (one CPU each); 0 samples in the driver. -1: one per CPU of the Ray cluster."""
+    num_envs_per_env_runner: int = 64
+    """Fleets each env runner steps at once (one batched simulator, one batched forward pass)."""
+    rollout_fragment_length: int = 128
+    """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
+
+    # PPO
+    lr: float = 3e-4
+    """Adam learning rate."""
+    lr_final: float = 3e-5
+    """Learning rate at the end of training, reached linearly (set equal to ``lr`` for a constant rate)."""
+    gamma: float = 0.98
+    """Discount factor per minute."""
+    lambda_: float = 0.95
+    """GAE lambda."""
+    clip_param: float = 0.2
+    """PPO policy-ratio clip."""
+    vf_clip_param: float = 50.0
+    """Clip of the value-function loss (in units of the normalised reward's return)."""
+    vf_loss_coeff: float = 0.5
+    """Weight of the value-function loss."""
+    entropy_coeff: float = 0.01
+    """Entropy bonus weight."""
+    kl_coeff: float = 0.2
+    """Initial weight of the adaptive KL penalty (0 disables it)."""
+    kl_target: float = 0.01
+    """KL divergence the adaptive penalty aims for."""
+    num_epochs: int = 6
+    """Passes over each train batch."""
+    minibatch_size: int = 4096
+    """SGD minibatch size."""
+    grad_clip: float = 0.5
+    """Global gradient-norm clip."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the policy and of the (separate) value network."""
+    activation: str = "tanh"
+    """Hidden activation of both networks ("tanh" or "relu")."""
+
+    # Resources
+    driver_torch_threads: int = 2
+    """Torch threads of the driver (the learner): it runs while the env runners wait, so it may use every core."""
+    runner_torch_threads: int = 1
+    """Torch threads in each env-runner actor (one CPU each; more would fight the other runners)."""
+    object_store_mb: int = 256
+    """Ray object store per node, MiB (small: only weights and sample batches pass through it)."""
+    ray_head_port: int = 6379
+    """GCS port of the Ray head on the first SageMaker host."""
+
+    # Validation, checkpoints, evaluation
+    validation_scenarios: int = 8
+    """Fixed validation scenarios (tuning stream, never evaluated on) for the per-iteration profit vs oracle."""
+    validation_every: int = 1
+    """Evaluate the greedy policy on the validation set every this many iterations (the log repeats the last)."""
+    checkpoint_dir: str = ""
+    """Checkpoint root (empty: /opt/ml/checkpoints on SageMaker, else OUT/checkpoints)."""
+    checkpoint_every: int = 1
+    """Save a checkpoint every this many iterations (1: an interruption loses at most one iteration)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (oldest deleted first)."""
+    resume: bool = True
+    """Resume from the newest checkpoint in ``checkpoint_dir`` if there is one."""
+    eval: str = "quick"
+    """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
+    evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
+    export_check_observations: int = 1000
+    """Observations on which the export must reproduce the RLlib module's greedy actions."""
+    force: bool = False
+    """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
+
+    # Derived in finalize(); not settable.
+    preset: str = "custom"
+    """Name of the preset the run started from (set by the parser)."""
+    train_batch_size: int = 0
+    """Derived: runners x envs per runner x rollout fragment length."""
+    num_iterations: int = 0
+    """Derived: ceil(total_timesteps / train_batch_size)."""
+    run_name: str = ""
+    """Derived: ``{env}__{exp}__{seed}__{unix time}`` (kept across resumes)."""
+
+
+DERIVED = frozenset({"preset", "train_batch_size", "num_iterations", "run_name"})
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "exp_name": "quick",
+        "total_timesteps": 2_500_000,
+        "time_budget_s": 480.0,
+    },
+    "full": {
+        "exp_name": "full",
+        "total_timesteps": 25_000_000,
+        "hidden": (128, 128),
+        "lr": 2e-4,
+        "lr_final": 2e-5,
+        "validation_every": 2,
+        "checkpoint_every": 2,
+        "eval": "full",
+    },
+    "tiny": {
+        "exp_name": "tiny",
+        "total_timesteps": 4096,
+        "num_env_runners": 0,
+        "num_envs_per_env_runner": 8,
+        "rollout_fragment_length": 256,
+        "minibatch_size": 1024,
+        "num_epochs": 2,
+        "hidden": (16, 16),
+        "episode_minutes": 200,
+        "validation_scenarios": 2,
+    },
+}
+"""quick: the main job and CI (a few minutes on 2 cores); full: the quality run; tiny: tests only (seconds)."""
+
+
+@lru_cache(maxsize=1)
+def field_docs() -> dict[str, str]:
+    """Each field's docstring (the string literal under it), for ``--help`` and the hyperparameter table."""
+    tree = ast.parse(inspect.getsource(TrainConfig))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for prev, node in itertools.pairwise(body):
+        if isinstance(prev, ast.AnnAssign) and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            docs[prev.target.id] = " ".join(str(node.value.value).split())  # type: ignore[union-attr]
+    return docs
+
+
+def _types() -> dict[str, Any]:
+    return get_type_hints(TrainConfig)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """``value`` (from JSON, a string flag or SM_HPS) converted to field ``name``'s type, or a ValueError."""
+    types = _types()
+    if name not in types:
+        raise ValueError(f"unknown training hyperparameter {name!r}; known: {', '.join(sorted(types))}")
+    kind = types[name]
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(f"not an integer: {value!r}")
+            return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
+        if kind is float:
+            return float(value)
+        if kind is str:
+            return str(value)
+        if kind is dict:
+            parsed = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(parsed, dict):
+                raise ValueError(f"not a JSON object: {value!r}")
+            return parsed
+        if kind == tuple[int, ...]:
+            if isinstance(value, str):
+                text = value.strip()
+                parsed = json.loads(text) if text.startswith("[") else [p for p in text.split(",") if p.strip()]
+            else:
+                parsed = value
+            out = tuple(int(v) for v in parsed)
+            if not out or min(out) < 1:
+                raise ValueError(f"need at least one positive width: {value!r}")
+            return out
+    except (TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ValueError(f"hyperparameter {name}={value!r}: {exc}") from None
+    raise TypeError(f"field {name} has unsupported type {kind}")
+
+
+def apply(config: TrainConfig, values: dict[str, Any], source: str) -> TrainConfig:
+    """``config`` with ``values`` applied; unknown or derived keys are refused naming ``source``."""
+    changes = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name == "lambda":
+            name = "lambda_"
+        if name in DERIVED:
+            raise ValueError(f"{source}: {name!r} is derived and cannot be set")
+        try:
+            changes[name] = coerce(name, value)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    return replace(config, **changes)
+
+
+def validate(cfg: TrainConfig) -> None:
+    checks = {
+        "total_timesteps": cfg.total_timesteps >= 1,
+        "time_budget_s": cfg.time_budget_s >= 0,
+        "episode_minutes": cfg.episode_minutes >= 1,
+        "trace_probability": 0.0 <= cfg.trace_probability <= 1.0,
+        "reward_normalization": cfg.reward_normalization in ("mean_need", "none"),
+        "reward_scale": cfg.reward_scale > 0,
+        "num_env_runners": cfg.num_env_runners >= -1,
+        "num_envs_per_env_runner": cfg.num_envs_per_env_runner >= 1,
+        "rollout_fragment_length": cfg.rollout_fragment_length >= 1,
+        "lr": cfg.lr > 0,
+        "lr_final": cfg.lr_final > 0,
+        "gamma": 0.0 < cfg.gamma <= 1.0,
+        "lambda_": 0.0 <= cfg.lambda_ <= 1.0,
+        "clip_param": cfg.clip_param > 0,
+        "vf_clip_param": cfg.vf_clip_param > 0,
+        "vf_loss_coeff": cfg.vf_loss_coeff >= 0,
+        "entropy_coeff": cfg.entropy_coeff >= 0,
+        "kl_coeff": cfg.kl_coeff >= 0,
+        "kl_target": cfg.kl_target > 0,
+        "num_epochs": cfg.num_epochs >= 1,
+        "minibatch_size": cfg.minibatch_size >= 1,
+        "grad_clip": cfg.grad_clip > 0,
+        "activation": cfg.activation in ("tanh", "relu"),
+        "driver_torch_threads": cfg.driver_torch_threads >= 1,
+        "runner_torch_threads": cfg.runner_torch_threads >= 1,
+        "object_store_mb": cfg.object_store_mb >= 64,
+        "ray_head_port": 1 <= cfg.ray_head_port <= 65535,
+        "validation_scenarios": cfg.validation_scenarios >= 1,
+        "validation_every": cfg.validation_every >= 1,
+        "checkpoint_every": cfg.checkpoint_every >= 1,
+        "keep_checkpoints": cfg.keep_checkpoints >= 1,
+        "eval": cfg.eval in ("quick", "full"),
+        "export_check_observations": cfg.export_check_observations >= 1,
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ValueError("invalid training hyperparameter(s): " + ", ".join(f"{b}={getattr(cfg, b)!r}" for b in bad))
+
+
+def finalize(cfg: TrainConfig, preset: str, *, run_name: str = "", num_runners: int | None = None) -> TrainConfig:
+    """Validate and fill the derived fields. ``num_runners`` resolves ``num_env_runners=-1`` (cluster CPUs)."""
+    validate(cfg)
+    runners = cfg.num_env_runners if cfg.num_env_runners >= 0 else max(1, num_runners or 1)
+    batch = max(runners, 1) * cfg.num_envs_per_env_runner * cfg.rollout_fragment_length
+    return replace(
+        cfg,
+        preset=preset,
+        num_env_runners=runners,
+        train_batch_size=batch,
+        num_iterations=-(-cfg.total_timesteps // batch),
+        run_name=run_name or f"{ENV_NAME}__{cfg.exp_name}__{cfg.seed}__{int(time.time())}",
+    )
+
+
+def sim_config(cfg: TrainConfig) -> SimConfig:
+    """The simulator configuration of training, validation and evaluation."""
+    if "episode_minutes" in cfg.sim:
+        raise ValueError("set episode_minutes as its own hyperparameter, not inside 'sim'")
+    try:
+        return SimConfig.from_dict({**cfg.sim, "episode_minutes": cfg.episode_minutes})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"hyperparameter sim={cfg.sim!r}: {exc}") from None
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"--config {path}: file not found") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config {path}: not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"--config {path}: expected a JSON object of hyperparameters")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per settable field (``--num-epochs`` and ``--num_epochs``), help from the field docstrings."""
+    docs = field_docs()
+    group = parser.add_argument_group("hyperparameters (override preset and --config)")
+    for f in fields(TrainConfig):
+        if f.name in DERIVED:
+            continue
+        flags = [f"--{f.name.replace('_', '-').rstrip('-')}"]
+        if "_" in f.name.rstrip("_"):
+            flags.append(f"--{f.name.rstrip('_')}")
+        if f.name == "lambda_":
+            flags = ["--lambda", "--lambda-", "--lambda_"]
+        default = f.default if f.default_factory is MISSING else f.default_factory()
+        extra: dict[str, Any] = {"nargs": "?", "const": "true"} if isinstance(default, bool) else {}
+        group.add_argument(
+            *flags,
+            dest=f"hp_{f.name}",
+            default=None,
+            metavar=type(default).__name__.upper(),
+            help=f"{docs.get(f.name, '')} [default: {default!r}]",
+            **extra,
+        )
+
+
+def from_args(args: argparse.Namespace, hps: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults < preset < --config JSON < SageMaker hyperparameters < flags; then ``finalize``-ready."""
+    if args.preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
+    cfg = apply(TrainConfig(), PRESETS[args.preset], f"preset {args.preset}")
+    if args.config:
+        cfg = apply(cfg, load_json(args.config), f"--config {args.config}")
+    if hps:
+        cfg = apply(cfg, hps, "SM_HPS")
+    flags = {k[3:]: v for k, v in vars(args).items() if k.startswith("hp_") and v is not None}
+    return apply(cfg, flags, "command line")
+
+
+def to_dict(cfg: TrainConfig) -> dict[str, Any]:
+    out = asdict(cfg)
+    out["hidden"] = list(cfg.hidden)
+    return out
+
+
+def markdown_table(cfg: TrainConfig) -> str:
+    """Hyperparameters as a Markdown table (CleanRL's ``add_text`` habit), written beside the curves."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in to_dict(cfg).items())
+    return f"| parameter | value |\n| --- | --- |\n{rows}\n"
