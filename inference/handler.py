@@ -1,0 +1,135 @@
+"""The four SageMaker hooks, and ``invoke``, which chains them for the local server.
+
+The SageMaker PyTorch inference container calls ``model_fn(model_dir)`` once per worker, then per request
+``input_fn(body, content_type)`` -> ``predict_fn(data, model)`` -> ``output_fn(prediction, accept)``. Every hook
+runs inside ``errors.boundary``: bad input leaves as a 4xx ``InferenceError`` whose message names the field; any
+other fault is logged with its traceback and answered with a bare 500. A policy that fails or yields non-finite
+logits is not an error: the shield falls back to its target-tracking rule for the affected decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import contract, features
+from .artifact import LoadedPolicy, load_artifact
+from .errors import InferenceError, ModelLoadError, boundary, error_response
+from .metrics import DecisionMetrics
+from .shield import Decisions, Shield, ShieldConfig
+
+log = logging.getLogger(__name__)
+
+_ACTION_NAMES = ("scale_in", "hold", "scale_out")  # indexed by sign(delta) + 1
+
+
+@dataclass(frozen=True)
+class Model:
+    """What ``model_fn`` returns: the loaded policy, its shield and the metrics sink."""
+
+    policy: LoadedPolicy
+    shield: Shield
+    metrics: DecisionMetrics
+
+    @property
+    def model_version(self) -> str:
+        return self.policy.model_version
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What ``predict_fn`` returns and ``output_fn`` encodes."""
+
+    decisions: Decisions
+    model_version: str
+    single: bool
+
+    def as_dicts(self) -> list[dict[str, object]]:
+        d = self.decisions
+        version = self.model_version
+        return [
+            {
+                "desired_machines": desired,
+                "delta": delta,
+                "action": _ACTION_NAMES[(delta > 0) - (delta < 0) + 1],
+                "model_version": version,
+                "shielded": shielded,
+                "reason": reason,
+            }
+            for desired, delta, shielded, reason in zip(
+                d.desired.tolist(), d.delta.tolist(), d.shielded.tolist(), d.reasons
+            )
+        ]
+
+
+def load_model(path: str, config: ShieldConfig | None = None) -> Model:
+    """The served model from an artifact (tarball or extracted directory); shield settings from the environment."""
+    policy = load_artifact(path)
+    try:
+        config = config or ShieldConfig.from_env()
+    except ValueError as err:
+        raise ModelLoadError(f"bad shield setting: {err}") from None
+    model = Model(policy=policy, shield=Shield(policy.obs_lo, policy.obs_hi, config), metrics=DecisionMetrics())
+    gate = policy.metadata.get("gate") or {}
+    log.info(
+        "serving model_version=%s contract_version=%s gate_passed=%s shield=%s metrics=%s",
+        model.model_version,
+        policy.metadata.get("contract_version"),
+        gate.get("passed"),
+        config,
+        model.metrics.namespace or "off",
+    )
+    return model
+
+
+@boundary
+def model_fn(model_dir: str) -> Model:
+    return load_model(model_dir)
+
+
+@boundary
+def input_fn(input_data: str | bytes | bytearray, content_type: str) -> contract.DecisionRequest:
+    return contract.parse_request(input_data, content_type)
+
+
+@boundary
+def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
+    obs = features.featurize(data.load, data.failed, data.active, data.pending, data.capacity, data.minute)
+    try:
+        logits = model.policy.policy.logits(obs)
+        action = logits.argmax(axis=1)
+        failed = ~np.isfinite(logits).all(axis=1)
+    except Exception:  # a broken policy must not take decisions down: the shield falls back
+        log.exception("policy forward pass failed; the shield falls back for this request")
+        action = np.zeros(len(data), dtype=np.int64)
+        failed = np.ones(len(data), dtype=bool)
+    decisions = model.shield.apply(data, obs, action, failed)
+    model.metrics.emit(data, decisions)
+    return Prediction(decisions=decisions, model_version=model.model_version, single=data.single)
+
+
+@boundary
+def output_fn(prediction: Prediction, accept: str) -> tuple[bytes, str]:
+    kind = contract.choose_accept(accept)
+    if kind == contract.CSV:
+        return contract.encode_csv(prediction.as_dicts()), kind
+    return contract.encode_json(prediction.as_dicts(), prediction.single), kind
+
+
+def invoke(model: Model, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+    """One request through the hooks, as the container runs them: (status, body, content type), never raises.
+
+    Accept is checked before any work, so a request that would get a 406 changes nothing and emits no metric.
+    """
+    try:
+        contract.choose_accept(accept)
+        prediction = predict_fn(input_fn(body, content_type or ""), model)
+        out, kind = output_fn(prediction, accept or "")
+        return 200, out, kind
+    except Exception as err:  # the local server's half of the boundary
+        if not isinstance(err, InferenceError):
+            log.error("unexpected error outside the hooks", exc_info=err)
+        status, payload = error_response(err)
+        return status, payload, contract.JSON

@@ -1,0 +1,145 @@
+"""Local endpoint with the SageMaker container contract: ``GET /ping`` and ``POST /invocations``.
+
+    python -m inference.serve --model artifacts/model/model.tar.gz [--port 8080] [--host 127.0.0.1] [--workers N]
+
+It serves the artifact through the same hooks as the SageMaker container (``handler.invoke`` chains
+``input_fn`` -> ``predict_fn`` -> ``output_fn``), on gunicorn's ``gthread`` worker: several pre-forked worker
+processes (one per core by default, as SageMaker sizes its model server) with HTTP/1.1 keep-alive. The model is
+loaded once, before the workers fork, so a bad artifact fails at start-up with its reason. Bound to 127.0.0.1
+unless told otherwise. SIGTERM (or Ctrl-C) stops it gracefully: workers finish the requests in flight, then exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+# One BLAS thread per worker: the network is tiny, and several workers share the cores.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from . import contract  # noqa: E402
+from .errors import BadRequest, InferenceError, MethodNotAllowed, NotFound, PayloadTooLarge, error_response  # noqa: E402
+from .handler import Model, invoke, load_model  # noqa: E402
+
+log = logging.getLogger("inference.serve")
+
+_STATUS = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class InvocationsApp:
+    """The WSGI application: routing, body limits, and the hooks via ``handler.invoke``."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self._ping = json.dumps({"status": "healthy", "model_version": model.model_version}).encode()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "")
+        try:
+            if path == "/invocations":
+                if method != "POST":
+                    raise MethodNotAllowed(f"{method} /invocations: use POST")
+                body = _read_body(environ)
+                status, out, kind = invoke(self.model, body, environ.get("CONTENT_TYPE"), environ.get("HTTP_ACCEPT"))
+            elif path == "/ping":
+                if method not in ("GET", "HEAD"):
+                    raise MethodNotAllowed(f"{method} /ping: use GET")
+                status, out, kind = 200, self._ping, contract.JSON
+            else:
+                raise NotFound(f"no route {path!r}; the routes are GET /ping and POST /invocations")
+        except Exception as err:  # routing and body-read errors share the boundary
+            if not isinstance(err, InferenceError):
+                log.error("request failed", exc_info=err)
+            status, out = error_response(err)
+            kind = contract.JSON
+        headers = [("Content-Type", kind), ("Content-Length", str(len(out)))]
+        if status == 405:
+            headers.append(("Allow", "POST" if path == "/invocations" else "GET, HEAD"))
+        start_response(_STATUS.get(status, f"{status} Error"), headers)
+        return [b"" if method == "HEAD" else out]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    limit = contract.MAX_BODY_BYTES
+    if length:
+        try:
+            size = int(length)
+        except ValueError:
+            raise BadRequest(f"Content-Length {length!r} is not a number") from None
+        if size > limit:
+            raise PayloadTooLarge(f"request body is {size} bytes; the limit is {limit}")
+        return stream.read(size)
+    data = stream.read(limit + 1)  # chunked transfer: read no more than one byte past the limit
+    if len(data) > limit:
+        raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+    return data
+
+
+def gunicorn_options(host: str, port: int, workers: int, threads: int, keepalive: int) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "keepalive": keepalive,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "backlog": 2048,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "rl-autoscaler-serve",
+        "control_socket_disable": True,  # no shared ~/.gunicorn/gunicorn.ctl between servers
+    }
+
+
+def run(model: Model, options: dict[str, Any]) -> None:
+    """Serve ``model`` with gunicorn until SIGTERM or SIGINT."""
+    from gunicorn.app.base import BaseApplication
+
+    app = InvocationsApp(model)
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> InvocationsApp:
+            return app
+
+    _Gunicorn().run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m inference.serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="model.tar.gz, or a directory it was extracted to")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080, as SageMaker)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker (default 2)")
+    parser.add_argument("--keepalive", type=int, default=75, help="idle keep-alive seconds (default 75)")
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.threads < 1 or not 0 <= args.port <= 65535:
+        parser.error("--workers and --threads must be >= 1 and --port in [0, 65535]")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s")
+    try:
+        model = load_model(args.model)
+    except InferenceError as err:
+        log.error("cannot serve %s: %s", args.model, err.message)
+        sys.exit(2)
+    run(model, gunicorn_options(args.host, args.port, args.workers, args.threads, args.keepalive))
+
+
+if __name__ == "__main__":
+    main()
