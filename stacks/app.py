@@ -1,0 +1,30 @@
+"""Build the CDK app from context: the stage configs, the model artifact and the training source dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.artifact import resolve_artifact
+from stacks.config import select_stages
+from stacks.sourcedir import build_sourcedir
+from stacks.stage import AutoscalerStage
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTEXT_KEYS = ("stages", "stage", "model_artifact", "model_metadata", "model_s3_uri", "model_sha256")
+
+
+def build(app: cdk.App, *, root: Path = ROOT, environ: Mapping[str, str] | None = None) -> list[AutoscalerStage]:
+    """Add one stage per selected config (`-c stage=Dev`, default all) and the cdk-nag AwsSolutions checks."""
+    environ = os.environ if environ is None else environ
+    context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
+    configs = select_stages(context["stages"], context["stage"], environ)
+    artifact = resolve_artifact(context, root)
+    sourcedir = build_sourcedir(root)
+    stages = [AutoscalerStage(app, config=config, artifact=artifact, sourcedir=sourcedir) for config in configs]
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stages

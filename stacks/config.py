@@ -1,0 +1,186 @@
+"""Typed, validated per-stage configuration, read from the `stages` object of `cdk.json` context.
+
+One frozen `StageConfig` per stage (Dev, Staging, Prod). Bad values fail synth before any construct exists,
+with a message naming the stage and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REGION = "eu-west-1"
+"""Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
+
+
+class StageConfigError(ValueError):
+    """A stage name or a stage config value that synth cannot accept."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServingConfig(_Frozen):
+    instance_type: str = Field(pattern=_INSTANCE_TYPE)
+    """Endpoint instance type, e.g. ml.c5.large."""
+    instance_count: int = Field(ge=1, le=20)
+    """Initial instance count; above 1 the endpoint updates blue/green with canary and auto-rollback."""
+    min_instances: int = Field(ge=1, le=20)
+    """Lower bound of endpoint auto scaling."""
+    max_instances: int = Field(ge=1, le=20)
+    """Upper bound of endpoint auto scaling."""
+    target_invocations_per_instance: float = Field(gt=0)
+    """Target tracking value for SageMakerVariantInvocationsPerInstance (invocations per instance per minute)."""
+    scale_in_cooldown_s: int = Field(ge=0, le=3600)
+    scale_out_cooldown_s: int = Field(ge=0, le=3600)
+    data_capture_percent: int = Field(ge=0, le=100)
+    """Share of requests and responses captured to the bucket (0 disables capture)."""
+    canary_percent: int = Field(ge=1, le=50)
+    """Share of capacity that takes the new model first during a blue/green update."""
+    canary_wait_minutes: int = Field(ge=0, le=60)
+    """Baking period after the canary step, watching the rollback alarms."""
+    termination_wait_minutes: int = Field(ge=0, le=60)
+    """How long the old fleet is kept after the full traffic shift (a quick manual rollback window)."""
+    max_deployment_minutes: int = Field(ge=10, le=480)
+    """Maximum time a blue/green update may take before SageMaker abandons it."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ServingConfig:
+        if not self.min_instances <= self.instance_count <= self.max_instances:
+            raise ValueError(
+                f"instance_count ({self.instance_count}) must lie within "
+                f"min_instances ({self.min_instances}) and max_instances ({self.max_instances})"
+            )
+        return self
+
+    @property
+    def deployment_guardrails(self) -> bool:
+        """Blue/green with canary and auto-rollback needs a fleet of more than one instance."""
+        return self.instance_count > 1
+
+
+class TrainingConfig(_Frozen):
+    instance_type: str = Field(pattern=_INSTANCE_TYPE)
+    instance_count: int = Field(ge=1, le=16)
+    """Number of training hosts; above 1 the hosts form one Ray cluster (the first in SM_HOSTS is the head)."""
+    use_spot: bool
+    """Managed spot training; the job resumes from /opt/ml/checkpoints after an interruption."""
+    max_runtime_hours: float = Field(gt=0, le=120)
+    max_wait_hours: float = Field(gt=0, le=240)
+    """With spot: runtime plus time spent waiting for spot capacity (must be >= max_runtime_hours)."""
+    volume_gb: int = Field(ge=5, le=1024)
+    preset: Literal["quick", "full"]
+    """Training preset passed to training/sagemaker_entry.py as a hyperparameter."""
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _spot(self) -> TrainingConfig:
+        if self.use_spot and self.max_wait_hours < self.max_runtime_hours:
+            raise ValueError(
+                f"max_wait_hours ({self.max_wait_hours}) must be >= max_runtime_hours ({self.max_runtime_hours}) "
+                "when use_spot is true"
+            )
+        return self
+
+
+class AlarmConfig(_Frozen):
+    error_5xx_percent: float = Field(gt=0, le=100)
+    error_4xx_percent: float = Field(gt=0, le=100)
+    model_latency_p99_ms: float = Field(gt=0)
+    overhead_latency_p99_ms: float = Field(gt=0)
+    cpu_percent: float = Field(gt=0)
+    """CloudWatch's CPUUtilization is summed over cores: 200 is two fully busy vCPUs."""
+    memory_percent: float = Field(gt=0, le=100)
+    no_invocations_minutes: int = Field(ge=5, le=1440)
+    evaluation_minutes: int = Field(ge=1, le=60)
+    """Window of 1-minute datapoints that endpoint alarms look at."""
+    datapoints_to_alarm: int = Field(ge=1, le=60)
+
+    @model_validator(mode="after")
+    def _window(self) -> AlarmConfig:
+        if self.datapoints_to_alarm > self.evaluation_minutes:
+            raise ValueError(
+                f"datapoints_to_alarm ({self.datapoints_to_alarm}) must be <= evaluation_minutes "
+                f"({self.evaluation_minutes})"
+            )
+        return self
+
+
+class RetentionConfig(_Frozen):
+    checkpoint_days: int = Field(ge=1)
+    data_capture_days: int = Field(ge=1)
+    training_output_days: int = Field(ge=1)
+    noncurrent_version_days: int = Field(ge=1)
+    """Old (overwritten or deleted) object versions, e.g. replaced artifacts, expire after this."""
+    access_log_days: int = Field(ge=1)
+    log_retention_days: Literal[7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
+    """CloudWatch Logs retention of the training state machine's execution log."""
+
+
+class StageConfig(_Frozen):
+    name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{1,15}$")
+    account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
+    """Target account; None takes CDK_DEFAULT_ACCOUNT (the credentials the CLI runs with)."""
+    removal_policy: Literal["destroy", "retain"]
+    """What happens to the bucket and key when the stage is deleted."""
+    require_passed_gate: bool
+    """Refuse an artifact whose metadata does not record a passed evaluation gate."""
+    alarm_email: str | None = Field(default=None, pattern=_EMAIL)
+    serving: ServingConfig
+    training: TrainingConfig
+    alarms: AlarmConfig
+    retention: RetentionConfig
+
+    @property
+    def endpoint_name(self) -> str:
+        """The one stable physical name: callers and dashboards find the endpoint by it."""
+        return f"rl-autoscaler-{self.name.lower()}"
+
+    @property
+    def variant_name(self) -> str:
+        return "primary"
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(config)"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def parse_stage_config(name: str, raw: Mapping[str, Any], environ: Mapping[str, str]) -> StageConfig:
+    """Validate one stage's raw context object; the account falls back to CDK_DEFAULT_ACCOUNT."""
+    if not isinstance(raw, Mapping):
+        raise StageConfigError(f"stage {name!r}: config must be an object, got {type(raw).__name__}")
+    data = dict(raw)
+    if data.get("account") is None and environ.get("CDK_DEFAULT_ACCOUNT"):
+        data["account"] = environ["CDK_DEFAULT_ACCOUNT"]
+    try:
+        return StageConfig(name=name, **data)
+    except ValidationError as error:
+        raise StageConfigError(f"invalid config for stage {name!r}: {_describe(error)}") from None
+    except TypeError as error:  # e.g. a `name` key inside the stage object
+        raise StageConfigError(f"invalid config for stage {name!r}: {error}") from None
+
+
+def select_stages(
+    stages: Mapping[str, Any] | None, selected: str | None, environ: Mapping[str, str]
+) -> list[StageConfig]:
+    """All stages from context, or only `selected` (`-c stage=Dev`); an unknown name fails with the known ones."""
+    if not stages or not isinstance(stages, Mapping):
+        raise StageConfigError("cdk.json context has no 'stages' object: nothing to synthesise")
+    names = [n.strip() for n in selected.split(",")] if selected else list(stages)
+    unknown = [n for n in names if n not in stages]
+    if unknown:
+        raise StageConfigError(f"unknown stage {', '.join(map(repr, unknown))}; known stages: {', '.join(stages)}")
+    if len(set(names)) != len(names) or any(not re.fullmatch(r"[A-Za-z0-9]+", n) for n in names):
+        raise StageConfigError(f"invalid stage selection {selected!r}")
+    return [parse_stage_config(n, stages[n], environ) for n in names]

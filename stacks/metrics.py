@@ -1,0 +1,69 @@
+"""The metrics the alarms and the dashboard share: SageMaker endpoint metrics and the decision metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+
+DECISION_NAMESPACE = "RLAutoscaler"
+"""Namespace of the handler's decision metrics (env AUTOSCALER_METRICS_NAMESPACE on the model container)."""
+ONE_MINUTE = cdk.Duration.minutes(1)
+
+
+@dataclass(frozen=True)
+class EndpointMetrics:
+    """The endpoint's metrics, shared by the alarms and the dashboard."""
+
+    endpoint_name: str
+    variant_name: str
+
+    def _metric(self, namespace: str, name: str, statistic: str, label: str | None = None) -> cw.Metric:
+        return cw.Metric(
+            namespace=namespace,
+            metric_name=name,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": self.variant_name},
+            statistic=statistic,
+            period=ONE_MINUTE,
+            label=label,
+        )
+
+    def invocation(self, name: str = "Invocations") -> cw.Metric:
+        return self._metric("AWS/SageMaker", name, "Sum")
+
+    def error_rate(self, status: str) -> cw.MathExpression:
+        """Percentage of invocations answered with 4XX or 5XX (0 when there is no traffic)."""
+        return cw.MathExpression(
+            expression=f"IF(inv > 0, 100 * e{status.lower()} / inv, 0)",
+            using_metrics={
+                "inv": self.invocation(),
+                f"e{status.lower()}": self.invocation(f"Invocation{status}Errors"),
+            },
+            label=f"{status} rate (%)",
+            period=ONE_MINUTE,
+        )
+
+    def latency_ms(self, name: str, percentile: str) -> cw.MathExpression:
+        """SageMaker reports ModelLatency and OverheadLatency in microseconds; show milliseconds."""
+        ident = f"{name.lower()}_{percentile}_us"
+        return cw.MathExpression(
+            expression=f"{ident} / 1000",
+            using_metrics={ident: self._metric("AWS/SageMaker", name, percentile)},
+            label=f"{name} {percentile} (ms)",
+            period=ONE_MINUTE,
+        )
+
+    def utilization(self, name: str, statistic: str = "Average") -> cw.Metric:
+        return self._metric("/aws/sagemaker/Endpoints", name, statistic)
+
+
+def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:
+    return cw.Metric(
+        namespace=DECISION_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"Stage": stage},
+        statistic=statistic,
+        period=ONE_MINUTE,
+        label=name,
+    )

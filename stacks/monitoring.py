@@ -1,0 +1,177 @@
+"""Monitoring stack: the alarm topic, the alarms and the one dashboard an on-call engineer reads.
+
+Plain aws_cloudwatch rather than cdk-monitoring-constructs: SageMaker endpoints have no monitor there (everything
+would be custom metric groups anyway), latency needs math expressions (microseconds shown as milliseconds),
+and one dependency less keeps synth faster. The alarms measure the endpoint by its stable name, so this stack
+deploys before the serving stack, which uses two of them as blue/green rollback alarms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from stacks.config import StageConfig
+from stacks.dashboard import build_dashboard
+from stacks.metrics import EndpointMetrics
+from stacks.storage import StorageStack
+from stacks.training import TrainingStack
+
+
+class MonitoringStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: StorageStack,
+        training: TrainingStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        limits = config.alarms
+        prefix = config.endpoint_name
+        self.endpoint = EndpointMetrics(config.endpoint_name, config.variant_name)
+        self.dashboard_name = prefix
+        first_look = f"Open the {self.dashboard_name} dashboard"
+
+        self.topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name=f"RL autoscaler {config.name} alarms",
+            master_key=storage.key,
+            enforce_ssl=True,
+        )
+        if config.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        action = cw_actions.SnsAction(self.topic)
+
+        def alarm(
+            construct_id: str, metric: cw.IMetric, threshold: float, description: str, **options: Any
+        ) -> cw.Alarm:
+            options.setdefault("evaluation_periods", limits.evaluation_minutes)
+            options.setdefault("datapoints_to_alarm", limits.datapoints_to_alarm)
+            options.setdefault("treat_missing_data", cw.TreatMissingData.NOT_BREACHING)
+            options.setdefault("comparison_operator", cw.ComparisonOperator.GREATER_THAN_THRESHOLD)
+            created = cw.Alarm(
+                self,
+                construct_id,
+                alarm_name=f"{prefix}-{construct_id}",
+                metric=metric,
+                threshold=threshold,
+                alarm_description=description,
+                **options,
+            )
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            return created
+
+        endpoint = config.endpoint_name
+        self.error_5xx = alarm(
+            "5xx-rate",
+            self.endpoint.error_rate("5XX"),
+            limits.error_5xx_percent,
+            f"More than {limits.error_5xx_percent}% of calls to endpoint {endpoint} fail with 5XX: the model "
+            "container errs, so the fleet gets no scaling decisions. During a blue/green update this alarm rolls the "
+            f"update back. First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks.",
+        )
+        self.error_4xx = alarm(
+            "4xx-rate",
+            self.endpoint.error_rate("4XX"),
+            limits.error_4xx_percent,
+            f"More than {limits.error_4xx_percent}% of calls to {endpoint} are rejected as bad input (4XX): a caller "
+            "sends requests that break the decision contract. First: find the caller that changed; the 4XX body "
+            "names the offending field (see the endpoint logs).",
+        )
+        self.model_latency = alarm(
+            "model-latency-p99",
+            self.endpoint.latency_ms("ModelLatency", "p99"),
+            limits.model_latency_p99_ms,
+            f"p99 model latency of {endpoint} is above {limits.model_latency_p99_ms} ms: decisions arrive late. "
+            "During a blue/green update this alarm rolls the update back. First: check CPU and instance count on "
+            f"the dashboard; if CPU is high, raise max_instances for stage {config.name}.",
+        )
+        self.overhead_latency = alarm(
+            "overhead-latency-p99",
+            self.endpoint.latency_ms("OverheadLatency", "p99"),
+            limits.overhead_latency_p99_ms,
+            f"p99 SageMaker overhead latency of {endpoint} is above {limits.overhead_latency_p99_ms} ms: time is "
+            "spent outside the model (request handling, payload size). First: check request sizes (batches) and "
+            "the AWS Health Dashboard for SageMaker in eu-west-1.",
+        )
+        self.cpu = alarm(
+            "cpu",
+            self.endpoint.utilization("CPUUtilization"),
+            limits.cpu_percent,
+            f"Average CPUUtilization of {endpoint} instances is above {limits.cpu_percent} (summed over vCPUs: "
+            "100 per busy vCPU). Auto scaling should add instances. First: check the instance count on the "
+            "dashboard; if it sits at max_instances, raise max_instances.",
+        )
+        self.memory = alarm(
+            "memory",
+            self.endpoint.utilization("MemoryUtilization"),
+            limits.memory_percent,
+            f"Memory use of {endpoint} instances is above {limits.memory_percent}%: workers may be killed. "
+            "First: look for a growing trend since the last deployment (a leak) and roll back to the previous "
+            "model if so.",
+        )
+        self.no_invocations = alarm(
+            "no-invocations",
+            cw.Metric(
+                namespace="AWS/SageMaker",
+                metric_name="Invocations",
+                dimensions_map={"EndpointName": endpoint, "VariantName": config.variant_name},
+                statistic="Sum",
+                period=cdk.Duration.minutes(limits.no_invocations_minutes),
+            ),
+            1,
+            f"Endpoint {endpoint} received no calls for {limits.no_invocations_minutes} minutes: whatever asks it "
+            "for scaling decisions (once a minute) has stopped, so the fleet is not being scaled. First: check the "
+            "caller's logs and its permission to call sagemaker:InvokeEndpoint.",
+            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        machine = training.state_machine
+        self.training_failed = alarm(
+            "training-failed",
+            cw.MathExpression(
+                expression="FILL(failed, 0) + FILL(timedout, 0)",
+                using_metrics={"failed": machine.metric_failed(), "timedout": machine.metric_timed_out()},
+                label="Training executions failed or timed out",
+                period=cdk.Duration.minutes(5),
+            ),
+            0,
+            "A training run (Step Functions execution of the training job) failed or timed out; no new policy "
+            "comes out of it, the endpoint keeps serving the current one. First: open the failed execution in "
+            "the Step Functions console; its TrainingFailed state names the SageMaker job, whose logs are in "
+            "/aws/sagemaker/TrainingJobs.",
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
+        )
+        self.alarms = [
+            self.error_5xx,
+            self.error_4xx,
+            self.model_latency,
+            self.overhead_latency,
+            self.cpu,
+            self.memory,
+            self.no_invocations,
+            self.training_failed,
+        ]
+        self.rollback_alarms = [self.error_5xx, self.model_latency]
+        """Alarms that roll back a blue/green endpoint update (health of the new fleet, not of the callers)."""
+
+        self.dashboard = build_dashboard(
+            self, config=config, endpoint=self.endpoint, state_machine=machine, alarms=self.alarms
+        )
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)
+        cdk.CfnOutput(self, "DashboardName", value=self.dashboard_name)

@@ -1,0 +1,216 @@
+"""Serving stack: the model, endpoint config and endpoint, with data capture, guardrails and auto scaling.
+
+Model and endpoint-config names are generated (a new artifact makes new ones, and CloudFormation updates the
+endpoint to them); only the endpoint name is stable, because callers and alarms find the endpoint by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from stacks.artifact import ModelArtifact
+from stacks.common import log_retention, removal_policy
+from stacks.config import StageConfig
+from stacks.images import inference_image
+from stacks.metrics import DECISION_NAMESPACE
+from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
+from stacks.storage import DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
+
+
+class ServingStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: StorageStack,
+        artifact: ModelArtifact,
+        rollback_alarms: Sequence[cw.IAlarm],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        serving = config.serving
+        key = storage.key
+        bucket_name = data_bucket_name(config.name, self.account)
+        capture_objects = data_bucket_arn(config.name, self, f"{DATA_CAPTURE}*")
+        self.add_stack_dependency(storage)
+        log_group_name = f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
+
+        if artifact.local_path is not None:
+            asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact.local_path))
+            model_bucket, model_key = asset.s3_bucket_name, asset.s3_object_key
+        else:
+            model_bucket, model_key = artifact.s3_bucket_and_key
+
+        self.role = iam.Role(
+            self,
+            "ModelRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker endpoint of the RL autoscaler ({config.name})",
+        )
+        policy = sagemaker_base_policy(self, "ModelPolicy", "pytorch-inference", log_group_name, key)
+        policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadModelArtifact",
+                actions=["s3:GetObject"],
+                resources=[f"arn:{self.partition}:s3:::{model_bucket}/{model_key}"],
+            ),
+            iam.PolicyStatement(
+                sid="LocateBucket", actions=["s3:GetBucketLocation"], resources=[data_bucket_arn(config.name, self)]
+            ),
+            iam.PolicyStatement(
+                sid="WriteDataCapture",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[capture_objects],
+            ),
+            iam.PolicyStatement(
+                sid="DescribeRollbackAlarms",
+                actions=["cloudwatch:DescribeAlarms"],
+                resources=[alarm.alarm_arn for alarm in rollback_alarms],
+            ),
+        )
+        policy.attach_to_role(self.role)
+        acknowledge_wildcards(
+            policy,
+            {
+                nag_resource(self, capture_objects): (
+                    "SageMaker writes captured requests under data-capture/<endpoint>/<variant>/<date>/, names "
+                    "it makes as it captures."
+                ),
+            },
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "EndpointLogs",
+            log_group_name=log_group_name,
+            retention=log_retention(config),
+            removal_policy=removal_policy(config),
+        )
+
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=inference_image(self.region),
+                # A data source with an explicit compression type: the asset's object key ends in .gz, not .tar.gz.
+                model_data_source=sagemaker.CfnModel.ModelDataSourceProperty(
+                    s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
+                        s3_uri=f"s3://{model_bucket}/{model_key}", s3_data_type="S3Object", compression_type="Gzip"
+                    )
+                ),
+                environment={
+                    "SAGEMAKER_PROGRAM": "inference.py",
+                    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    "SAGEMAKER_REGION": self.region,
+                    "AUTOSCALER_METRICS_NAMESPACE": DECISION_NAMESPACE,
+                    "AUTOSCALER_STAGE": config.name,
+                    "AUTOSCALER_MODEL_SHA256": artifact.sha256,
+                },
+            ),
+            tags=[
+                cdk.CfnTag(key="model_version", value=artifact.model_version),
+                cdk.CfnTag(key="model_sha256", value=artifact.sha256),
+            ],
+        )
+        self.model.node.add_dependency(policy)
+
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "EndpointConfig",
+            kms_key_id=key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=config.variant_name,
+                    model_name=self.model.attr_model_name,
+                    instance_type=serving.instance_type,
+                    initial_instance_count=serving.instance_count,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=serving.data_capture_percent > 0,
+                initial_sampling_percentage=max(serving.data_capture_percent, 1),
+                destination_s3_uri=f"s3://{bucket_name}/{DATA_CAPTURE.rstrip('/')}",
+                kms_key_id=key.key_arn,
+                capture_options=[
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
+                ],
+                capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                    json_content_types=["application/json"], csv_content_types=["text/csv"]
+                ),
+            ),
+        )
+
+        deployment_config = None
+        if serving.deployment_guardrails:
+            deployment_config = sagemaker.CfnEndpoint.DeploymentConfigProperty(
+                blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                    traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+                        type="CANARY",
+                        canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                            type="CAPACITY_PERCENT", value=serving.canary_percent
+                        ),
+                        wait_interval_in_seconds=serving.canary_wait_minutes * 60,
+                    ),
+                    termination_wait_in_seconds=serving.termination_wait_minutes * 60,
+                    maximum_execution_timeout_in_seconds=serving.max_deployment_minutes * 60,
+                ),
+                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+                    alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in rollback_alarms]
+                ),
+            )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self,
+            "Endpoint",
+            endpoint_name=config.endpoint_name,
+            endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
+            # Keep the auto-scaled instance count across updates; apply data capture changes.
+            retain_all_variant_properties=True,
+            exclude_retained_variant_properties=[
+                sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")
+            ],
+            deployment_config=deployment_config,
+        )
+        self.endpoint.node.add_dependency(self.log_group)
+
+        self.scaling_target = appscaling.CfnScalableTarget(
+            self,
+            "ScalingTarget",
+            service_namespace="sagemaker",
+            resource_id=f"endpoint/{config.endpoint_name}/variant/{config.variant_name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=serving.min_instances,
+            max_capacity=serving.max_instances,
+        )  # no RoleARN: Application Auto Scaling uses its service-linked role for SageMaker
+        self.scaling_target.node.add_dependency(self.endpoint)
+        self.scaling_policy = appscaling.CfnScalingPolicy(
+            self,
+            "InvocationsPerInstance",
+            policy_name=f"{config.endpoint_name}-invocations-per-instance",
+            policy_type="TargetTrackingScaling",
+            scaling_target_id=self.scaling_target.ref,
+            target_tracking_scaling_policy_configuration=appscaling.CfnScalingPolicy.TargetTrackingScalingPolicyConfigurationProperty(
+                target_value=serving.target_invocations_per_instance,
+                predefined_metric_specification=appscaling.CfnScalingPolicy.PredefinedMetricSpecificationProperty(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                ),
+                scale_in_cooldown=serving.scale_in_cooldown_s,
+                scale_out_cooldown=serving.scale_out_cooldown_s,
+            ),
+        )
+        cdk.CfnOutput(self, "EndpointName", value=self.endpoint.attr_endpoint_name)
+        cdk.CfnOutput(self, "ModelSha256", value=artifact.sha256)

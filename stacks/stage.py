@@ -1,0 +1,71 @@
+"""One deployable environment: storage, training, monitoring and serving stacks built from one StageConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from stacks.artifact import ModelArtifact, check_gate
+from stacks.config import REGION, StageConfig
+from stacks.monitoring import MonitoringStack
+from stacks.serving import ServingStack
+from stacks.storage import StorageStack
+from stacks.training import TrainingStack
+
+
+class AutoscalerStage(cdk.Stage):
+    """`cdk deploy 'Dev/*'` deploys the stacks of one stage, in dependency order."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        *,
+        config: StageConfig,
+        artifact: ModelArtifact,
+        sourcedir: Path,
+        **kwargs: Any,
+    ) -> None:
+        check_gate(artifact, config.name, config.require_passed_gate)
+        super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=REGION), **kwargs)
+        self.config = config
+        self.storage = StorageStack(
+            self,
+            "Storage",
+            config=config,
+            description=f"RL autoscaler {config.name}: KMS key and data bucket (stateful)",
+            termination_protection=config.removal_policy == "retain",
+        )
+        self.training = TrainingStack(
+            self,
+            "Training",
+            config=config,
+            storage=self.storage,
+            sourcedir=sourcedir,
+            description=f"RL autoscaler {config.name}: training role, code and job definition (Step Functions)",
+        )
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            config=config,
+            storage=self.storage,
+            training=self.training,
+            description=f"RL autoscaler {config.name}: alarm topic, alarms and dashboard",
+        )
+        self.serving = ServingStack(
+            self,
+            "Serving",
+            config=config,
+            storage=self.storage,
+            artifact=artifact,
+            rollback_alarms=self.monitoring.rollback_alarms,
+            description=f"RL autoscaler {config.name}: model, endpoint config, endpoint and auto scaling",
+        )
+        cdk.Tags.of(self).add("project", "rl-autoscaler")
+        cdk.Tags.of(self).add("stage", config.name)
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        return [self.storage, self.training, self.monitoring, self.serving]

@@ -1,0 +1,216 @@
+"""Training stack: the SageMaker training role, the training code asset and the training job definition.
+
+The job definition is a Step Functions state machine whose `SageMakerCreateTrainingJob` task (run to
+completion) runs `training/sagemaker_entry.py` on the pinned PyTorch training image. With more than one
+instance, the entry point starts a Ray head on the first host of SM_HOSTS and the others join it, so RLlib's
+env runners spread over one Ray cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from stacks.common import log_retention, removal_policy
+from stacks.config import StageConfig
+from stacks.images import training_image
+from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
+from stacks.sourcedir import ENTRY_POINT
+from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
+
+CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+TRAINING_LOG_FIELDS = ("iter", "timesteps", "episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s")
+"""Fields of the `train_iteration ...` line the training script prints once per iteration."""
+
+
+def metric_definitions() -> list[tasks.MetricDefinition]:
+    """One SageMaker metric per field of the training log line; the regex has exactly one capture group."""
+    return [
+        tasks.MetricDefinition(name=f"train:{field}", regex=rf"train_iteration.* {field}=([-+0-9.eE]+)")
+        for field in TRAINING_LOG_FIELDS
+    ]
+
+
+class _S3Uri(tasks.S3Location):
+    """An S3 location that grants nothing: the training role's policy above says exactly what it may do."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__()
+        self._uri = uri
+
+    def bind(self, task: Any, *, for_reading: bool | None = None, for_writing: bool | None = None) -> Any:
+        return tasks.S3LocationConfig(uri=self._uri)
+
+
+class _TrainingJobTask(tasks.SageMakerCreateTrainingJob):
+    """Adds what the L2 task does not model: checkpoint config and managed spot training."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, extra: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self._extra = extra
+
+    def to_state_json(self, query_language: Any = None) -> Any:
+        state = super().to_state_json(query_language)
+        parameters = state["Parameters"]
+        for key, value in self._extra.items():
+            if isinstance(value, dict) and isinstance(parameters.get(key), dict):
+                parameters[key] = {**parameters[key], **value}
+            else:
+                parameters[key] = value
+        return state
+
+
+class TrainingStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: StorageStack,
+        sourcedir: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        training = config.training
+        key = storage.key
+        bucket_name = data_bucket_name(config.name, self.account)
+        self.add_stack_dependency(storage)
+
+        self.code = s3_assets.Asset(self, "SourceDir", path=str(sourcedir))
+
+        self.role = iam.Role(
+            self,
+            "TrainingRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"SageMaker training jobs of the RL autoscaler ({config.name})",
+        )
+        policy = sagemaker_base_policy(self, "TrainingPolicy", "pytorch-training", "/aws/sagemaker/TrainingJobs", key)
+        prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
+        policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadTrainingCode",
+                actions=["s3:GetObject"],
+                resources=[f"arn:{self.partition}:s3:::{self.code.s3_bucket_name}/{self.code.s3_object_key}"],
+            ),
+            iam.PolicyStatement(
+                sid="ListOwnPrefixes",
+                actions=["s3:ListBucket"],
+                resources=[data_bucket_arn(config.name, self)],
+                conditions={"StringLike": {"s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*"]}},
+            ),
+            iam.PolicyStatement(
+                sid="ReadWriteCheckpointsAndOutput",
+                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=prefixes,
+            ),
+        )
+        policy.attach_to_role(self.role)
+        acknowledge_wildcards(
+            policy,
+            {
+                nag_resource(self, prefixes[0]): (
+                    "Checkpoints are one object per file under the stage's checkpoints/ prefix; names are not known "
+                    "in advance."
+                ),
+                nag_resource(self, prefixes[1]): (
+                    "SageMaker writes model.tar.gz under training-output/<job name>/, a name made per run."
+                ),
+            },
+        )
+
+        job_name = sfn.JsonPath.format(f"{config.name.lower()}-ppo-{{}}", sfn.JsonPath.uuid())
+        runtime = cdk.Duration.minutes(round(training.max_runtime_hours * 60))
+        wait = cdk.Duration.minutes(round(training.max_wait_hours * 60)) if training.use_spot else runtime
+        extra: dict[str, Any] = {
+            "CheckpointConfig": {"LocalPath": CHECKPOINT_LOCAL_PATH, "S3Uri": f"s3://{bucket_name}/{CHECKPOINTS}"},
+            "EnableManagedSpotTraining": training.use_spot,
+            # Set here rather than through the L2 props, which would also grant kms:ReEncrypt* and
+            # kms:GenerateDataKey* to the role; sagemaker_base_policy grants the exact KMS actions.
+            "OutputDataConfig": {"KmsKeyId": key.key_arn},
+            "ResourceConfig": {"VolumeKmsKeyId": key.key_arn},
+        }
+        if training.use_spot:
+            extra["StoppingCondition"] = {"MaxWaitTimeInSeconds": int(wait.to_seconds())}
+        train = _TrainingJobTask(
+            self,
+            "Train",
+            extra=extra,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            training_job_name=job_name,
+            role=self.role,
+            algorithm_specification=tasks.AlgorithmSpecification(
+                training_image=tasks.DockerImage.from_registry(training_image(self.region)),
+                training_input_mode=tasks.InputMode.FILE,
+                metric_definitions=metric_definitions(),
+            ),
+            hyperparameters={
+                "sagemaker_program": ENTRY_POINT,
+                "sagemaker_submit_directory": self.code.s3_object_url,
+                "sagemaker_region": self.region,
+                "sagemaker_container_log_level": "20",
+                "preset": training.preset,
+                "seed": str(training.seed),
+            },
+            environment={"PYTHONUNBUFFERED": "1", "AUTOSCALER_STAGE": config.name},
+            resource_config=tasks.ResourceConfig(
+                instance_count=training.instance_count,
+                instance_type=ec2.InstanceType(training.instance_type.removeprefix("ml.")),
+                volume_size=cdk.Size.gibibytes(training.volume_gb),
+            ),
+            output_data_config=tasks.OutputDataConfig(
+                s3_output_location=_S3Uri(f"s3://{bucket_name}/{TRAINING_OUTPUT}")
+            ),
+            stopping_condition=tasks.StoppingCondition(max_runtime=runtime),
+            task_timeout=sfn.Timeout.duration(wait.plus(cdk.Duration.minutes(30))),
+            result_selector={"TrainingJobName.$": "$.TrainingJobName", "ModelArtifacts.$": "$.ModelArtifacts"},
+        )
+        failed = sfn.Fail(
+            self, "TrainingFailed", error="TrainingJobFailed", cause_path="$.failure.Cause", comment="Alarms on-call"
+        )
+        train.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
+
+        self.log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            retention=log_retention(config),
+            removal_policy=removal_policy(config),
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "TrainingJob",
+            comment=f"Train the RL autoscaler policy with PPO on SageMaker ({config.name})",
+            definition_body=sfn.DefinitionBody.from_chainable(train.next(sfn.Succeed(self, "PolicyTrained"))),
+            timeout=wait.plus(cdk.Duration.hours(1)),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        machine_policy = self.state_machine.role.node.find_child("DefaultPolicy")
+        # The machine refers to its role by GetAtt already; CDK's extra DependsOn on it is redundant (cfn-lint W3005).
+        self.state_machine.node.default_child.add_override(  # type: ignore[union-attr]
+            "DependsOn",
+            [self.get_logical_id(machine_policy.node.default_child)],  # type: ignore[arg-type]
+        )
+        training_jobs = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:training-job/*"
+        acknowledge(
+            machine_policy,
+            f"AwsSolutions-IAM5[{nag_resource(self, training_jobs)}]",
+            "Step Functions' SageMaker integration scopes create/describe/stop to training-job/*: the job name is "
+            "made per execution (<stage>-ppo-<uuid>), so no narrower ARN exists at deploy time.",
+        )
+        acknowledge(
+            machine_policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing, CloudWatch Logs delivery for the execution log and sagemaker:ListTags have no "
+            "resource-level permissions; these are the actions Step Functions itself requires.",
+        )
+        cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
