@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
@@ -29,6 +30,9 @@ from .errors import BadRequest, InferenceError, MethodNotAllowed, NotFound, Payl
 from .handler import Model, invoke, load_model  # noqa: E402
 
 log = logging.getLogger("inference.serve")
+
+_request = threading.local()
+"""The gunicorn request being handled by this thread (set by the ``pre_request`` hook)."""
 
 _STATUS = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -61,11 +65,24 @@ class InvocationsApp:
                 log.error("request failed", exc_info=err)
             status, out = error_response(err)
             kind = contract.JSON
+            if isinstance(err, PayloadTooLarge):
+                _close_after_response()
         headers = [("Content-Type", kind), ("Content-Length", str(len(out)))]
         if status == 405:
             headers.append(("Allow", "POST" if path == "/invocations" else "GET, HEAD"))
         start_response(_STATUS.get(status, f"{status} Error"), headers)
         return [b"" if method == "HEAD" else out]
+
+
+def _close_after_response() -> None:
+    """Answer with ``Connection: close``: the body was left unread, so the connection cannot be reused."""
+    req = getattr(_request, "req", None)
+    if req is not None:
+        req.force_close()
+
+
+def _pre_request(worker: Any, req: Any) -> None:
+    _request.req = req
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -100,7 +117,8 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int, keepalive
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "rl-autoscaler-serve",
-        "control_socket_disable": True,  # no shared ~/.gunicorn/gunicorn.ctl between servers
+        "control_socket_disable": True,
+        "pre_request": _pre_request,  # no shared ~/.gunicorn/gunicorn.ctl between servers
     }
 
 
