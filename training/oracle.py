@@ -1,0 +1,185 @@
+"""The clairvoyant oracle: the ceiling every policy is measured against (``profit_vs_oracle``).
+
+It knows each scenario's future load exactly (it reads ``sim.loads`` at reset, which no deployable policy may
+do) but not the capacity noise, and plans the serving fleet ``n_t`` for every minute to maximise expected profit
+under the simulator's mechanics: machines ordered at minute ``t`` serve from ``t + W``; removal is immediate;
+at most ``max_scale_out_per_step`` orders and ``max_scale_in_per_step`` removals a minute; the fleet starts at
+the scenario's initial machines with nothing warming, so nothing can arrive before minute ``W``.
+
+Expected profit of a minute with load ``L`` and ``n`` serving machines, capacity ``C ~ N(n mu, s)`` with
+``s = n sigma`` (one draw for the fleet) or ``sqrt(n) sigma`` (per-machine draws), ``z = (L - n mu) / s``:
+
+    g_t(n) = v * (L - (L - n mu) Phi(z) - s phi(z))           # v * E[min(L, C)], v = request value per request
+             - machine_cost * n
+             - downtime_cost * Phi((ceil(d L) - n mu) / s)     # P(served < d L), d = downtime_percent / 100
+
+(the simulator floors capacity to whole requests: the downtime probability is exact, revenue is within half a
+request). Dynamic programme over fleet sizes, backwards in time:
+
+    V_t(n) = g_t(n) + max over n' in [n - max_in, n + max_out] of V_{t+1}(n') - w (n' - n)^+
+
+with ``w = W * machine_cost`` when warming machines are billed (an arrival was billed for its W warming minutes)
+and no increase allowed into minutes before ``W``. Each max is a sliding-window maximum (O(K) per minute, K
+fleet sizes), so planning a scenario is O(T K).
+
+Acting: the fleet (serving + warming) the plan holds after minute ``t``'s decision is
+``F_t = n_{t+W} + sum_{s=t+1..t+W} (n_{s-1} - n_s)^+`` (everything warming now serves by ``t + W``, minus the
+planned removals before then), and the oracle asks for exactly ``F_t``. The plan treats "remove c now" and
+"order a now" in the same minute as two moves; the simulator nets them into one change, which keeps
+``min(a, c)`` machines serving ``W`` minutes longer than planned (more capacity, a little more cost): the DP's
+value is an upper bound on any policy's expected profit, and the executed plan is within
+``min(a, c) * W * machine_cost`` of it per such minute. This is exact for ``cut_order="serving_first"``
+(article 002, the default); with ``"warming_first"`` a removal while machines warm cancels orders instead, so
+the executed plan can deviate from the planned one there.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import ndtr
+
+from inference.features import HISTORY
+
+from .config import SimConfig
+from .policies import clip_fleet
+from .sim import FleetSim, Observation
+
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def expected_profit(load: float, n: np.ndarray, config: SimConfig) -> np.ndarray:
+    """``g_t(n)``: expected profit of one minute with ``load`` requests and ``n`` serving machines (array)."""
+    n = np.asarray(n, dtype=np.float64)
+    mu, sigma = config.capacity_rpm_per_machine, config.capacity_sigma
+    mean = n * mu
+    sd = n * sigma if config.capacity_noise == "fleet" else np.sqrt(n) * sigma
+    threshold = math.ceil(config.downtime_percent / 100.0 * load - 1e-9) if load > 0 else -np.inf
+    safe_sd = np.where(sd > 0, sd, 1.0)
+    z = (load - mean) / safe_sd
+    shortfall = (load - mean) * ndtr(z) + safe_sd * np.exp(-0.5 * z * z) / _SQRT_2PI
+    served = np.where(sd > 0, load - shortfall, np.minimum(load, np.floor(mean)))
+    p_down = np.where(sd > 0, ndtr((threshold - mean) / safe_sd), (np.floor(mean) < threshold).astype(np.float64))
+    if load <= 0:
+        p_down = np.zeros_like(mean)
+    return served * (config.request_value / 1000.0) - config.machine_cost * n - config.downtime_cost * p_down
+
+
+def sliding_max(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``out[i] = max(x[i + lo : i + hi + 1])`` over the part of the window inside ``x`` (-inf if none).
+
+    O(len(x)) for any window (prefix/suffix maxima when the window reaches an end of ``x``, otherwise the van
+    Herk / Gil-Werman block algorithm)."""
+    k = len(x)
+    lo, hi = max(lo, -k), min(hi, k)
+    out = np.full(k, -np.inf)
+    if hi < lo:
+        return out
+    idx = np.arange(k)
+    if lo <= -(k - 1):
+        prefix = np.maximum.accumulate(x)
+        end = idx + hi
+        ok = end >= 0
+        out[ok] = prefix[np.minimum(end[ok], k - 1)]
+        return out
+    if hi >= k - 1:
+        suffix = np.maximum.accumulate(x[::-1])[::-1]
+        start = idx + lo
+        ok = start <= k - 1
+        out[ok] = suffix[np.maximum(start[ok], 0)]
+        return out
+    w = hi - lo + 1
+    # p[j] = x[j + lo]: the window of i is p[i : i + w]; pad with -inf to whole blocks of w.
+    left = max(0, -lo)
+    body = x[max(lo, 0) :]
+    length = left + len(body)
+    blocks = -(-max(length, k + w - 1) // w)
+    p = np.full(blocks * w, -np.inf)
+    p[left:length] = body
+    grid = p.reshape(blocks, w)
+    prefix = np.maximum.accumulate(grid, axis=1).ravel()
+    suffix = np.maximum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.maximum(suffix[idx], prefix[idx + w - 1])
+
+
+def _steps_allowed(t: int, warmup: int, max_out: int) -> int:
+    """Most machines that can join the serving fleet at minute ``t`` (none before the first orders arrive)."""
+    return max_out if t >= warmup else 0
+
+
+def plan_fleet(load: np.ndarray, config: SimConfig, initial: int, n_max: int | None = None) -> tuple[np.ndarray, float]:
+    """Serving fleet per minute maximising expected profit for the load ``load`` (T,), and that expectation.
+
+    ``initial`` machines serve at minute 0 with nothing warming. Fleet sizes range over
+    ``[min_machines, n_max]`` (default: enough for 2.5x the peak load, and the initial fleet).
+    """
+    load = np.asarray(load, dtype=np.float64)
+    T = len(load)
+    mu = config.capacity_rpm_per_machine
+    lo_n = config.min_machines
+    if n_max is None:
+        n_max = max(initial, math.ceil(2.5 * float(load.max(initial=0.0)) / mu) + 10)
+    hi_n = max(min(n_max, config.max_machines), lo_n)
+    sizes = np.arange(lo_n, hi_n + 1)
+    K = len(sizes)
+    w = config.warmup_latency * config.machine_cost if config.warming_cost else 0.0
+    a, b, W = config.max_scale_in_per_step, config.max_scale_out_per_step, config.warmup_latency
+
+    values = np.empty((T, K))
+    nxt = np.zeros(K)
+    for t in range(T - 1, -1, -1):
+        cont = np.zeros(K)
+        if t + 1 < T:
+            up = _steps_allowed(t + 1, W, b)
+            cont = sliding_max(nxt, -a, 0)
+            if up > 0:
+                cont = np.maximum(cont, sliding_max(nxt - w * sizes, 1, up) + w * sizes)
+        values[t] = expected_profit(load[t], sizes, config) + cont
+        nxt = values[t]
+
+    plan = np.empty(T, dtype=np.int64)
+    prev = int(np.clip(initial, lo_n, hi_n)) - lo_n
+    total = 0.0
+    for t in range(T):
+        up = _steps_allowed(t, W, b)
+        lo_i, hi_i = max(prev - a, 0), min(prev + up, K - 1)
+        cand = values[t, lo_i : hi_i + 1] - w * np.maximum(np.arange(lo_i, hi_i + 1) - prev, 0)
+        j = int(np.argmax(cand))
+        if t == 0:
+            total = float(cand[j])
+        prev = lo_i + j
+        plan[t] = sizes[prev]
+    return plan, total
+
+
+def fleet_orders(plan: np.ndarray, warmup: int) -> np.ndarray:
+    """The fleet (serving + warming) to ask for after each minute's decision to realise ``plan``:
+    ``F_t = n_{t+W} + sum_{s=t+1..t+W} (n_{s-1} - n_s)^+`` (the plan holds still after its last minute)."""
+    T = len(plan)
+    ext = np.concatenate([plan, np.full(warmup, plan[-1])])
+    cuts = np.concatenate([[0], np.maximum(ext[:-1] - ext[1:], 0)])  # cuts[s] = (n_{s-1} - n_s)^+
+    csum = np.concatenate([[0], np.cumsum(cuts)])
+    t = np.arange(T)
+    return ext[t + warmup] + csum[t + warmup + 1] - csum[t + 1]
+
+
+class Oracle:
+    """Clairvoyant planner acting through the policy interface (see the module docstring)."""
+
+    name = "oracle"
+
+    def reset(self, sim: FleetSim) -> None:
+        cfg = sim.config
+        plans, fleets, values = [], [], []
+        for i in range(sim.n):
+            plan, value = plan_fleet(sim.loads[i, HISTORY:], cfg, int(sim.active[i]))
+            plans.append(plan)
+            fleets.append(fleet_orders(plan, cfg.warmup_latency))
+            values.append(value)
+        self.plan = np.stack(plans)
+        self.fleet = np.stack(fleets)
+        self.expected_profit = np.array(values)
+
+    def act(self, obs: Observation) -> np.ndarray:
+        return clip_fleet(self.fleet[:, obs.t], obs)

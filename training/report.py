@@ -1,0 +1,151 @@
+"""Writes an evaluation ``Report``: ``report.json`` (the scoreboard), ``report.md`` (tables) and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .evaluate import Report
+
+WINDOW_MINUTES = 1440
+"""Load-vs-capacity plots show at most one day: the day around the scenario's peak load."""
+
+
+def _fmt(value: object, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown(report: Report) -> str:
+    """The summary table (one row per policy) and the per-scenario table (one row per scenario and policy)."""
+    lines = [
+        "## Summary over all scenarios",
+        "",
+        "| policy | total profit ($) | mean profit / oracle | min profit / oracle | % minutes down "
+        "| % requests dropped | machine-minutes | scaling actions |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in report.summary().items():
+        lines.append(
+            f"| {name} | {s['total_profit']:,.0f} | {_fmt(s['mean_profit_vs_oracle'], '.3f')} "
+            f"| {_fmt(s['min_profit_vs_oracle'], '.3f')} | {s['pct_minutes_down']:.3f} "
+            f"| {s['pct_requests_dropped']:.4f} | {s['machine_minutes']:,.0f} | {s['scaling_actions']:,} |"
+        )
+    lines += [
+        "",
+        "## Per scenario",
+        "",
+        "| scenario | minutes | mean load (machines) | policy | profit ($) | profit / oracle | % minutes down "
+        "| % requests dropped | machine-minutes | scaling actions |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for k, sc in enumerate(report.scenarios):
+        for name, rows in report.results.items():
+            r = rows[k]
+            lines.append(
+                f"| {sc['name']} | {sc['minutes']} | {sc['mean_load_machines']:.1f} | {name} | {r['profit']:,.0f} "
+                f"| {_fmt(r.get('profit_vs_oracle'), '.3f')} | {r['pct_minutes_down']:.3f} "
+                f"| {r['pct_requests_dropped']:.4f} | {r['machine_minutes']:,.0f} | {r['scaling_actions']:,} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _window(load: np.ndarray) -> slice:
+    """The ``WINDOW_MINUTES`` around the peak load (all of it when shorter)."""
+    if len(load) <= WINDOW_MINUTES:
+        return slice(0, len(load))
+    start = int(np.clip(np.argmax(load) - WINDOW_MINUTES // 2, 0, len(load) - WINDOW_MINUTES))
+    return slice(start, start + WINDOW_MINUTES)
+
+
+def plot_load_vs_capacity(report: Report, out_dir: Path) -> list[Path]:
+    """One PNG per scenario: a panel per policy with load, nominal serving capacity and minutes down."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not report.series:
+        return []
+    cap = report.config["capacity_rpm_per_machine"]
+    paths = []
+    names = list(report.series)
+    for k, sc in enumerate(report.scenarios):
+        load = report.series[names[0]][k]["load"]
+        win = _window(load)
+        minutes = np.arange(len(load))[win]
+        fig, axes = plt.subplots(len(names), 1, figsize=(11, 1.9 * len(names) + 0.6), sharex=True, squeeze=False)
+        for ax, name in zip(axes[:, 0], names):
+            s = report.series[name][k]
+            r = report.results[name][k]
+            ax.plot(minutes, s["load"][win], color="black", lw=0.7, label="load")
+            ax.step(minutes, s["active"][win] * cap, where="post", color="tab:blue", lw=1.0, label="serving x 300")
+            ax.step(
+                minutes, (s["active"][win] + s["pending"][win]) * cap, where="post", color="tab:blue", lw=0.6,
+                ls=":", label="fleet incl. warming",
+            )  # fmt: skip
+            down = minutes[s["down"][win] > 0]
+            ax.plot(down, np.zeros_like(down), "|", color="tab:red", ms=8, label="down")
+            vs = r.get("profit_vs_oracle")
+            ax.set_title(
+                f"{name}: profit {r['profit']:,.0f} $ ({_fmt(vs, '.3f')} of oracle), "
+                f"{r['pct_minutes_down']:.2f} % minutes down",
+                fontsize=8, loc="left",
+            )  # fmt: skip
+            ax.set_ylabel("req/min", fontsize=7)
+            ax.tick_params(labelsize=7)
+        axes[0, 0].legend(fontsize=6, loc="upper right", ncol=4)
+        axes[-1, 0].set_xlabel(f"minute of scenario {sc['name']} (window of {len(minutes)} around the peak)")
+        fig.tight_layout()
+        path = out_dir / f"load_vs_capacity_{sc['name']}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_cost_vs_availability(report: Report, out_dir: Path) -> Path:
+    """Scatter: machine cost per 1000 requests against % of minutes up, a point per scenario per policy
+    (small) and per policy over all scenarios (large)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for i, (name, rows) in enumerate(report.results.items()):
+        color = f"C{i % 10}"
+        x = [1000 * r["machine_cost"] / max(r["requests"], 1) for r in rows]
+        y = [100 - r["pct_minutes_down"] for r in rows]
+        ax.scatter(x, y, s=12, color=color, alpha=0.5)
+        cost = 1000 * sum(r["machine_cost"] for r in rows) / max(sum(r["requests"] for r in rows), 1)
+        up = 100 - report.summary()[name]["pct_minutes_down"]
+        ax.scatter([cost], [up], s=90, color=color, edgecolor="black", label=name)
+    ax.set_xlabel("machine cost per 1000 requests ($)")
+    ax.set_ylabel("% of minutes up (availability)")
+    ax.set_title("cost vs availability (small: per scenario, large: all scenarios)", fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = out_dir / "cost_vs_availability.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_report(report: Report, out_dir: str | Path, *, plots: bool = True) -> Path:
+    """Write ``report.json``, ``report.md`` and (with ``plots``) ``plots/*.png`` under ``out_dir``; returns the
+    path of ``report.json``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = report.to_json()
+    if plots:
+        plot_dir = out / "plots"
+        plot_dir.mkdir(exist_ok=True)
+        files = [*plot_load_vs_capacity(report, plot_dir), plot_cost_vs_availability(report, plot_dir)]
+        doc["plots"] = [str(p.relative_to(out)) for p in files]
+    path = out / "report.json"
+    path.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    (out / "report.md").write_text(markdown(report))
+    return path
