@@ -190,9 +190,9 @@ def _instance(obj: object, where: str) -> tuple:
     if not obj.keys() <= _FIELD_SET:
         unknown = sorted(str(k) for k in obj.keys() - _FIELD_SET)
         raise BadRequest(f"{where or 'body'}: unknown field(s) {unknown}; the fields are {', '.join(FIELDS)}")
-    for name in REQUIRED:
-        if name not in obj:
-            raise BadRequest(f"{_path(where, name)}: missing (required)")
+    if len(obj) < len(REQUIRED) or not all(name in obj for name in REQUIRED):
+        missing = ", ".join(name for name in REQUIRED if name not in obj)
+        raise BadRequest(f"{where + ': ' if where else ''}missing required field(s): {missing}")
     when = _timestamp(obj["timestamp"], where)
     load = obj["load_rpm"]
     if type(load) is not list or not load:

@@ -90,7 +90,7 @@ def test_bad_input_is_a_4xx_naming_the_problem(post, raw, content_type, status, 
     doc = r.json()
     assert doc["status"] == status
     assert needle in doc["error"], doc["error"]
-    assert "Traceback" not in r.text and "File \"" not in r.text
+    assert "Traceback" not in r.text and 'File "' not in r.text
 
 
 def test_workers_stay_up_after_every_bad_input(server: str, post) -> None:

@@ -103,6 +103,7 @@ def test_csv_response_when_accepted(post) -> None:
     assert len(rows) == 2 and all(len(row) == len(contract.OUTPUT_COLUMNS) for row in rows)
     desired, delta, action, version, shielded, reason = rows[0]
     assert int(desired) - 4 == int(delta) and version == MODEL_VERSION and shielded in ("true", "false") and reason
+    assert action == ("scale_out" if int(delta) > 0 else "scale_in" if int(delta) < 0 else "hold")
 
 
 @pytest.mark.parametrize(
