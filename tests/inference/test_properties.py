@@ -13,7 +13,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference import contract, handler
+from inference import contract, errors, handler
 from inference.shield import ShieldConfig
 
 CFG = ShieldConfig()
@@ -119,6 +119,27 @@ def test_any_valid_decision_over_http(server: str, docs: list[dict]) -> None:
     assert r.status_code == 200, r.text
     for out, doc in zip(r.json()["predictions"], docs, strict=True):
         check(out, doc)
+
+
+@examples(300)
+@given(accept=st.text(max_size=60))
+def test_any_accept_header_is_json_csv_or_406(accept: str) -> None:
+    try:
+        assert contract.choose_accept(accept) in (contract.JSON, contract.CSV)
+    except errors.NotAcceptable as err:
+        assert err.status_code == 406
+
+
+@examples(300)
+@given(
+    body=st.one_of(st.binary(max_size=300), st.text(max_size=300)),
+    kind=st.sampled_from(["application/json", "text/csv"]),
+)
+def test_arbitrary_bodies_are_parsed_or_refused_with_a_4xx(body, kind: str) -> None:
+    try:
+        contract.parse_request(body, kind)
+    except errors.InferenceError as err:
+        assert 400 <= err.status_code < 500, err
 
 
 @pytest.mark.parametrize("fleet", [0, 1, 7, 1000])
