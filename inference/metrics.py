@@ -15,6 +15,11 @@ so a single-decision request reports that decision's values:
 
 Each record is written with one ``os.write`` (well under the 4 KiB that a pipe writes atomically), so records
 from several server workers never interleave mid-line.
+
+CloudWatch extracts EMF only from log events that are pure JSON. Inside the SageMaker PyTorch container,
+TorchServe relays a worker's stdout through its own logger, which prefixes every line (timestamp, worker,
+``MODEL_LOG -``); ``AUTOSCALER_METRICS_PATH`` names another file to append the records to instead, e.g.
+``/proc/1/fd/1``, the container's own stdout, which the endpoint's log stream receives unprefixed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from .shield import Decisions
 
 NAMESPACE_ENV = "AUTOSCALER_METRICS_NAMESPACE"
 STAGE_ENV = "AUTOSCALER_STAGE"
+PATH_ENV = "AUTOSCALER_METRICS_PATH"
 METRICS: tuple[tuple[str, str], ...] = (
     ("DesiredMachines", "Count"),
     ("ActiveMachines", "Count"),
@@ -41,17 +47,26 @@ METRICS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _stdout(line: bytes) -> None:
-    os.write(1, line)
+def _writer(path: str) -> Callable[[bytes], None]:
+    """One ``os.write`` per record to stdout, or to ``path`` opened for appending on first use."""
+    fd: list[int] = [] if path else [1]
+
+    def write(line: bytes) -> None:
+        if not fd:
+            fd.append(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        os.write(fd[0], line)
+
+    return write
 
 
 class DecisionMetrics:
     """Emits one EMF record per request when enabled; ``enabled`` is false without a namespace."""
 
-    def __init__(self, environ: Mapping[str, str] = os.environ, write: Callable[[bytes], None] = _stdout) -> None:
+    def __init__(self, environ: Mapping[str, str] = os.environ, write: Callable[[bytes], None] | None = None) -> None:
         self.namespace = environ.get(NAMESPACE_ENV, "").strip()
         self.stage = environ.get(STAGE_ENV, "").strip() or "local"
-        self._write = write
+        self.path = environ.get(PATH_ENV, "").strip()
+        self._write = write or _writer(self.path)
         self._directive = [
             {
                 "Namespace": self.namespace,

@@ -67,6 +67,15 @@ def test_server_prints_emf_lines_to_stdout(model_tarball: Path, tmp_path: Path) 
     assert sorted(r["Decisions"] for r in records) == [1] * 6 + [3]
 
 
+def test_metrics_path_appends_records_to_a_file(model: handler.Model, tmp_path: Path) -> None:
+    path = tmp_path / "emf.log"
+    metrics = DecisionMetrics({"AUTOSCALER_METRICS_NAMESPACE": "RLAutoscaler", "AUTOSCALER_METRICS_PATH": str(path)})
+    req = contract.parse_request(json.dumps(decision()), "application/json")
+    for _ in range(3):
+        metrics.emit(req, handler.predict_fn(req, model).decisions)
+    assert [json.loads(line)["Decisions"] for line in path.read_text().splitlines()] == [1, 1, 1]
+
+
 def test_sigterm_stops_the_server_gracefully(model_tarball: Path, tmp_path: Path) -> None:
     proc, url = start_server(model_tarball, "--workers", "2", log_dir=tmp_path)
     assert requests.post(f"{url}/invocations", json=decision(), timeout=5).status_code == 200
