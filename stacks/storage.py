@@ -14,7 +14,6 @@ from constructs import Construct
 
 from stacks.common import removal_policy
 from stacks.config import StageConfig
-from stacks.roles import acknowledge
 
 CHECKPOINTS = "checkpoints/"
 """Training checkpoints synced from /opt/ml/checkpoints (resume after a spot interruption)."""
@@ -84,11 +83,6 @@ class StorageStack(cdk.Stack):
                 )
             ],
             removal_policy=removal,
-        )
-        acknowledge(
-            self.access_logs,
-            "AwsSolutions-S1",
-            "This is the access-log bucket itself; logging its own access would recurse.",
         )
 
         self.bucket = s3.Bucket(

@@ -128,11 +128,21 @@ class TrainingStack(cdk.Stack):
             },
         )
 
-        job_name = sfn.JsonPath.format(f"{config.name.lower()}-ppo-{{}}", sfn.JsonPath.uuid())
+        # One name per execution, used for the job and for its own checkpoint prefix: a new run must not resume
+        # from another run's checkpoints, while a spot-interrupted job resumes from its own.
+        name_run = sfn.Pass(
+            self,
+            "NameTrainingJob",
+            parameters={"job_name": sfn.JsonPath.format(f"{config.name.lower()}-ppo-{{}}", sfn.JsonPath.uuid())},
+            result_path="$.run",
+        )
         runtime = cdk.Duration.minutes(round(training.max_runtime_hours * 60))
         wait = cdk.Duration.minutes(round(training.max_wait_hours * 60)) if training.use_spot else runtime
         extra: dict[str, Any] = {
-            "CheckpointConfig": {"LocalPath": CHECKPOINT_LOCAL_PATH, "S3Uri": f"s3://{bucket_name}/{CHECKPOINTS}"},
+            "CheckpointConfig": {
+                "LocalPath": CHECKPOINT_LOCAL_PATH,
+                "S3Uri.$": f"States.Format('s3://{bucket_name}/{CHECKPOINTS}{{}}/', $.run.job_name)",
+            },
             "EnableManagedSpotTraining": training.use_spot,
             # Set here rather than through the L2 props, which would also grant kms:ReEncrypt* and
             # kms:GenerateDataKey* to the role; sagemaker_base_policy grants the exact KMS actions.
@@ -146,7 +156,7 @@ class TrainingStack(cdk.Stack):
             "Train",
             extra=extra,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            training_job_name=job_name,
+            training_job_name=sfn.JsonPath.string_at("$.run.job_name"),
             role=self.role,
             algorithm_specification=tasks.AlgorithmSpecification(
                 training_image=tasks.DockerImage.from_registry(training_image(self.region)),
@@ -189,7 +199,9 @@ class TrainingStack(cdk.Stack):
             self,
             "TrainingJob",
             comment=f"Train the RL autoscaler policy with PPO on SageMaker ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(train.next(sfn.Succeed(self, "PolicyTrained"))),
+            definition_body=sfn.DefinitionBody.from_chainable(
+                name_run.next(train).next(sfn.Succeed(self, "PolicyTrained"))
+            ),
             timeout=wait.plus(cdk.Duration.hours(1)),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

@@ -1,0 +1,148 @@
+"""Serving stack: model, endpoint config and endpoint, data capture, guardrails, auto scaling, role."""
+
+from __future__ import annotations
+
+import pytest
+
+from stacks.images import inference_image
+from tests.infra.helpers import STAGES, Synthesised, joined, only, resources
+
+
+def _props(app: Synthesised, stage: str, kind: str) -> dict:
+    return only(app.template(stage, "Serving"), kind)["Properties"]
+
+
+def _statements(app: Synthesised, stage: str) -> dict[str, dict]:
+    policies = resources(app.template(stage, "Serving"), "AWS::IAM::Policy")
+    (policy,) = [p for logical_id, p in policies.items() if logical_id.startswith("ModelPolicy")]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesised, stage: str) -> None:
+    model = _props(app, stage, "AWS::SageMaker::Model")
+    assert "ModelName" not in model  # generated: a new artifact makes a new model
+    container = model["PrimaryContainer"]
+    assert (
+        container["Image"]
+        == inference_image()
+        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312")
+    )
+    source = container["ModelDataSource"]["S3DataSource"]
+    assert source["S3DataType"] == "S3Object" and source["CompressionType"] == "Gzip"
+    artifact = app.stages[stage].serving.node.find_child("ModelArtifact")
+    assert joined(source["S3Uri"]).endswith(f"/{artifact.asset_hash}.gz")
+    env = container["Environment"]
+    assert env["AUTOSCALER_METRICS_NAMESPACE"] == "RLAutoscaler"
+    assert env["AUTOSCALER_STAGE"] == stage
+    assert env["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert env["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert len(env["AUTOSCALER_MODEL_SHA256"]) == 64
+    tags = {t["Key"]: t["Value"] for t in model["Tags"]}
+    assert tags["model_version"] == "infra-test-policy" and tags["model_sha256"] == env["AUTOSCALER_MODEL_SHA256"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_endpoint_config_has_generated_name_kms_and_data_capture(app: Synthesised, stage: str) -> None:
+    config = app.stages[stage].config.serving
+    props = _props(app, stage, "AWS::SageMaker::EndpointConfig")
+    assert "EndpointConfigName" not in props
+    assert props["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
+    (variant,) = props["ProductionVariants"]
+    assert variant["VariantName"] == "primary"
+    assert variant["InstanceType"] == config.instance_type
+    assert variant["InitialInstanceCount"] == config.instance_count
+    assert variant["ModelName"] == {"Fn::GetAtt": ["Model", "ModelName"]}
+    capture = props["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == config.data_capture_percent
+    assert joined(capture["DestinationS3Uri"]) == (
+        f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/data-capture"
+    )
+    assert capture["KmsKeyId"] == props["KmsKeyId"]
+    assert sorted(o["CaptureMode"] for o in capture["CaptureOptions"]) == ["Input", "Output"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_endpoint_name_is_stable_and_updates_keep_the_scaled_count(app: Synthesised, stage: str) -> None:
+    props = _props(app, stage, "AWS::SageMaker::Endpoint")
+    assert props["EndpointName"] == f"rl-autoscaler-{stage.lower()}"
+    assert props["EndpointConfigName"] == {"Fn::GetAtt": ["EndpointConfig", "EndpointConfigName"]}
+    assert props["RetainAllVariantProperties"] is True
+    assert props["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
+
+
+@pytest.mark.parametrize("stage", ["Staging", "Prod"])
+def test_multi_instance_stages_update_blue_green_with_canary_and_rollback(app: Synthesised, stage: str) -> None:
+    config = app.stages[stage].config.serving
+    deployment = _props(app, stage, "AWS::SageMaker::Endpoint")["DeploymentConfig"]
+    policy = deployment["BlueGreenUpdatePolicy"]
+    routing = policy["TrafficRoutingConfiguration"]
+    assert routing["Type"] == "CANARY"
+    assert routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": config.canary_percent}
+    assert routing["WaitIntervalInSeconds"] == config.canary_wait_minutes * 60
+    assert policy["TerminationWaitInSeconds"] == config.termination_wait_minutes * 60
+    assert policy["MaximumExecutionTimeoutInSeconds"] == config.max_deployment_minutes * 60
+    alarms = [a["AlarmName"]["Fn::GetStackOutput"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
+    assert {a["StackName"] for a in alarms} == {f"{stage}-Monitoring"}
+    monitoring = app.stages[stage].monitoring
+    assert monitoring.rollback_alarms == [monitoring.error_5xx, monitoring.model_latency]
+    assert sorted(a["OutputName"] for a in alarms) == sorted(
+        o for o in (a["OutputName"] for a in alarms) if "5xxrate" in o or "modellatencyp99" in o
+    )
+    assert len(alarms) == 2
+
+
+def test_single_instance_dev_has_no_deployment_guardrails(app: Synthesised) -> None:
+    assert app.stages["Dev"].config.serving.instance_count == 1
+    assert "DeploymentConfig" not in _props(app, "Dev", "AWS::SageMaker::Endpoint")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_auto_scaling_tracks_invocations_per_instance_within_stage_bounds(app: Synthesised, stage: str) -> None:
+    config = app.stages[stage].config.serving
+    target = only(app.template(stage, "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert target["DependsOn"] == ["Endpoint"]
+    props = target["Properties"]
+    assert props["ResourceId"] == f"endpoint/rl-autoscaler-{stage.lower()}/variant/primary"
+    assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (config.min_instances, config.max_instances)
+    assert "RoleARN" not in props  # Application Auto Scaling's service-linked role
+    policy = _props(app, stage, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+    }
+    assert tracking["TargetValue"] == config.target_invocations_per_instance
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_model_role_describes_exactly_the_rollback_alarms(app: Synthesised, stage: str) -> None:
+    statement = _statements(app, stage)["DescribeRollbackAlarms"]
+    assert statement["Action"] == "cloudwatch:DescribeAlarms"
+    outputs = sorted(r["Fn::GetStackOutput"]["OutputName"] for r in statement["Resource"])
+    assert len(outputs) == 2 and all("5xxrate" in o or "modellatencyp99" in o for o in outputs)
+
+
+def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Synthesised) -> None:
+    statements = _statements(app, "Dev")
+    artifact = app.stages["Dev"].serving.node.find_child("ModelArtifact")
+    assert joined(statements["ReadModelArtifact"]["Resource"]).endswith(f"/{artifact.asset_hash}.gz")
+    assert statements["ReadModelArtifact"]["Action"] == "s3:GetObject"
+    assert joined(statements["WriteDataCapture"]["Resource"]) == (
+        "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/data-capture/*"
+    )
+    assert statements["PullPinnedImage"]["Resource"] == (
+        "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-inference"
+    )
+    assert joined(statements["WriteOwnLogs"]["Resource"][0]).endswith(
+        ":log-group:/aws/sagemaker/Endpoints/rl-autoscaler-dev"
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_endpoint_log_group_has_retention(app: Synthesised, stage: str) -> None:
+    group = only(app.template(stage, "Serving"), "AWS::Logs::LogGroup")["Properties"]
+    assert group["LogGroupName"] == f"/aws/sagemaker/Endpoints/rl-autoscaler-{stage.lower()}"
+    assert group["RetentionInDays"] == app.stages[stage].config.retention.log_retention_days
