@@ -46,8 +46,12 @@ def main() -> None:
         "repo_importable": importlib.util.find_spec("training") is not None,
         "sys_path": sys.path,
     }
-    from sagemaker_pytorch_serving_container.handler_service import HandlerService
+    try:  # the PyTorch container's handler service (it imports torch)
+        from sagemaker_pytorch_serving_container.handler_service import HandlerService
+    except ImportError:  # the generic toolkit's, same Transformer: for a numpy-only interpreter
+        from sagemaker_inference.default_handler_service import DefaultHandlerService as HandlerService
 
+    report["handler_service"] = f"{HandlerService.__module__}.{HandlerService.__name__}"
     service = HandlerService()
     service.initialize(_Context(model_dir, {}))
     results = []
