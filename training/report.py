@@ -122,7 +122,8 @@ def plot_cost_vs_availability(report: Report, out_dir: Path) -> Path:
         cost = 1000 * sum(r["machine_cost"] for r in rows) / max(sum(r["requests"] for r in rows), 1)
         up = 100 - report.summary()[name]["pct_minutes_down"]
         ax.scatter([cost], [up], s=90, color=color, edgecolor="black", label=name)
-    ax.set_xlabel("machine cost per 1000 requests ($)")
+    ax.set_xscale("log")
+    ax.set_xlabel("machine cost per 1000 requests ($, log scale; 0.167 = every machine fully used)")
     ax.set_ylabel("% of minutes up (availability)")
     ax.set_title("cost vs availability (small: per scenario, large: all scenarios)", fontsize=9)
     ax.legend(fontsize=7)
