@@ -293,6 +293,8 @@ class Report:
 
 
 def _describe(policy: Policy) -> dict[str, Any]:
+    if hasattr(policy, "describe"):
+        return {"class": type(policy).__name__, "parameters": policy.describe()}
     params = {}
     for key in ("headroom", "target_param", "threshold_param"):
         value = getattr(policy, key, None)
@@ -329,10 +331,10 @@ def evaluate(
         if recorded is not None:
             series[name] = recorded
     bar.close()
-    if "oracle" in results:
-        for rows in results.values():
-            for row, ref in zip(rows, results["oracle"]):
-                row["profit_vs_oracle"] = row["profit"] / ref["profit"] if ref["profit"] > 0 else None
+    for rows in results.values():
+        for k, row in enumerate(rows):
+            ref = results["oracle"][k]["profit"] if "oracle" in results else 0.0
+            row["profit_vs_oracle"] = row["profit"] / ref if ref > 0 else None
     scenarios = [
         {
             "name": c.scenario.name,

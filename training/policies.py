@@ -66,11 +66,16 @@ class ArtifactPolicy:
     def __init__(self, path: str, name: str | None = None):
         from inference.artifact import load_artifact
 
+        self.path = path
         self.loaded = load_artifact(path)
         self.name = name or f"ppo-{self.loaded.model_version}"
 
     def reset(self, sim: FleetSim) -> None:
         pass
+
+    def describe(self) -> dict[str, str]:
+        """What the report records about this policy."""
+        return {"model_version": self.loaded.model_version, "path": str(self.path)}
 
     def act(self, obs: Observation) -> np.ndarray:
         from inference.actions import desired_from_action

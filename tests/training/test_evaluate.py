@@ -152,7 +152,9 @@ def test_a_packaged_policy_is_one_more_entry(small_cases, tmp_path):
     policies["ppo"] = ArtifactPolicy(str(tarball), name="ppo")
     report = evaluate(policies, small_cases[:2], SimConfig(), progress=False, record=False)
     assert set(report.results) == {"target_tracking", "ppo"}
+    assert report.result("ppo", "schema-0")["profit_vs_oracle"] is None  # no oracle in this run
     assert all(r["minutes"] == 180 for r in report.results["ppo"])
+    assert report.to_json()["policies"][1]["parameters"]["model_version"] == "untrained-random"
 
 
 def test_cli_quick_end_to_end(tmp_path, capsys):
