@@ -94,6 +94,7 @@ def resolve_artifact(context: Mapping[str, Any], root: Path) -> ModelArtifact:
             raise ArtifactError(f"context model_s3_uri must look like s3://bucket/path/model.tar.gz, got {s3_uri!r}")
         if sha is None:
             raise ArtifactError("context model_s3_uri needs model_sha256 (the sha256 of that model.tar.gz)")
+        _check_sha(sha)
         if not metadata_path:
             raise ArtifactError(
                 "context model_s3_uri needs model_metadata: a local copy of the metadata.json published beside it"
