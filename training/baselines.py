@@ -12,8 +12,8 @@ saturate at 100 % when the fleet is overloaded (unlike CPU), so a rule sees how 
 machines are not counted in it (AWS's instance warm-up, Kubernetes' unready pods).
 
 Each rule has one tuned parameter (its target utilisation or sizing factor), tuned on the training split by
-``training.tuning`` and frozen in ``training/tuned_baselines.json``. Parameters may be arrays with one value per
-fleet, so that tuning runs a whole grid in one batched simulation.
+``training.tuning`` and frozen in ``training/tuned_baselines.json``. Parameters may also be arrays with one value
+per fleet, to run several values in one batched simulation.
 
 | name | source | tuned parameter |
 | --- | --- | --- |

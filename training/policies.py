@@ -43,7 +43,7 @@ def reset_policy(policy: Policy, sim: FleetSim, past: list[np.ndarray] | None) -
 def per_fleet(value: float | np.ndarray, n: int, name: str) -> np.ndarray:
     """A parameter as a float array (n,): a scalar applies to every fleet, an array gives one value per fleet.
 
-    Per-fleet parameters let tuning run a whole grid of values as one batched simulation.
+    Per-fleet parameters let several values run as one batched simulation.
     """
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim == 0:

@@ -177,7 +177,7 @@ def test_static_sizes_for_the_past_peak():
 
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_batched_parameters_match_separate_runs(name):
-    """A per-fleet parameter array (how tuning batches a grid) gives the same decisions as scalar runs."""
+    """A per-fleet parameter array gives each fleet the same decisions as a run with that scalar value."""
     need = piecewise(120, (20, 30.0), (60, 12.0), first=15.0)
     scenarios = [crafted(need, initial=25), crafted(need * 1.5, initial=40)]
     values = [0.55, 0.8] if name != "static" else [1.0, 1.3]
