@@ -112,6 +112,7 @@ def plot_cost_vs_availability(report: Report, out_dir: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 5))
     for i, (name, rows) in enumerate(report.results.items()):
@@ -123,6 +124,9 @@ def plot_cost_vs_availability(report: Report, out_dir: Path) -> Path:
         up = 100 - report.summary()[name]["pct_minutes_down"]
         ax.scatter([cost], [up], s=90, color=color, edgecolor="black", label=name)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%.2f"))
+    ax.tick_params(axis="x", which="both", labelsize=7)
     ax.set_xlabel("machine cost per 1000 requests ($, log scale; 0.167 = every machine fully used)")
     ax.set_ylabel("% of minutes up (availability)")
     ax.set_title("cost vs availability (small: per scenario, large: all scenarios)", fontsize=9)
