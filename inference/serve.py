@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080, as SageMaker)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
-    parser.add_argument("--threads", type=int, default=2, help="threads per worker (default 2)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     parser.add_argument("--keepalive", type=int, default=75, help="idle keep-alive seconds (default 75)")
     args = parser.parse_args(argv)
     if args.workers < 1 or args.threads < 1 or not 0 <= args.port <= 65535:

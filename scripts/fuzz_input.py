@@ -5,7 +5,8 @@ Each input is ``[content-type selector][accept selector][body bytes]``. The body
 ``output_fn``, so odd-but-valid values reach the featurizer and the shield too. A *crash* is any exception other
 than an ``InferenceError`` with a 4xx status (a 5xx, a bare exception, a hang past ``-timeout``): libFuzzer stops
 and writes the input under ``--out``. The seed corpus holds valid JSON (single, batch) and CSV requests, which
-the mutator bends into everything else. Our package is instrumented for coverage; json, csv and numpy are not.
+the mutator bends into everything else, helped by a dictionary of field names and edge values. Our package is
+instrumented for coverage; json, csv and numpy are not.
 
     python -m scripts.fuzz_input --seconds 300      # the figure in the README: inputs tried, crashes
 """
@@ -71,7 +72,16 @@ def seeds() -> list[bytes]:
     return out
 
 
-def child(corpus: Path, libfuzzer_args: list[str]) -> None:
+def dictionary() -> str:
+    """libFuzzer tokens: field names and the values that sit on validation edges."""
+    from inference import contract
+
+    tokens = [*contract.FIELDS, "instances", "NaN", "Infinity", "-Infinity", "1e400", "-0", "1e12", "1e-3"]
+    tokens += ["true", "null", "[]", "{}", '""', ";", ",", "Z", "+05:30", "T23:59:59", "2024-02-29", "\\u0000"]
+    return "".join(f"kw{i}={json.dumps(t)}\n" for i, t in enumerate(tokens))
+
+
+def child(corpus: Path, counts_file: Path, libfuzzer_args: list[str]) -> None:
     import atheris
 
     with atheris.instrument_imports(include=["inference"]):
@@ -85,7 +95,12 @@ def child(corpus: Path, libfuzzer_args: list[str]) -> None:
         tarball = artifact.package_policy(artifact.random_policy(0), tmp, metadata=artifact.untrained_metadata())
         model: Model = load_model(str(tarball))
 
+    counts = {"inputs": 0, "decided": 0, "refused_4xx": 0}
+
     def one_input(data: bytes) -> None:
+        counts["inputs"] += 1
+        if counts["inputs"] % 20_000 == 0:  # libFuzzer ends the process without running Python's atexit
+            counts_file.write_text(json.dumps(counts))
         if len(data) < 2:
             return
         content_type = CONTENT_TYPES[data[0] % len(CONTENT_TYPES)]
@@ -94,7 +109,9 @@ def child(corpus: Path, libfuzzer_args: list[str]) -> None:
             parsed = handler.input_fn(data[2:], content_type)
             prediction = handler.predict_fn(parsed, model)
             handler.output_fn(prediction, accept)
+            counts["decided"] += 1
         except InferenceError as err:
+            counts["refused_4xx"] += 1
             if err.status_code >= 500:
                 raise
         except Exception as err:
@@ -110,9 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="where crash inputs go (default: a temp dir)")
     parser.add_argument("--max-len", type=int, default=4096, help="largest input in bytes (default 4096)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--counts", type=Path, help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     if args.child:
-        child(args.child, rest)
+        child(args.child, args.counts, rest)
         return
     try:
         import atheris  # noqa: F401
@@ -124,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     corpus.mkdir()
     for i, seed in enumerate(seeds()):
         (corpus / f"seed{i}").write_bytes(seed)
+    (work / "tokens.dict").write_text(dictionary())
     crashes = args.out or work / "crashes"
     crashes.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -132,11 +151,14 @@ def main(argv: list[str] | None = None) -> None:
         "scripts.fuzz_input",
         "--child",
         str(corpus),
+        "--counts",
+        str(work / "counts.json"),
         f"-max_total_time={args.seconds}",
         f"-max_len={args.max_len}",
         "-timeout=10",
         "-rss_limit_mb=4096",
         "-print_final_stats=1",
+        f"-dict={work / 'tokens.dict'}",
         f"-artifact_prefix={crashes}/",
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -146,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     per_s = re.search(r"stat::average_exec_per_sec:\s*(\d+)", log)
     cov = re.findall(r"cov: (\d+) ft: (\d+)", log)
     crash_files = sorted(p.name for p in crashes.iterdir())
+    counts = json.loads((work / "counts.json").read_text()) if (work / "counts.json").exists() else {}
     report = {
         "fuzzer": "atheris 3.0.0 (libFuzzer), coverage-instrumented inference package",
         "target": "input_fn, then predict_fn and output_fn on what input_fn accepts",
@@ -154,6 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         "inputs_tried": int(executed.group(1)) if executed else None,
         "inputs_per_s": int(per_s.group(1)) if per_s else None,
         "coverage_edges": int(cov[-1][0]) if cov else None,
+        "sampled_counts": counts,
         "corpus_files": len(list(corpus.iterdir())),
         "crashes": len(crash_files),
         "crash_inputs": [str(crashes / n) for n in crash_files],
