@@ -28,8 +28,11 @@ def desired_from_action(action: np.ndarray, need: np.ndarray, active: np.ndarray
     ``need`` is the machines' worth of the last minute's load (``features.load_need``).
     """
     action = np.asarray(action, dtype=np.int64)
-    if action.size and (action.min() < 0 or action.max() >= N_ACTIONS):
+    if action.size and (action.min() < 0 if action.size > 1 else action.item() < 0):
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}")
-    fleet = np.asarray(active, dtype=np.int64) + np.asarray(pending, dtype=np.int64)
-    sized = np.ceil(np.asarray(need, dtype=np.float64) * _MULTIPLIERS[action] - 1e-9).astype(np.int64)
-    return np.where(action == HOLD, fleet, sized)
+    try:
+        multiplier = _MULTIPLIERS[action]
+    except IndexError:
+        raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}") from None
+    sized = np.ceil(np.multiply(need, multiplier) - 1e-9)
+    return np.where(action == HOLD, np.add(active, pending), sized).astype(np.int64)

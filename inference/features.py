@@ -71,39 +71,48 @@ def load_need(load: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.ndar
     return load[..., -1] / capacity_rpm_per_machine
 
 
-def load_features(load: np.ndarray, capacity_rpm_per_machine: np.ndarray, minute: np.ndarray) -> np.ndarray:
-    """Load part of the observation, shape (N, LOAD_DIM).
+def load_features(
+    load: np.ndarray, capacity_rpm_per_machine: np.ndarray, minute: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Load part of the observation, shape (N, LOAD_DIM), written into ``out`` when given.
 
     ``load`` is (N, HISTORY) requests per minute, oldest first; ``minute`` the minute of the week (UTC) being
     decided. Works on any leading batch shape, so the simulator can featurize a whole episode in one call.
     """
-    cap = np.asarray(capacity_rpm_per_machine, dtype=np.float64)[..., None]
-    last = load[..., -1:]
-    ratios = np.log((load[..., -2::-1] + cap) / (last + cap))
-    np.clip(ratios, -RATIO_CLIP, RATIO_CLIP, out=ratios)
-    need = last[..., 0] / cap[..., 0]
+    if out is None:
+        out = np.empty((*load.shape[:-1], LOAD_DIM))
+    cap = np.asarray(capacity_rpm_per_machine, dtype=np.float64)
+    last = load[..., -1]
+    ratios = out[..., 1:HISTORY]
+    np.divide(load[..., -2::-1] + cap[..., None], (last + cap)[..., None], out=ratios)
+    np.log(ratios, out=ratios)
+    np.minimum(np.maximum(ratios, -RATIO_CLIP, out=ratios), RATIO_CLIP, out=ratios)
+    out[..., 0] = np.log1p(last / cap) / 5.0
     day = (2.0 * np.pi / MINUTES_PER_DAY) * (minute % MINUTES_PER_DAY)
     week = (2.0 * np.pi / MINUTES_PER_WEEK) * (minute % MINUTES_PER_WEEK)
-    return np.concatenate(
-        [
-            (np.log1p(need) / 5.0)[..., None],
-            ratios,
-            np.stack([np.sin(day), np.cos(day), np.sin(week), np.cos(week)], axis=-1),
-        ],
-        axis=-1,
-    )
+    out[..., HISTORY] = np.sin(day)
+    out[..., HISTORY + 1] = np.cos(day)
+    out[..., HISTORY + 2] = np.sin(week)
+    out[..., HISTORY + 3] = np.cos(week)
+    return out
 
 
 def fleet_features(
-    need: np.ndarray, active: np.ndarray, pending: np.ndarray, failed: np.ndarray, last_load: np.ndarray
+    need: np.ndarray,
+    active: np.ndarray,
+    pending: np.ndarray,
+    failed: np.ndarray,
+    last_load: np.ndarray,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fleet part of the observation, shape (N, 3): supply against demand, and the failure rate."""
-    log_need1 = np.log(need + 1.0)
-    failed_fraction = np.minimum(np.maximum(failed, 0.0) / np.maximum(last_load, 1.0), 1.0)
-    return np.stack(
-        [np.log(active + 1.0) - log_need1, np.log(active + pending + 1.0) - log_need1, failed_fraction],
-        axis=-1,
-    )
+    if out is None:
+        out = np.empty((*np.shape(need), OBS_DIM - LOAD_DIM))
+    log_need1 = np.log1p(need)
+    out[..., 0] = np.log1p(active) - log_need1
+    out[..., 1] = np.log1p(np.add(active, pending)) - log_need1
+    out[..., 2] = np.minimum(np.maximum(failed, 0.0) / np.maximum(last_load, 1.0), 1.0)
+    return out
 
 
 def featurize(
@@ -122,18 +131,14 @@ def featurize(
     """
     load = np.asarray(load, dtype=np.float64)
     cap = np.asarray(capacity_rpm_per_machine, dtype=np.float64)
-    need = load_need(load, cap)
-    obs = np.concatenate(
-        [
-            load_features(load, cap, np.asarray(minute)),
-            fleet_features(
-                need,
-                np.asarray(active, dtype=np.float64),
-                np.asarray(pending, dtype=np.float64),
-                np.asarray(failed, dtype=np.float64),
-                load[..., -1],
-            ),
-        ],
-        axis=-1,
+    out = np.empty((*load.shape[:-1], OBS_DIM))
+    load_features(load, cap, np.asarray(minute), out=out[..., :LOAD_DIM])
+    fleet_features(
+        load[..., -1] / cap,
+        np.asarray(active, dtype=np.float64),
+        np.asarray(pending, dtype=np.float64),
+        np.asarray(failed, dtype=np.float64),
+        load[..., -1],
+        out=out[..., LOAD_DIM:],
     )
-    return obs.astype(np.float32)
+    return out.astype(np.float32)

@@ -42,12 +42,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from inference.actions import N_ACTIONS, desired_from_action
-from inference.features import HISTORY, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
+from inference.features import HISTORY, LOAD_DIM, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
 
 from .config import SimConfig
 from .loads import Scenario, sample_scenario
 from .sim import STEP_KEYS, FleetSim
 
+_NEXT_ACTIVE, _NEXT_PENDING, _FAILED = (STEP_KEYS.index(k) for k in ("next_active", "next_pending", "failed"))
 Sampler = Callable[[np.random.Generator, int], Scenario]
 
 
@@ -89,20 +90,30 @@ class FleetEnv(gym.Env):
         self._load_obs = load_features(windows, np.full(len(windows), cap), minutes).astype(np.float32)
         self._need = windows[:, -1] / cap
         self._last = windows[:, -1]
+        self._active = self.sim.active.astype(np.float64)
+        self._pending = self.sim.pending.astype(np.float64)
+        self._failed = np.zeros(1)
+        self._fleet = np.empty((1, OBS_DIM - LOAD_DIM))
         self.t = 0
         return self._obs(), {"scenario": scenario.name}
 
     def _obs(self) -> np.ndarray:
-        sim, t = self.sim, self.t
-        fleet = fleet_features(self._need[t : t + 1], sim.active, sim.pending, sim.failed, self._last[t : t + 1])
-        return np.concatenate([self._load_obs[t], fleet[0].astype(np.float32)])
+        t = self.t
+        fleet_features(
+            self._need[t : t + 1], self._active, self._pending, self._failed, self._last[t : t + 1], out=self._fleet
+        )
+        obs = np.empty(OBS_DIM, dtype=np.float32)
+        obs[:LOAD_DIM] = self._load_obs[t]
+        obs[LOAD_DIM:] = self._fleet[0]
+        return obs
 
     def step(self, action):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
-        sim, t = self.sim, self.t
-        desired = desired_from_action(np.array([action]), self._need[t : t + 1], sim.active, sim.pending)
-        sim.step(desired)
+        t = self.t
+        desired = desired_from_action(np.array([action]), self._need[t : t + 1], self._active, self._pending)
+        out = self.sim.advance(desired)
+        self._active, self._pending, self._failed = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING], out[:, _FAILED]
         self.t += 1
-        info = dict(zip(STEP_KEYS, sim.last[0].tolist()))
+        info = dict(zip(STEP_KEYS, out[0].tolist()))
         return self._obs(), info.pop("reward"), False, self.t >= self.steps, info

@@ -95,7 +95,15 @@ TOTAL_KEYS = (
 class FleetSim:
     """N fleets, each on its own scenario; all scenarios must simulate the same number of minutes."""
 
-    def __init__(self, config: SimConfig, scenarios: list[Scenario], seed: int | np.random.SeedSequence = 0):
+    def __init__(
+        self,
+        config: SimConfig,
+        scenarios: list[Scenario],
+        seed: int | np.random.SeedSequence = 0,
+        noise: np.ndarray | None = None,
+    ):
+        """``noise``: standard-normal capacity draws (N, minutes) to use instead of drawing them from ``seed``,
+        e.g. to run many copies of one scenario on identical noise."""
         if not scenarios:
             raise ValueError("FleetSim needs at least one scenario")
         lengths = {len(s.load) for s in scenarios}
@@ -109,8 +117,11 @@ class FleetSim:
         if self.minutes < 1:
             raise ValueError(f"scenarios need more than HISTORY={HISTORY} minutes of load")
         self.start_minute = minute_of_week([s.start for s in scenarios])
-        rng = np.random.default_rng(seed)
-        self.noise = rng.standard_normal((self.n, self.minutes))
+        if noise is None:
+            noise = np.random.default_rng(seed).standard_normal((self.n, self.minutes))
+        elif np.shape(noise) != (self.n, self.minutes):
+            raise ValueError(f"noise must have shape {(self.n, self.minutes)}, got {np.shape(noise)}")
+        self.noise = np.asarray(noise, dtype=np.float64)
         # Minute-major copies so that the kernel reads one contiguous row per step.
         self._loads_by_minute = np.ascontiguousarray(self.loads.T)
         self._noise_by_minute = np.ascontiguousarray(self.noise.T)
@@ -152,7 +163,7 @@ class FleetSim:
         self.head = 0
         self.failed = np.zeros(self.n)
         self._totals = np.zeros((self.n, len(TOTAL_KEYS)))
-        self.last = np.zeros((self.n, 12))
+        self.last = np.zeros((self.n, len(STEP_KEYS)))
         return self.observe()
 
     @property
@@ -177,14 +188,13 @@ class FleetSim:
             t=self.t,
         )
 
-    def step(self, desired: np.ndarray) -> StepResult:
-        """Apply one decision per fleet and simulate one minute."""
+    def advance(self, desired: np.ndarray) -> np.ndarray:
+        """Apply one decision per fleet and simulate one minute; returns the raw (N, len(STEP_KEYS)) output."""
         if self.t >= self.minutes:
             raise RuntimeError("episode is over: call reset()")
-        desired = np.asarray(desired, dtype=np.int64).reshape(self.n)
-        out = np.empty((self.n, 12))
+        out = np.empty((self.n, len(STEP_KEYS)))
         _step_kernel(
-            desired,
+            np.asarray(desired, dtype=np.int64).reshape(self.n),
             self.active,
             self.ring,
             self.head,
@@ -195,11 +205,16 @@ class FleetSim:
             out,
             self._totals,
         )
-        self.last = out
         if self.config.warmup_latency > 0:
             self.head = (self.head + 1) % self.ring.shape[1]
+        self.last = out
         self.failed = out[:, _FAILED]
         self.t += 1
+        return out
+
+    def step(self, desired: np.ndarray) -> StepResult:
+        """Apply one decision per fleet and simulate one minute."""
+        out = self.advance(desired)
         return StepResult(
             reward=out[:, _REWARD],
             revenue=out[:, _REVENUE],
@@ -235,8 +250,11 @@ STEP_KEYS = (
     "active",
     "pending",
     "delta",
+    "next_active",
+    "next_pending",
 )
-"""Column order of the kernel's per-step output (``FleetSim.last``)."""
+"""Column order of the kernel's per-step output (``FleetSim.last``); ``next_*`` are the fleet the next decision
+observes, after the machines due next minute have joined."""
 (
     _REWARD,
     _REVENUE,
@@ -250,7 +268,9 @@ STEP_KEYS = (
     _ACTIVE,
     _PENDING,
     _DELTA,
-) = range(12)
+    _NEXT_ACTIVE,
+    _NEXT_PENDING,
+) = range(len(STEP_KEYS))
 
 
 @numba.njit(cache=True)
@@ -325,4 +345,7 @@ def _step_kernel(desired, active, ring, head, load, z, params, flags, out, total
         totals[i, 10] += 1.0 if delta != 0 else 0.0
         if warmup > 0:
             active[i] += ring[i, head]
+            pending -= ring[i, head]
             ring[i, head] = 0
+        out[i, 12] = active[i]  # the fleet the next decision observes
+        out[i, 13] = pending
