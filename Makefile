@@ -19,7 +19,7 @@ $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m scripts.demo --out artifacts
+	$(PY) scripts/demo.py --out artifacts
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,181 @@
+"""The main job, end to end on one machine: train, evaluate and gate, package, serve, synthesise.
+
+    python scripts/demo.py [--out artifacts] [--preset quick] [--force] [--skip-synth]
+
+1. ``python -m training.train --preset quick --out artifacts/model``: PPO on Ray RLlib over the simulator, then
+   the evaluation report (policy beside every tuned baseline and the clairvoyant oracle) and the gate; the
+   artifact lands in ``artifacts/model/`` where the CDK app picks it up.
+2. ``python -m inference.serve --model artifacts/model/model.tar.gz``: the SageMaker container contract on
+   127.0.0.1; the demo replays a held-out day of the World Cup trace's evaluation part through it, one decision
+   per hour shown, and prints what the endpoint decided.
+3. ``npx cdk synth``: all three stages (Dev, Staging, Prod) into ``cdk.out/`` with that artifact.
+
+Each step streams its own progress; the summary at the end says where everything is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def banner(text: str) -> None:
+    print(f"\n{'=' * 100}\n== {text}\n{'=' * 100}", flush=True)
+
+
+def run(cmd: list[str], **kwargs) -> None:
+    print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def wait_for_ping(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the local endpoint exited with code {server.returncode} before answering /ping")
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.3)
+    raise SystemExit(f"the local endpoint did not answer {url}/ping within {timeout:.0f} s")
+
+
+def replay_through_endpoint(url: str, hours: int = 24) -> list[dict]:
+    """Drive a simulated fleet on held-out traffic with the endpoint's decisions, one call per minute."""
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from training.config import SimConfig
+    from training.loads import trace_scenario
+    from training.sim import FleetSim
+
+    scenario = trace_scenario("worldcup", "eval", minutes=hours * 60)
+    sim = FleetSim(SimConfig(), [scenario], seed=0)
+    shown = []
+    while sim.t < sim.minutes:
+        obs = sim.observe()
+        minute = scenario.start.timestamp() + 60 * sim.t
+        body = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(minute)),
+            "load_rpm": obs.load[0].tolist(),
+            "failed_rpm": float(obs.failed[0]),
+            "active_machines": int(obs.active[0]),
+            "pending_machines": int(obs.pending[0]),
+            "capacity_rpm_per_machine": float(obs.capacity_rpm_per_machine[0]),
+            "min_machines": 1,
+            "max_machines": 2000,
+        }
+        decision = post(url + "/invocations", body)
+        step = sim.step(np.array([decision["desired_machines"]]))
+        if sim.t % 60 == 1:
+            shown.append(
+                {
+                    **{k: body[k] for k in ("timestamp", "active_machines", "pending_machines")},
+                    "load_rpm": body["load_rpm"][-1],
+                    **decision,
+                    "down": bool(step.down[0]),
+                }
+            )
+    totals = sim.totals
+    print(
+        f"replayed {sim.minutes} minutes of worldcup-eval through the endpoint: profit ${totals['reward'][0]:,.0f}, "
+        f"{totals['down'][0]:.0f} minutes down, {totals['machine_minutes'][0]:,.0f} machine-minutes, "
+        f"{totals['scaling_actions'][0]:.0f} scaling actions"
+    )
+    return shown
+
+
+def serve_and_decide(model: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [PY, "-m", "inference.serve", "--model", str(model), "--port", str(port), "--workers", "2"], cwd=ROOT
+    )
+    try:
+        wait_for_ping(url, server)
+        shown = replay_through_endpoint(url)
+        header = f"{'time (UTC)':<22}{'load rpm':>10}{'active':>8}{'pending':>8}{'desired':>8}"
+        print(f"\n{header}  action     shielded  reason")
+        for row in shown:
+            print(
+                f"{row['timestamp']:<22}{row['load_rpm']:>10.0f}{row['active_machines']:>8}{row['pending_machines']:>8}"
+                f"{row['desired_machines']:>8}  {row['action']:<10} {row['shielded']!s:<9} {row['reason']}"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="artifacts", help="where everything is written (default artifacts/)")
+    parser.add_argument("--preset", default="quick", help="training preset (default quick)")
+    parser.add_argument("--force", action="store_true", help="package even if the policy fails the gate")
+    parser.add_argument("--skip-synth", action="store_true", help="stop after serving (no CDK synth)")
+    args = parser.parse_args(argv)
+    out = (ROOT / args.out).resolve()
+    model_dir = out / "model"
+    started = time.monotonic()
+
+    banner(f"1/3 train ({args.preset}), evaluate against the tuned baselines and the oracle, gate, package")
+    run(
+        [
+            PY,
+            "-m",
+            "training.train",
+            "--preset",
+            args.preset,
+            "--out",
+            str(model_dir),
+            *(["--force"] if args.force else []),
+        ]
+    )
+
+    banner("2/3 serve the packaged policy on 127.0.0.1 and replay a held-out day through it")
+    serve_and_decide(model_dir / "model.tar.gz")
+
+    if not args.skip_synth:
+        banner("3/3 synthesise the Dev, Staging and Prod stages with this artifact")
+        env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
+        run(
+            ["npx", "--no-install", "cdk", "synth", "--quiet", "-c", f"model_artifact={model_dir / 'model.tar.gz'}"],
+            env=env,
+        )
+
+    banner(f"done in {time.monotonic() - started:.0f} s")
+    print(f"model artifact      {model_dir / 'model.tar.gz'}")
+    print(f"evaluation report   {model_dir / 'report.md'}  (JSON: report.json, plots: *.png)")
+    if not args.skip_synth:
+        print(f"CloudFormation      {ROOT / 'cdk.out'}  (deploy one stage: npx cdk deploy 'Dev/*')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
