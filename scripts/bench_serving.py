@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from inference import artifact, features, handler  # noqa: E402
+from inference.endpoint import LocalEndpoint  # noqa: E402
 
 TARGETS = {"inprocess_single_p50_us": 100.0, "http_decisions_per_s": 2000.0, "http_p99_ms": 10.0}
 
@@ -117,14 +118,12 @@ def bench_http(
         return {"skipped": "wrk not found: install it with `apt-get install -y wrk` (Debian) to run the HTTP benchmark"}
     import requests
 
-    sys.path.insert(0, str(REPO))
-    from tests.inference.helpers import start_server, stop_server
-
     bodies = [json.dumps(r) for r in sample_requests(64, seed=2)]
     work = Path(tempfile.mkdtemp(prefix="bench-http-"))
     lua = work / "post.lua"
     lua.write_text(_lua_script(bodies))
-    proc, url = start_server(model_path, "--workers", str(workers), "--threads", str(threads), log_dir=work)
+    server = LocalEndpoint(model_path, workers=workers, threads=threads, log_dir=work).start()
+    url = server.url
     try:
         with requests.Session() as s:
             for body in bodies:
@@ -138,7 +137,7 @@ def bench_http(
             results.append(parse_wrk(out))
         healthy = requests.get(f"{url}/ping", timeout=5).status_code == 200
     finally:
-        code = stop_server(proc)
+        code = server.stop()
     med = {
         key: statistics.median(r[key] for r in results)
         for key in ("decisions_per_s", "p50_ms", "p75_ms", "p90_ms", "p99_ms")

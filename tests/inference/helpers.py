@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import requests
+from inference.endpoint import LocalEndpoint
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_VERSION = "test-random-0"
@@ -33,52 +27,21 @@ def decision(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if v is not None}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(
     model_path: Path, *args: str, env: dict[str, str] | None = None, log_dir: Path | None = None
-) -> tuple[subprocess.Popen, str]:
-    """``python -m inference.serve`` on a free loopback port; returns once ``/ping`` answers.
-
-    The server's stdout and stderr go to ``log_dir/serve.out`` and ``serve.err`` (a pipe nobody reads could
-    fill up and stall the server).
-    """
-    port = free_port()
-    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="serve-"))
-    with open(log_dir / "serve.out", "wb") as out, open(log_dir / "serve.err", "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "inference.serve", "--model", str(model_path), "--port", str(port), *args],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-            stdout=out,
-            stderr=err,
-        )
-    proc.log_dir = log_dir  # type: ignore[attr-defined]
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}: {(log_dir / 'serve.err').read_text()[-2000:]}")
-        try:
-            if requests.get(f"{url}/ping", timeout=1).status_code == 200:
-                return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError("server did not answer /ping within 30 s")
+) -> tuple[LocalEndpoint, str]:
+    """``python -m inference.serve`` on a free loopback port (``--workers N``, ``--threads N`` in ``args``)."""
+    opts = dict(zip(args[::2], args[1::2]))
+    ep = LocalEndpoint(
+        model_path,
+        workers=int(opts.get("--workers", 2)),
+        threads=int(opts.get("--threads", 4)),
+        env=env,
+        log_dir=log_dir,
+    ).start()
+    return ep, ep.url
 
 
-def stop_server(proc: subprocess.Popen, timeout: float = 15) -> int:
-    """SIGTERM, wait for the graceful exit (SIGKILL after ``timeout``); the exit code."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+def stop_server(ep: LocalEndpoint, timeout: float = 15) -> int | None:
+    """SIGTERM, wait for the graceful exit; the exit code."""
+    return ep.stop(timeout)

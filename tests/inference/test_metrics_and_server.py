@@ -88,6 +88,17 @@ def test_sigterm_stops_the_server_gracefully(model_tarball: Path, tmp_path: Path
         requests.get(f"{url}/ping", timeout=2)
 
 
+def test_local_endpoint_for_demos(model_tarball: Path, tmp_path: Path) -> None:
+    from inference.endpoint import LocalEndpoint
+
+    with LocalEndpoint(model_tarball, workers=1, threads=1, log_dir=tmp_path) as ep:
+        assert ep.invoke(decision())[0] == 200
+        status, body = ep.invoke({"instances": [decision()] * 2}, accept="text/csv")
+        assert status == 200 and len(body.splitlines()) == 2
+        assert ep.invoke({"nope": 1})[0] == 400
+    assert ep.proc.returncode == 0
+
+
 def test_bad_artifact_fails_at_startup_with_its_reason(tmp_path: Path) -> None:
     missing = tmp_path / "missing.tar.gz"
     proc = subprocess.run(
