@@ -162,11 +162,15 @@ def _check_reproduces(net: Any, exported: NumpyPolicy) -> None:
 
     rng = np.random.default_rng(0)
     obs = (rng.standard_normal((512, features.OBS_DIM)) * rng.choice([0.1, 1.0, 3.0], (512, 1))).astype(np.float32)
+    was_training = bool(getattr(net, "training", False))
+    net.eval()  # dropout and the like as at inference time
     with torch.no_grad():
         try:
             ref = net(torch.from_numpy(obs))
         except Exception as err:
             raise ValueError(f"cannot call the network on a (N, {features.OBS_DIM}) tensor: {err}") from err
+        finally:
+            net.train(was_training)
     ref = np.asarray(ref.detach().cpu().numpy(), dtype=np.float32)
     got = exported.logits(obs)
     if ref.shape != got.shape or not np.allclose(ref, got, rtol=1e-4, atol=1e-4):
