@@ -23,6 +23,15 @@ from stacks.metrics import EndpointMetrics
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
+ROLLBACK_ALARMS = ("5xx-rate", "model-latency-p99")
+"""Alarms that roll back a blue/green endpoint update: the health of the new fleet, not of its callers."""
+
+
+def alarm_name(config: StageConfig, alarm_id: str) -> str:
+    """Stable alarm names: on-call reads them, and the serving stack names its rollback alarms without
+    cross-stack references."""
+    return f"{config.endpoint_name}-{alarm_id}"
+
 
 class MonitoringStack(cdk.Stack):
     def __init__(
@@ -37,9 +46,8 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         limits = config.alarms
-        prefix = config.endpoint_name
         self.endpoint = EndpointMetrics(config.endpoint_name, config.variant_name)
-        self.dashboard_name = prefix
+        self.dashboard_name = config.endpoint_name
         first_look = f"Open the {self.dashboard_name} dashboard"
 
         self.topic = sns.Topic(
@@ -63,7 +71,7 @@ class MonitoringStack(cdk.Stack):
             created = cw.Alarm(
                 self,
                 construct_id,
-                alarm_name=f"{prefix}-{construct_id}",
+                alarm_name=alarm_name(config, construct_id),
                 metric=metric,
                 threshold=threshold,
                 alarm_description=description,
@@ -167,11 +175,16 @@ class MonitoringStack(cdk.Stack):
             self.no_invocations,
             self.training_failed,
         ]
-        self.rollback_alarms = [self.error_5xx, self.model_latency]
-        """Alarms that roll back a blue/green endpoint update (health of the new fleet, not of the callers)."""
+        self.rollback_alarms = [self.node.find_child(alarm_id) for alarm_id in ROLLBACK_ALARMS]
 
+        # The alarm widget names the alarms by their stable ARNs rather than by GetAtt (which moto, the local
+        # emulator of the deploy rehearsal, cannot resolve for alarms); the dependency keeps the order.
+        by_name = [
+            cw.Alarm.from_alarm_name(self, f"{a.node.id}-by-name", alarm_name(config, a.node.id)) for a in self.alarms
+        ]
         self.dashboard = build_dashboard(
-            self, config=config, endpoint=self.endpoint, state_machine=machine, alarms=self.alarms
+            self, config=config, endpoint=self.endpoint, state_machine=machine, alarms=by_name
         )
+        self.dashboard.node.add_dependency(*self.alarms)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.topic.topic_arn)
         cdk.CfnOutput(self, "DashboardName", value=self.dashboard_name)

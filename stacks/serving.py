@@ -6,12 +6,10 @@ endpoint to them); only the endpoint name is stable, because callers and alarms 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
-from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
@@ -23,6 +21,7 @@ from stacks.common import log_retention, removal_policy
 from stacks.config import StageConfig
 from stacks.images import inference_image
 from stacks.metrics import DECISION_NAMESPACE
+from stacks.monitoring import ROLLBACK_ALARMS, MonitoringStack, alarm_name
 from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.storage import DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
 
@@ -36,7 +35,7 @@ class ServingStack(cdk.Stack):
         config: StageConfig,
         storage: StorageStack,
         artifact: ModelArtifact,
-        rollback_alarms: Sequence[cw.IAlarm],
+        monitoring: MonitoringStack,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -45,6 +44,8 @@ class ServingStack(cdk.Stack):
         bucket_name = data_bucket_name(config.name, self.account)
         capture_objects = data_bucket_arn(config.name, self, f"{DATA_CAPTURE}*")
         self.add_stack_dependency(storage)
+        self.add_stack_dependency(monitoring)  # the rollback alarms exist before the endpoint refers to them
+        rollback_alarms = [alarm_name(config, alarm_id) for alarm_id in ROLLBACK_ALARMS]
         log_group_name = f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
 
         if artifact.local_path is not None:
@@ -77,7 +78,10 @@ class ServingStack(cdk.Stack):
             iam.PolicyStatement(
                 sid="DescribeRollbackAlarms",
                 actions=["cloudwatch:DescribeAlarms"],
-                resources=[alarm.alarm_arn for alarm in rollback_alarms],
+                resources=[
+                    f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"
+                    for name in rollback_alarms
+                ],
             ),
         )
         policy.attach_to_role(self.role)
@@ -170,7 +174,7 @@ class ServingStack(cdk.Stack):
                     maximum_execution_timeout_in_seconds=serving.max_deployment_minutes * 60,
                 ),
                 auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=a.alarm_name) for a in rollback_alarms]
+                    alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=name) for name in rollback_alarms]
                 ),
             )
         self.endpoint = sagemaker.CfnEndpoint(

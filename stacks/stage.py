@@ -31,11 +31,14 @@ class AutoscalerStage(cdk.Stage):
         check_gate(artifact, config.name, config.require_passed_gate)
         super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=REGION), **kwargs)
         self.config = config
+        # Stack tags: CloudFormation applies them to every resource of the stack that takes tags.
+        tags = {"project": "rl-autoscaler", "stage": config.name}
         self.storage = StorageStack(
             self,
             "Storage",
             config=config,
             description=f"RL autoscaler {config.name}: KMS key and data bucket (stateful)",
+            tags=tags,
             termination_protection=config.removal_policy == "retain",
         )
         self.training = TrainingStack(
@@ -45,6 +48,7 @@ class AutoscalerStage(cdk.Stage):
             storage=self.storage,
             sourcedir=sourcedir,
             description=f"RL autoscaler {config.name}: training role, code and job definition (Step Functions)",
+            tags=tags,
         )
         self.monitoring = MonitoringStack(
             self,
@@ -53,6 +57,7 @@ class AutoscalerStage(cdk.Stage):
             storage=self.storage,
             training=self.training,
             description=f"RL autoscaler {config.name}: alarm topic, alarms and dashboard",
+            tags=tags,
         )
         self.serving = ServingStack(
             self,
@@ -60,11 +65,10 @@ class AutoscalerStage(cdk.Stage):
             config=config,
             storage=self.storage,
             artifact=artifact,
-            rollback_alarms=self.monitoring.rollback_alarms,
+            monitoring=self.monitoring,
             description=f"RL autoscaler {config.name}: model, endpoint config, endpoint and auto scaling",
+            tags=tags,
         )
-        cdk.Tags.of(self).add("project", "rl-autoscaler")
-        cdk.Tags.of(self).add("stage", config.name)
 
     @property
     def stacks(self) -> list[cdk.Stack]:

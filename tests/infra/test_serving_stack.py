@@ -83,14 +83,12 @@ def test_multi_instance_stages_update_blue_green_with_canary_and_rollback(app: S
     assert routing["WaitIntervalInSeconds"] == config.canary_wait_minutes * 60
     assert policy["TerminationWaitInSeconds"] == config.termination_wait_minutes * 60
     assert policy["MaximumExecutionTimeoutInSeconds"] == config.max_deployment_minutes * 60
-    alarms = [a["AlarmName"]["Fn::GetStackOutput"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
-    assert {a["StackName"] for a in alarms} == {f"{stage}-Monitoring"}
+    alarms = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
+    prefix = f"rl-autoscaler-{stage.lower()}"
+    assert alarms == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99"]
     monitoring = app.stages[stage].monitoring
     assert monitoring.rollback_alarms == [monitoring.error_5xx, monitoring.model_latency]
-    assert sorted(a["OutputName"] for a in alarms) == sorted(
-        o for o in (a["OutputName"] for a in alarms) if "5xxrate" in o or "modellatencyp99" in o
-    )
-    assert len(alarms) == 2
+    assert monitoring in app.stack(stage, "Serving").dependencies
 
 
 def test_single_instance_dev_has_no_deployment_guardrails(app: Synthesised) -> None:
@@ -121,8 +119,8 @@ def test_auto_scaling_tracks_invocations_per_instance_within_stage_bounds(app: S
 def test_model_role_describes_exactly_the_rollback_alarms(app: Synthesised, stage: str) -> None:
     statement = _statements(app, stage)["DescribeRollbackAlarms"]
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
-    outputs = sorted(r["Fn::GetStackOutput"]["OutputName"] for r in statement["Resource"])
-    assert len(outputs) == 2 and all("5xxrate" in o or "modellatencyp99" in o for o in outputs)
+    prefix = f"arn:aws:cloudwatch:eu-west-1:<Ref:AWS::AccountId>:alarm:rl-autoscaler-{stage.lower()}"
+    assert [joined(r) for r in statement["Resource"]] == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99"]
 
 
 def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Synthesised) -> None:

@@ -16,12 +16,7 @@ def test_three_stages_in_eu_west_1_with_four_stacks_each(app: Synthesised) -> No
         assert [s.stack_name for s in stage.stacks] == [f"{name}-{s}" for s in STACKS]
         for stack in stage.stacks:
             assert stack.region == "eu-west-1"
-    for name in STAGES:
-        for kind in ("AWS::KMS::Key", "AWS::SageMaker::Endpoint", "AWS::StepFunctions::StateMachine"):
-            for stack in STACKS:
-                for resource in app.template(name, stack).find_resources(kind).values():
-                    tags = {t["Key"]: t["Value"] for t in resource["Properties"]["Tags"]}
-                    assert tags["project"] == "rl-autoscaler" and tags["stage"] == name, f"{name} {kind}"
+            assert stack.tags.tag_values() == {"project": "rl-autoscaler", "stage": name}
 
 
 def test_stacks_deploy_in_dependency_order(app: Synthesised) -> None:

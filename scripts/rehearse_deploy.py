@@ -1,0 +1,297 @@
+"""Deploy rehearsal: the Dev stage, deployed with the real CDK CLI against moto's AWS emulator on 127.0.0.1.
+
+    .venv/bin/python scripts/rehearse_deploy.py [--model-artifact PATH/model.tar.gz] [--json report.json]
+
+Starts `moto_server` on a free loopback port, bootstraps the emulated account with `cdk bootstrap`, deploys
+`Dev/*` with `cdk deploy` (the CLI pinned in package.json), then asks the emulator through boto3 what exists.
+It prints one JSON report: what was created, which template resources moto skipped (it reports
+CREATE_COMPLETE for stacks whose alarms, scaling targets, bucket policies and topic policies it never made),
+and which checked properties moto ignored. Nothing here is faked: a skipped resource is reported as skipped.
+
+Two settings exist only for the emulator: cross-stack references are synthesised `strong` (Fn::ImportValue)
+because moto does not implement the recommended `weak` ones (Fn::GetStackOutput), and
+AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION keeps moto from misreading the CLI's template URLs.
+
+Without --model-artifact it uses artifacts/model/model.tar.gz when present, else packages a randomly
+initialised policy (Dev accepts a failed evaluation gate). Exits 1 when the deployment fails or a resource
+moto does support is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "eu-west-1"
+STACKS = ("Dev-Storage", "Dev-Training", "Dev-Monitoring", "Dev-Serving")
+ENDPOINT = "rl-autoscaler-dev"
+DATA_BUCKET = f"rl-autoscaler-dev-data-{ACCOUNT}-{REGION}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_moto(port: int, log: Path) -> subprocess.Popen:
+    server = Path(sys.executable).with_name("moto_server")
+    command = [str(server)] if server.exists() else [sys.executable, "-m", "moto.server"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("moto_server did not listen within 30 s")
+
+
+def model_artifact(given: str | None, workdir: Path) -> Path:
+    if given:
+        path = Path(given).resolve()
+        if not path.is_file():
+            raise SystemExit(f"--model-artifact {path} does not exist")
+        return path
+    default = ROOT / "artifacts" / "model" / "model.tar.gz"
+    if default.is_file():
+        return default
+    sys.path.insert(0, str(ROOT))
+    from inference.artifact import package_policy, random_policy, untrained_metadata
+
+    return package_policy(random_policy(0), workdir / "model", metadata=untrained_metadata("rehearsal-random"))
+
+
+def cdk(args: list[str], env: dict[str, str], cwd: Path, log: Path) -> float:
+    binary = ROOT / "node_modules" / ".bin" / "cdk"
+    if not binary.exists():
+        raise SystemExit(f"{binary} not found: run `npm ci` first (package.json pins the CDK CLI)")
+    start = time.monotonic()
+    with log.open("ab") as out:
+        result = subprocess.run([str(binary), *args], cwd=cwd, env=env, stdout=out, stderr=out, timeout=900)
+    if result.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"cdk {args[0]} failed ({result.returncode}):\n{tail}")
+    return round(time.monotonic() - start, 1)
+
+
+def _try(call: Callable[[], Any]) -> Any:
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as error:
+        return {"error": error.response["Error"]["Code"]}
+
+
+def inspect(endpoint_url: str, outdir: Path) -> dict[str, Any]:
+    """What the emulator holds after the deployment, compared with the synthesised templates."""
+    import boto3
+
+    def client(name: str) -> Any:
+        return boto3.client(name, endpoint_url=endpoint_url, region_name=REGION)
+
+    cfn, s3, sm, cw = client("cloudformation"), client("s3"), client("sagemaker"), client("cloudwatch")
+    created: dict[str, dict[str, str]] = {}
+    skipped: dict[str, list[str]] = {}
+    for stack in STACKS:
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        made = {
+            r["LogicalResourceId"]: r["ResourceType"]
+            for r in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+            if r["LogicalResourceId"]
+        }
+        (template_path,) = outdir.glob(f"assembly-Dev/{stack.replace('-', '')}*.template.json")
+        template = json.loads(template_path.read_text())["Resources"]
+        created[stack] = {"status": status, **{k: v for k, v in sorted(made.items())}}
+        skipped[stack] = sorted(f"{v['Type']} {k}" for k, v in template.items() if k not in made)
+
+    models = sm.list_models()["Models"]
+    configs = sm.list_endpoint_configs()["EndpointConfigs"]
+    endpoints = sm.list_endpoints()["Endpoints"]
+    endpoint = sm.describe_endpoint(EndpointName=endpoints[0]["EndpointName"]) if endpoints else {}
+    model = sm.describe_model(ModelName=models[0]["ModelName"]) if models else {}
+    machines = client("stepfunctions").list_state_machines()["stateMachines"]
+    definition = (
+        json.loads(
+            client("stepfunctions").describe_state_machine(stateMachineArn=machines[0]["stateMachineArn"])["definition"]
+        )
+        if machines
+        else {}
+    )
+    topics = client("sns").list_topics()["Topics"]
+    roles = [r["RoleName"] for r in client("iam").list_roles()["Roles"] if r["RoleName"].startswith("Dev-")]
+    keys = [k["KeyId"] for k in client("kms").list_keys()["Keys"]]
+    exists = {
+        "bucket": DATA_BUCKET in [b["Name"] for b in s3.list_buckets()["Buckets"]],
+        "bucket_encryption": _try(lambda: s3.get_bucket_encryption(Bucket=DATA_BUCKET))
+        .get("ServerSideEncryptionConfiguration", {})
+        .get("Rules", [{}])[0]
+        .get("ApplyServerSideEncryptionByDefault", {})
+        .get("SSEAlgorithm"),
+        "kms_key_rotation": [
+            _try(lambda k=k: client("kms").get_key_rotation_status(KeyId=k)).get("KeyRotationEnabled") for k in keys
+        ],
+        "roles": sorted(roles),
+        "state_machine": [m["name"] for m in machines],
+        "state_machine_task": definition.get("States", {}).get("Train", {}).get("Resource"),
+        "model": [m["ModelName"] for m in models],
+        "model_image": model.get("PrimaryContainer", {}).get("Image"),
+        "model_env_stage": model.get("PrimaryContainer", {}).get("Environment", {}).get("AUTOSCALER_STAGE"),
+        "endpoint_config": [c["EndpointConfigName"] for c in configs],
+        "endpoint": [e["EndpointName"] for e in endpoints],
+        "endpoint_status": endpoint.get("EndpointStatus"),
+        "data_capture": endpoint.get("DataCaptureConfig", {}).get("DestinationS3Uri"),
+        "alarms": sorted(a["AlarmName"] for a in cw.describe_alarms()["MetricAlarms"]),
+        "dashboard": [d["DashboardName"] for d in cw.list_dashboards()["DashboardEntries"]],
+        "topic": [t["TopicArn"].rsplit(":", 1)[1] for t in topics],
+        "topic_kms": [
+            bool(client("sns").get_topic_attributes(TopicArn=t["TopicArn"])["Attributes"].get("KmsMasterKeyId"))
+            for t in topics
+        ],
+        "log_groups": sorted(g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]),
+        "scalable_targets": client("application-autoscaling").describe_scalable_targets(ServiceNamespace="sagemaker")[
+            "ScalableTargets"
+        ],
+    }
+    ignored = {
+        "bucket versioning (template: Enabled)": _try(lambda: s3.get_bucket_versioning(Bucket=DATA_BUCKET)).get(
+            "Status", "not set"
+        ),
+        "bucket access logging (template: to the log bucket)": "set"
+        if _try(lambda: s3.get_bucket_logging(Bucket=DATA_BUCKET)).get("LoggingEnabled")
+        else "not set",
+        "bucket lifecycle rules (template: 5 rules)": _try(
+            lambda: len(s3.get_bucket_lifecycle_configuration(Bucket=DATA_BUCKET)["Rules"])
+        ),
+        "bucket public access block (template: all blocked)": _try(
+            lambda: s3.get_public_access_block(Bucket=DATA_BUCKET)["PublicAccessBlockConfiguration"]
+        ),
+        f"endpoint name (template: {ENDPOINT})": exists["endpoint"],
+    }
+    return {"stacks": created, "exists": exists, "skipped_by_moto": skipped, "properties_moto_ignored": ignored}
+
+
+def missing(report: dict[str, Any]) -> list[str]:
+    """Resources moto does support that are absent: a real failure of the deployment."""
+    exists = report["exists"]
+    problems = [
+        name
+        for name, ok in (
+            ("data bucket", exists["bucket"]),
+            ("bucket KMS encryption", exists["bucket_encryption"] == "aws:kms"),
+            ("training and model roles", len(exists["roles"]) >= 3),
+            ("training state machine", exists["state_machine"]),
+            ("SageMaker training task", str(exists["state_machine_task"]).endswith("createTrainingJob.sync")),
+            ("model", exists["model"]),
+            ("endpoint config", exists["endpoint_config"]),
+            ("endpoint", exists["endpoint"]),
+            ("dashboard", exists["dashboard"] == [ENDPOINT]),
+            ("alarm topic", exists["topic"]),
+            ("endpoint log group", f"/aws/sagemaker/Endpoints/{ENDPOINT}" in exists["log_groups"]),
+        )
+        if not ok
+    ]
+    problems += [
+        f"{stack} is {info['status']}"
+        for stack, info in report["stacks"].items()
+        if info["status"] != "CREATE_COMPLETE"
+    ]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--model-artifact", default=None, help="model.tar.gz to deploy (metadata.json beside it)")
+    parser.add_argument("--json", default=None, help="also write the report to this file")
+    parser.add_argument("--keep", default=None, help="keep the cloud assembly and logs in this directory")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
+    port = free_port()
+    moto = start_moto(port, workdir / "moto.log")
+    endpoint_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION": f"https://s3.{REGION}.amazonaws.com",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "CDK_DEFAULT_ACCOUNT": ACCOUNT,
+        "CDK_DISABLE_VERSION_CHECK": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    env.pop("AWS_PROFILE", None)
+    os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
+    report: dict[str, Any] = {"endpoint_url": endpoint_url}
+    try:
+        artifact = model_artifact(args.model_artifact, workdir)
+        report["model_artifact"] = str(artifact)
+        log = workdir / "cdk.log"
+        report["bootstrap_s"] = cdk(["bootstrap", f"aws://{ACCOUNT}/{REGION}"], env, workdir, log)
+        outdir = workdir / "cdk.out"
+        report["deploy_s"] = cdk(
+            [
+                "deploy",
+                "Dev/*",
+                "-c",
+                "stage=Dev",
+                "-c",
+                f"model_artifact={artifact}",
+                "-c",
+                "@aws-cdk/core:defaultCrossStackReferences=strong",
+                "--require-approval",
+                "never",
+                "--method=direct",
+                "--no-previous-parameters",
+                "--progress",
+                "events",
+                "--output",
+                str(outdir),
+            ],
+            env,
+            ROOT,
+            log,
+        )
+        checks = time.monotonic()
+        report |= inspect(endpoint_url, outdir)
+        report["inspect_s"] = round(time.monotonic() - checks, 1)
+        report["missing"] = missing(report)
+    finally:
+        moto.terminate()
+        try:
+            moto.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            moto.kill()
+        if args.keep:
+            shutil.copytree(workdir, args.keep, dirs_exist_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    report["total_s"] = round(time.monotonic() - started, 1)
+    text = json.dumps(report, indent=2, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 1 if report["missing"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
