@@ -10,8 +10,9 @@ Applied to every decision, in this order (a later rule wins over an earlier one)
 3. **No scale-in while requests fail.** If ``failed_rpm > 0`` the fleet is not reduced.
 4. **Bounds.** ``min_machines <= desired <= max_machines`` (hard: they override rules 2 and 3).
 
-``shielded`` is true when a fallback was used or a rule changed the policy's proposal; ``reason`` names each rule
-that acted, or the policy's action when none did. Defaults: at most max(2, 50 %) of the fleet per decision,
+``shielded`` is true when a fallback was used or a rule changed the policy's proposal; ``reason`` names the fallback
+and its cause, and the last rule that moved the value (the one that explains the decision), or the policy's
+action when nothing intervened. Defaults: at most max(2, 50 %) of the fleet per decision,
 fallback at 70 % utilisation, 10 % margin; each is set by an environment variable (``ShieldConfig.from_env``).
 """
 
@@ -127,14 +128,14 @@ class Shield:
             parts = []
             if fallback[i]:
                 parts.append(f"{self._fallback}: {self._why_fallback(i, obs, outside, bool(policy_failed[i]))}")
-            if stepped[i] != proposed[i]:
-                parts.append(f"change limited to {step[i]} machines per decision")
-            if kept[i] != stepped[i]:
-                parts.append("no scale-in while requests fail")
-            if desired[i] > kept[i]:
+            if desired[i] > kept[i]:  # only the last rule that moved the value explains it
                 parts.append(f"raised to min_machines {req.min_machines[i]}")
             elif desired[i] < kept[i]:
                 parts.append(f"lowered to max_machines {req.max_machines[i]}")
+            elif kept[i] != stepped[i]:
+                parts.append("no scale-in while requests fail")
+            elif stepped[i] != proposed[i]:
+                parts.append(f"change limited to {step[i]} machines per decision")
             reasons.append("; ".join(parts))
         return Decisions(desired=desired, delta=desired - fleet, shielded=shielded, fallback=fallback, reasons=reasons)
 

@@ -1,0 +1,147 @@
+"""Each shield rule on its own, the fallback paths, and the shield settings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference import actions, artifact, contract, features, handler
+from inference.shield import Shield, ShieldConfig
+from tests.inference.helpers import decision
+
+NOMINAL = artifact.observation_spec(None)["features"]
+LO = np.array([f["lo"] for f in NOMINAL])
+HI = np.array([f["hi"] for f in NOMINAL])
+
+
+def request(**fields) -> contract.DecisionRequest:
+    return contract.parse_request(json.dumps(decision(**fields)), "application/json")
+
+
+def run(req: contract.DecisionRequest, action: int, failed: bool = False, config: ShieldConfig | None = None):
+    obs = features.featurize(req.load, req.failed, req.active, req.pending, req.capacity, req.minute)
+    out = Shield(LO, HI, config).apply(req, obs, np.full(len(req), action), np.full(len(req), failed))
+    return int(out.desired[0]), bool(out.shielded[0]), out.reasons[0], bool(out.fallback[0])
+
+
+def headroom(multiplier: float) -> int:
+    return next(a["action"] for a in actions.ACTION_TABLE if a.get("multiplier") == multiplier)
+
+
+def test_policy_decision_within_rules_is_not_shielded() -> None:
+    req = request(load_rpm=[3000.0], active_machines=10, min_machines=None, max_machines=None)
+    desired, shielded, reason, fallback = run(req, headroom(1.2))
+    assert (desired, shielded, fallback) == (12, False, False)
+    assert reason == "policy: 1.2x the last minute's load"
+    assert run(req, actions.HOLD)[:3] == (10, False, "policy: hold the fleet")
+
+
+def test_change_per_decision_is_limited_both_ways() -> None:
+    up = request(load_rpm=[30_000.0], active_machines=10, pending_machines=0, min_machines=None, max_machines=None)
+    assert run(up, headroom(3.0))[:3] == (15, True, "change limited to 5 machines per decision")
+    down = request(load_rpm=[300.0], active_machines=80, pending_machines=20, min_machines=None, max_machines=None)
+    assert run(down, headroom(1.0))[:2] == (50, True)
+
+
+def test_minimum_step_lets_an_empty_fleet_start() -> None:
+    req = request(load_rpm=[3000.0], active_machines=0, pending_machines=0, min_machines=None, max_machines=None)
+    assert run(req, headroom(1.0))[:2] == (2, True)
+    assert run(req, headroom(1.0), config=ShieldConfig(min_step=5))[0] == 5
+
+
+def test_no_scale_in_while_requests_fail() -> None:
+    req = request(load_rpm=[600.0], failed_rpm=0.5, active_machines=10, min_machines=None, max_machines=None)
+    desired, shielded, reason, _ = run(req, headroom(1.0))
+    assert (desired, shielded) == (10, True)
+    assert reason == "no scale-in while requests fail"
+    assert run(req, headroom(2.0))[:2] == (10, True)  # scale-out (to 4, capped) is a scale-in here: held at 10
+    grow = request(load_rpm=[6000.0], failed_rpm=50, active_machines=10, min_machines=None, max_machines=None)
+    assert run(grow, headroom(1.2))[:2] == (15, True)
+
+
+def test_bounds_are_hard_and_win_over_the_other_rules() -> None:
+    low = request(load_rpm=[300.0], active_machines=10, min_machines=30, max_machines=None)
+    desired, _, reason, _ = run(low, headroom(1.0))
+    assert desired == 30 and "raised to min_machines 30" in reason
+    failing = request(load_rpm=[3000.0], failed_rpm=10, active_machines=10, min_machines=None, max_machines=8)
+    desired, _, reason, _ = run(failing, actions.HOLD)
+    assert desired == 8 and reason.endswith("lowered to max_machines 8")
+
+
+def test_out_of_training_range_falls_back_to_target_tracking() -> None:
+    # 70 machines' worth of load is inside the nominal range (up to 10,000, plus margin); 200,000 is not.
+    inside = request(load_rpm=[21_000.0], active_machines=100, min_machines=None, max_machines=None)
+    assert run(inside, actions.HOLD)[3] is False
+    req = request(load_rpm=[60_000_000.0], active_machines=200_000, min_machines=None, max_machines=None)
+    desired, shielded, reason, fallback = run(req, actions.HOLD)
+    assert fallback and shielded
+    assert desired == 285_715  # ceil(200,000 / 0.7)
+    assert reason.startswith("fallback to target tracking at 70% utilisation: log_need=")
+    assert "outside the training range [0, 1.84]" in reason
+
+
+def test_margin_tolerates_slightly_out_of_range_features() -> None:
+    lo, hi = LO.copy(), HI.copy()
+    hi[features.FEATURE_NAMES.index("failed_fraction")] = 0.0  # training saw no failures
+    req = request(load_rpm=[3000.0], failed_rpm=0.001, active_machines=10)
+    obs = features.featurize(req.load, req.failed, req.active, req.pending, req.capacity, req.minute)
+    out = Shield(lo, hi).apply(req, obs, np.array([actions.HOLD]), np.array([False]))
+    assert not out.fallback[0]  # 3e-7 of the load failing: inside the margin
+    req = request(load_rpm=[3000.0], failed_rpm=300, active_machines=10)
+    obs = features.featurize(req.load, req.failed, req.active, req.pending, req.capacity, req.minute)
+    out = Shield(lo, hi).apply(req, obs, np.array([actions.HOLD]), np.array([False]))
+    assert out.fallback[0] and "failed_fraction=0.1" in out.reasons[0]
+
+
+def test_policy_failure_falls_back(model: handler.Model, monkeypatch: pytest.MonkeyPatch) -> None:
+    req = request(load_rpm=[3000.0], active_machines=10)
+
+    def broken(obs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(model.policy.policy, "logits", broken)
+    pred = handler.predict_fn(req, model)
+    assert pred.decisions.fallback.tolist() == [True]
+    assert pred.decisions.reasons[0].endswith("the policy failed")
+    assert pred.decisions.desired[0] == 15  # ceil(10 / 0.7) = 15
+
+
+def test_non_finite_logits_fall_back_for_those_rows_only(model: handler.Model, monkeypatch) -> None:
+    doc = {"instances": [decision(), decision()]}
+    req = contract.parse_request(json.dumps(doc), "application/json")
+    real = model.policy.policy.logits
+
+    def half_nan(obs):
+        out = real(obs)
+        out[1] = np.nan
+        return out
+
+    monkeypatch.setattr(model.policy.policy, "logits", half_nan)
+    pred = handler.predict_fn(req, model)
+    assert pred.decisions.fallback.tolist() == [False, True]
+
+
+def test_config_from_environment() -> None:
+    cfg = ShieldConfig.from_env(
+        {
+            "AUTOSCALER_SHIELD_MAX_STEP_FRACTION": "0.25",
+            "AUTOSCALER_SHIELD_MIN_STEP": "4",
+            "AUTOSCALER_SHIELD_TARGET_UTILISATION": "0.6",
+            "AUTOSCALER_SHIELD_OOD_MARGIN": "0.2",
+        }
+    )
+    assert cfg == ShieldConfig(max_step_fraction=0.25, min_step=4, target_utilisation=0.6, ood_margin=0.2)
+    assert ShieldConfig.from_env({}) == ShieldConfig()
+    with pytest.raises(ValueError, match="AUTOSCALER_SHIELD_MIN_STEP='two'"):
+        ShieldConfig.from_env({"AUTOSCALER_SHIELD_MIN_STEP": "two"})
+    with pytest.raises(ValueError, match="target_utilisation"):
+        ShieldConfig.from_env({"AUTOSCALER_SHIELD_TARGET_UTILISATION": "1.5"})
+
+
+def test_bad_shield_setting_fails_model_loading(model_tarball, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOSCALER_SHIELD_MAX_STEP_FRACTION", "-1")
+    with pytest.raises(Exception, match="bad shield setting: max_step_fraction") as exc:
+        handler.model_fn(str(model_tarball))
+    assert getattr(exc.value, "status_code", None) == 500
