@@ -19,6 +19,12 @@ the range seen in training, which the shield's out-of-distribution check uses), 
 ``training``, ``evaluation``, ``gate`` (``passed``, ``forced``, ``reason``), ``data_sha256``, ``code_version``.
 The caller of ``package_policy`` provides ``model_version``, ``observation`` (from ``observation_spec``),
 ``training``, ``evaluation``, ``gate``, ``data_sha256`` and ``code_version``; the rest is filled in here.
+
+From RLlib's default PPO module (``DefaultPPOTorchRLModule``, new API stack): ``policy.from_rllib_state_dict``
+takes the actor encoder ``encoder.actor_encoder.net.mlp.{0,2,...}`` (``encoder.encoder...`` with
+``vf_share_layers``) as the hidden layers and ``pi.net.mlp.*`` as the output layer, drops the value network, and
+returns the ``nn.Sequential`` to pass here; ``fcnet_hiddens`` and ``fcnet_activation`` become ``hidden`` and
+``activations`` of the architecture. The full table is in ``policy``'s docstring.
 """
 
 from __future__ import annotations
