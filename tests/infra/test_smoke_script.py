@@ -48,11 +48,8 @@ def test_smoke_test_fails_on_the_wrong_model_version(local_endpoint: str) -> Non
 
 
 def test_decision_checks_catch_a_contract_violation() -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import smoke_test
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    from scripts import smoke_test
+
     request = smoke_test.decision_request(active=10, pending=2)
     good = {"desired_machines": 15, "delta": 3, "action": "scale_out", "model_version": "v", "shielded": False}
     good["reason"] = "policy"

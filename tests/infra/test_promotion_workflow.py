@@ -1,0 +1,54 @@
+"""The promotion workflow: tests -> synth -> Dev -> (approval) Staging -> (approval) Prod, one artifact."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import yaml
+
+from scripts import release_artifact, smoke_test
+from tests.infra.helpers import ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def _load(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text())
+
+
+def test_stages_run_in_order_after_tests_and_synth() -> None:
+    jobs = _load("promote.yml")["jobs"]
+    assert jobs["synth"]["needs"] == "test"
+    assert (jobs["dev"]["needs"], jobs["staging"]["needs"], jobs["prod"]["needs"]) == ("synth", "dev", "staging")
+    stages = {name: (job["with"]["stage"], job["with"]["environment"]) for name, job in jobs.items() if "with" in job}
+    assert stages == {"dev": ("Dev", "dev"), "staging": ("Staging", "staging"), "prod": ("Prod", "production")}
+    for name in ("dev", "staging", "prod"):
+        assert jobs[name]["uses"] == "./.github/workflows/deploy-stage.yml"
+        assert jobs[name]["with"]["model_s3_uri"] == "${{ inputs.model_s3_uri }}"
+        assert jobs[name]["with"]["model_sha256"] == "${{ inputs.model_sha256 }}"
+
+
+def test_each_step_deploys_the_verified_artifact_then_smoke_tests() -> None:
+    steps = _load("deploy-stage.yml")["jobs"]["deploy"]["steps"]
+    runs = [s["run"] for s in steps if "run" in s]
+    fetch, deploy, smoke = (next(r for r in runs if word in r) for word in ("fetch", "cdk deploy", "smoke_test"))
+    assert runs.index(fetch) < runs.index(deploy) < runs.index(smoke)
+    assert '-c model_sha256="$MODEL_SHA256"' in deploy and "-c model_metadata=release/metadata.json" in deploy
+
+
+def _arguments(command: str, script: str) -> list[str]:
+    words = shlex.split(command.replace("\n", " ").split(">")[0])
+    return words[words.index(script) + 1 :]
+
+
+def test_workflow_commands_are_accepted_by_the_scripts(tmp_path: Path) -> None:
+    steps = _load("deploy-stage.yml")["jobs"]["deploy"]["steps"]
+    runs = " ".join(s["run"] for s in steps if "run" in s)
+    smoke_args = _arguments(runs[runs.index(".venv/bin/python scripts/smoke_test.py") :], "scripts/smoke_test.py")
+    parsed = smoke_test.parse_args(smoke_args)
+    assert parsed.endpoint_name == "rl-autoscaler-${STAGE,,}" and parsed.endpoint_url is None
+    fetch = runs[runs.index("scripts/release_artifact.py fetch") :]
+    fetch_args = _arguments(fetch, "scripts/release_artifact.py")
+    assert fetch_args[:1] == ["fetch"] and {"--uri", "--sha256", "--out"} <= set(fetch_args)
+    assert (ROOT / "scripts" / "release_artifact.py").is_file() and release_artifact.PREFIX == "releases/"
