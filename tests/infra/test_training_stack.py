@@ -181,3 +181,22 @@ def test_state_machine_may_pass_only_the_training_role_to_sagemaker(app: Synthes
     (passrole,) = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
     assert passrole["Resource"]["Fn::GetAtt"][0].startswith("TrainingRole")
+
+
+def test_training_entry_point_accepts_the_hyperparameters_the_job_passes(app: Synthesised) -> None:
+    """The container passes hyperparameters as SM_HPS and as `--name value` flags (sagemaker-training toolkit)."""
+    import json
+
+    from training.sagemaker_env import SageMakerEnv
+    from training.train import parse_args, resolve_config
+
+    hps = _train(app, "Prod")["Parameters"]["HyperParameters"]
+    env = {
+        "SM_MODEL_DIR": "/opt/ml/model",
+        "SM_HPS": json.dumps(hps),
+        "SM_HOSTS": json.dumps(["algo-1", "algo-2"]),
+        "SM_CURRENT_HOST": "algo-2",
+    }
+    flags = [word for name, value in hps.items() if not name.startswith("sagemaker_") for word in (f"--{name}", value)]
+    cfg = resolve_config(parse_args(flags), SageMakerEnv.from_environ(env))
+    assert cfg.preset == "full" and cfg.seed == app.stages["Prod"].config.training.seed
