@@ -16,18 +16,17 @@ Each step streams its own progress; the summary at the end says where everything
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PY = sys.executable
+
+from inference.endpoint import LocalEndpoint  # noqa: E402
 
 
 def banner(text: str) -> None:
@@ -39,37 +38,8 @@ def run(cmd: list[str], **kwargs) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True, **kwargs)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def wait_for_ping(url: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the local endpoint exited with code {server.returncode} before answering /ping")
-        try:
-            with urllib.request.urlopen(url + "/ping", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.3)
-    raise SystemExit(f"the local endpoint did not answer {url}/ping within {timeout:.0f} s")
-
-
-def replay_through_endpoint(url: str, hours: int = 24) -> list[dict]:
+def replay_through_endpoint(endpoint: LocalEndpoint, hours: int = 24) -> list[dict]:
     """Drive a simulated fleet on held-out traffic with the endpoint's decisions, one call per minute."""
-    sys.path.insert(0, str(ROOT))
     import numpy as np
 
     from training.config import SimConfig
@@ -92,7 +62,9 @@ def replay_through_endpoint(url: str, hours: int = 24) -> list[dict]:
             "min_machines": 1,
             "max_machines": 2000,
         }
-        decision = post(url + "/invocations", body)
+        status, decision = endpoint.invoke(body)
+        if status != 200:
+            raise SystemExit(f"the endpoint answered {status}: {decision}")
         step = sim.step(np.array([decision["desired_machines"]]))
         if sim.t % 60 == 1:
             shown.append(
@@ -113,24 +85,16 @@ def replay_through_endpoint(url: str, hours: int = 24) -> list[dict]:
 
 
 def serve_and_decide(model: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [PY, "-m", "inference.serve", "--model", str(model), "--port", str(port), "--workers", "2"], cwd=ROOT
-    )
-    try:
-        wait_for_ping(url, server)
-        shown = replay_through_endpoint(url)
-        header = f"{'time (UTC)':<22}{'load rpm':>10}{'active':>8}{'pending':>8}{'desired':>8}"
-        print(f"\n{header}  action     shielded  reason")
-        for row in shown:
-            print(
-                f"{row['timestamp']:<22}{row['load_rpm']:>10.0f}{row['active_machines']:>8}{row['pending_machines']:>8}"
-                f"{row['desired_machines']:>8}  {row['action']:<10} {row['shielded']!s:<9} {row['reason']}"
-            )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with LocalEndpoint(model, workers=2) as endpoint:
+        print(f"local endpoint up at {endpoint.url} (logs in {endpoint.log_dir})")
+        shown = replay_through_endpoint(endpoint)
+    header = f"{'time (UTC)':<22}{'load rpm':>10}{'active':>8}{'pending':>8}{'desired':>8}"
+    print(f"\n{header}  action     shielded  reason")
+    for row in shown:
+        print(
+            f"{row['timestamp']:<22}{row['load_rpm']:>10.0f}{row['active_machines']:>8}{row['pending_machines']:>8}"
+            f"{row['desired_machines']:>8}  {row['action']:<10} {row['shielded']!s:<9} {row['reason']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
