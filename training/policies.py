@@ -59,29 +59,48 @@ def clip_fleet(desired: np.ndarray, obs: Observation) -> np.ndarray:
 
 
 class ArtifactPolicy:
-    """A packaged policy (``model.tar.gz`` or its directory) acting greedily through the shared contract:
-    ``inference.features.featurize`` -> argmax of the network's logits -> ``inference.actions.desired_from_action``.
+    """A packaged policy (``model.tar.gz`` or its directory) deciding exactly as the endpoint serves it.
+
+    Each minute's observation becomes a ``DecisionRequest`` and goes through the handler's ``predict_fn``:
+    ``inference.features.featurize`` -> greedy argmax -> ``inference.actions.desired_from_action`` -> the safety
+    shield (change limit, no scale-in while failing, bounds, fallback outside the training range). What the
+    scoreboard measures is what production would do, shield overrides and fallbacks included; ``shield_counts``
+    says how often they fired.
     """
 
     def __init__(self, path: str, name: str | None = None):
-        from inference.artifact import load_artifact
+        from inference.handler import load_model
 
         self.path = path
-        self.loaded = load_artifact(path)
-        self.name = name or f"ppo-{self.loaded.model_version}"
+        self.model = load_model(str(path))
+        self.loaded = self.model.policy
+        self.name = name or f"ppo-{self.model.model_version}"
+        self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
 
     def reset(self, sim: FleetSim) -> None:
-        pass
+        self.shield_counts = dict.fromkeys(self.shield_counts, 0)
 
     def describe(self) -> dict[str, str]:
         """What the report records about this policy."""
-        return {"model_version": self.loaded.model_version, "path": str(self.path)}
+        return {"model_version": self.model.model_version, "path": str(self.path)}
 
     def act(self, obs: Observation) -> np.ndarray:
-        from inference.actions import desired_from_action
-        from inference.features import featurize, load_need
+        from inference.contract import DecisionRequest
+        from inference.handler import predict_fn
 
-        x = featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
-        action = self.loaded.act(x)
-        need = load_need(obs.load, obs.capacity_rpm_per_machine)
-        return clip_fleet(desired_from_action(action, need, obs.active, obs.pending), obs)
+        request = DecisionRequest(
+            load=obs.load,
+            minute=obs.minute,
+            failed=obs.failed,
+            active=obs.active,
+            pending=obs.pending,
+            capacity=obs.capacity_rpm_per_machine,
+            min_machines=obs.min_machines,
+            max_machines=obs.max_machines,
+            single=False,
+        )
+        decisions = predict_fn(request, self.model).decisions
+        self.shield_counts["decisions"] += len(decisions.desired)
+        self.shield_counts["shielded"] += int(decisions.shielded.sum())
+        self.shield_counts["fallbacks"] += int(decisions.fallback.sum())
+        return decisions.desired.astype(np.int64)
