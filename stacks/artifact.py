@@ -121,5 +121,6 @@ def check_gate(artifact: ModelArtifact, stage: str, require_passed_gate: bool) -
         reason = artifact.metadata["gate"].get("reason", "no reason recorded")
         raise ArtifactError(
             f"stage {stage} refuses model {artifact.model_version}: its evaluation gate did not pass ({reason}). "
-            "Deploy a policy that passed the gate, or deploy to a stage with require_passed_gate false (Dev)."
+            "Deploy a policy that passed the gate, or synthesise and deploy Dev alone (-c stage=Dev), which "
+            "accepts it."
         )
