@@ -62,6 +62,10 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("training.train")
 
 
+class ResumeError(ValueError):
+    """The checkpoint to resume from does not fit this run's configuration."""
+
+
 def rllib_env_creator(env_config: dict[str, Any]) -> Any:
     """RLlib's env creator: the batched vector env when RLlib asks for ``num_envs`` (vector entry point),
     the single Gymnasium env otherwise. Runs inside each env runner, so it also pins that process's torch
@@ -92,6 +96,7 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
         "trace_probability": cfg.trace_probability,
         "reward_normalization": cfg.reward_normalization,
         "reward_scale": cfg.reward_scale,
+        "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }
     return (
@@ -113,14 +118,14 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
             clip_param=cfg.clip_param,
             vf_clip_param=cfg.vf_clip_param,
             vf_loss_coeff=cfg.vf_loss_coeff,
-            entropy_coeff=cfg.entropy_coeff,
+            entropy_coeff=[[0, cfg.entropy_coeff], [cfg.total_timesteps, cfg.entropy_coeff_final]],
             use_kl_loss=cfg.kl_coeff > 0,
             kl_coeff=cfg.kl_coeff,
             kl_target=cfg.kl_target,
             num_epochs=cfg.num_epochs,
             minibatch_size=min(cfg.minibatch_size, cfg.train_batch_size),
             grad_clip=cfg.grad_clip,
-            grad_clip_by="global_norm",
+            grad_clip_by=cfg.grad_clip_by,
             train_batch_size_per_learner=cfg.train_batch_size,
         )
         .rl_module(
@@ -140,7 +145,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Train, gate and package the PPO auto-scaling policy (Ray RLlib).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--preset", default="quick", choices=sorted(PRESETS), help="starting hyperparameters")
+    parser.add_argument(
+        "--preset", default=None, choices=sorted(PRESETS), help="starting hyperparameters (default: quick)"
+    )
     parser.add_argument("--out", default=None, help="output directory (default artifacts/model; SageMaker: "
                         "SM_OUTPUT_DATA_DIR)")  # fmt: skip
     parser.add_argument("--config", default=None, help="JSON file of hyperparameter overrides")
@@ -236,6 +243,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
 
     from .export import numpy_policy, policy_net
     from .validation import NetworkPolicy, ValidationSet
+    from .warm_start import warm_start
 
     torch.set_num_threads(cfg.driver_torch_threads)
     register_env(ENV_NAME, rllib_env_creator)
@@ -246,7 +254,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
         state = checkpoints.load_state(resume_from)
         saved = state["config"]
         if list(saved["hidden"]) != list(cfg.hidden) or saved["activation"] != cfg.activation:
-            raise ValueError(
+            raise ResumeError(
                 f"checkpoint {resume_from} has a network {saved['hidden']} {saved['activation']}, this run asks "
                 f"for {list(cfg.hidden)} {cfg.activation}: use another --checkpoint-dir or --resume false"
             )
@@ -261,6 +269,13 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     algo = build_ppo_config(cfg).debugging(seed=cfg.seed + 7919 * start_iteration).build_algo()
     if resume_from is not None:
         algo.restore_from_path(str((resume_from / checkpoints.ALGO_DIR).resolve()))
+    elif cfg.bc_warm_start:
+        state["warm_start"] = warm_start(algo, cfg, sim_config(cfg))
+        print(
+            f"warm start: behaviour-cloned the oracle on {state['warm_start']['samples']} decisions "
+            f"(accuracy {state['warm_start']['accuracy']:.3f}) in {state['warm_start']['seconds']} s",
+            flush=True,
+        )
 
     rows: list[dict[str, Any]] = state["rows"]
     hosts: dict[str, dict[str, float]] = state.get("hosts", {})
@@ -286,7 +301,9 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
                 hosts.setdefault(host, {"runners": 0, "steps": 0.0})["steps"] += r["steps"]
             for host in hosts:
                 hosts[host]["runners"] = sum(1 for r in runners if node_host.get(r["node"], "local") == host)
-            if iteration % cfg.validation_every == 0 or iteration == cfg.num_iterations:
+            out_of_time = cfg.time_budget_s > 0 and time.perf_counter() - started >= cfg.time_budget_s
+            done = iteration >= cfg.num_iterations or out_of_time
+            if iteration == start_iteration + 1 or iteration % cfg.validation_every == 0 or done:
                 weights = algo.learner_group.get_weights()["default_policy"]
                 net = numpy_policy(policy_net(weights, cfg.activation))
                 last_ratio = validation.profit_vs_oracle(NetworkPolicy(net))
@@ -313,8 +330,6 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
             bar.set_postfix(ret=f"{row['episode_return']:.1f}", vs_oracle=f"{last_ratio:.3f}", refresh=False)
             tqdm.write(curves.log_line(row), file=sys.stdout)
             sys.stdout.flush()
-            out_of_time = cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s
-            done = iteration >= cfg.num_iterations or out_of_time
             if iteration % cfg.checkpoint_every == 0 or done:
                 state = {
                     "iteration": iteration,
@@ -325,6 +340,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
                     "rows": rows,
                     "hosts": hosts,
                     "training": training_summary(cfg, rows, hosts, multi_host),
+                    "warm_start": state.get("warm_start"),
                 }
                 ckpt = checkpoints.save(algo, ckpt_root, iteration, state, cfg.keep_checkpoints)
                 curves.write_csv(rows, out / "training_curves.csv")
@@ -402,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster_cpus = plan.num_cpus * len(plan.hosts) if plan else (os.cpu_count() or 1)
     previous = checkpoints.latest(ckpt_root) if cfg.resume else None
     run_name = checkpoints.load_state(previous)["run_name"] if previous else ""
-    cfg = finalize(cfg, args.preset, run_name=run_name, num_runners=cluster_cpus)
+    cfg = finalize(cfg, run_name=run_name, num_runners=cluster_cpus)
     write_run_files(cfg, out)
     print(
         f"run {cfg.run_name}: {cfg.num_iterations} iterations of {cfg.train_batch_size} steps, "
@@ -411,8 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         + f"; Ray token auth ({token_source}); checkpoints in {ckpt_root}",
         flush=True,
     )
-    with ray_runtime(cfg, plan, out):
-        cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None)
+    try:
+        with ray_runtime(cfg, plan, out):
+            cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     (out / "training_summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if args.no_package:
         print(f"trained; final checkpoint {final_ckpt} (--no-package: no evaluation, gate or artifact)")
@@ -431,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         model_version=cfg.run_name,
         eval_quick=cfg.eval == "quick",
         force=cfg.force,
+        gate_scope=cfg.gate_scope,
         check_count=cfg.export_check_observations,
         seed=0,
     )

@@ -46,9 +46,12 @@ class TrainConfig:
     sim: dict = field(default_factory=dict)
     """Overrides of ``training.config.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     reward_normalization: str = "mean_need"
-    """"mean_need": divide each episode's rewards by its mean load in machines; "none": raw dollars."""
+    """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
+    "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     reward_scale: float = 1.0
     """Constant factor on the (normalised) training reward."""
+    normalize_returns: bool = True
+    """Also divide rewards by the running std of the discounted return (Gymnasium's NormalizeReward)."""
 
     # Sampling
     num_env_runners: int = 2
@@ -57,6 +60,14 @@ class TrainConfig:
     """Fleets each env runner steps at once (one batched simulator, one batched forward pass)."""
     rollout_fragment_length: int = 128
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
+
+    # Warm start (training.warm_start)
+    bc_warm_start: bool = True
+    """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios."""
+    bc_scenarios: int = 96
+    """Training scenarios (episode_minutes each) the oracle demonstrates."""
+    bc_epochs: int = 8
+    """Cross-entropy passes over the demonstrations."""
 
     # PPO
     lr: float = 3e-4
@@ -69,12 +80,15 @@ class TrainConfig:
     """GAE lambda."""
     clip_param: float = 0.2
     """PPO policy-ratio clip."""
-    vf_clip_param: float = 50.0
-    """Clip of the value-function loss (in units of the normalised reward's return)."""
+    vf_clip_param: float = 1000.0
+    """Clip of the squared value error (RLlib clamps the loss: no gradient beyond it, so keep it loose)."""
     vf_loss_coeff: float = 0.5
     """Weight of the value-function loss."""
-    entropy_coeff: float = 0.01
-    """Entropy bonus weight."""
+    entropy_coeff: float = 0.04
+    """Entropy bonus weight at the start (high: most actions thrash the fleet, so the policy must keep trying
+    them long enough to learn when each one pays, instead of collapsing onto "hold")."""
+    entropy_coeff_final: float = 0.005
+    """Entropy bonus weight at the end of training, reached linearly."""
     kl_coeff: float = 0.2
     """Initial weight of the adaptive KL penalty (0 disables it)."""
     kl_target: float = 0.01
@@ -84,7 +98,10 @@ class TrainConfig:
     minibatch_size: int = 4096
     """SGD minibatch size."""
     grad_clip: float = 0.5
-    """Global gradient-norm clip."""
+    """Gradient clip (see ``grad_clip_by``)."""
+    grad_clip_by: str = "norm"
+    """"norm": clip each weight tensor's gradient norm on its own, so that the value network's large gradients
+    cannot shrink the policy's (separate networks, one optimizer); "global_norm": one norm over all; "value"."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy and of the (separate) value network."""
     activation: str = "tanh"
@@ -120,6 +137,9 @@ class TrainConfig:
     """Observations on which the export must reproduce the RLlib module's greedy actions."""
     force: bool = False
     """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
+    gate_scope: str = "overall"
+    """"overall": beat tuned target tracking over all held-out scenarios together (the issue's rule); "each":
+    also on the synthetic scenarios together and on each trace's evaluation part."""
 
     # Derived in finalize(); not settable.
     preset: str = "custom"
@@ -248,11 +268,13 @@ def validate(cfg: TrainConfig) -> None:
         "time_budget_s": cfg.time_budget_s >= 0,
         "episode_minutes": cfg.episode_minutes >= 1,
         "trace_probability": 0.0 <= cfg.trace_probability <= 1.0,
-        "reward_normalization": cfg.reward_normalization in ("mean_need", "none"),
+        "reward_normalization": cfg.reward_normalization in ("mean_need", "sqrt_need", "none"),
         "reward_scale": cfg.reward_scale > 0,
         "num_env_runners": cfg.num_env_runners >= -1,
         "num_envs_per_env_runner": cfg.num_envs_per_env_runner >= 1,
         "rollout_fragment_length": cfg.rollout_fragment_length >= 1,
+        "bc_scenarios": cfg.bc_scenarios >= 1,
+        "bc_epochs": cfg.bc_epochs >= 1,
         "lr": cfg.lr > 0,
         "lr_final": cfg.lr_final > 0,
         "gamma": 0.0 < cfg.gamma <= 1.0,
@@ -261,11 +283,13 @@ def validate(cfg: TrainConfig) -> None:
         "vf_clip_param": cfg.vf_clip_param > 0,
         "vf_loss_coeff": cfg.vf_loss_coeff >= 0,
         "entropy_coeff": cfg.entropy_coeff >= 0,
+        "entropy_coeff_final": cfg.entropy_coeff_final >= 0,
         "kl_coeff": cfg.kl_coeff >= 0,
         "kl_target": cfg.kl_target > 0,
         "num_epochs": cfg.num_epochs >= 1,
         "minibatch_size": cfg.minibatch_size >= 1,
         "grad_clip": cfg.grad_clip > 0,
+        "grad_clip_by": cfg.grad_clip_by in ("norm", "global_norm", "value"),
         "activation": cfg.activation in ("tanh", "relu"),
         "driver_torch_threads": cfg.driver_torch_threads >= 1,
         "runner_torch_threads": cfg.runner_torch_threads >= 1,
@@ -276,6 +300,7 @@ def validate(cfg: TrainConfig) -> None:
         "checkpoint_every": cfg.checkpoint_every >= 1,
         "keep_checkpoints": cfg.keep_checkpoints >= 1,
         "eval": cfg.eval in ("quick", "full"),
+        "gate_scope": cfg.gate_scope in ("overall", "each"),
         "export_check_observations": cfg.export_check_observations >= 1,
     }
     bad = [name for name, ok in checks.items() if not ok]
@@ -283,14 +308,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError("invalid training hyperparameter(s): " + ", ".join(f"{b}={getattr(cfg, b)!r}" for b in bad))
 
 
-def finalize(cfg: TrainConfig, preset: str, *, run_name: str = "", num_runners: int | None = None) -> TrainConfig:
+def finalize(cfg: TrainConfig, *, run_name: str = "", num_runners: int | None = None) -> TrainConfig:
     """Validate and fill the derived fields. ``num_runners`` resolves ``num_env_runners=-1`` (cluster CPUs)."""
     validate(cfg)
     runners = cfg.num_env_runners if cfg.num_env_runners >= 0 else max(1, num_runners or 1)
     batch = max(runners, 1) * cfg.num_envs_per_env_runner * cfg.rollout_fragment_length
     return replace(
         cfg,
-        preset=preset,
         num_env_runners=runners,
         train_batch_size=batch,
         num_iterations=-(-cfg.total_timesteps // batch),
@@ -346,10 +370,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def from_args(args: argparse.Namespace, hps: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults < preset < --config JSON < SageMaker hyperparameters < flags; then ``finalize``-ready."""
-    if args.preset not in PRESETS:
-        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
-    cfg = apply(TrainConfig(), PRESETS[args.preset], f"preset {args.preset}")
+    """Defaults < preset < --config JSON < SageMaker hyperparameters < flags; then ``finalize``-ready.
+
+    The preset is ``--preset``, else the ``preset`` hyperparameter (SageMaker), else "quick"."""
+    hps = dict(hps or {})
+    preset = args.preset or str(hps.pop("preset", "quick"))
+    hps.pop("preset", None)
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    cfg = replace(apply(TrainConfig(), PRESETS[preset], f"preset {preset}"), preset=preset)
     if args.config:
         cfg = apply(cfg, load_json(args.config), f"--config {args.config}")
     if hps:

@@ -9,9 +9,10 @@ on 2 cores possible (see ``training/bench_rllib.py``).
 Semantics are those of ``training.env.FleetEnv`` batched: the observation comes from
 ``inference.features.featurize`` of what the cloud observes, an action index goes through
 ``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by the
-episode's mean load in machines when ``reward_normalization == "mean_need"`` (a positive constant per episode:
-it leaves each episode's optimal policy unchanged and keeps value targets on one scale for fleets of 3 and of
-300 machines). Episodes are truncated after ``episode_minutes``, never terminated.
+episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
+``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
+sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
+Episodes are truncated after ``episode_minutes``, never terminated.
 
 All fleets of one vector env run episodes of equal length and end together; the following ``step`` then
 returns the first observation of freshly sampled scenarios with reward 0 (Gymnasium's ``NEXT_STEP`` autoreset,
@@ -36,7 +37,7 @@ from .config import SimConfig
 from .loads import TRAIN_STREAM, Scenario, sample_scenario
 from .sim import FleetSim, Observation
 
-REWARD_NORMALIZATIONS = ("mean_need", "none")
+REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
 
 
 def observation_of(obs: Observation) -> np.ndarray:
@@ -62,6 +63,7 @@ class FleetVectorEnv(VectorEnv):
         trace_probability: float = 0.3,
         reward_normalization: str = "mean_need",
         reward_scale: float = 1.0,
+        return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
     ):
         if num_envs < 1:
@@ -89,6 +91,9 @@ class FleetVectorEnv(VectorEnv):
         self._obs: Observation | None = None
         self._needs_reset = True
         self._counters = np.zeros(3)
+        self._return_norm = (
+            RunningReturnScale(num_envs, return_normalization_gamma) if return_normalization_gamma else None
+        )
         self._zeros = np.zeros(num_envs)
         self._false = np.zeros(num_envs, dtype=bool)
 
@@ -107,9 +112,11 @@ class FleetVectorEnv(VectorEnv):
         scenarios = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
         self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)))
         cap = self.sim_config.capacity_rpm_per_machine
+        mean_need = np.maximum(self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap, 1.0)
         if self.reward_normalization == "mean_need":
-            mean_need = self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap
-            self._reward_factor = self.reward_scale / np.maximum(mean_need, 1.0)
+            self._reward_factor = self.reward_scale / mean_need
+        elif self.reward_normalization == "sqrt_need":
+            self._reward_factor = self.reward_scale / np.sqrt(mean_need)
         else:
             self._reward_factor = np.full(self.num_envs, self.reward_scale)
         self._obs = self.sim.observe()
@@ -125,6 +132,8 @@ class FleetVectorEnv(VectorEnv):
         self._obs = self.sim.observe()
         reward = result.reward * self._reward_factor
         self._counters += (self.num_envs, reward.sum(), result.reward.sum())
+        if self._return_norm is not None:
+            reward = self._return_norm(reward, result.done)
         self._needs_reset = result.done
         truncated = np.full(self.num_envs, result.done)
         return observation_of(self._obs), reward, self._false.copy(), truncated, {}
@@ -134,6 +143,32 @@ class FleetVectorEnv(VectorEnv):
         steps, reward, profit = self._counters
         self._counters = np.zeros(3)
         return float(steps), float(reward), float(profit)
+
+
+class RunningReturnScale:
+    """Divide rewards by the running standard deviation of the discounted return (as Gymnasium's
+    ``NormalizeReward`` and CleanRL's PPO do), so that value targets stay of order one while the policy goes
+    from frequent downtime (returns in the thousands) to steady profit. The statistics live in each env runner
+    (restarting with it: they settle within a few hundred steps)."""
+
+    def __init__(self, num_envs: int, gamma: float, epsilon: float = 1e-8):
+        self.gamma = gamma
+        self.epsilon = epsilon
+        self.returns = np.zeros(num_envs)
+        self.count = 1e-4
+        self.mean = 0.0
+        self.var = 1.0
+
+    def __call__(self, reward: np.ndarray, done: bool) -> np.ndarray:
+        self.returns = self.returns * self.gamma + reward
+        batch_mean, batch_var, n = float(self.returns.mean()), float(self.returns.var()), len(self.returns)
+        delta, total = batch_mean - self.mean, self.count + n
+        self.mean += delta * n / total
+        self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
+        self.count = total
+        if done:
+            self.returns[:] = 0.0
+        return reward / np.sqrt(self.var + self.epsilon)
 
 
 def make_vector_env(num_envs: int = 1, **kwargs: Any) -> FleetVectorEnv:

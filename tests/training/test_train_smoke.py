@@ -1,0 +1,95 @@
+"""End to end on a tiny budget (seconds): train, evaluate, gate refusal, forced packaging, export check.
+
+CleanRL's habit: the real entry points run as subprocesses with ``check``-style assertions on their outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.artifact import load_artifact
+from training.gate import EXIT_GATE_FAILED
+
+ROOT = Path(__file__).resolve().parents[2]
+LOG_LINE = re.compile(
+    r"^train_iteration iter=(\d+) timesteps=(\d+) episode_return=([-+0-9.eE]+) profit_vs_oracle=([-+0-9.eE]+) "
+    r"entropy=([-+0-9.eE]+) kl=([-+0-9.eE]+) steps_per_s=([-+0-9.eE]+)$"
+)
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("tiny")
+    proc = run("-m", "training.train", "--preset", "tiny", "--out", str(out), "--total-timesteps", "6144")
+    return out, proc
+
+
+def test_tiny_training_logs_one_parseable_line_per_iteration(trained):
+    out, proc = trained
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("train_iteration")]
+    assert len(lines) == 3, proc.stdout + proc.stderr
+    for i, line in enumerate(lines, start=1):
+        m = LOG_LINE.match(line)
+        assert m, line
+        assert int(m.group(1)) == i and int(m.group(2)) == 2048 * i
+        for key in ("episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s"):  # the CDK's regexes
+            assert re.search(rf"{key}=([-+0-9.eE]+)", line)
+    rows = (out / "training_curves.csv").read_text().splitlines()
+    assert rows[0].startswith("iter,timesteps,time_s,episode_return") and len(rows) == 4
+    assert (out / "plots" / "training_curves.png").stat().st_size > 10_000
+    assert json.loads((out / "train_config.json").read_text())["preset"] == "tiny"
+
+
+def test_gate_refuses_an_untrained_policy(trained):
+    out, proc = trained
+    assert proc.returncode == EXIT_GATE_FAILED, proc.stderr[-3000:]
+    assert "GATE FAILED" in proc.stderr and "--force" in proc.stderr
+    assert not (out / "model.tar.gz").exists()
+    report = json.loads((out / "report.json").read_text())
+    names = {p["name"] for p in report["policies"]}
+    assert {"ppo", "target_tracking", "oracle", "static", "step_scaling", "hpa", "predictive"} <= names
+    assert report["gate"]["passed"] is False and report["gate"]["forced"] is False
+    scopes = [c["scope"] for c in report["gate"]["checks"]]
+    assert scopes == ["held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios"]
+    assert (out / "report.md").is_file()
+
+
+def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, tmp_path):
+    out, _ = trained
+    proc = run("-m", "training.gate", "--checkpoint", str(out / "checkpoints"), "--out", str(tmp_path), "--force")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "gate FAILED but forced" in proc.stdout
+    loaded = load_artifact(tmp_path / "model.tar.gz")
+    meta = loaded.metadata
+    assert meta["gate"]["forced"] is True and meta["gate"]["passed"] is False
+    assert meta["training"]["preset"] == "tiny" and meta["training"]["iterations"] == 3
+    assert meta["evaluation"]["summary"]["ppo"]["scenarios"] == 6
+    assert len(meta["data_sha256"]) == 64 and meta["code_version"]
+    assert next(f["name"] for f in meta["observation"]["features"]) == "log_need"
+    check = json.loads((tmp_path / "report.json").read_text())["export_check"]
+    assert check["passed"] and check["observations"] == 1000 and check["mismatches"] == 0
+
+
+def test_export_check_catches_a_different_network(trained, tmp_path):
+    from inference.artifact import package_policy, random_policy, untrained_metadata
+    from training.export import compare_greedy, load_rllib_module
+
+    out, _ = trained
+    module = load_rllib_module(sorted((out / "checkpoints").glob("iter_*"))[-1])
+    tarball = package_policy(random_policy(seed=5), tmp_path, metadata=untrained_metadata())
+    obs = np.random.default_rng(0).standard_normal((1000, 23)).astype(np.float32)
+    check = compare_greedy(module, tarball, obs)
+    assert not check["passed"] and check["mismatches"] > 100

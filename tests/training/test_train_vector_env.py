@@ -1,0 +1,90 @@
+"""The batched vector env: same dynamics and observations as the Gymnasium env, NEXT_STEP autoreset, seeding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from inference.features import OBS_DIM
+from training.config import SimConfig
+from training.env import FleetEnv
+from training.loads import synthetic_scenario
+from training.sim import FleetSim
+from training.vector_env import FleetVectorEnv, RunningReturnScale
+
+CONFIG = SimConfig(episode_minutes=60)
+
+
+def _scenario(seed: int):
+    return synthetic_scenario(np.random.default_rng(seed), CONFIG.episode_minutes)
+
+
+def test_matches_the_gymnasium_env_step_for_step():
+    scenario = _scenario(3)
+    vec = FleetVectorEnv(1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario)
+    obs_v, _ = vec.reset(seed=0)
+    single = FleetEnv(CONFIG)
+    obs_s, _ = single.reset(seed=0, options={"scenario": scenario})
+    single.sim = FleetSim(CONFIG, [scenario], seed=0)  # the same capacity noise as the vector env's
+    vec.sim = FleetSim(CONFIG, [scenario], seed=0)
+    vec._obs = vec.sim.observe()
+    rng = np.random.default_rng(1)
+    for t in range(CONFIG.episode_minutes):
+        np.testing.assert_allclose(obs_v[0], obs_s, rtol=1e-6, atol=1e-6, err_msg=f"minute {t}")
+        action = int(rng.integers(0, vec.single_action_space.n))
+        obs_v, rew_v, term_v, trunc_v, _ = vec.step(np.array([action]))
+        obs_s, rew_s, term_s, trunc_s, _ = single.step(action)
+        assert rew_v[0] == pytest.approx(rew_s)
+        assert (bool(term_v[0]), bool(trunc_v[0])) == (term_s, trunc_s)
+    assert trunc_v[0] and not term_v[0]
+
+
+def test_next_step_autoreset_and_counters():
+    vec = FleetVectorEnv(4, CONFIG)
+    assert vec.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    obs, _ = vec.reset(seed=7)
+    assert obs.shape == (4, OBS_DIM) and obs.dtype == np.float32
+    for _ in range(CONFIG.episode_minutes):
+        obs, reward, terminated, truncated, _ = vec.step(np.full(4, 5))
+    assert truncated.all() and not terminated.any()
+    steps, _, profit = vec.pop_counters()
+    assert steps == 4 * CONFIG.episode_minutes and profit != 0
+    first_scenarios = [s.name for s in vec.sim.scenarios]
+    obs, reward, terminated, truncated, _ = vec.step(np.full(4, 5))  # the reset step: action ignored
+    assert (reward == 0).all() and not truncated.any() and vec.sim.t == 0
+    assert vec.pop_counters() == (0.0, 0.0, 0.0)
+    assert len(first_scenarios) == 4
+
+
+def test_seeded_reset_is_reproducible():
+    a, b, c = FleetVectorEnv(3, CONFIG), FleetVectorEnv(3, CONFIG), FleetVectorEnv(3, CONFIG)
+    np.testing.assert_array_equal(a.reset(seed=11)[0], b.reset(seed=11)[0])
+    np.testing.assert_array_equal(a.sim.loads, b.sim.loads)
+    c.reset(seed=12)
+    assert not np.array_equal(a.sim.loads, c.sim.loads)
+
+
+def test_reward_normalisations():
+    scenario = _scenario(5)
+    raw = FleetVectorEnv(1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario)
+    per_need = FleetVectorEnv(1, CONFIG, reward_normalization="mean_need", scenario_sampler=lambda rng: scenario)
+    raw.reset(seed=0)
+    per_need.reset(seed=0)
+    r_raw = raw.step(np.array([5]))[1][0]
+    r_need = per_need.step(np.array([5]))[1][0]
+    mean_need = scenario.load[-CONFIG.episode_minutes :].mean() / CONFIG.capacity_rpm_per_machine
+    assert r_need == pytest.approx(r_raw / max(mean_need, 1.0))
+    scale = RunningReturnScale(2, gamma=0.9)
+    out = [scale(np.array([100.0, -300.0]), done=False) for _ in range(200)]
+    assert np.abs(out[-1]).max() < 10  # returns of order one, whatever the dollars
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"num_envs": 0}, "num_envs"), ({"reward_normalization": "z"}, "reward_normalization"),
+     ({"trace_probability": 2.0}, "trace_probability")],
+)  # fmt: skip
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FleetVectorEnv(**{"num_envs": 1, **kwargs})
