@@ -75,15 +75,19 @@ class ServingStack(cdk.Stack):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[capture_objects],
             ),
-            iam.PolicyStatement(
-                sid="DescribeRollbackAlarms",
-                actions=["cloudwatch:DescribeAlarms"],
-                resources=[
-                    f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"
-                    for name in rollback_alarms
-                ],
-            ),
         )
+        if serving.deployment_guardrails:
+            # SageMaker reads the rollback alarms' state with the model's role during a blue/green update.
+            policy.add_statements(
+                iam.PolicyStatement(
+                    sid="DescribeRollbackAlarms",
+                    actions=["cloudwatch:DescribeAlarms"],
+                    resources=[
+                        f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"
+                        for name in rollback_alarms
+                    ],
+                )
+            )
         policy.attach_to_role(self.role)
         acknowledge_wildcards(
             policy,

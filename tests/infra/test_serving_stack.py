@@ -117,6 +117,9 @@ def test_auto_scaling_tracks_invocations_per_instance_within_stage_bounds(app: S
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_model_role_describes_exactly_the_rollback_alarms(app: Synthesised, stage: str) -> None:
+    if not app.stages[stage].config.serving.deployment_guardrails:
+        assert "DescribeRollbackAlarms" not in _statements(app, stage)  # no rollback alarms without guardrails
+        return
     statement = _statements(app, stage)["DescribeRollbackAlarms"]
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
     prefix = f"arn:aws:cloudwatch:eu-west-1:<Ref:AWS::AccountId>:alarm:rl-autoscaler-{stage.lower()}"
