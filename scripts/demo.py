@@ -16,6 +16,7 @@ Each step streams its own progress; the summary at the end says where everything
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -126,12 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_and_decide(model_dir / "model.tar.gz")
 
     if not args.skip_synth:
-        banner("3/3 synthesise the Dev, Staging and Prod stages with this artifact")
-        env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1"}
-        run(
-            ["npx", "--no-install", "cdk", "synth", "--quiet", "-c", f"model_artifact={model_dir / 'model.tar.gz'}"],
-            env=env,
-        )
+        gate = json.loads((model_dir / "metadata.json").read_text()).get("gate") or {}
+        stages = [] if gate.get("passed") else ["-c", "stage=Dev"]
+        banner(f"3/3 synthesise {'the Dev, Staging and Prod stages' if gate.get('passed') else 'Dev'} with it")
+        if stages:
+            print(f"the policy did not pass the gate ({gate.get('reason')}): Staging and Prod refuse it, Dev only")
+        env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+        tarball = model_dir / "model.tar.gz"
+        run(["npx", "--no-install", "cdk", "synth", "--quiet", "-c", f"model_artifact={tarball}", *stages], env=env)
 
     banner(f"done in {time.monotonic() - started:.0f} s")
     print(f"model artifact      {model_dir / 'model.tar.gz'}")
