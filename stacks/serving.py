@@ -125,6 +125,8 @@ class ServingStack(cdk.Stack):
                     "SAGEMAKER_REGION": self.region,
                     "AUTOSCALER_METRICS_NAMESPACE": DECISION_NAMESPACE,
                     "AUTOSCALER_STAGE": config.name,
+                    # TorchServe prefixes worker stdout; EMF must reach the log stream as pure JSON lines.
+                    "AUTOSCALER_METRICS_PATH": "/proc/1/fd/1",
                     "AUTOSCALER_MODEL_SHA256": artifact.sha256,
                 },
             ),

@@ -35,6 +35,7 @@ def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesise
     env = container["Environment"]
     assert env["AUTOSCALER_METRICS_NAMESPACE"] == "RLAutoscaler"
     assert env["AUTOSCALER_STAGE"] == stage
+    assert env["AUTOSCALER_METRICS_PATH"] == "/proc/1/fd/1"  # unprefixed container stdout, so EMF is extracted
     assert env["SAGEMAKER_PROGRAM"] == "inference.py"
     assert env["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
     assert len(env["AUTOSCALER_MODEL_SHA256"]) == 64
