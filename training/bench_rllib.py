@@ -39,10 +39,11 @@ def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch
     from .train import build_ppo_config
     from .train_config import TrainConfig, finalize
 
-    cfg = finalize(TrainConfig(num_env_runners=2, num_envs_per_env_runner=envs, **cfg_overrides))
-    config = build_ppo_config(cfg).env_runners(
-        gym_env_vectorize_mode=vectorize, rollout_fragment_length=max(1, batch // (2 * envs))
+    fragment = max(1, batch // (2 * envs))
+    cfg = finalize(
+        TrainConfig(num_env_runners=2, num_envs_per_env_runner=envs, rollout_fragment_length=fragment, **cfg_overrides)
     )
+    config = build_ppo_config(cfg).env_runners(gym_env_vectorize_mode=vectorize)
     algo = config.build_algo()
     try:
         rates = []
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="what", required=True)
     tp = sub.add_parser("throughput", help="RLlib sampling throughput on 2 env runners")
     tp.add_argument("--repeats", type=int, default=7)
-    tp.add_argument("--envs", type=int, default=64, help="fleets per runner for the batched vector env")
+    tp.add_argument("--envs", type=int, default=128, help="fleets per runner for the batched vector env")
     tp.add_argument("--batch", type=int, default=16384, help="env steps per measured batch (batched set-up)")
     tp.add_argument("--setups", nargs="+", default=["gym_single", "gym_sync_16", "batched_vector"])
     tp.add_argument("--out", type=Path, default=None)

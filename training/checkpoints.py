@@ -5,6 +5,7 @@ after a spot interruption)::
 
     iter_000012/algo/          Algorithm.save_to_path (learner + optimizer + module + connector states)
     iter_000012/state.json     iteration, timesteps, elapsed seconds, run name, config, curve rows so far
+    best/                      the same, for the iteration whose greedy policy did best on validation
 
 A checkpoint is built in ``.tmp_iter_...`` and renamed into place, so a crash mid-write leaves the previous one
 intact; ``latest`` only considers complete ones. Saving every iteration loses at most one on interruption.
@@ -42,12 +43,23 @@ def latest(root: str | os.PathLike[str]) -> Path | None:
     return found[-1] if found else None
 
 
-def save(algo: Any, root: str | os.PathLike[str], iteration: int, state: dict[str, Any], keep: int) -> Path:
-    """Write checkpoint ``iteration`` atomically and prune all but the newest ``keep``."""
+BEST = "best"
+
+
+def best(root: str | os.PathLike[str]) -> Path | None:
+    path = Path(root) / BEST
+    return path if (path / STATE_FILE).is_file() and (path / ALGO_DIR).is_dir() else None
+
+
+def save(
+    algo: Any, root: str | os.PathLike[str], iteration: int, state: dict[str, Any], keep: int, name: str = ""
+) -> Path:
+    """Write checkpoint ``iteration`` (or ``name``, e.g. ``BEST``) atomically; prune all but the newest ``keep``."""
     base = Path(root)
     base.mkdir(parents=True, exist_ok=True)
-    final = base / f"iter_{iteration:06d}"
-    tmp = base / f".tmp_iter_{iteration:06d}"
+    name = name or f"iter_{iteration:06d}"
+    final = base / name
+    tmp = base / f".tmp_{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     algo.save_to_path(str((tmp / ALGO_DIR).resolve()))

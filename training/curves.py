@@ -9,8 +9,9 @@ The log line is a contract with the SageMaker metric definitions of the CDK app 
 ``episode_return`` is the expected return of a training episode under the current (exploring) policy, in the
 training reward's units (profit per minute divided by the episode's mean load in machines, see
 ``training.vector_env``), estimated from the iteration's samples: mean training reward per step x episode
-minutes. It exists from the first iteration on, unlike a mean over finished episodes (``rllib_episode_return``
-in the CSV, empty until the first 1000-minute episode ends). ``episode_profit`` is the same estimate in dollars.
+minutes. It exists from the first iteration on, unlike RLlib's mean over finished episodes (reported only in
+the iterations where 1000-minute episodes end, and in the units of the return-normalised reward).
+``episode_profit`` is the same estimate in dollars.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ COLUMNS = (
     "time_s",
     "episode_return",
     "episode_profit",
-    "rllib_episode_return",
     "profit_vs_oracle",
     "entropy",
     "kl",

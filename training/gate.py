@@ -31,7 +31,7 @@ from typing import Any
 
 from inference.artifact import package_policy
 
-from .checkpoints import latest, load_state
+from .checkpoints import best, latest, load_state
 from .config import SimConfig
 from .evaluate import Report, default_policies, evaluate, evaluation_cases
 from .evaluate import gate as overall_gate
@@ -215,7 +215,9 @@ def gate_and_package(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.gate", description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help="a checkpoint iter_NNNNNN, or a checkpoint root")
+    parser.add_argument(
+        "--checkpoint", required=True, type=Path, help="a checkpoint (iter_NNNNNN, best) or a checkpoint root"
+    )
     parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
     parser.add_argument("--gate-scope", choices=GATE_SCOPES, default=None, help="default: as trained")
@@ -226,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from .export import load_rllib_module, module_state, policy_net
 
-    ckpt = args.checkpoint if (args.checkpoint / "state.json").is_file() else latest(args.checkpoint)
+    if (args.checkpoint / "state.json").is_file():
+        ckpt = args.checkpoint
+    else:  # a checkpoint root: the best validated policy if the run kept one, else the newest checkpoint
+        ckpt = best(args.checkpoint) or latest(args.checkpoint)
     if ckpt is None:
         parser.error(f"--checkpoint {args.checkpoint}: no complete checkpoint there")
     state = load_state(ckpt)

@@ -118,7 +118,10 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
             clip_param=cfg.clip_param,
             vf_clip_param=cfg.vf_clip_param,
             vf_loss_coeff=cfg.vf_loss_coeff,
-            entropy_coeff=[[0, cfg.entropy_coeff], [cfg.total_timesteps, cfg.entropy_coeff_final]],
+            entropy_coeff=[
+                [0, cfg.entropy_coeff],
+                [int(cfg.entropy_decay_fraction * cfg.total_timesteps), cfg.entropy_coeff_final],
+            ],
             use_kl_loss=cfg.kl_coeff > 0,
             kl_coeff=cfg.kl_coeff,
             kl_target=cfg.kl_target,
@@ -209,18 +212,6 @@ def ray_runtime(cfg: TrainConfig, plan: ray_cluster.HostPlan | None, out: Path):
             ray.shutdown()
 
 
-def _metric(result: dict, *path: str) -> float:
-    node: Any = result
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return float("nan")
-        node = node[key]
-    try:
-        return float(node)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def runner_report(algo: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
     """Per env runner: its Ray node's host, and the steps, training reward and profit since the last call."""
 
@@ -281,6 +272,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     hosts: dict[str, dict[str, float]] = state.get("hosts", {})
     node_host = ray_cluster.node_hosts()
     last_ratio = rows[-1]["profit_vs_oracle"] if rows else float("nan")
+    best_ratio = float(state.get("best_profit_vs_oracle", -np.inf))
     started = time.perf_counter() - state["elapsed_s"]
     # The bar on a terminal; in logs (SageMaker, CI) the per-iteration line is the progress report.
     bar = tqdm(
@@ -303,7 +295,8 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
                 hosts[host]["runners"] = sum(1 for r in runners if node_host.get(r["node"], "local") == host)
             out_of_time = cfg.time_budget_s > 0 and time.perf_counter() - started >= cfg.time_budget_s
             done = iteration >= cfg.num_iterations or out_of_time
-            if iteration == start_iteration + 1 or iteration % cfg.validation_every == 0 or done:
+            validated = iteration == start_iteration + 1 or iteration % cfg.validation_every == 0 or done
+            if validated:
                 weights = algo.learner_group.get_weights()["default_policy"]
                 net = numpy_policy(policy_net(weights, cfg.activation))
                 last_ratio = validation.profit_vs_oracle(NetworkPolicy(net))
@@ -314,7 +307,6 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
                 "time_s": round(elapsed, 2),
                 "episode_return": (sum(r["reward"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
                 "episode_profit": (sum(r["profit"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
-                "rllib_episode_return": _metric(result, "env_runners", "episode_return_mean"),
                 "profit_vs_oracle": last_ratio,
                 "entropy": float(learner.get("entropy", np.nan)),
                 "kl": float(learner.get("mean_kl_loss", np.nan)),
@@ -341,9 +333,21 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
                     "hosts": hosts,
                     "training": training_summary(cfg, rows, hosts, multi_host),
                     "warm_start": state.get("warm_start"),
+                    "best_profit_vs_oracle": max(best_ratio, last_ratio) if validated else best_ratio,
                 }
                 ckpt = checkpoints.save(algo, ckpt_root, iteration, state, cfg.keep_checkpoints)
                 curves.write_csv(rows, out / "training_curves.csv")
+            if validated and last_ratio > best_ratio:
+                best_ratio = last_ratio
+                best_state = {
+                    "iteration": iteration,
+                    "timesteps": timesteps,
+                    "run_name": cfg.run_name,
+                    "config": to_dict(cfg),
+                    "best_profit_vs_oracle": best_ratio,
+                    "training": training_summary(cfg, rows, hosts, multi_host),
+                }
+                checkpoints.save(algo, ckpt_root, iteration, best_state, 1, checkpoints.BEST)
             if out_of_time and iteration < cfg.num_iterations:
                 print(f"time budget of {cfg.time_budget_s:.0f} s reached after iteration {iteration}", flush=True)
                 break
@@ -357,6 +361,18 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     curves.plot(rows, out / "plots" / "training_curves.png", cfg.run_name, {"tuned target tracking": tt_ratio})
     summary = training_summary(cfg, rows, hosts, multi_host)
     summary["validation_target_tracking_vs_oracle"] = tt_ratio
+    chosen = checkpoints.best(ckpt_root) if cfg.select_best else None
+    if chosen is not None:
+        picked = checkpoints.load_state(chosen)
+        summary["selected"] = {"checkpoint": "best", "iteration": picked["iteration"],
+                               "validation_profit_vs_oracle": picked["best_profit_vs_oracle"]}  # fmt: skip
+        print(
+            f"packaging the best validated policy: iteration {picked['iteration']} "
+            f"(validation profit vs oracle {picked['best_profit_vs_oracle']:.3f}; last {last_ratio:.3f})",
+            flush=True,
+        )
+        return cfg, chosen, summary
+    summary["selected"] = {"checkpoint": "last", "iteration": iteration}
     return cfg, ckpt, summary
 
 

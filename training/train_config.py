@@ -56,14 +56,15 @@ class TrainConfig:
     # Sampling
     num_env_runners: int = 2
     """Remote env-runner actors (one CPU each); 0 samples in the driver. -1: one per CPU of the Ray cluster."""
-    num_envs_per_env_runner: int = 64
+    num_envs_per_env_runner: int = 128
     """Fleets each env runner steps at once (one batched simulator, one batched forward pass)."""
     rollout_fragment_length: int = 128
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
 
     # Warm start (training.warm_start)
-    bc_warm_start: bool = True
-    """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios."""
+    bc_warm_start: bool = False
+    """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
+    default: measured, PPO drifts from it to the same hold-heavy policy within ~0.5M steps)."""
     bc_scenarios: int = 96
     """Training scenarios (episode_minutes each) the oracle demonstrates."""
     bc_epochs: int = 8
@@ -88,7 +89,11 @@ class TrainConfig:
     """Entropy bonus weight at the start (high: most actions thrash the fleet, so the policy must keep trying
     them long enough to learn when each one pays, instead of collapsing onto "hold")."""
     entropy_coeff_final: float = 0.005
-    """Entropy bonus weight at the end of training, reached linearly."""
+    """Entropy bonus weight reached (linearly) at ``entropy_decay_fraction`` of the training steps, then kept:
+    a decisive policy at the end, because serving acts greedily and a policy that spreads its probability over
+    several similar headrooms has a greedy action (often "hold") worse than its sampled behaviour."""
+    entropy_decay_fraction: float = 1.0
+    """Fraction of ``total_timesteps`` over which the entropy weight decays to its final value."""
     kl_coeff: float = 0.2
     """Initial weight of the adaptive KL penalty (0 disables it)."""
     kl_target: float = 0.01
@@ -118,8 +123,10 @@ class TrainConfig:
     """GCS port of the Ray head on the first SageMaker host."""
 
     # Validation, checkpoints, evaluation
-    validation_scenarios: int = 8
+    validation_scenarios: int = 16
     """Fixed validation scenarios (tuning stream, never evaluated on) for the per-iteration profit vs oracle."""
+    select_best: bool = True
+    """Package the iteration whose greedy policy did best on the validation set, not merely the last one."""
     validation_every: int = 1
     """Evaluate the greedy policy on the validation set every this many iterations (the log repeats the last)."""
     checkpoint_dir: str = ""
@@ -157,8 +164,8 @@ DERIVED = frozenset({"preset", "train_batch_size", "num_iterations", "run_name"}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "exp_name": "quick",
-        "total_timesteps": 2_500_000,
-        "time_budget_s": 480.0,
+        "total_timesteps": 8_000_000,
+        "time_budget_s": 420.0,
     },
     "full": {
         "exp_name": "full",
@@ -284,6 +291,7 @@ def validate(cfg: TrainConfig) -> None:
         "vf_loss_coeff": cfg.vf_loss_coeff >= 0,
         "entropy_coeff": cfg.entropy_coeff >= 0,
         "entropy_coeff_final": cfg.entropy_coeff_final >= 0,
+        "entropy_decay_fraction": 0.0 < cfg.entropy_decay_fraction <= 1.0,
         "kl_coeff": cfg.kl_coeff >= 0,
         "kl_target": cfg.kl_target > 0,
         "num_epochs": cfg.num_epochs >= 1,
