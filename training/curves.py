@@ -79,11 +79,15 @@ def plot(rows: list[dict[str, Any]], path: str | Path, title: str, baselines: di
     steps = [r["timesteps"] / 1e6 for r in rows]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     axes[0].plot(steps, [r["episode_return"] for r in rows], color="tab:blue")
-    axes[0].set(xlabel="env steps (millions)", ylabel="episode return (training reward)", title="Episode return")
+    axes[0].set(xlabel="env steps (millions)", ylabel="episode return (symlog)", title="Training episode return")
+    axes[0].set_yscale("symlog", linthresh=100.0)
     axes[1].plot(steps, [r["profit_vs_oracle"] for r in rows], color="tab:green", label="PPO (greedy)")
     for i, (name, value) in enumerate((baselines or {}).items()):
         axes[1].axhline(value, linestyle="--", color=f"C{i + 3}", label=name)
     axes[1].set(xlabel="env steps (millions)", ylabel="profit / oracle profit", title="Validation profit vs oracle")
+    ratios = [r["profit_vs_oracle"] for r in rows if math.isfinite(r["profit_vs_oracle"])]
+    if ratios and min(ratios) < -0.5:  # the first iterations' random policy; keep the interesting range readable
+        axes[1].set_ylim(-0.5, 1.05)
     axes[1].legend(loc="lower right")
     for ax in axes:
         ax.grid(alpha=0.3)

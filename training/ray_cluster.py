@@ -187,7 +187,7 @@ def node_command(plan: HostPlan, object_store_mb: int) -> list[str]:
         "--disable-usage-stats",
     ]
     if plan.is_head:
-        cmd += ["--head", f"--port={plan.port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}"]
+        cmd += ["--head", f"--port={plan.port}", "--include-dashboard=false"]
         if os.environ.get(RAY_TEMP_ENV):
             cmd.append(f"--temp-dir={os.environ[RAY_TEMP_ENV]}")
     else:

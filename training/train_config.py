@@ -45,7 +45,7 @@ class TrainConfig:
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
     sim: dict = field(default_factory=dict)
     """Overrides of ``training.config.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
-    reward_normalization: str = "mean_need"
+    reward_normalization: str = "sqrt_need"
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     reward_scale: float = 1.0

@@ -50,6 +50,8 @@ def test_two_hosts_one_cluster_second_host_samples(tmp_path):
         )  # fmt: skip
     try:
         head_out, _ = procs["algo-1"].communicate(timeout=480)
+        if procs["algo-1"].returncode != 0:
+            procs["algo-2"].kill()
         worker_out, _ = procs["algo-2"].communicate(timeout=120)
     finally:
         for host in HOSTS:
