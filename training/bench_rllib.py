@@ -80,6 +80,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     from .train_config import ENV_NAME
 
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         object_store_memory=256 * 2**20,

@@ -42,7 +42,9 @@ HOST_IPS_ENV = "AUTOSCALER_HOST_IPS"
 HOST_CPUS_ENV = "AUTOSCALER_HOST_CPUS"
 """CPUs this host's Ray node offers (default: all of them)."""
 RAY_TEMP_ENV = "AUTOSCALER_RAY_TEMP_DIR"
-"""Root of Ray's session files for a node started here (default /tmp/ray)."""
+"""Root of Ray's session files for the nodes started here (default ``/tmp/ray_autoscaler_<port>``). Private on
+purpose: ``ray start`` records its address in ``<temp>/ray_current_cluster``, and a plain ``ray.init()`` of any
+other program on the machine would otherwise try to join this cluster (or, once it is gone, fail)."""
 HEAD_WAIT_S = 600.0
 """How long a worker host waits for the head to come up."""
 HEAD_GONE_POLLS = 3
@@ -185,14 +187,17 @@ def node_command(plan: HostPlan, object_store_mb: int) -> list[str]:
         f"--metrics-export-port={free_port()}",
         f"--runtime-env-agent-port={free_port()}",
         "--disable-usage-stats",
+        f"--temp-dir={temp_dir(plan)}",
     ]
     if plan.is_head:
         cmd += ["--head", f"--port={plan.port}", "--include-dashboard=false"]
-        if os.environ.get(RAY_TEMP_ENV):
-            cmd.append(f"--temp-dir={os.environ[RAY_TEMP_ENV]}")
     else:
         cmd.append(f"--address={plan.head_address}")
     return cmd
+
+
+def temp_dir(plan: HostPlan) -> str:
+    return os.environ.get(RAY_TEMP_ENV) or f"/tmp/ray_autoscaler_{plan.port}"
 
 
 def _stop(proc: subprocess.Popen, what: str) -> None:
@@ -230,6 +235,7 @@ def head_node(plan: HostPlan, object_store_mb: int, log_path: Path | None = None
         yield plan.head_address
     finally:
         _stop(proc, "Ray head")
+        Path(temp_dir(plan), "ray_current_cluster").unlink(missing_ok=True)
 
 
 def run_worker_host(plan: HostPlan, object_store_mb: int, log_path: Path | None = None, poll_s: float = 5.0) -> int:
@@ -289,6 +295,7 @@ def init_local(num_cpus: int, object_store_mb: int, runtime_env: dict | None = N
     import ray
 
     ray.init(
+        address="local",  # always a new cluster: never join one that `ray start` recorded on this machine
         num_cpus=num_cpus,
         runtime_env=runtime_env,
         include_dashboard=False,

@@ -75,4 +75,5 @@ def test_two_hosts_one_cluster_second_host_samples(tmp_path):
     assert (model_dir / "metadata.json").is_file() and (model_dir / "policy.npz").is_file()
     assert (model_dir / "code" / "inference.py").is_file()
     assert (tmp_path / "algo-1" / "output" / "report.json").is_file()
+    assert not Path(f"/tmp/ray_autoscaler_{port}/ray_current_cluster").exists()  # nothing left for ray.init()
     assert not (tmp_path / "algo-2" / "model").exists() or not any((tmp_path / "algo-2" / "model").iterdir())
