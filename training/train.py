@@ -56,6 +56,7 @@ from .train_config import (
     markdown_table,
     sim_config,
     to_dict,
+    validate,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -420,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         sm = SageMakerEnv.from_environ()
         args = parse_args(argv)
         cfg = resolve_config(args, sm)
+        validate(cfg)
         plan = ray_cluster.plan_hosts(sm, cfg.ray_head_port)
         token_source = ray_cluster.configure_auth(sm)
     except (ValueError, ray_cluster.ClusterError) as exc:

@@ -123,3 +123,10 @@ def test_host_plan_with_overrides(tmp_path):
     assert ray_cluster.plan_hosts(SageMakerEnv(), 6379, env) is None
     with pytest.raises(ray_cluster.ClusterError, match="AUTOSCALER_HOST_CPUS"):
         ray_cluster.host_cpus({ray_cluster.HOST_CPUS_ENV: "zero"})
+
+
+def test_bad_hyperparameters_exit_2_with_the_field_named(tmp_path, capsys):
+    from training.train import main
+
+    assert main(["--preset", "tiny", "--lr", "-1", "--out", str(tmp_path)]) == 2
+    assert "lr=-1.0" in capsys.readouterr().err
