@@ -171,7 +171,12 @@ class TrainingStack(cdk.Stack):
                 "preset": training.preset,
                 "seed": str(training.seed),
             },
-            environment={"PYTHONUNBUFFERED": "1", "AUTOSCALER_STAGE": config.name},
+            environment={
+                "PYTHONUNBUFFERED": "1",
+                "AUTOSCALER_STAGE": config.name,
+                # Ray token authentication: one fresh token per execution, the same on every host of the job.
+                "RAY_AUTH_TOKEN": sfn.JsonPath.uuid(),
+            },
             resource_config=tasks.ResourceConfig(
                 instance_count=training.instance_count,
                 instance_type=ec2.InstanceType(training.instance_type.removeprefix("ml.")),

@@ -200,3 +200,11 @@ def test_training_entry_point_accepts_the_hyperparameters_the_job_passes(app: Sy
     flags = [word for name, value in hps.items() if not name.startswith("sagemaker_") for word in (f"--{name}", value)]
     cfg = resolve_config(parse_args(flags), SageMakerEnv.from_environ(env))
     assert cfg.preset == "full" and cfg.seed == app.stages["Prod"].config.training.seed
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_execution_gets_one_ray_auth_token_for_all_hosts(app: Synthesised, stage: str) -> None:
+    """A multi-host job refuses to start without RAY_AUTH_TOKEN; States.UUID() gives each execution its own."""
+    env = _train(app, stage)["Parameters"]["Environment"]
+    assert env["RAY_AUTH_TOKEN.$"] == "States.UUID()"
+    assert env["AUTOSCALER_STAGE"] == stage
