@@ -15,7 +15,6 @@ The metadata is read from inside the tarball when no metadata.json lies beside i
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shlex
 import sys
@@ -26,15 +25,10 @@ from typing import Any
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from stacks.artifact import file_sha256
+
 PREFIX = "releases/"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -68,7 +62,7 @@ def publish(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
                 raise SystemExit(f"no artifact at {tarball}")
         metadata = metadata_of(tarball)
         parsed = json.loads(metadata)
-        digest = sha256_of(tarball)
+        digest = file_sha256(tarball)
         prefix = f"{args.prefix.rstrip('/')}/{digest}/"
         s3.upload_file(str(tarball), args.bucket, f"{prefix}model.tar.gz")
         s3.put_object(Bucket=args.bucket, Key=f"{prefix}metadata.json", Body=metadata)
@@ -86,7 +80,7 @@ def fetch(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     tarball, metadata = out / "model.tar.gz", out / "metadata.json"
     s3.download_file(bucket, key, str(tarball))
-    digest = sha256_of(tarball)
+    digest = file_sha256(tarball)
     if digest != args.sha256:
         tarball.unlink()
         raise SystemExit(f"{args.uri} has sha256 {digest}, not the promoted {args.sha256}: refusing it")
