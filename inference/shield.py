@@ -109,7 +109,9 @@ class Shield:
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, actions.HOLD, action)
-        proposed = actions.desired_from_action(action, need, req.active, req.pending)
+        proposed = actions.desired_from_action(
+            action, actions.sizing_basis(req.load, req.capacity), req.active, req.pending
+        )
         if fallback.any():
             target = np.ceil(np.minimum(need / cfg.target_utilisation, MAX_MACHINES) - 1e-9).astype(np.int64)
             proposed = np.where(fallback, target, proposed)
@@ -153,5 +155,5 @@ def _policy_reason(entry: Mapping[str, object]) -> str:
     if entry["kind"] == "hold":
         return "policy: hold the fleet"
     if entry["kind"] == "headroom":
-        return f"policy: {entry['multiplier']}x the last minute's load"
+        return f"policy: {entry['multiplier']}x the peak load of the last {actions.PEAK_WINDOW} minutes"
     return f"policy: action {entry['action']}"

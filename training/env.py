@@ -7,7 +7,8 @@ without warning (or replays a recorded trace). Dynamics: ``training.sim`` (artic
 
 ## Action Space
 ``Discrete(N_ACTIONS)``: ``inference.actions.ACTION_TABLE``. Action 0 holds the fleet; action k >= 1 sets it to
-``ceil(need * HEADROOM[k-1])`` machines, ``need`` being the last minute's load in machines' worth.
+``ceil(peak * HEADROOM[k-1])`` machines, ``peak`` being the highest load of the observed window in machines'
+worth (``inference.actions.sizing_basis``).
 
 ## Observation Space
 ``Box(-inf, inf, (OBS_DIM,), float32)`` built by ``inference.features.featurize`` from the decision-contract
@@ -41,7 +42,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from inference.actions import N_ACTIONS, desired_from_action
+from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import HISTORY, LOAD_DIM, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
 
 from .config import SimConfig
@@ -90,6 +91,7 @@ class FleetEnv(gym.Env):
         self._load_obs = load_features(windows, np.full(len(windows), cap), minutes).astype(np.float32)
         self._need = windows[:, -1] / cap
         self._last = windows[:, -1]
+        self._basis = sizing_basis(windows, cap)
         self._active = self.sim.active.astype(np.float64)
         self._pending = self.sim.pending.astype(np.float64)
         self._failed = np.zeros(1)
@@ -111,7 +113,7 @@ class FleetEnv(gym.Env):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
-        desired = desired_from_action(np.array([action]), self._need[t : t + 1], self._active, self._pending)
+        desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active, self._pending)
         out = self.sim.advance(desired)
         self._active, self._pending, self._failed = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING], out[:, _FAILED]
         self.t += 1

@@ -30,8 +30,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from inference.actions import N_ACTIONS, desired_from_action
-from inference.features import OBS_DIM, featurize, load_need
+from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
+from inference.features import OBS_DIM, featurize
 
 from .config import SimConfig
 from .loads import TRAIN_STREAM, Scenario, sample_scenario
@@ -47,8 +47,8 @@ def observation_of(obs: Observation) -> np.ndarray:
 
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
-    need = load_need(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, need, obs.active, obs.pending)
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
+    return desired_from_action(action, basis, obs.active, obs.pending)
 
 
 class FleetVectorEnv(VectorEnv):

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.actions import N_ACTIONS, desired_from_action
-from inference.features import load_need
+from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 
 from .config import SimConfig
 from .loads import TRAIN_STREAM, sample_scenario
@@ -34,10 +33,10 @@ DEMO_SUBSTREAM = 11
 
 def nearest_action(desired: np.ndarray, obs: Observation) -> np.ndarray:
     """Index of the action whose fleet is closest to ``desired`` (the lowest index, i.e. hold, on ties)."""
-    need = load_need(obs.load, obs.capacity_rpm_per_machine)
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
     n = len(desired)
     fleets = np.stack(
-        [desired_from_action(np.full(n, a), need, obs.active, obs.pending) for a in range(N_ACTIONS)], axis=1
+        [desired_from_action(np.full(n, a), basis, obs.active, obs.pending) for a in range(N_ACTIONS)], axis=1
     )
     return np.abs(fleets - np.asarray(desired)[:, None]).argmin(axis=1)
 

@@ -34,13 +34,13 @@ def test_policy_decision_within_rules_is_not_shielded() -> None:
     req = request(load_rpm=[3000.0], active_machines=10, min_machines=None, max_machines=None)
     desired, shielded, reason, fallback = run(req, headroom(1.2))
     assert (desired, shielded, fallback) == (12, False, False)
-    assert reason == "policy: 1.2x the last minute's load"
+    assert reason == "policy: 1.2x the peak load of the last 16 minutes"
     assert run(req, actions.HOLD)[:3] == (10, False, "policy: hold the fleet")
 
 
 def test_change_per_decision_is_limited_both_ways() -> None:
     up = request(load_rpm=[30_000.0], active_machines=10, pending_machines=0, min_machines=None, max_machines=None)
-    assert run(up, headroom(3.0))[:3] == (15, True, "change limited to 5 machines per decision")
+    assert run(up, headroom(2.5))[:3] == (15, True, "change limited to 5 machines per decision")
     down = request(load_rpm=[300.0], active_machines=80, pending_machines=20, min_machines=None, max_machines=None)
     assert run(down, headroom(1.0))[:2] == (50, True)
 

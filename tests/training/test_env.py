@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from inference.actions import N_ACTIONS, desired_from_action
-from inference.features import OBS_DIM, featurize, load_need
+from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
+from inference.features import OBS_DIM, featurize
 from training.config import SimConfig
 from training.env import FleetEnv
 from training.loads import eval_synthetic
@@ -76,7 +76,7 @@ def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
         np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
         action = int(rng.integers(N_ACTIONS))
         want = desired_from_action(
-            np.array([action]), load_need(seen.load, seen.capacity_rpm_per_machine), seen.active, seen.pending
+            np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine), seen.active, seen.pending
         )
         obs, _, _, _, info = env.step(action)
         assert info["active"] + info["pending"] - info["delta"] == seen.active[0] + seen.pending[0]
