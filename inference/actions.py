@@ -24,9 +24,7 @@ from .features import HISTORY
 HOLD = 0
 PEAK_WINDOW = HISTORY
 """Minutes of load history whose peak the headroom multipliers apply to (the whole observed window)."""
-HEADROOM: tuple[float, ...] = (
-    0.7, 0.85, 1.0, 1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.45, 1.5, 1.55, 1.6, 1.7, 1.8, 2.0, 2.5,
-)  # fmt: skip
+HEADROOM: tuple[float, ...] = (1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.45, 1.5, 1.55, 1.6, 1.7, 1.8, 2.0, 2.5)
 """Multipliers of the window's peak load (in machines) for actions 1..len(HEADROOM): fine steps where the
 profit-maximising headroom lies (1.3 to 1.6 for 10 % capacity noise and a $200 downtime minute)."""
 

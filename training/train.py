@@ -97,6 +97,7 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
         "trace_probability": cfg.trace_probability,
         "reward_normalization": cfg.reward_normalization,
         "reward_scale": cfg.reward_scale,
+        "expected_rewards": cfg.expected_rewards,
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }

@@ -12,6 +12,8 @@ Semantics are those of ``training.env.FleetEnv`` batched: the observation comes 
 episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
 ``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
+With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
+serving fleet (``training.sim.expected_reward``): same optimal policy, far less variance.
 Episodes are truncated after ``episode_minutes``, never terminated.
 
 All fleets of one vector env run episodes of equal length and end together; the following ``step`` then
@@ -35,7 +37,7 @@ from inference.features import OBS_DIM, featurize
 
 from .config import SimConfig
 from .loads import TRAIN_STREAM, Scenario, sample_scenario
-from .sim import FleetSim, Observation
+from .sim import FleetSim, Observation, expected_reward
 
 REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
 
@@ -65,6 +67,7 @@ class FleetVectorEnv(VectorEnv):
         reward_scale: float = 1.0,
         return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
+        expected_rewards: bool = False,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -81,6 +84,7 @@ class FleetVectorEnv(VectorEnv):
         self.trace_probability = trace_probability
         self.reward_normalization = reward_normalization
         self.reward_scale = float(reward_scale)
+        self.expected_rewards = expected_rewards
         self.scenario_sampler = scenario_sampler or self._sample_training_scenario
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.single_action_space = gym.spaces.Discrete(N_ACTIONS)
@@ -130,7 +134,12 @@ class FleetVectorEnv(VectorEnv):
         assert self.sim is not None and self._obs is not None
         result = self.sim.step(desired_of(np.asarray(actions), self._obs))
         self._obs = self.sim.observe()
-        reward = result.reward * self._reward_factor
+        dollars = (
+            expected_reward(self.sim_config, result.load, result.active, result.machine_cost)
+            if self.expected_rewards
+            else result.reward
+        )
+        reward = dollars * self._reward_factor
         self._counters += (self.num_envs, reward.sum(), result.reward.sum())
         if self._return_norm is not None:
             reward = self._return_norm(reward, result.done)

@@ -42,18 +42,18 @@ def test_change_per_decision_is_limited_both_ways() -> None:
     up = request(load_rpm=[30_000.0], active_machines=10, pending_machines=0, min_machines=None, max_machines=None)
     assert run(up, headroom(2.5))[:3] == (15, True, "change limited to 5 machines per decision")
     down = request(load_rpm=[300.0], active_machines=80, pending_machines=20, min_machines=None, max_machines=None)
-    assert run(down, headroom(1.0))[:2] == (50, True)
+    assert run(down, headroom(1.1))[:2] == (50, True)
 
 
 def test_minimum_step_lets_an_empty_fleet_start() -> None:
     req = request(load_rpm=[3000.0], active_machines=0, pending_machines=0, min_machines=None, max_machines=None)
-    assert run(req, headroom(1.0))[:2] == (2, True)
-    assert run(req, headroom(1.0), config=ShieldConfig(min_step=5))[0] == 5
+    assert run(req, headroom(1.1))[:2] == (2, True)
+    assert run(req, headroom(1.1), config=ShieldConfig(min_step=5))[0] == 5
 
 
 def test_no_scale_in_while_requests_fail() -> None:
     req = request(load_rpm=[600.0], failed_rpm=0.5, active_machines=10, min_machines=None, max_machines=None)
-    desired, shielded, reason, _ = run(req, headroom(1.0))
+    desired, shielded, reason, _ = run(req, headroom(1.1))
     assert (desired, shielded) == (10, True)
     assert reason == "no scale-in while requests fail"
     assert run(req, headroom(2.0))[:2] == (10, True)  # scale-out (to 4, capped) is a scale-in here: held at 10
@@ -63,7 +63,7 @@ def test_no_scale_in_while_requests_fail() -> None:
 
 def test_bounds_are_hard_and_win_over_the_other_rules() -> None:
     low = request(load_rpm=[300.0], active_machines=10, min_machines=30, max_machines=None)
-    desired, _, reason, _ = run(low, headroom(1.0))
+    desired, _, reason, _ = run(low, headroom(1.1))
     assert desired == 30 and "raised to min_machines 30" in reason
     failing = request(load_rpm=[3000.0], failed_rpm=10, active_machines=10, min_machines=None, max_machines=8)
     desired, _, reason, _ = run(failing, actions.HOLD)

@@ -10,8 +10,8 @@ from inference.features import OBS_DIM
 from training.config import SimConfig
 from training.env import FleetEnv
 from training.loads import synthetic_scenario
-from training.sim import FleetSim
-from training.vector_env import FleetVectorEnv, RunningReturnScale
+from training.sim import FleetSim, expected_reward
+from training.vector_env import FleetVectorEnv, RunningReturnScale, desired_of
 
 CONFIG = SimConfig(episode_minutes=60)
 
@@ -78,6 +78,32 @@ def test_reward_normalisations():
     scale = RunningReturnScale(2, gamma=0.9)
     out = [scale(np.array([100.0, -300.0]), done=False) for _ in range(200)]
     assert np.abs(out[-1]).max() < 10  # returns of order one, whatever the dollars
+
+
+def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit():
+    """Same states and noise: the training reward is ``expected_reward`` of each minute, the profit counter the
+    sampled dollars (what the training curves and validation report)."""
+    scenario = _scenario(4)
+    sampled = FleetVectorEnv(1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario)
+    smooth = FleetVectorEnv(
+        1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario, expected_rewards=True
+    )
+    sampled.reset(seed=0)
+    smooth.reset(seed=0)
+    twin = FleetSim(CONFIG, [scenario], seed=0)  # the same dynamics and noise, stepped by hand
+    for env in (sampled, smooth):
+        env.sim = FleetSim(CONFIG, [scenario], seed=0)
+        env._obs = env.sim.observe()
+    got, want, dollars = [], [], []
+    for _ in range(CONFIG.episode_minutes):
+        r = twin.step(desired_of(np.array([9]), twin.observe()))
+        want.append(expected_reward(CONFIG, r.load, r.active, r.machine_cost)[0])
+        dollars.append(sampled.step(np.array([9]))[1][0])
+        got.append(smooth.step(np.array([9]))[1][0])
+        assert dollars[-1] == r.reward[0]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert not np.allclose(got, dollars)  # the noise is gone from the training reward...
+    assert smooth.pop_counters()[2] == pytest.approx(sum(dollars))  # ...not from the reported profit
 
 
 @pytest.mark.parametrize(
