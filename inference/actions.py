@@ -1,18 +1,29 @@
 """The policy's discrete action table and how an action becomes a fleet size.
 
-Action 0 holds the fleet (serving + warming) as it is. Every other action sets the fleet to a headroom
-multiple of the **peak** load of the observed window, in machines' worth: ``desired = ceil(peak * multiplier)``
-with ``peak = max(load[-PEAK_WINDOW:]) / capacity``.
+Every action sets the whole fleet (serving + warming) to the **peak** load of the observed window plus a safety
+margin sized by **square-root staffing**::
 
-Why the peak and not the last minute: per-minute load is noisy, and a fleet sized on the last minute follows
-that noise down, and a scale-in removes serving machines that take ``warmup_latency`` minutes to come back. Sized
-on the window's peak, the fleet only shrinks once a whole window has been lower, which is the hysteresis a tuned
-target-tracking rule gets from its 15-minute scale-in alarm. Measured on the quick evaluation set (commands in
-docs/training.md): a fixed multiplier of the last minute loses to tuned target tracking on both recorded traces
-whatever its value, a fixed 1.45 x peak beats it on synthetic loads and on both traces. Sizing relative to
-observed load keeps the action scale-free (one policy for any fleet size); the policy learns *how much*
-headroom the traffic it sees needs, which a rule fixes once. No multiplier goes below 1.1: exploring lower ones
-(0.7 to 1.0 were tried) only caused downtime.
+    peak    = max(load[-PEAK_WINDOW:]) / capacity            (machines' worth)
+    desired = ceil(peak + level * (0.2 * peak + 2 * sqrt(peak)))
+
+The margin has the two parts queueing practice gives a service fleet: one proportional to the load (the fleet's
+capacity varies by 10 % from minute to minute, and traffic moves by percentages) and one growing as the square
+root of the load (counting noise: a 5-machine fleet needs relatively far more headroom than a 300-machine one).
+The policy picks the ``level``, i.e. how many "margins" the state it sees calls for (rising or falling traffic,
+time of day, recent failures); ``level = 1`` is the margin that is best on average.
+
+Why this table (measured by ``python -m training.bench_actions``, per group of the evaluation report): a fleet
+sized as a fixed multiple of the *last minute's* load follows per-minute noise down, and its scale-ins remove
+serving machines that take ``warmup_latency`` minutes to come back: it loses to tuned target tracking on both
+recorded traces at every multiple. Sized on the window's *peak*, the fleet shrinks only once a whole window has
+been lower (the hysteresis target tracking gets from its 15-minute scale-in alarm), but the best multiple depends
+on the fleet's size (2.0 below 10 machines, 1.35 above 100, on training scenarios): one multiple for all
+over-provisions large fleets or starves small ones. The square-root margin removes that dependence, so a policy
+that has not yet learned much about the state is already sized right for every fleet.
+
+There is no "hold" action: sized on the window's peak, a steady level already keeps the fleet still, and a hold
+that wins the greedy argmax in some states froze those fleets at whatever size they had (measured: a quick policy
+with hold kept the World Cup fleet at 1.8 times target tracking's machine-minutes, 62 changes in 2 days).
 """
 
 from __future__ import annotations
@@ -21,19 +32,20 @@ import numpy as np
 
 from .features import HISTORY
 
-HOLD = 0
 PEAK_WINDOW = HISTORY
-"""Minutes of load history whose peak the headroom multipliers apply to (the whole observed window)."""
-HEADROOM: tuple[float, ...] = (1.1, 1.2, 1.25, 1.3, 1.35, 1.4, 1.45, 1.5, 1.55, 1.6, 1.7, 1.8, 2.0, 2.5)
-"""Multipliers of the window's peak load (in machines) for actions 1..len(HEADROOM): fine steps where the
-profit-maximising headroom lies (1.3 to 1.6 for 10 % capacity noise and a $200 downtime minute)."""
+"""Minutes of load history whose peak the fleet is sized on (the whole observed window)."""
+MARGIN_PROPORTIONAL = 0.2
+"""Share of the peak in one safety margin (capacity noise and proportional swings of the load)."""
+MARGIN_SQRT = 2.0
+"""Multiple of the square root of the peak (in machines) in one safety margin (counting noise of the load)."""
+LEVELS: tuple[float, ...] = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0)
+"""Safety margins of actions 0..len(LEVELS)-1: fine steps around 1, where the profit-maximising level lies."""
 
-ACTION_TABLE: tuple[dict[str, object], ...] = (
-    {"action": HOLD, "kind": "hold"},
-    *({"action": i + 1, "kind": "headroom", "multiplier": m} for i, m in enumerate(HEADROOM)),
+ACTION_TABLE: tuple[dict[str, object], ...] = tuple(
+    {"action": i, "kind": "margin", "level": z} for i, z in enumerate(LEVELS)
 )
 N_ACTIONS = len(ACTION_TABLE)
-_MULTIPLIERS = np.array([0.0, *HEADROOM])
+_LEVELS = np.array(LEVELS)
 
 
 def sizing_basis(load: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.ndarray:
@@ -43,7 +55,14 @@ def sizing_basis(load: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.n
     return np.max(load[..., -PEAK_WINDOW:], axis=-1) / capacity_rpm_per_machine
 
 
-def desired_from_action(action: np.ndarray, basis: np.ndarray, active: np.ndarray, pending: np.ndarray) -> np.ndarray:
+def fleet_for_level(basis: np.ndarray, level: np.ndarray | float) -> np.ndarray:
+    """``ceil(basis + level * (0.2 * basis + 2 * sqrt(basis)))`` machines, as floats."""
+    basis = np.asarray(basis, dtype=np.float64)
+    margin = MARGIN_PROPORTIONAL * basis + MARGIN_SQRT * np.sqrt(np.maximum(basis, 0.0))
+    return np.ceil(basis + np.multiply(level, margin) - 1e-9)
+
+
+def desired_from_action(action: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """Whole fleet (serving + warming) each action asks for, int64, vectorised over a batch.
 
     ``basis`` is ``sizing_basis`` of the observed load.
@@ -52,8 +71,7 @@ def desired_from_action(action: np.ndarray, basis: np.ndarray, active: np.ndarra
     if action.size and (action.min() < 0 if action.size > 1 else action.item() < 0):
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}")
     try:
-        multiplier = _MULTIPLIERS[action]
+        level = _LEVELS[action]
     except IndexError:
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}") from None
-    sized = np.ceil(np.multiply(basis, multiplier) - 1e-9)
-    return np.where(action == HOLD, np.add(active, pending), sized).astype(np.int64)
+    return fleet_for_level(basis, level).astype(np.int64)

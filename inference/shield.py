@@ -108,10 +108,8 @@ class Shield:
         fallback = outside.any(axis=1)
         if policy_failed.any():
             fallback |= policy_failed
-            action = np.where(policy_failed, actions.HOLD, action)
-        proposed = actions.desired_from_action(
-            action, actions.sizing_basis(req.load, req.capacity), req.active, req.pending
-        )
+            action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
+        proposed = actions.desired_from_action(action, actions.sizing_basis(req.load, req.capacity))
         if fallback.any():
             target = np.ceil(np.minimum(need / cfg.target_utilisation, MAX_MACHINES) - 1e-9).astype(np.int64)
             proposed = np.where(fallback, target, proposed)
@@ -152,8 +150,6 @@ class Shield:
 
 
 def _policy_reason(entry: Mapping[str, object]) -> str:
-    if entry["kind"] == "hold":
-        return "policy: hold the fleet"
-    if entry["kind"] == "headroom":
-        return f"policy: {entry['multiplier']}x the peak load of the last {actions.PEAK_WINDOW} minutes"
+    if entry["kind"] == "margin":
+        return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + {entry['level']} safety margin"
     return f"policy: action {entry['action']}"

@@ -6,9 +6,9 @@ take ``warmup_latency`` minutes to start serving; load follows daily and weekly 
 without warning (or replays a recorded trace). Dynamics: ``training.sim`` (article 002's simulator, batched).
 
 ## Action Space
-``Discrete(N_ACTIONS)``: ``inference.actions.ACTION_TABLE``. Action 0 holds the fleet; action k >= 1 sets it to
-``ceil(peak * HEADROOM[k-1])`` machines, ``peak`` being the highest load of the observed window in machines'
-worth (``inference.actions.sizing_basis``).
+``Discrete(N_ACTIONS)``: ``inference.actions.ACTION_TABLE``. Action k sets the fleet to
+``ceil(peak + LEVELS[k] * (0.2 * peak + 2 * sqrt(peak)))`` machines, ``peak`` being the highest load of the
+observed window in machines' worth (``inference.actions.sizing_basis``): square-root staffing.
 
 ## Observation Space
 ``Box(-inf, inf, (OBS_DIM,), float32)`` built by ``inference.features.featurize`` from the decision-contract
@@ -113,7 +113,7 @@ class FleetEnv(gym.Env):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
-        desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active, self._pending)
+        desired = desired_from_action(np.array([action]), self._basis[t : t + 1])
         out = self.sim.advance(desired)
         self._active, self._pending, self._failed = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING], out[:, _FAILED]
         self.t += 1

@@ -98,6 +98,7 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
         "reward_normalization": cfg.reward_normalization,
         "reward_scale": cfg.reward_scale,
         "expected_rewards": cfg.expected_rewards,
+        "exclude_offered_revenue": cfg.exclude_offered_revenue,
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }

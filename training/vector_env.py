@@ -13,7 +13,11 @@ episode's mean load in machines when ``reward_normalization == "mean_need"``, or
 ``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
-serving fleet (``training.sim.expected_reward``): same optimal policy, far less variance.
+serving fleet (``training.sim.expected_reward``): same optimal policy, far less variance. With
+``exclude_offered_revenue`` the revenue the whole offered load would bring is subtracted from every minute: the
+load does not depend on the policy, so neither does that term (same optimal policy), but it is most of the
+reward's variance, and none of it says anything about the fleet: what is left is minus the minute's costs (lost
+requests, machines, downtime).
 Episodes are truncated after ``episode_minutes``, never terminated.
 
 All fleets of one vector env run episodes of equal length and end together; the following ``step`` then
@@ -50,7 +54,7 @@ def observation_of(obs: Observation) -> np.ndarray:
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, basis, obs.active, obs.pending)
+    return desired_from_action(action, basis)
 
 
 class FleetVectorEnv(VectorEnv):
@@ -68,6 +72,7 @@ class FleetVectorEnv(VectorEnv):
         return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
         expected_rewards: bool = False,
+        exclude_offered_revenue: bool = False,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -85,6 +90,7 @@ class FleetVectorEnv(VectorEnv):
         self.reward_normalization = reward_normalization
         self.reward_scale = float(reward_scale)
         self.expected_rewards = expected_rewards
+        self.exclude_offered_revenue = exclude_offered_revenue
         self.scenario_sampler = scenario_sampler or self._sample_training_scenario
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.single_action_space = gym.spaces.Discrete(N_ACTIONS)
@@ -139,6 +145,8 @@ class FleetVectorEnv(VectorEnv):
             if self.expected_rewards
             else result.reward
         )
+        if self.exclude_offered_revenue:
+            dollars = dollars - result.load * (self.sim_config.request_value / 1000.0)
         reward = dollars * self._reward_factor
         self._counters += (self.num_envs, reward.sum(), result.reward.sum())
         if self._return_norm is not None:

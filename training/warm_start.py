@@ -8,7 +8,7 @@ basin; PPO then corrects what the oracle could only do with foresight (e.g. the 
 Demonstrations: the oracle (``training.oracle``) plans fresh *training* scenarios (``TRAIN_STREAM``, sub-stream
 11: never validation nor evaluation); at every minute the observation is what the policy would see
 (``training.vector_env.observation_of``) and the label is the action whose fleet (``desired_from_action``) is
-closest to the oracle's (hold on ties). The policy network (same architecture as the RLModule's policy path)
+closest to the oracle's (the lowest on ties). The policy network (same architecture as the RLModule's policy path)
 is fitted by cross-entropy, then written into the RLModule's actor encoder and ``pi`` head on the learner, and
 the env runners get the new weights. The value network is left to PPO.
 """
@@ -32,11 +32,11 @@ DEMO_SUBSTREAM = 11
 
 
 def nearest_action(desired: np.ndarray, obs: Observation) -> np.ndarray:
-    """Index of the action whose fleet is closest to ``desired`` (the lowest index, i.e. hold, on ties)."""
+    """Index of the action whose fleet is closest to ``desired`` (the lowest index on ties)."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
     n = len(desired)
     fleets = np.stack(
-        [desired_from_action(np.full(n, a), basis, obs.active, obs.pending) for a in range(N_ACTIONS)], axis=1
+        [desired_from_action(np.full(n, a), basis) for a in range(N_ACTIONS)], axis=1
     )
     return np.abs(fleets - np.asarray(desired)[:, None]).argmin(axis=1)
 
@@ -126,6 +126,6 @@ def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     return {
         **fit,
         "samples": len(actions),
-        "hold_fraction": float((actions == 0).mean()),
+        "lowest_level_fraction": float((actions == 0).mean()),
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -26,56 +26,55 @@ def run(req: contract.DecisionRequest, action: int, failed: bool = False, config
     return int(out.desired[0]), bool(out.shielded[0]), out.reasons[0], bool(out.fallback[0])
 
 
-def headroom(multiplier: float) -> int:
-    return next(a["action"] for a in actions.ACTION_TABLE if a.get("multiplier") == multiplier)
+def level(z: float) -> int:
+    return next(a["action"] for a in actions.ACTION_TABLE if a.get("level") == z)
 
 
 def test_policy_decision_within_rules_is_not_shielded() -> None:
     req = request(load_rpm=[3000.0], active_machines=10, min_machines=None, max_machines=None)
-    desired, shielded, reason, fallback = run(req, headroom(1.2))
-    assert (desired, shielded, fallback) == (12, False, False)
-    assert reason == "policy: 1.2x the peak load of the last 16 minutes"
-    assert run(req, actions.HOLD)[:3] == (10, False, "policy: hold the fleet")
+    desired, shielded, reason, fallback = run(req, level(0.5))
+    assert (desired, shielded, fallback) == (15, False, False)  # ceil(10 + 0.5 * (0.2 * 10 + 2 * sqrt(10)))
+    assert reason == "policy: peak of the last 16 minutes + 0.5 safety margin"
 
 
 def test_change_per_decision_is_limited_both_ways() -> None:
     up = request(load_rpm=[30_000.0], active_machines=10, pending_machines=0, min_machines=None, max_machines=None)
-    assert run(up, headroom(2.5))[:3] == (15, True, "change limited to 5 machines per decision")
+    assert run(up, level(2.5))[:3] == (15, True, "change limited to 5 machines per decision")
     down = request(load_rpm=[300.0], active_machines=80, pending_machines=20, min_machines=None, max_machines=None)
-    assert run(down, headroom(1.1))[:2] == (50, True)
+    assert run(down, level(0.5))[:2] == (50, True)
 
 
 def test_minimum_step_lets_an_empty_fleet_start() -> None:
     req = request(load_rpm=[3000.0], active_machines=0, pending_machines=0, min_machines=None, max_machines=None)
-    assert run(req, headroom(1.1))[:2] == (2, True)
-    assert run(req, headroom(1.1), config=ShieldConfig(min_step=5))[0] == 5
+    assert run(req, level(0.5))[:2] == (2, True)
+    assert run(req, level(0.5), config=ShieldConfig(min_step=5))[0] == 5
 
 
 def test_no_scale_in_while_requests_fail() -> None:
     req = request(load_rpm=[600.0], failed_rpm=0.5, active_machines=10, min_machines=None, max_machines=None)
-    desired, shielded, reason, _ = run(req, headroom(1.1))
+    desired, shielded, reason, _ = run(req, level(0.5))
     assert (desired, shielded) == (10, True)
     assert reason == "no scale-in while requests fail"
-    assert run(req, headroom(2.0))[:2] == (10, True)  # scale-out (to 4, capped) is a scale-in here: held at 10
+    assert run(req, level(2.0))[:2] == (10, True)  # the policy's 9 machines are a scale-in here: held at 10
     grow = request(load_rpm=[6000.0], failed_rpm=50, active_machines=10, min_machines=None, max_machines=None)
-    assert run(grow, headroom(1.2))[:2] == (15, True)
+    assert run(grow, level(0.65))[:2] == (15, True)
 
 
 def test_bounds_are_hard_and_win_over_the_other_rules() -> None:
     low = request(load_rpm=[300.0], active_machines=10, min_machines=30, max_machines=None)
-    desired, _, reason, _ = run(low, headroom(1.1))
+    desired, _, reason, _ = run(low, level(0.5))
     assert desired == 30 and "raised to min_machines 30" in reason
     failing = request(load_rpm=[3000.0], failed_rpm=10, active_machines=10, min_machines=None, max_machines=8)
-    desired, _, reason, _ = run(failing, actions.HOLD)
+    desired, _, reason, _ = run(failing, level(1.0))
     assert desired == 8 and reason.endswith("lowered to max_machines 8")
 
 
 def test_out_of_training_range_falls_back_to_target_tracking() -> None:
     # 70 machines' worth of load is inside the nominal range (up to 10,000, plus margin); 200,000 is not.
     inside = request(load_rpm=[21_000.0], active_machines=100, min_machines=None, max_machines=None)
-    assert run(inside, actions.HOLD)[3] is False
+    assert run(inside, level(1.0))[3] is False
     req = request(load_rpm=[60_000_000.0], active_machines=200_000, min_machines=None, max_machines=None)
-    desired, shielded, reason, fallback = run(req, actions.HOLD)
+    desired, shielded, reason, fallback = run(req, level(1.0))
     assert fallback and shielded
     assert desired == 285_715  # ceil(200,000 / 0.7)
     assert reason.startswith("fallback to target tracking at 70% utilisation: log_need=")
@@ -87,11 +86,11 @@ def test_margin_tolerates_slightly_out_of_range_features() -> None:
     hi[features.FEATURE_NAMES.index("failed_fraction")] = 0.0  # training saw no failures
     req = request(load_rpm=[3000.0], failed_rpm=0.001, active_machines=10)
     obs = features.featurize(req.load, req.failed, req.active, req.pending, req.capacity, req.minute)
-    out = Shield(lo, hi).apply(req, obs, np.array([actions.HOLD]), np.array([False]))
+    out = Shield(lo, hi).apply(req, obs, np.array([level(1.0)]), np.array([False]))
     assert not out.fallback[0]  # 3e-7 of the load failing: inside the margin
     req = request(load_rpm=[3000.0], failed_rpm=300, active_machines=10)
     obs = features.featurize(req.load, req.failed, req.active, req.pending, req.capacity, req.minute)
-    out = Shield(lo, hi).apply(req, obs, np.array([actions.HOLD]), np.array([False]))
+    out = Shield(lo, hi).apply(req, obs, np.array([level(1.0)]), np.array([False]))
     assert out.fallback[0] and "failed_fraction=0.1" in out.reasons[0]
 
 

@@ -88,10 +88,14 @@ def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit(
     smooth = FleetVectorEnv(
         1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario, expected_rewards=True
     )
+    costs = FleetVectorEnv(
+        1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario, exclude_offered_revenue=True
+    )
     sampled.reset(seed=0)
     smooth.reset(seed=0)
+    costs.reset(seed=0)
     twin = FleetSim(CONFIG, [scenario], seed=0)  # the same dynamics and noise, stepped by hand
-    for env in (sampled, smooth):
+    for env in (sampled, smooth, costs):
         env.sim = FleetSim(CONFIG, [scenario], seed=0)
         env._obs = env.sim.observe()
     got, want, dollars = [], [], []
@@ -101,6 +105,9 @@ def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit(
         dollars.append(sampled.step(np.array([9]))[1][0])
         got.append(smooth.step(np.array([9]))[1][0])
         assert dollars[-1] == r.reward[0]
+        # Without the offered load's revenue: minus the minute's costs (lost requests, machines, downtime).
+        lost = r.failed[0] * CONFIG.request_value / 1000.0
+        assert costs.step(np.array([9]))[1][0] == pytest.approx(-(lost + r.machine_cost[0] + r.downtime_cost[0]))
     np.testing.assert_allclose(got, want, rtol=1e-9)
     assert not np.allclose(got, dollars)  # the noise is gone from the training reward...
     assert smooth.pop_counters()[2] == pytest.approx(sum(dollars))  # ...not from the reported profit
