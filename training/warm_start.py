@@ -35,9 +35,7 @@ def nearest_action(desired: np.ndarray, obs: Observation) -> np.ndarray:
     """Index of the action whose fleet is closest to ``desired`` (the lowest index on ties)."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
     n = len(desired)
-    fleets = np.stack(
-        [desired_from_action(np.full(n, a), basis) for a in range(N_ACTIONS)], axis=1
-    )
+    fleets = np.stack([desired_from_action(np.full(n, a), basis) for a in range(N_ACTIONS)], axis=1)
     return np.abs(fleets - np.asarray(desired)[:, None]).argmin(axis=1)
 
 
