@@ -40,6 +40,12 @@ MARGIN_SQRT = 2.0
 """Multiple of the square root of the peak (in machines) in one safety margin (counting noise of the load)."""
 LEVELS: tuple[float, ...] = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0)
 """Safety margins of actions 0..len(LEVELS)-1: fine steps around 1, where the profit-maximising level lies."""
+SCALE_IN_TOLERANCE = 0.1
+"""A decision that would shrink the fleet by less than this fraction keeps it as it is (as Kubernetes' HPA
+ignores changes within 10 %). Scaling in removes serving machines that take minutes to come back, so a policy
+that hesitates between neighbouring levels would otherwise shave the fleet and re-order it all the time: measured,
+a policy spread like PPO's over levels 0.9 to 1.5 makes 0.880 of the oracle's profit without the tolerance and
+0.900 with it, while a fixed level is unaffected (0.925 and 0.924)."""
 
 ACTION_TABLE: tuple[dict[str, object], ...] = tuple(
     {"action": i, "kind": "margin", "level": z} for i, z in enumerate(LEVELS)
@@ -62,10 +68,11 @@ def fleet_for_level(basis: np.ndarray, level: np.ndarray | float) -> np.ndarray:
     return np.ceil(basis + np.multiply(level, margin) - 1e-9)
 
 
-def desired_from_action(action: np.ndarray, basis: np.ndarray) -> np.ndarray:
+def desired_from_action(action: np.ndarray, basis: np.ndarray, fleet: np.ndarray) -> np.ndarray:
     """Whole fleet (serving + warming) each action asks for, int64, vectorised over a batch.
 
-    ``basis`` is ``sizing_basis`` of the observed load.
+    ``basis`` is ``sizing_basis`` of the observed load, ``fleet`` the machines serving or warming now; a cut of
+    less than ``SCALE_IN_TOLERANCE`` of the fleet keeps it.
     """
     action = np.asarray(action, dtype=np.int64)
     if action.size and (action.min() < 0 if action.size > 1 else action.item() < 0):
@@ -74,4 +81,7 @@ def desired_from_action(action: np.ndarray, basis: np.ndarray) -> np.ndarray:
         level = _LEVELS[action]
     except IndexError:
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}") from None
-    return fleet_for_level(basis, level).astype(np.int64)
+    sized = fleet_for_level(basis, level)
+    fleet = np.asarray(fleet, dtype=np.float64)
+    keep = (sized < fleet) & (sized >= fleet * (1.0 - SCALE_IN_TOLERANCE))
+    return np.where(keep, fleet, sized).astype(np.int64)

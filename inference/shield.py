@@ -109,7 +109,7 @@ class Shield:
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
-        proposed = actions.desired_from_action(action, actions.sizing_basis(req.load, req.capacity))
+        proposed = actions.desired_from_action(action, actions.sizing_basis(req.load, req.capacity), fleet)
         if fallback.any():
             target = np.ceil(np.minimum(need / cfg.target_utilisation, MAX_MACHINES) - 1e-9).astype(np.int64)
             proposed = np.where(fallback, target, proposed)

@@ -11,7 +11,7 @@ scenarios (tuning stream) as a fraction of the oracle's profit::
 
 - ``last xM``: ``ceil(M x last minute's load)``, the first action table;
 - ``peak xM``: ``ceil(M x peak of the last PEAK_WINDOW minutes)``, the second;
-- ``margin Z``: ``inference.actions.fleet_for_level`` at level Z, the current table (action ``Z`` every minute).
+- ``margin Z``: the current table's action of level Z every minute (``inference.actions.desired_from_action``).
 
 Prints one JSON document.
 """
@@ -23,7 +23,7 @@ import json
 
 import numpy as np
 
-from inference.actions import LEVELS, fleet_for_level, sizing_basis
+from inference.actions import LEVELS, desired_from_action, sizing_basis
 
 from .config import SimConfig
 from .evaluate import Case, default_policies, evaluation_cases, run_policy
@@ -41,6 +41,8 @@ class FixedSizing:
     def __init__(self, basis: str, value: float) -> None:
         if basis not in BASES:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+        if basis == "margin" and value not in LEVELS:
+            raise ValueError(f"level must be one of the action table's {LEVELS}, got {value}")
         self.basis, self.value = basis, value
         self.name = f"{basis} {value}" if basis == "margin" else f"{basis} x{value}"
 
@@ -54,7 +56,8 @@ class FixedSizing:
         peak = sizing_basis(obs.load, cap)
         if self.basis == "peak":
             return clip_fleet(np.ceil(peak * self.value - 1e-9), obs)
-        return clip_fleet(fleet_for_level(peak, self.value), obs)
+        action = np.full(len(peak), LEVELS.index(self.value))
+        return clip_fleet(desired_from_action(action, peak, obs.active + obs.pending), obs)
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:

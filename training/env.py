@@ -113,7 +113,7 @@ class FleetEnv(gym.Env):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
-        desired = desired_from_action(np.array([action]), self._basis[t : t + 1])
+        desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active + self._pending)
         out = self.sim.advance(desired)
         self._active, self._pending, self._failed = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING], out[:, _FAILED]
         self.t += 1

@@ -55,7 +55,7 @@ def test_no_scale_in_while_requests_fail() -> None:
     desired, shielded, reason, _ = run(req, level(0.5))
     assert (desired, shielded) == (10, True)
     assert reason == "no scale-in while requests fail"
-    assert run(req, level(2.0))[:2] == (10, True)  # the policy's 9 machines are a scale-in here: held at 10
+    assert run(req, level(2.0))[:2] == (10, False)  # 9 machines: within the scale-in tolerance, the policy keeps 10
     grow = request(load_rpm=[6000.0], failed_rpm=50, active_machines=10, min_machines=None, max_machines=None)
     assert run(grow, level(0.65))[:2] == (15, True)
 
@@ -144,3 +144,11 @@ def test_bad_shield_setting_fails_model_loading(model_tarball, monkeypatch: pyte
     with pytest.raises(Exception, match="bad shield setting: max_step_fraction") as exc:
         handler.model_fn(str(model_tarball))
     assert getattr(exc.value, "status_code", None) == 500
+
+
+def test_scale_in_tolerance_keeps_the_fleet_for_small_cuts() -> None:
+    # peak 10 machines: level 0.5 asks for 15; a fleet of 16 keeps 16 (cut < 10 %), a fleet of 17 goes to 15.
+    for fleet, expected in ((15, 15), (16, 16), (17, 15), (12, 15)):
+        req = request(load_rpm=[3000.0], active_machines=fleet, min_machines=None, max_machines=None)
+        assert run(req, level(0.5))[:2] == (expected, False)
+    assert actions.SCALE_IN_TOLERANCE == 0.1

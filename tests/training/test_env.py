@@ -75,7 +75,9 @@ def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
         )[0]
         np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
         action = int(rng.integers(N_ACTIONS))
-        want = desired_from_action(np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine))
+        want = desired_from_action(
+            np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine), seen.active + seen.pending
+        )
         obs, _, _, _, info = env.step(action)
         assert info["active"] + info["pending"] - info["delta"] == seen.active[0] + seen.pending[0]
         assert info["delta"] == max(want[0], 1) - (seen.active[0] + seen.pending[0])
