@@ -96,12 +96,12 @@ class TrainConfig:
     vf_loss_coeff: float = 0.5
     """Weight of the value-function loss."""
     entropy_coeff: float = 0.04
-    """Entropy bonus weight at the start (high: most actions thrash the fleet, so the policy must keep trying
-    them long enough to learn when each one pays, instead of collapsing onto "hold")."""
+    """Entropy bonus weight at the start (high: with 0.01 the policy collapsed within 2 M steps onto one cautious
+    level and never left it; see docs/training.md)."""
     entropy_coeff_final: float = 0.005
     """Entropy bonus weight reached (linearly) at ``entropy_decay_fraction`` of the training steps, then kept:
     a decisive policy at the end, because serving acts greedily and a policy that spreads its probability over
-    several similar headrooms has a greedy action (often "hold") worse than its sampled behaviour."""
+    several similar levels can have a greedy action worse than its sampled behaviour."""
     entropy_decay_fraction: float = 1.0
     """Fraction of ``total_timesteps`` over which the entropy weight decays to its final value."""
     kl_coeff: float = 0.2
