@@ -26,9 +26,10 @@ import numpy as np
 from inference.actions import LEVELS, desired_from_action, sizing_basis
 
 from .config import SimConfig
-from .evaluate import Case, default_policies, evaluation_cases, run_policy
+from .evaluate import Case, default_policies, evaluation_cases, group_of, run_policy
 from .policies import Policy, clip_fleet
 from .sim import FleetSim, Observation
+from .train_config import TrainConfig
 from .validation import ValidationSet
 
 MULTIPLIERS = (1.3, 1.4, 1.5, 1.6, 1.7)
@@ -61,10 +62,12 @@ class FixedSizing:
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:
-    """Profit ($) of ``policy`` on the synthetic cases together, on each trace case, and in total."""
+    """Profit ($) of ``policy`` in each of the gate's groups (``training.evaluate.group_of``), and in total."""
     metrics, _ = run_policy(policy, cases, config, seed=0)
-    out = {"synthetic": sum(m["profit"] for m, c in zip(metrics, cases) if c.kind == "synthetic")}
-    out.update({c.scenario.name: m["profit"] for m, c in zip(metrics, cases) if c.kind == "trace"})
+    out: dict[str, float] = {}
+    for m, c in zip(metrics, cases):
+        group = group_of(c.kind, c.scenario.name)
+        out[group] = out.get(group, 0.0) + m["profit"]
     out["total"] = sum(m["profit"] for m in metrics)
     return {k: round(v, 1) for k, v in out.items()}
 
@@ -83,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = SimConfig()
     cases = evaluation_cases(quick=not args.full)
-    validation = ValidationSet.build(config, args.validation_scenarios, config.episode_minutes, 0.3)
+    training = TrainConfig()  # the training run's episode length and share of trace scenarios
+    validation = ValidationSet.build(
+        config, args.validation_scenarios, training.episode_minutes, training.trace_probability
+    )
     tt = default_policies(oracle=False)["target_tracking"]
     rows = {"target_tracking (tuned)": {**by_group(tt, cases, config), "validation": validation.profit_vs_oracle(tt)}}
     for rule in rules():

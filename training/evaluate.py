@@ -133,6 +133,11 @@ def trace_case(
     return Case(scenario, past, "trace")
 
 
+def group_of(kind: str, name: str) -> str:
+    """The group a scenario is judged in: the held-out synthetic loads together, each trace on its own."""
+    return "held-out synthetic" if kind == "synthetic" else name
+
+
 def evaluation_cases(quick: bool = False, capacity: float = 300.0) -> list[Case]:
     """The held-out scenarios of the scoreboard (see the module docstring)."""
     mode = "quick" if quick else "full"

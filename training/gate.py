@@ -33,7 +33,7 @@ from inference.artifact import package_policy
 
 from .checkpoints import best, latest, load_state
 from .config import SimConfig
-from .evaluate import Report, default_policies, evaluate, evaluation_cases
+from .evaluate import Report, default_policies, evaluate, evaluation_cases, group_of
 from .evaluate import gate as overall_gate
 from .export import check_observations, compare_greedy, numpy_policy
 from .loads import data_sha256
@@ -79,7 +79,7 @@ def decide(report: Report, force: bool = False, scope: str = "overall") -> GateD
         raise ValueError(f"gate scope must be one of {GATE_SCOPES}, got {scope!r}")
     groups: dict[str, list[str]] = {}
     for s in report.scenarios:
-        groups.setdefault("held-out synthetic" if s["kind"] == "synthetic" else s["name"], []).append(s["name"])
+        groups.setdefault(group_of(s["kind"], s["name"]), []).append(s["name"])
     checks = []
     for label, names in groups.items():
         g = _group(report, names)
