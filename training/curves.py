@@ -11,7 +11,9 @@ training reward's units (profit per minute divided by the episode's mean load in
 ``training.vector_env``), estimated from the iteration's samples: mean training reward per step x episode
 minutes. It exists from the first iteration on, unlike RLlib's mean over finished episodes (reported only in
 the iterations where 1000-minute episodes end, and in the units of the return-normalised reward).
-``episode_profit`` is the same estimate in dollars.
+``episode_profit`` is the same estimate in dollars. ``timesteps`` counts environment steps (decisions, RLlib's
+unit, what ``total_timesteps`` and the schedules count); ``steps_per_s`` is simulated fleet-minutes per second
+(decisions x ``decision_minutes``), the simulator's throughput.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
         "reward_scale": cfg.reward_scale,
         "expected_rewards": cfg.expected_rewards,
         "exclude_offered_revenue": cfg.exclude_offered_revenue,
+        "decision_minutes": cfg.decision_minutes,
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }
@@ -290,10 +291,10 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
             iteration += 1
             learner = result.get("learners", {}).get("default_policy", {})
             runners = runner_report(algo, cfg)
-            steps = sum(r["steps"] for r in runners)
+            steps = sum(r["steps"] for r in runners)  # minutes simulated, all fleets
             for r in runners:
                 host = node_host.get(r["node"], "local")
-                hosts.setdefault(host, {"runners": 0, "steps": 0.0})["steps"] += r["steps"]
+                hosts.setdefault(host, {"runners": 0, "steps": 0.0})["steps"] += r["steps"] / cfg.decision_minutes
             for host in hosts:
                 hosts[host]["runners"] = sum(1 for r in runners if node_host.get(r["node"], "local") == host)
             out_of_time = cfg.time_budget_s > 0 and time.perf_counter() - started >= cfg.time_budget_s
@@ -306,7 +307,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
             elapsed = time.perf_counter() - started
             row = {
                 "iter": iteration,
-                "timesteps": timesteps + int(steps),
+                "timesteps": timesteps + int(steps) // cfg.decision_minutes,
                 "time_s": round(elapsed, 2),
                 "episode_return": (sum(r["reward"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
                 "episode_profit": (sum(r["profit"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,

@@ -20,6 +20,12 @@ reward's variance, and none of it says anything about the fleet: what is left is
 requests, machines, downtime).
 Episodes are truncated after ``episode_minutes``, never terminated.
 
+With ``decision_minutes = k > 1`` each step holds the chosen level for k minutes (the fleet it asks for still
+follows every minute's load) and returns the sum of their rewards: action repeat, as frame skipping in Atari.
+The policy's per-minute exploration noise is what makes a stochastic policy cautious (each sampled low level
+shaves serving machines that a sampled high level re-orders minutes later); holding the level k minutes cuts
+that churn k-fold and shortens the credit-assignment horizon k-fold. Serving still asks the policy every minute.
+
 All fleets of one vector env run episodes of equal length and end together; the following ``step`` then
 returns the first observation of freshly sampled scenarios with reward 0 (Gymnasium's ``NEXT_STEP`` autoreset,
 which is what RLlib's env runner expects), ignoring that step's actions. ``pop_counters`` hands the training
@@ -73,6 +79,7 @@ class FleetVectorEnv(VectorEnv):
         scenario_sampler: Any = None,
         expected_rewards: bool = False,
         exclude_offered_revenue: bool = False,
+        decision_minutes: int = 1,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -80,6 +87,8 @@ class FleetVectorEnv(VectorEnv):
             raise ValueError(
                 f"reward_normalization must be one of {REWARD_NORMALIZATIONS}, got {reward_normalization!r}"
             )
+        if decision_minutes < 1:
+            raise ValueError(f"decision_minutes must be >= 1, got {decision_minutes}")
         if not 0.0 <= trace_probability <= 1.0:
             raise ValueError(f"trace_probability must be in [0, 1], got {trace_probability}")
         if isinstance(sim_config, dict):
@@ -91,6 +100,7 @@ class FleetVectorEnv(VectorEnv):
         self.reward_scale = float(reward_scale)
         self.expected_rewards = expected_rewards
         self.exclude_offered_revenue = exclude_offered_revenue
+        self.decision_minutes = int(decision_minutes)
         self.scenario_sampler = scenario_sampler or self._sample_training_scenario
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.single_action_space = gym.spaces.Discrete(N_ACTIONS)
@@ -138,17 +148,24 @@ class FleetVectorEnv(VectorEnv):
             obs, info = self.reset()
             return obs, self._zeros.copy(), self._false.copy(), self._false.copy(), info
         assert self.sim is not None and self._obs is not None
-        result = self.sim.step(desired_of(np.asarray(actions), self._obs))
-        self._obs = self.sim.observe()
-        dollars = (
-            expected_reward(self.sim_config, result.load, result.active, result.machine_cost)
-            if self.expected_rewards
-            else result.reward
-        )
-        if self.exclude_offered_revenue:
-            dollars = dollars - result.load * (self.sim_config.request_value / 1000.0)
-        reward = dollars * self._reward_factor
-        self._counters += (self.num_envs, reward.sum(), result.reward.sum())
+        actions = np.asarray(actions)
+        reward = np.zeros(self.num_envs)
+        for _ in range(self.decision_minutes):
+            # The level is held; the fleet it asks for follows each minute's observed load.
+            result = self.sim.step(desired_of(actions, self._obs))
+            self._obs = self.sim.observe()
+            dollars = (
+                expected_reward(self.sim_config, result.load, result.active, result.machine_cost)
+                if self.expected_rewards
+                else result.reward
+            )
+            if self.exclude_offered_revenue:
+                dollars = dollars - result.load * (self.sim_config.request_value / 1000.0)
+            minute = dollars * self._reward_factor
+            reward += minute
+            self._counters += (self.num_envs, minute.sum(), result.reward.sum())
+            if result.done:
+                break
         if self._return_norm is not None:
             reward = self._return_norm(reward, result.done)
         self._needs_reset = result.done
@@ -156,7 +173,8 @@ class FleetVectorEnv(VectorEnv):
         return observation_of(self._obs), reward, self._false.copy(), truncated, {}
 
     def pop_counters(self) -> tuple[float, float, float]:
-        """(env steps, sum of training rewards, sum of profit in dollars) since the last call; resets them."""
+        """(minutes simulated per fleet x fleets, sum of training rewards, sum of profit in dollars) since the
+        last call; resets them."""
         steps, reward, profit = self._counters
         self._counters = np.zeros(3)
         return float(steps), float(reward), float(profit)

@@ -85,6 +85,8 @@ def test_bad_values_are_named(values, message):
 def test_validation_names_the_field():
     with pytest.raises(ValueError, match=r"gamma=1\.5"):
         tc.finalize(tc.TrainConfig(gamma=1.5))
+    with pytest.raises(ValueError, match=r"decision_minutes=7"):
+        tc.finalize(tc.TrainConfig(decision_minutes=7))  # does not divide the 1000-minute episodes
     with pytest.raises(ValueError, match="episode_minutes as its own"):
         tc.sim_config(tc.TrainConfig(sim={"episode_minutes": 5}))
     with pytest.raises(ValueError, match="unknown SimConfig"):

@@ -63,10 +63,10 @@ def test_hyperparameters_and_config_channel_feed_the_config(tmp_path):
     env = _sm_env(tmp_path)
     (tmp_path / "config" / "hp.json").write_text(json.dumps({"num_epochs": 2, "lr": 0.5}))
     sm = SageMakerEnv.from_environ(env)
-    cfg = resolve_config(parse_args(["--gamma", "0.9"]), sm)
+    cfg = resolve_config(parse_args(["--gamma", "0.85"]), sm)
     assert cfg.num_epochs == 2  # config channel
     assert cfg.lr == 0.001  # SM_HPS over the config channel
-    assert cfg.seed == 4 and cfg.gamma == 0.9
+    assert cfg.seed == 4 and cfg.gamma == 0.85
 
 
 def test_sagemaker_output_paths(tmp_path):

@@ -113,10 +113,42 @@ def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit(
     assert smooth.pop_counters()[2] == pytest.approx(sum(dollars))  # ...not from the reported profit
 
 
+@pytest.mark.parametrize("decision_minutes", [4, 7])
+def test_decision_minutes_hold_the_level_and_sum_the_rewards(decision_minutes):
+    """A step of k minutes is k one-minute steps with the same action: same fleets, summed rewards, and the
+    episode still ends after episode_minutes (a last, shorter decision when k does not divide it)."""
+    scenario = _scenario(5)
+    held = FleetVectorEnv(
+        2, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario,
+        decision_minutes=decision_minutes,
+    )  # fmt: skip
+    every = FleetVectorEnv(2, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario)
+    held.reset(seed=3)
+    every.reset(seed=3)
+    actions = np.random.default_rng(0).integers(0, held.single_action_space.n, size=(CONFIG.episode_minutes, 2))
+    minute, decisions = 0, 0
+    while True:
+        obs_h, reward_h, _, truncated_h, _ = held.step(actions[decisions])
+        decisions += 1
+        summed = np.zeros(2)
+        for _ in range(min(decision_minutes, CONFIG.episode_minutes - minute)):
+            obs_e, reward_e, _, truncated_e, _ = every.step(actions[decisions - 1])
+            summed += reward_e
+            minute += 1
+        np.testing.assert_allclose(reward_h, summed, rtol=1e-12)
+        np.testing.assert_array_equal(obs_h, obs_e)
+        assert truncated_h.all() == truncated_e.all()
+        if truncated_h.all():
+            break
+    assert minute == CONFIG.episode_minutes
+    assert decisions == -(-CONFIG.episode_minutes // decision_minutes)
+    assert held.pop_counters()[0] == 2 * CONFIG.episode_minutes  # counters count minutes, not decisions
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"num_envs": 0}, "num_envs"), ({"reward_normalization": "z"}, "reward_normalization"),
-     ({"trace_probability": 2.0}, "trace_probability")],
+     ({"trace_probability": 2.0}, "trace_probability"), ({"decision_minutes": 0}, "decision_minutes")],
 )  # fmt: skip
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
