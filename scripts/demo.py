@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     banner(f"1/3 train ({args.preset}), evaluate against the tuned baselines and the oracle, gate, package")
-    train = [PY, "-m", "training.train", "--preset", args.preset, "--out", str(model_dir)]
+    # Always a fresh run: checkpoints of an earlier demo (other code, other defaults) are set aside, not resumed.
+    train = [PY, "-m", "training.train", "--preset", args.preset, "--out", str(model_dir), "--resume", "false"]
     print("$ " + " ".join(train), flush=True)
     code = subprocess.run([*train, *(["--force"] if args.force else [])], cwd=ROOT).returncode
     if code == EXIT_GATE_FAILED:

@@ -6,6 +6,7 @@ after a spot interruption)::
     iter_000012/algo/          Algorithm.save_to_path (learner + optimizer + module + connector states)
     iter_000012/state.json     iteration, timesteps, elapsed seconds, run name, config, curve rows so far
     best/                      the same, for the iteration whose greedy policy did best on validation
+    superseded/1/ ...          checkpoints of earlier runs, set aside by a run started with ``--resume false``
 
 A checkpoint is built in ``.tmp_iter_...`` and renamed into place, so a crash mid-write leaves the previous one
 intact; ``latest`` only considers complete ones. Saving every iteration loses at most one on interruption.
@@ -49,6 +50,28 @@ BEST = "best"
 def best(root: str | os.PathLike[str]) -> Path | None:
     path = Path(root) / BEST
     return path if (path / STATE_FILE).is_file() and (path / ALGO_DIR).is_dir() else None
+
+
+SUPERSEDED = "superseded"
+
+
+def set_aside(root: str | os.PathLike[str]) -> Path | None:
+    """Move every checkpoint under ``root`` (``iter_*``, ``best``, unfinished ``.tmp_*``) into
+    ``root/superseded/<n>/``, so that a fresh run neither resumes them nor mixes with them, and nothing is deleted.
+    Returns where they went, or None if there were none."""
+    base = Path(root)
+    if not base.is_dir():
+        return None
+    found = [p for p in base.iterdir() if _NAME.match(p.name) or p.name == BEST or p.name.startswith(".tmp_")]
+    if not found:
+        return None
+    parent = base / SUPERSEDED
+    parent.mkdir(exist_ok=True)
+    dest = parent / str(1 + max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0))
+    dest.mkdir()
+    for p in found:
+        p.rename(dest / p.name)
+    return dest
 
 
 def save(

@@ -54,6 +54,7 @@ from .train_config import (
     finalize,
     from_args,
     markdown_table,
+    resume_conflicts,
     sim_config,
     to_dict,
     validate,
@@ -247,11 +248,11 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "rows": [], "hosts": {}}
     if resume_from is not None:
         state = checkpoints.load_state(resume_from)
-        saved = state["config"]
-        if list(saved["hidden"]) != list(cfg.hidden) or saved["activation"] != cfg.activation:
+        conflicts = resume_conflicts(state["config"], cfg)
+        if conflicts:
             raise ResumeError(
-                f"checkpoint {resume_from} has a network {saved['hidden']} {saved['activation']}, this run asks "
-                f"for {list(cfg.hidden)} {cfg.activation}: use another --checkpoint-dir or --resume false"
+                f"checkpoint {resume_from} was trained with other hyperparameters ({'; '.join(conflicts)}): use "
+                "another --checkpoint-dir, or --resume false to start over (its checkpoints are then set aside)"
             )
         cfg = replace(cfg, run_name=state["run_name"])
         print(f"resuming {cfg.run_name} from {resume_from} (iteration {state['iteration']})", flush=True)
@@ -438,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
 
     cluster_cpus = plan.num_cpus * len(plan.hosts) if plan else (os.cpu_count() or 1)
     previous = checkpoints.latest(ckpt_root) if cfg.resume else None
+    if not cfg.resume:
+        aside = checkpoints.set_aside(ckpt_root)
+        if aside is not None:
+            print(f"--resume false: the checkpoints already in {ckpt_root} were moved to {aside}", flush=True)
     run_name = checkpoints.load_state(previous)["run_name"] if previous else ""
     cfg = finalize(cfg, run_name=run_name, num_runners=cluster_cpus)
     write_run_files(cfg, out)

@@ -349,6 +349,29 @@ def finalize(cfg: TrainConfig, *, run_name: str = "", num_runners: int | None = 
     )
 
 
+RESUME_FREE = frozenset(
+    {
+        "exp_name", "total_timesteps", "time_budget_s", "driver_torch_threads", "runner_torch_threads",
+        "object_store_mb", "ray_head_port", "validation_every", "select_best", "checkpoint_dir", "checkpoint_every",
+        "keep_checkpoints", "resume", "eval", "export_check_observations", "force", "gate_scope", *DERIVED,
+    }
+)  # fmt: skip
+"""Fields a resumed run may change: how long it runs, where it writes, how it is evaluated and gated. Every other
+field shapes what is learned, so a checkpoint trained with other values is not this run's to resume."""
+
+
+def resume_conflicts(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """``field: saved -> asked`` for each learning field in which a checkpoint's config differs from ``cfg``."""
+    out = []
+    for key, value in to_dict(cfg).items():
+        if key in RESUME_FREE:
+            continue
+        before = saved.get(key, "(not recorded)")
+        if before != value:
+            out.append(f"{key}: {before!r} -> {value!r}")
+    return out
+
+
 def sim_config(cfg: TrainConfig) -> SimConfig:
     """The simulator configuration of training, validation and evaluation."""
     if "episode_minutes" in cfg.sim:

@@ -108,3 +108,17 @@ def test_auto_runners_and_run_name():
     assert cfg.run_name.startswith("FleetEnv__e__3__")
     assert tc.finalize(cfg, run_name="kept").run_name == "kept"
     assert "| lr |" in tc.markdown_table(cfg)
+
+
+def test_resume_conflicts_name_learning_fields_only():
+    saved = tc.to_dict(tc.finalize(tc.TrainConfig(), run_name="r"))
+    again = tc.finalize(tc.TrainConfig(total_timesteps=9_000_000, force=True, eval="full"), run_name="other")
+    assert tc.resume_conflicts(saved, again) == []  # longer, gated differently: the same run
+    changed = tc.finalize(tc.TrainConfig(decision_minutes=1, gamma=0.98, hidden=(32,)), run_name="r")
+    assert tc.resume_conflicts(saved, changed) == [
+        "decision_minutes: 5 -> 1", "gamma: 0.9 -> 0.98", "hidden: [64, 64] -> [32]"
+    ]  # fmt: skip
+    older = {k: v for k, v in saved.items() if k != "decision_minutes"}  # a checkpoint from before the field
+    assert tc.resume_conflicts(older, tc.finalize(tc.TrainConfig(), run_name="r")) == [
+        "decision_minutes: '(not recorded)' -> 5"
+    ]

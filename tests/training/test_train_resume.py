@@ -59,6 +59,28 @@ def test_mismatched_network_refuses_to_resume(tmp_path):
     cmd = [sys.executable, "-m", "training.train", *ARGS[:-1], "2048", "--out", str(tmp_path), "--checkpoint-dir",
            str(ckpt)]  # fmt: skip
     assert subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300, check=False).returncode == 0
+    first = checkpoints.load_state(checkpoints.latest(ckpt))["run_name"]
     proc = subprocess.run([*cmd, "--hidden", "8"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode != 0
-    assert "--resume false" in proc.stderr
+    assert "hidden: [16, 16] -> [8]" in proc.stderr and "--resume false" in proc.stderr
+    # Starting over sets the old run's checkpoints aside (nothing deleted) and trains from scratch.
+    fresh = subprocess.run(
+        [*cmd, "--hidden", "8", "--resume", "false"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert "resuming" not in fresh.stdout and "were moved to" in fresh.stdout
+    assert checkpoints.load_state(checkpoints.latest(ckpt))["config"]["hidden"] == [8]
+    assert checkpoints.load_state(checkpoints.latest(ckpt / "superseded" / "1"))["run_name"] == first
+
+
+def test_set_aside_moves_every_checkpoint_and_numbers_the_batches(tmp_path):
+    assert checkpoints.set_aside(tmp_path / "missing") is None
+    for name in ("iter_000001", "iter_000002", "best", ".tmp_iter_000003", "notes.txt"):
+        (tmp_path / name).mkdir()
+    assert checkpoints.set_aside(tmp_path) == tmp_path / "superseded" / "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "superseded"]
+    assert len(list((tmp_path / "superseded" / "1").iterdir())) == 4
+    assert checkpoints.set_aside(tmp_path) is None  # nothing left to move
+    (tmp_path / "iter_000001").mkdir()
+    assert checkpoints.set_aside(tmp_path) == tmp_path / "superseded" / "2"
