@@ -64,10 +64,6 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("training.train")
 
 
-class ResumeError(ValueError):
-    """The checkpoint to resume from does not fit this run's configuration."""
-
-
 def rllib_env_creator(env_config: dict[str, Any]) -> Any:
     """RLlib's env creator: the batched vector env when RLlib asks for ``num_envs`` (vector entry point),
     the single Gymnasium env otherwise. Runs inside each env runner, so it also pins that process's torch
@@ -247,13 +243,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     resume_from = checkpoints.latest(ckpt_root) if cfg.resume else None
     state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "rows": [], "hosts": {}}
     if resume_from is not None:
-        state = checkpoints.load_state(resume_from)
-        conflicts = resume_conflicts(state["config"], cfg)
-        if conflicts:
-            raise ResumeError(
-                f"checkpoint {resume_from} was trained with other hyperparameters ({'; '.join(conflicts)}): use "
-                "another --checkpoint-dir, or --resume false to start over (its checkpoints are then set aside)"
-            )
+        state = checkpoints.load_state(resume_from)  # its config matches (checked in main, before Ray starts)
         cfg = replace(cfg, run_name=state["run_name"])
         print(f"resuming {cfg.run_name} from {resume_from} (iteration {state['iteration']})", flush=True)
     start_iteration = state["iteration"]
@@ -443,8 +433,16 @@ def main(argv: list[str] | None = None) -> int:
         aside = checkpoints.set_aside(ckpt_root)
         if aside is not None:
             print(f"--resume false: the checkpoints already in {ckpt_root} were moved to {aside}", flush=True)
-    run_name = checkpoints.load_state(previous)["run_name"] if previous else ""
-    cfg = finalize(cfg, run_name=run_name, num_runners=cluster_cpus)
+    saved = checkpoints.load_state(previous) if previous else None
+    cfg = finalize(cfg, run_name=saved["run_name"] if saved else "", num_runners=cluster_cpus)
+    conflicts = resume_conflicts(saved["config"], cfg) if saved else []
+    if conflicts:  # refused before Ray starts and before this run's files overwrite the resumed run's
+        print(
+            f"error: checkpoint {previous} was trained with other hyperparameters ({'; '.join(conflicts)}): use "
+            "another --checkpoint-dir, or --resume false to start over (its checkpoints are then set aside)",
+            file=sys.stderr,
+        )
+        return 2
     write_run_files(cfg, out)
     print(
         f"run {cfg.run_name}: {cfg.num_iterations} iterations of {cfg.train_batch_size} steps, "
@@ -453,12 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         + f"; Ray token auth ({token_source}); checkpoints in {ckpt_root}",
         flush=True,
     )
-    try:
-        with ray_runtime(cfg, plan, out):
-            cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None)
-    except ResumeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with ray_runtime(cfg, plan, out):
+        cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if args.no_package:
         print(f"trained; final checkpoint {final_ckpt} (--no-package: no evaluation, gate or artifact)")

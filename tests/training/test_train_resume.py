@@ -63,6 +63,7 @@ def test_mismatched_network_refuses_to_resume(tmp_path):
     proc = subprocess.run([*cmd, "--hidden", "8"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode != 0
     assert "hidden: [16, 16] -> [8]" in proc.stderr and "--resume false" in proc.stderr
+    assert json.loads((tmp_path / "train_config.json").read_text())["hidden"] == [16, 16]  # the run's files kept
     # Starting over sets the old run's checkpoints aside (nothing deleted) and trains from scratch.
     fresh = subprocess.run(
         [*cmd, "--hidden", "8", "--resume", "false"], cwd=ROOT, capture_output=True, text=True, timeout=300,
