@@ -64,12 +64,17 @@ def collect_observations(
     policy: NumpyPolicy,
     sim_config: SimConfig,
     *,
-    num_envs: int = 32,
-    steps: int = 400,
+    num_envs: int = 512,
+    steps: int = 1000,
     seed: int = 0,
     trace_probability: float = 0.3,
 ) -> np.ndarray:
-    """Observations met by the exploring policy (actions sampled from its softmax) on training scenarios."""
+    """Observations met by the exploring policy (actions sampled from its softmax) on training scenarios.
+
+    Their per-feature range becomes the artifact's training range, outside which the serving shield falls back
+    to target tracking, so the sample must cover what training saw: whole training episodes of 512 scenarios
+    (about 1 s, 47 MB). Measured: 32 fleets x 400 minutes left the load ratios within +-1 (training clips them
+    at +-3), and the served policy fell back on 32 minutes of NASA's evaluation part (3,377 $ lost)."""
     env = FleetVectorEnv(num_envs, sim_config.replace(episode_minutes=max(steps, 1)), trace_probability)
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)

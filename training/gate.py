@@ -1,7 +1,9 @@
 """The gate between a trained policy and a deployable artifact.
 
-Before packaging, the policy (greedy, exactly as the artifact will act) is evaluated with the evaluation report
-(``training.evaluate``) beside every tuned baseline and the clairvoyant oracle, on held-out scenarios only:
+Before packaging, the policy is evaluated exactly as the endpoint will serve it: a staged copy of the artifact,
+loaded by the serving handler, deciding every minute through ``predict_fn`` (greedy action, then the safety
+shield, whose fallbacks and change limits count), with the evaluation report (``training.evaluate``) beside
+every tuned baseline and the clairvoyant oracle, on held-out scenarios only:
 synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of both recorded traces.
 It passes when it beats tuned target tracking on profit at equal or better availability (% of minutes down)
 over all the held-out scenarios together (``training.evaluate.gate``): the issue's rule, ``scope="overall"``.
@@ -24,6 +26,7 @@ import argparse
 import hashlib
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,10 +40,12 @@ from .evaluate import Report, default_policies, evaluate, evaluation_cases, grou
 from .evaluate import gate as overall_gate
 from .export import check_observations, compare_greedy, numpy_policy
 from .loads import data_sha256
+from .policies import ArtifactPolicy
 from .report import write_report
-from .validation import NetworkPolicy
 
 CANDIDATE = "ppo"
+UNDECIDED = {"passed": False, "forced": False, "reason": "being evaluated by the gate"}
+"""Gate metadata of the staged artifact the gate evaluates (never shipped: packaging writes the decision)."""
 BASELINE = "target_tracking"
 EXIT_GATE_FAILED = 3
 EXIT_EXPORT_MISMATCH = 4
@@ -154,10 +159,22 @@ def gate_and_package(
         (out / stale).unlink(missing_ok=True)
     policy = numpy_policy(net)
     check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed)
+    metadata = {
+        "model_version": model_version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "observation": obs_spec,
+        "training": training,
+        "data_sha256": data_sha256(),
+        "code_version": code_version(),
+    }
 
-    policies = {**default_policies(), CANDIDATE: NetworkPolicy(policy, CANDIDATE)}
     cases = evaluation_cases(quick=eval_quick, capacity=sim_config.capacity_rpm_per_machine)
-    report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
+    with tempfile.TemporaryDirectory(prefix="gate-") as staging:
+        # The candidate is the artifact itself, served through the handler and its shield: the gate measures
+        # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
+        staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
+        candidate = ArtifactPolicy(str(staged), name=CANDIDATE)
+        report = evaluate({**default_policies(), CANDIDATE: candidate}, cases, sim_config, seed=seed, progress=progress)
     decision = decide(report, force, gate_scope)
     summary = report.summary()
     evaluation = {
@@ -170,6 +187,7 @@ def gate_and_package(
     report.extra["command"] = " ".join(sys.argv)
 
     if not decision.passed and not force:
+        report.policies[CANDIDATE]["parameters"]["path"] = None  # staged only, not packaged
         write_report(report, out)
         print(
             f"GATE FAILED: the trained policy is not packaged. It {decision.reason}.\n"
@@ -179,17 +197,9 @@ def gate_and_package(
         )
         return EXIT_GATE_FAILED
 
-    metadata = {
-        "model_version": model_version,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "observation": obs_spec,
-        "training": training,
-        "evaluation": evaluation,
-        "gate": decision.metadata(),
-        "data_sha256": data_sha256(),
-        "code_version": code_version(),
-    }
+    metadata.update(evaluation=evaluation, gate=decision.metadata())
     tarball = package_policy(net, out, metadata=metadata)
+    report.policies[CANDIDATE]["parameters"]["path"] = str(tarball)
     check = compare_greedy(module, tarball, check_obs)
     report.extra["export_check"] = check
     write_report(report, out)

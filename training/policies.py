@@ -18,7 +18,7 @@ deploy.
 from __future__ import annotations
 
 import inspect
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class ArtifactPolicy:
     ``inference.features.featurize`` -> greedy argmax -> ``inference.actions.desired_from_action`` -> the safety
     shield (change limit, no scale-in while failing, bounds, fallback outside the training range). What the
     scoreboard measures is what production would do, shield overrides and fallbacks included; ``shield_counts``
-    says how often they fired.
+    says how often they fired since the policy was loaded (over every simulation it ran).
     """
 
     def __init__(self, path: str, name: str | None = None):
@@ -78,11 +78,11 @@ class ArtifactPolicy:
         self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
 
     def reset(self, sim: FleetSim) -> None:
-        self.shield_counts = dict.fromkeys(self.shield_counts, 0)
+        """Stateless between minutes: everything it needs is in the request."""
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, Any]:
         """What the report records about this policy."""
-        return {"model_version": self.model.model_version, "path": str(self.path)}
+        return {"model_version": self.model.model_version, "path": str(self.path), "shield": dict(self.shield_counts)}
 
     def act(self, obs: Observation) -> np.ndarray:
         from inference.contract import DecisionRequest

@@ -63,6 +63,8 @@ def test_gate_refuses_an_untrained_policy(trained):
     names = {p["name"] for p in report["policies"]}
     assert {"ppo", "target_tracking", "oracle", "static", "step_scaling", "hpa", "predictive"} <= names
     assert report["gate"]["passed"] is False and report["gate"]["forced"] is False
+    candidate = next(p for p in report["policies"] if p["name"] == "ppo")
+    assert candidate["class"] == "ArtifactPolicy" and candidate["parameters"]["path"] is None  # staged, not shipped
     scopes = [c["scope"] for c in report["gate"]["checks"]]
     assert scopes == ["held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios"]
     assert (out / "report.md").is_file()
@@ -85,8 +87,14 @@ def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, t
     assert meta["evaluation"]["summary"]["ppo"]["scenarios"] == 6
     assert len(meta["data_sha256"]) == 64 and meta["code_version"]
     assert next(f["name"] for f in meta["observation"]["features"]) == "log_need"
-    check = json.loads((tmp_path / "report.json").read_text())["export_check"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    check = report["export_check"]
     assert check["passed"] and check["observations"] == 1000 and check["mismatches"] == 0
+    # The gate evaluated the artifact as served: handler, shield and all, one decision per fleet-minute.
+    candidate = next(p for p in report["policies"] if p["name"] == "ppo")
+    assert candidate["class"] == "ArtifactPolicy"
+    assert candidate["parameters"]["path"] == str(tmp_path / "model.tar.gz")
+    assert candidate["parameters"]["shield"]["decisions"] == 4 * 1440 + 2 * 2 * 1440
 
 
 def test_export_check_catches_a_different_network(trained, tmp_path):
