@@ -12,6 +12,9 @@ with ``synchronous_parallel_sample``, exactly what each PPO iteration does befor
 - ``batched_vector``: ``training.vector_env.FleetVectorEnv`` as a native vector env
   (``gym_env_vectorize_mode="vector_entry_point"``), ``--envs`` fleets per runner (the training set-up).
 
+An env step is one training decision, which holds its level for ``decision_minutes`` simulated minutes (5 by
+default); ``median_fleet_minutes_per_s`` counts the simulated fleet-minutes behind them.
+
 ``memory``: runs a command and samples, every 0.5 s, the proportional set size (PSS, shared pages split
 between the processes that map them) summed over the command's whole process tree (driver, Ray's GCS and
 raylet, env-runner actors); prints the peak.
@@ -61,7 +64,9 @@ def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch
             "envs_per_runner": envs,
             "runners": 2,
             "batch_steps": batch,
+            "minutes_per_step": cfg.decision_minutes,
             "median_steps_per_s": round(statistics.median(rates), 1),
+            "median_fleet_minutes_per_s": round(statistics.median(rates) * cfg.decision_minutes, 1),
             "min_steps_per_s": round(min(rates), 1),
             "max_steps_per_s": round(max(rates), 1),
         }
