@@ -57,10 +57,12 @@ class Paired:
         return "beats" if self.lo > 0 else "loses" if self.hi < 0 else "tie"
 
 
-def profits(policies: dict[str, Policy], cases: list[Case], config: SimConfig, seeds: int) -> dict[str, np.ndarray]:
+def profits(
+    policies: dict[str, Policy], cases: list[Case], config: SimConfig, seeds: int, progress: bool = True
+) -> dict[str, np.ndarray]:
     """Profit of each policy, (seeds, cases): draw ``s`` is ``run_policy(..., seed=s)`` for every policy."""
     out = {name: np.zeros((seeds, len(cases))) for name in policies}
-    with tqdm(total=seeds * len(policies), desc="noise draws", unit="run") as bar:
+    with tqdm(total=seeds * len(policies), desc="noise draws", unit="run", disable=not progress) as bar:
         for s in range(seeds):
             for name, policy in policies.items():
                 metrics, _ = run_policy(policy, cases, config, seed=s)

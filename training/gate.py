@@ -10,6 +10,10 @@ over all the held-out scenarios together (``training.evaluate.gate``): the issue
 The same comparison is also made, and recorded, on each group: the held-out synthetic scenarios together, and
 each recorded trace's evaluation part; with ``scope="each"`` (``--gate-scope each``) every group must pass too.
 
+The report is one draw of the capacity noise; with ``noise_draws`` the gate also replays the held-out cases
+under that many draws (``training.bench_noise``) and records, per group and per scenario, the candidate's paired
+difference to every rule with a 95 % interval and a verdict (beats / tie / loses). Recorded, not blocking.
+
 A failing policy is not packaged: a clear message on stderr and exit code ``EXIT_GATE_FAILED``, unless forced
 (``--force``), in which case the metadata records ``gate.forced = true`` and the reason. ``report.json``,
 ``report.md`` and the plots are written either way, so the refusal can be read.
@@ -34,6 +38,7 @@ from typing import Any
 
 from inference.artifact import package_policy
 
+from . import bench_noise
 from .checkpoints import best, latest, load_state
 from .config import SimConfig
 from .evaluate import Report, default_policies, evaluate, evaluation_cases, group_of
@@ -149,6 +154,7 @@ def gate_and_package(
     force: bool = False,
     gate_scope: str = "overall",
     check_count: int = 1000,
+    noise_draws: int = 0,
     seed: int = 0,
     progress: bool = True,
 ) -> int:
@@ -174,7 +180,14 @@ def gate_and_package(
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
         staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
         candidate = ArtifactPolicy(str(staged), name=CANDIDATE)
-        report = evaluate({**default_policies(), CANDIDATE: candidate}, cases, sim_config, seed=seed, progress=progress)
+        policies = {**default_policies(), CANDIDATE: candidate}
+        report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
+        if noise_draws:
+            rules = [name for name in policies if name not in (CANDIDATE, "oracle")]
+            runs = {n: policies[n] for n in [*rules, CANDIDATE]}
+            table = bench_noise.profits(runs, cases, sim_config, noise_draws, progress=progress)
+            groups = bench_noise.summarise(table, cases, [CANDIDATE], rules)
+            report.extra["noise_draws"] = {"draws": noise_draws, "candidate": CANDIDATE, "groups": groups}
     decision = decide(report, force, gate_scope)
     summary = report.summary()
     evaluation = {
@@ -234,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval", choices=("quick", "full"), default=None, help="evaluation cases (default: as trained)"
     )
+    parser.add_argument(
+        "--noise-draws", type=int, default=None, help="capacity-noise draws to record (default: as trained, else 10)"
+    )
     args = parser.parse_args(argv)
 
     from .export import load_rllib_module, module_state, policy_net
@@ -261,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         gate_scope=args.gate_scope or cfg.get("gate_scope", "overall"),
         check_count=cfg.get("export_check_observations", 1000),
+        noise_draws=cfg.get("noise_draws", 10) if args.noise_draws is None else max(args.noise_draws, 0),
     )
 
 

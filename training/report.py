@@ -32,6 +32,7 @@ def markdown(report: Report) -> str:
             f"| {_fmt(s['min_profit_vs_oracle'], '.3f')} | {s['pct_minutes_down']:.3f} "
             f"| {s['pct_requests_dropped']:.4f} | {s['machine_minutes']:,.0f} | {s['scaling_actions']:,} |"
         )
+    lines += _noise_section(report.extra.get("noise_draws"))
     lines += [
         "",
         "## Per scenario",
@@ -49,6 +50,36 @@ def markdown(report: Report) -> str:
                 f"| {r['pct_requests_dropped']:.4f} | {r['machine_minutes']:,.0f} | {r['scaling_actions']:,} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _noise_section(noise: dict | None) -> list[str]:
+    """The candidate against each rule over many capacity-noise draws (``training.bench_noise``), if recorded."""
+    if not noise:
+        return []
+    cand, draws = noise["candidate"], noise["draws"]
+    groups = noise["groups"]
+    rules = list(next(iter(groups.values()))[cand]["vs"])
+    lines = [
+        "",
+        f"## {cand} over {draws} capacity-noise draws",
+        "",
+        f"Paired: every policy on the same draws. Cells: mean of ({cand} - rule) profit in $, 95 % interval, "
+        "draws won. Verdict: beats every rule with the interval above zero, tie, or loses to one.",
+        "",
+        f"| group or scenario | {cand} mean profit ($) | s.d. | verdict | " + " | ".join(rules) + " |",
+        "| --- | ---: | ---: | --- |" + " --- |" * len(rules),
+    ]
+    for label, entry in groups.items():
+        cells = [
+            f"{v['mean']:+,.0f} [{v['lo']:+,.0f}, {v['hi']:+,.0f}] {v['wins']}/{v['draws']}"
+            for v in (entry[cand]["vs"][r] for r in rules)
+        ]
+        lines.append(
+            f"| {label} | {entry['mean'][cand]:,.0f} | {entry['sd'][cand]:,.0f} | {entry[cand]['verdict']} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return lines
 
 
 def _window(load: np.ndarray) -> slice:

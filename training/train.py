@@ -473,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         force=cfg.force,
         gate_scope=cfg.gate_scope,
         check_count=cfg.export_check_observations,
+        noise_draws=cfg.noise_draws,
         seed=0,
     )
     if code == 0 and sm.model_dir is not None:

@@ -158,6 +158,10 @@ class TrainConfig:
     eval: str = "quick"
     """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
     evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
+    noise_draws: int = 10
+    """Capacity-noise draws on which the gate also replays the held-out cases (``training.bench_noise``): each
+    group's paired difference to every rule with a 95 % interval, in report.json and report.md. Recorded, never
+    blocking (the gate's rule is on the report's draw); 0 skips it."""
     export_check_observations: int = 1000
     """Observations on which the export must reproduce the RLlib module's greedy actions."""
     force: bool = False
@@ -206,6 +210,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hidden": (16, 16),
         "episode_minutes": 200,
         "validation_scenarios": 2,
+        "noise_draws": 2,
     },
 }
 """quick: the main job and CI (a few minutes on 2 cores); full: the quality run; tiny: tests only (seconds)."""
@@ -329,6 +334,7 @@ def validate(cfg: TrainConfig) -> None:
         "eval": cfg.eval in ("quick", "full"),
         "gate_scope": cfg.gate_scope in ("overall", "each"),
         "export_check_observations": cfg.export_check_observations >= 1,
+        "noise_draws": cfg.noise_draws >= 0,
     }
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
@@ -353,7 +359,8 @@ RESUME_FREE = frozenset(
     {
         "exp_name", "total_timesteps", "time_budget_s", "driver_torch_threads", "runner_torch_threads",
         "object_store_mb", "ray_head_port", "validation_every", "select_best", "checkpoint_dir", "checkpoint_every",
-        "keep_checkpoints", "resume", "eval", "export_check_observations", "force", "gate_scope", *DERIVED,
+        "keep_checkpoints", "resume", "eval", "export_check_observations", "noise_draws", "force", "gate_scope",
+        *DERIVED,
     }
 )  # fmt: skip
 """Fields a resumed run may change: how long it runs, where it writes, how it is evaluated and gated. Every other

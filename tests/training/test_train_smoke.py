@@ -65,6 +65,13 @@ def test_gate_refuses_an_untrained_policy(trained):
     assert report["gate"]["passed"] is False and report["gate"]["forced"] is False
     candidate = next(p for p in report["policies"] if p["name"] == "ppo")
     assert candidate["class"] == "ArtifactPolicy" and candidate["parameters"]["path"] is None  # staged, not shipped
+    noise = report["noise_draws"]  # the tiny preset replays 2 capacity-noise draws, recorded beside the gate
+    assert noise["draws"] == 2 and noise["candidate"] == "ppo"
+    assert {"held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios"} <= set(noise["groups"])
+    versus = noise["groups"]["all scenarios"]["ppo"]["vs"]
+    assert set(versus) == {"static", "target_tracking", "step_scaling", "hpa", "predictive"}
+    assert all(v["draws"] == 2 and v["lo"] <= v["mean"] <= v["hi"] for v in versus.values())
+    assert "ppo over 2 capacity-noise draws" in (out / "report.md").read_text()
     scopes = [c["scope"] for c in report["gate"]["checks"]]
     assert scopes == ["held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios"]
     assert (out / "report.md").is_file()
