@@ -57,6 +57,11 @@ class Paired:
         return "beats" if self.lo > 0 else "loses" if self.hi < 0 else "tie"
 
 
+def pair_cell(pair: dict) -> str:
+    """One paired difference as text, ``mean [95 % interval] wins/draws`` (this CLI and ``report.md``)."""
+    return f"{pair['mean']:+,.0f} [{pair['lo']:+,.0f}, {pair['hi']:+,.0f}] {pair['wins']}/{pair['draws']}"
+
+
 def profits(
     policies: dict[str, Policy], cases: list[Case], config: SimConfig, seeds: int, progress: bool = True
 ) -> dict[str, np.ndarray]:
@@ -104,10 +109,7 @@ def render(doc: dict[str, dict], candidates: list[str], rules: list[str], seeds:
         lines.append(f"\n{cand}")
         for label, entry in doc.items():
             mean, sd = entry["mean"][cand], entry["sd"][cand]
-            cells = []
-            for rule in rules:
-                p = entry[cand]["vs"][rule]
-                cells.append(f"{rule} {p['mean']:+,.0f} [{p['lo']:+,.0f}, {p['hi']:+,.0f}] {p['wins']}/{p['draws']}")
+            cells = [f"{rule} {pair_cell(entry[cand]['vs'][rule])}" for rule in rules]
             lines.append(
                 f"  {label:20s} {mean:>12,.0f} ± {sd:>7,.0f}  {entry[cand]['verdict']:5s} | " + "; ".join(cells)
             )

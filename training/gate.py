@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         "--noise-draws", type=int, default=None, help="capacity-noise draws to record (default: as trained, else 10)"
     )
     args = parser.parse_args(argv)
+    if args.noise_draws is not None and args.noise_draws < 0:
+        parser.error(f"--noise-draws must be 0 or more, got {args.noise_draws}")
 
     from .export import load_rllib_module, module_state, policy_net
 
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         gate_scope=args.gate_scope or cfg.get("gate_scope", "overall"),
         check_count=cfg.get("export_check_observations", 1000),
-        noise_draws=cfg.get("noise_draws", 10) if args.noise_draws is None else max(args.noise_draws, 0),
+        noise_draws=cfg.get("noise_draws", 10) if args.noise_draws is None else args.noise_draws,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench_noise import pair_cell
 from .evaluate import Report
 
 WINDOW_MINUTES = 1440
@@ -70,10 +71,7 @@ def _noise_section(noise: dict | None) -> list[str]:
         "| --- | ---: | ---: | --- |" + " --- |" * len(rules),
     ]
     for label, entry in groups.items():
-        cells = [
-            f"{v['mean']:+,.0f} [{v['lo']:+,.0f}, {v['hi']:+,.0f}] {v['wins']}/{v['draws']}"
-            for v in (entry[cand]["vs"][r] for r in rules)
-        ]
+        cells = [pair_cell(entry[cand]["vs"][r]) for r in rules]
         lines.append(
             f"| {label} | {entry['mean'][cand]:,.0f} | {entry['sd'][cand]:,.0f} | {entry[cand]['verdict']} | "
             + " | ".join(cells)
