@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REGION = "eu-west-1"
 """Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
@@ -124,6 +124,50 @@ class RetentionConfig(_Frozen):
     """CloudWatch Logs retention of the training state machine's execution log."""
 
 
+class ControllerSettings(_Frozen):
+    """The controller Lambda of the stage (stacks/controller.py); its fleets are the stage's `fleets`."""
+
+    publication_lag_minutes: int = Field(default=2, ge=0, le=15)
+    """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
+    stale_after_minutes: int = Field(default=10, ge=1, le=120)
+    """A fleet whose newest complete minute is older than this holds (never acts) and counts StaleDataHold."""
+    endpoint_timeout_s: float = Field(default=2, gt=0, le=20)
+    endpoint_max_attempts: int = Field(default=2, ge=1, le=5)
+    memory_mb: int = Field(default=512, ge=128, le=10240)
+    timeout_s: int = Field(default=50, ge=10, le=55)
+    """Below the one-minute schedule, so a run ends before the next one starts."""
+    reserved_concurrency: int | None = Field(default=1, ge=1, le=1)
+    """1: runs never overlap. null only for accounts whose Lambda concurrency quota cannot reserve any."""
+    fallback_alarm_percent: float = Field(default=50, gt=0, le=100)
+    """Alarm when more than this share of the deciding fleets fell back to the rule, 3 of 5 minutes."""
+    stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
+    """Alarm when some fleet held on stale data in every minute of this window."""
+
+
+def _validate_fleets(raw: Any) -> tuple[dict[str, Any], ...]:
+    """The controller's own schema (controller/config.py, pure Python) validates the fleets: one definition."""
+    if isinstance(raw, (list, tuple)) and not raw:
+        return ()
+    from controller.config import FleetConfigError, validate_fleets
+
+    try:
+        return tuple(validate_fleets(raw))
+    except FleetConfigError as error:
+        raise ValueError(str(error)) from None
+
+
+def _target_identity(target: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """What two fleets must not share: the same ECS service, group or endpoint variant (None: no shared target)."""
+    kind = target.get("kind")
+    if kind == "ecs":
+        return ("ecs", target["cluster"], target["service"])
+    if kind == "asg":
+        return ("asg", target["group"])
+    if kind == "sagemaker":
+        return ("sagemaker", target["endpoint"].lower(), target["variant"])
+    return None
+
+
 class StageConfig(_Frozen):
     name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{1,15}$")
     account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
@@ -137,6 +181,49 @@ class StageConfig(_Frozen):
     training: TrainingConfig
     alarms: AlarmConfig
     retention: RetentionConfig
+    fleets: tuple[dict[str, Any], ...] = ()
+    """The fleets the stage's controller scales (schema: controller/config.py); empty: the controller idles."""
+    controller: ControllerSettings = ControllerSettings()
+
+    @field_validator("fleets", mode="before")
+    @classmethod
+    def _fleets(cls, value: Any) -> tuple[dict[str, Any], ...]:
+        return _validate_fleets(value)
+
+    @model_validator(mode="after")
+    def _no_two_scalers(self) -> StageConfig:
+        """Refuse fleets that would make two scalers fight over one target."""
+        seen: dict[tuple[str, ...], str] = {}
+        for i, fleet in enumerate(self.fleets):
+            target = fleet["target"]
+            if target["kind"] == "sagemaker" and target["endpoint"].lower() == self.endpoint_name:
+                raise ValueError(
+                    f"fleets[{i}].target.endpoint: {target['endpoint']} is this stage's own decision endpoint, "
+                    "which Application Auto Scaling already scales; the controller may not scale it too"
+                )
+            identity = _target_identity(target)
+            if identity is not None and identity in seen:
+                raise ValueError(
+                    f"fleets[{i}].target: fleet {fleet['name']!r} names the same target as fleet "
+                    f"{seen[identity]!r} ({'/'.join(identity)}); two fleets would fight over it"
+                )
+            if identity is not None:
+                seen[identity] = fleet["name"]
+        return self
+
+    @property
+    def controller_function_name(self) -> str:
+        """Stable: the monitoring stack alarms on it without a cross-stack reference."""
+        return f"rl-autoscaler-{self.name.lower()}-controller"
+
+    @property
+    def controller_dlq_name(self) -> str:
+        return f"rl-autoscaler-{self.name.lower()}-controller-dlq"
+
+    @property
+    def modes_parameter_name(self) -> str:
+        """SSM parameter on-call edits to switch fleets or the stage to shadow or off without a deploy."""
+        return f"/rl-autoscaler/{self.name.lower()}/controller/modes"
 
     @property
     def endpoint_name(self) -> str:
@@ -152,7 +239,9 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(config)"
-        parts.append(f"{where}: {item['msg']}")
+        message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
+        # Messages of the fleet schema and of the cross checks already name their path (fleets[1].target...).
+        parts.append(message if message.startswith(("fleets[", "fleets:")) else f"{where}: {message}")
     return "; ".join(parts)
 
 

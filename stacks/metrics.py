@@ -9,6 +9,10 @@ from aws_cdk import aws_cloudwatch as cw
 
 DECISION_NAMESPACE = "RLAutoscaler"
 """Namespace of the handler's decision metrics (env AUTOSCALER_METRICS_NAMESPACE on the model container)."""
+CONTROLLER_NAMESPACE = "RLAutoscaler/Controller"
+"""Namespace of the controller's metrics (dimensions {Stage} and {Stage, Fleet}); the dashboard reads these."""
+SIMULATED_FLEET_NAMESPACE = "RLAutoscaler/SimulatedFleet"
+"""Where simulated fleets publish their own RequestCount and FailedRequests (dimensions {Stage, Fleet})."""
 ONE_MINUTE = cdk.Duration.minutes(1)
 
 
@@ -66,4 +70,19 @@ def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:
         statistic=statistic,
         period=ONE_MINUTE,
         label=name,
+    )
+
+
+def controller_metric(
+    stage: str, name: str, statistic: str, fleet: str | None = None, label: str | None = None
+) -> cw.Metric:
+    """A controller metric per stage, or per fleet when `fleet` is given."""
+    dimensions = {"Stage": stage} if fleet is None else {"Stage": stage, "Fleet": fleet}
+    return cw.Metric(
+        namespace=CONTROLLER_NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=ONE_MINUTE,
+        label=label or name,
     )
