@@ -181,7 +181,10 @@ class ControllerStack(cdk.Stack):
             environment=controller_environment(config, artifact, bucket_name),
             log_group=self.log_group,
         )
-        self.function.node.add_dependency(policy)
+        # The policy before the function (a first run has its permissions); the role is already a GetAtt.
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, lambda_.CfnFunction)
+        function_resource.add_override("DependsOn", [self.get_logical_id(policy.node.default_child)])
         acknowledge(
             self.function,
             "AwsSolutions-L1",
@@ -315,7 +318,7 @@ class ControllerStack(cdk.Stack):
             ),
         }
         for group in asg_groups(config):
-            findings[f"Resource::{asg_group_arn(arn, where, group)}"] = (
+            findings[nag_resource(self, asg_group_arn(arn, where, group))] = (
                 f"An Auto Scaling group's ARN holds a generated id; the statement names group {group} exactly "
                 "by autoScalingGroupName."
             )

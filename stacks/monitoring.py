@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.dashboard import build_dashboard
 from stacks.metrics import EndpointMetrics
+from stacks.monitoring_controller import controller_alarms, no_invocations_expression
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
@@ -132,22 +133,21 @@ class MonitoringStack(cdk.Stack):
         )
         self.no_invocations = alarm(
             "no-invocations",
-            cw.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="Invocations",
-                dimensions_map={"EndpointName": endpoint, "VariantName": config.variant_name},
-                statistic="Sum",
-                period=cdk.Duration.minutes(limits.no_invocations_minutes),
-            ),
+            no_invocations_expression(config),
             1,
-            f"Endpoint {endpoint} received no calls for {limits.no_invocations_minutes} minutes: whatever asks it "
-            "for scaling decisions (once a minute) has stopped, so the fleet is not being scaled. First: check the "
-            "caller's logs and its permission to call sagemaker:InvokeEndpoint.",
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            f"The controller stopped asking endpoint {endpoint}: in the last {limits.no_invocations_minutes} minutes "
+            f"either the controller {config.controller_function_name} reported no run, or fleets were deciding "
+            "(FleetsDeciding > 0) and the endpoint received no call. A stage with no fleet, or with every fleet off, "
+            "does not alarm. Fleets are held by the fallback rule or not scaled at all. First: check the "
+            "controller-not-running and controller-errors alarms and the function's log group "
+            f"/aws/lambda/{config.controller_function_name} (an AccessDenied on sagemaker:InvokeEndpoint, or a "
+            "schedule that was disabled).",
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
             datapoints_to_alarm=1,
             treat_missing_data=cw.TreatMissingData.BREACHING,
         )
+        self.controller_alarms = controller_alarms(config, alarm)
         machine = training.state_machine
         self.training_failed = alarm(
             "training-failed",
@@ -174,6 +174,7 @@ class MonitoringStack(cdk.Stack):
             self.memory,
             self.no_invocations,
             self.training_failed,
+            *self.controller_alarms,
         ]
         self.rollback_alarms = [self.node.find_child(alarm_id) for alarm_id in ROLLBACK_ALARMS]
 
