@@ -143,6 +143,20 @@ class ControllerSettings(_Frozen):
     stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
     """Alarm when some fleet held on stale data in every minute of this window."""
 
+    @model_validator(mode="after")
+    def _timing(self) -> ControllerSettings:
+        if self.stale_after_minutes <= self.publication_lag_minutes:
+            raise ValueError(
+                f"stale_after_minutes ({self.stale_after_minutes}) must exceed publication_lag_minutes "
+                f"({self.publication_lag_minutes}), or every fleet would hold"
+            )
+        if self.endpoint_timeout_s * self.endpoint_max_attempts >= self.timeout_s:
+            raise ValueError(
+                f"endpoint_timeout_s x endpoint_max_attempts ({self.endpoint_timeout_s:g} x "
+                f"{self.endpoint_max_attempts}) must stay below timeout_s ({self.timeout_s})"
+            )
+        return self
+
 
 def _validate_fleets(raw: Any) -> tuple[dict[str, Any], ...]:
     """The controller's own schema (controller/config.py, pure Python) validates the fleets: one definition."""
