@@ -30,14 +30,13 @@ from stacks.artifact import ArtifactError, ModelArtifact
 from stacks.common import log_retention, removal_policy
 from stacks.config import StageConfig
 from stacks.controller_asset import HANDLER, ControllerPackageError
+from stacks.controller_iam import controller_policy
 from stacks.layers import CONTROLLER_LAYERS
-from stacks.metrics import CONTROLLER_NAMESPACE, SIMULATED_FLEET_NAMESPACE
-from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource
+from stacks.metrics import CONTROLLER_NAMESPACE
+from stacks.roles import acknowledge
 from stacks.serving import ServingStack
-from stacks.storage import StorageStack, data_bucket_arn, data_bucket_name
+from stacks.storage import StorageStack, data_bucket_name
 
-STATE_PREFIX = "controller/"
-"""The controller's own objects in the stage bucket (simulated fleets' state)."""
 INITIAL_MODES = {"stage": None, "fleets": {}}
 ENVIRONMENT_LIMIT_BYTES = 4096
 """Lambda: all environment variables of a function together, keys and values."""
@@ -158,7 +157,9 @@ class ControllerStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"RL autoscaler {config.name} controller: reads metrics and fleets, scales the named fleets",
         )
-        policy = self._policy(config, key_arn=key.key_arn, arn=arn, where=where)
+        policy = controller_policy(
+            self, config, key_arn=key.key_arn, dead_letters_arn=self.dead_letters.queue_arn, arn=arn, where=where
+        )
         policy.attach_to_role(self.role)
 
         self.function = lambda_.Function(
@@ -260,140 +261,3 @@ class ControllerStack(cdk.Stack):
         cdk.CfnOutput(self, "FunctionName", value=self.function.function_name)
         cdk.CfnOutput(self, "ModesParameter", value=self.modes.parameter_name)
         cdk.CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letters.queue_url)
-
-    def _policy(self, config: StageConfig, *, key_arn: str, arn: str, where: str) -> iam.Policy:
-        """Exactly what one run needs; mutating actions only on the fleets the stage config names."""
-        log_group = f"{arn}:logs:{where}:log-group:/aws/lambda/{config.controller_function_name}"
-        state_objects = data_bucket_arn(config.name, self, f"{STATE_PREFIX}*")
-        namespaces = [CONTROLLER_NAMESPACE]
-        if any(fleet["target"]["kind"] == "simulated" for fleet in config.fleets):
-            namespaces.append(SIMULATED_FLEET_NAMESPACE)
-        statements = [
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{log_group}:log-stream:*"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadModes",
-                actions=["ssm:GetParameter"],
-                resources=[f"{arn}:ssm:{where}:parameter{config.modes_parameter_name}"],
-            ),
-            iam.PolicyStatement(
-                sid="ReadWriteOwnState", actions=["s3:GetObject", "s3:PutObject"], resources=[state_objects]
-            ),
-            iam.PolicyStatement(
-                sid="ListOwnState",
-                actions=["s3:ListBucket"],
-                resources=[data_bucket_arn(config.name, self)],
-                conditions={"StringLike": {"s3:prefix": [f"{STATE_PREFIX}*"]}},
-            ),
-            iam.PolicyStatement(sid="UseStageKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key_arn]),
-            iam.PolicyStatement(
-                sid="DeadLetterFailedRuns", actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]
-            ),
-            iam.PolicyStatement(
-                sid="AskStageEndpoint",
-                actions=["sagemaker:InvokeEndpoint"],
-                resources=[f"{arn}:sagemaker:{where}:endpoint/{config.endpoint_name}"],
-            ),
-            iam.PolicyStatement(sid="ReadFleetMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="PublishDecisionMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": namespaces}},
-            ),
-        ]
-        statements += fleet_statements(config, arn=arn, where=where)
-        policy = iam.Policy(self, "Policy", statements=statements)
-        findings = {
-            nag_resource(self, f"{log_group}:log-stream:*"): (
-                "Lambda names one log stream per execution environment inside the function's own log group; "
-                "the names are made at run time."
-            ),
-            nag_resource(self, state_objects): (
-                "The controller keeps its state (simulated fleets' minute-by-minute state) under the bucket's "
-                "controller/ prefix; object names are per fleet and made at run time."
-            ),
-        }
-        for group in asg_groups(config):
-            findings[nag_resource(self, asg_group_arn(arn, where, group))] = (
-                f"An Auto Scaling group's ARN holds a generated id; the statement names group {group} exactly "
-                "by autoScalingGroupName."
-            )
-        acknowledge_wildcards(policy, findings)
-        acknowledge(
-            policy,
-            "AwsSolutions-IAM5[Resource::*]",
-            "Only read-only calls without resource-level permissions use *: cloudwatch:GetMetricData, "
-            "autoscaling:DescribeAutoScalingGroups/DescribePolicies, application-autoscaling:Describe*; and "
-            "cloudwatch:PutMetricData, limited to the controller's namespaces by the cloudwatch:namespace condition.",
-        )
-        return policy
-
-
-def asg_groups(config: StageConfig) -> list[str]:
-    return sorted({f["target"]["group"] for f in config.fleets if f["target"]["kind"] == "asg"})
-
-
-def asg_group_arn(arn: str, where: str, group: str) -> str:
-    return f"{arn}:autoscaling:{where}:autoScalingGroup:*:autoScalingGroupName/{group}"
-
-
-def fleet_statements(config: StageConfig, *, arn: str, where: str) -> list[iam.PolicyStatement]:
-    """Read and scale each named target; conflict checks read the other scalers (read-only, no resource ARNs)."""
-    fleets = list(config.fleets)
-    ecs = sorted(
-        {
-            f"{arn}:ecs:{where}:service/{f['target']['cluster']}/{f['target']['service']}"
-            for f in fleets
-            if f["target"]["kind"] == "ecs"
-        }
-    )
-    endpoints = sorted(
-        {
-            f"{arn}:sagemaker:{where}:endpoint/{f['target']['endpoint'].lower()}"
-            for f in fleets
-            if f["target"]["kind"] == "sagemaker"
-        }
-    )
-    groups = [asg_group_arn(arn, where, group) for group in asg_groups(config)]
-    statements = []
-    if ecs:
-        statements.append(
-            iam.PolicyStatement(
-                sid="ScaleEcsServices", actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=ecs
-            )
-        )
-    if groups:
-        statements += [
-            iam.PolicyStatement(
-                sid="ScaleAutoScalingGroups", actions=["autoscaling:SetDesiredCapacity"], resources=groups
-            ),
-            iam.PolicyStatement(
-                sid="ReadAutoScalingGroups",
-                actions=["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies"],
-                resources=["*"],
-            ),
-        ]
-    if endpoints:
-        statements.append(
-            iam.PolicyStatement(
-                sid="ScaleEndpointVariants",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                resources=endpoints,
-            )
-        )
-    if ecs or endpoints:
-        statements.append(
-            iam.PolicyStatement(
-                sid="FindOtherScalers",
-                actions=[
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                ],
-                resources=["*"],
-            )
-        )
-    return statements
