@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from controller.config import FleetConfig
 
 
+class TargetError(RuntimeError):
+    """A target that cannot be read or scaled (missing, not active, busy); the message names it."""
+
+
 @dataclass(frozen=True)
 class FleetState:
     """A fleet's size as its target reports it."""
