@@ -23,10 +23,14 @@ Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "
   of minutes ``< m`` and the fleet after minute ``m - 1`` (``read``), decides minute ``m``, and ``apply`` sets the
   count the next tick simulates minute ``m`` with. A run repeated for the same minute simulates nothing more.
   The first tick publishes the ``HISTORY`` minutes before the replay (the history the policy needs).
-- **Who drives it**: a minute within ``DRIVEN_MINUTES`` of the last ``apply`` runs at the applied count; any
-  other minute (shadow or off mode, or a controller that stopped) runs at the count the fleet's own scaler sets,
-  the one target-tracking rule (``inference.fallback.target_tracking``) on the last minute's load, as a real
-  fleet's own auto scaling would. In shadow mode the dashboard thus shows the policy beside that rule.
+- **Who drives it**: like a real target, the fleet holds a desired count. While the controller runs it in
+  ``active`` mode (the core asks ``conflicts`` for exactly its active fleets each run: that call marks the fleet
+  controlled for the minute), minutes run at the count ``apply`` set. A minute more than ``DRIVEN_MINUTES`` after
+  the last controlled run (shadow or off mode, or a controller that stopped) runs at the count the fleet's own
+  scaler sets, the one target-tracking rule (``inference.fallback.target_tracking``) on the last minute's load, as
+  a real fleet's own auto scaling would; it stands down as soon as the controller goes active, as a team removes
+  its scaling policy before switching to active (so ``conflicts`` never reports one). In shadow mode the dashboard
+  thus shows the policy beside that rule.
 - **Catch-up**: at most ``MAX_CATCH_UP_MINUTES`` are simulated per run; a longer gap (the schedule was off) skips
   the older minutes (the replay jumps ahead, warming machines arrive), counted in ``skipped_minutes`` and logged.
 - **State** between runs: one gzipped JSON object per fleet in the state store (``simulated/<fleet>.json.gz``):
@@ -73,8 +77,8 @@ TRACE_MEAN_MACHINES = 20.0
 MAX_CATCH_UP_MINUTES = 60
 """Most minutes one run simulates; older unsimulated minutes are skipped."""
 DRIVEN_MINUTES = 15
-"""A minute within this many minutes of the last ``apply`` runs at the applied count, later ones on the fleet's own
-target-tracking scaler."""
+"""A minute within this many minutes of the last controlled (active) run holds the applied count; later ones run
+on the fleet's own target-tracking scaler."""
 METRICS_PER_CALL = 1000
 """PutMetricData accepts at most 1000 data points per call."""
 STATE_VERSION = 1
@@ -223,8 +227,7 @@ def new_state(fleet: FleetConfig, wall_minute: int) -> tuple[dict[str, Any], Fle
         "replay": 0,
         "t0": wall_minute,
         "t": 0,
-        "desired": None,
-        "applied_minute": None,
+        "controlled_minute": None,
         "totals": dict.fromkeys(TOTALS, 0.0),
         "skipped_minutes": 0,
         "replays_started": 1,
@@ -232,6 +235,7 @@ def new_state(fleet: FleetConfig, wall_minute: int) -> tuple[dict[str, Any], Fle
     scenario = scenario_for(fleet, window)
     sim = FleetSim(sim_config(fleet), [scenario], seed=noise_seed(int(fleet.target["seed"]), scenario.name))
     _save_fleet(doc, sim)
+    doc["desired"] = int(sim.active[0])
     doc["scenario"] = _describe(scenario)
     return doc, sim
 
@@ -344,13 +348,14 @@ class SimulatedTarget:
         return sim
 
     def _desired_at(self, fleet: FleetConfig, doc: dict[str, Any], sim: FleetSim, wall: int) -> int:
-        """The count in force at wall minute ``wall``: the applied one, or the fleet's own target tracking."""
-        applied = doc.get("applied_minute")
-        if applied is not None and doc.get("desired") is not None and 0 <= wall - applied < DRIVEN_MINUTES:
+        """The count in force at wall minute ``wall``: the applied one while controlled, else the own scaler's."""
+        controlled = doc.get("controlled_minute")
+        if controlled is not None and 0 <= wall - controlled < DRIVEN_MINUTES:
             return int(doc["desired"])
         last_load = sim.loads[0, HISTORY + sim.t - 1]
         own = int(target_tracking(last_load, fleet.capacity_rpm_per_machine))
-        return min(max(own, fleet.min_machines), fleet.max_machines)
+        doc["desired"] = min(max(own, fleet.min_machines), fleet.max_machines)
+        return doc["desired"]
 
     def _points(self, fleet: FleetConfig, wall: int, load: float, failed: float) -> list[dict[str, Any]]:
         dims = [{"Name": "Stage", "Value": self.stage}, {"Name": "Fleet", "Value": fleet.name}]
@@ -383,22 +388,26 @@ class SimulatedTarget:
                 out[fleet.name] = err
                 continue
             serving, warming = int(doc["active"]), int(sum(doc["ring"]))
-            desired = doc["desired"] if doc.get("desired") is not None else serving + warming
-            out[fleet.name] = FleetState(serving=serving, warming=warming, desired=int(desired))
+            out[fleet.name] = FleetState(serving=serving, warming=warming, desired=int(doc["desired"]))
         return out
 
     def conflicts(self, fleets: Sequence[FleetConfig]) -> dict[str, str]:
-        """None: the simulated fleet's own scaler yields to any applied count (see the module docstring)."""
+        """None; the call marks these fleets controlled this minute, so their own scaler stands down."""
+        for fleet in fleets:
+            if fleet.name in self._errors:
+                continue
+            doc, version = self._doc(fleet)
+            if self._now is not None and doc.get("controlled_minute") != self._now:
+                doc["controlled_minute"] = self._now
+                self._docs[fleet.name] = (doc, self.store.save(state_key(fleet.name), encode(doc), version))
         return {}
 
     def apply(self, fleet: FleetConfig, desired: int) -> None:
         """Set the count the next tick simulates with (absolute; the same count twice changes nothing)."""
         doc, version = self._doc(fleet)
-        minute = self._now if self._now is not None else doc["t0"] + doc["t"]
-        if doc.get("desired") == int(desired) and doc.get("applied_minute") == minute:
+        if doc.get("desired") == int(desired):
             return
         doc["desired"] = int(desired)
-        doc["applied_minute"] = minute
         self._docs[fleet.name] = (doc, self.store.save(state_key(fleet.name), encode(doc), version))
 
 

@@ -107,7 +107,9 @@ def test_driven_minute_by_minute_it_matches_the_scoreboard_to_the_cent(aws: Clie
         failed = published(aws, "sim", "FailedRequests", minute - timedelta(minutes=1), minute)
         assert None not in load and None not in failed, f"minute {m}: history not published"
         desired = TrackingPlusOne.decide(load[-1], failed[-1], state.serving + state.warming)
-        target.apply(f, int(desired))
+        assert target.conflicts([f]) == {}  # as the core asks for its active fleets: the own scaler stands down
+        if int(desired) != state.desired:  # as the core applies: only a change
+            target.apply(f, int(desired))
         target = SimulatedTarget(aws, store, STAGE)  # a fresh adapter each run, as a fresh Lambda would
     doc = load_state(store, "sim")
     metrics, _ = evaluate.run_policy(TrackingPlusOne(), [case], SimConfig(), seed=0)
@@ -127,6 +129,7 @@ def test_repeated_run_for_the_same_minute_simulates_nothing_more(aws: Clients) -
     target = SimulatedTarget(aws, store, STAGE)
     t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
     target.tick([f], t0)
+    target.conflicts([f])
     target.apply(f, 30)
     target.tick([f], t0 + timedelta(minutes=5))
     before = load_state(store, "sim")
@@ -175,6 +178,7 @@ def test_long_gap_is_skipped_and_counted(aws: Clients) -> None:
     target = SimulatedTarget(aws, store, STAGE)
     t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
     target.tick([f], t0)
+    target.conflicts([f])
     target.apply(f, 40)
     target.tick([f], t0 + timedelta(minutes=200))
     doc = load_state(store, "sim")
