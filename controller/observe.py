@@ -7,7 +7,8 @@ Minutes are epoch minutes (`int(seconds // 60)`); a minute is the 60 s starting 
   less than the lag ago may still be incomplete in CloudWatch.
 - **History.** Each fleet's minutes are kept between runs (the state store); a run fetches only the minutes after
   the newest published one and a re-fetch window of `REFETCH_MINUTES` (late revisions of a published minute), or
-  the whole window on the first run (`max(HISTORY_MINUTES, STALE_AFTER_MINUTES)` minutes).
+  the whole window on the first run (`STALE_AFTER_MINUTES + HISTORY_MINUTES` minutes back from `M`, so that
+  any minute fresh enough to decide on has a full history behind it).
 - **No requests vs not yet published.** Metrics such as ALB `RequestCount` publish nothing in a minute without
   requests, so a minute without a datapoint *before* a published one is 0 requests. Minutes after the newest
   published one are "not yet published": the observation ends at the newest published minute.
@@ -155,8 +156,7 @@ class Observer:
     def window(self, minute: int) -> tuple[int, int]:
         """(first, last) minute a run deciding `minute` may use."""
         last = minute - 1 - self.lag
-        first = min(minute - self.stale_after, last - self.history + 1)
-        return first, last
+        return minute - self.stale_after - self.history + 1, last  # a full history behind any fresh minute
 
     def observe(
         self, fleets: Sequence[FleetConfig], minute: int, history: dict[str, Series]
