@@ -26,7 +26,7 @@ def client_config(
     return Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},  # the first attempt included
         max_pool_connections=MAX_POOL_CONNECTIONS,
     )
 
