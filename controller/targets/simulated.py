@@ -358,7 +358,7 @@ class SimulatedTarget:
         return doc["desired"]
 
     def _points(self, fleet: FleetConfig, wall: int, load: float, failed: float) -> list[dict[str, Any]]:
-        dims = [{"Name": "Stage", "Value": self.stage}, {"Name": "Fleet", "Value": fleet.name}]
+        dims = [{"Name": "Fleet", "Value": fleet.name}, {"Name": "Stage", "Value": self.stage}]  # sorted, as queried
         stamp = wall_time(wall)
         return [
             {"MetricName": name, "Dimensions": dims, "Timestamp": stamp, "Value": value, "Unit": "Count",

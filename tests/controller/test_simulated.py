@@ -51,7 +51,7 @@ def published(clients: Clients, fleet_name: str, metric: str, start: datetime, e
                     "Metric": {
                         "Namespace": "RLAutoscaler/SimulatedFleet",
                         "MetricName": metric,
-                        "Dimensions": [{"Name": "Stage", "Value": STAGE}, {"Name": "Fleet", "Value": fleet_name}],
+                        "Dimensions": [{"Name": "Fleet", "Value": fleet_name}, {"Name": "Stage", "Value": STAGE}],
                     },
                     "Period": 60,
                     "Stat": "Sum",
