@@ -26,6 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 MODES = ("off", "shadow", "active")
@@ -344,14 +345,25 @@ class Settings:
                 raise SettingsError(f"{name}: {text!r} is not a valid {kind.__name__}") from None
 
         stage = need("STAGE")
+        source, text = "FLEETS", environ.get("FLEETS", "")
+        path = environ.get("FLEETS_FILE", "").strip()
+        if path:  # fleets beyond Lambda's 4 KB of environment ship as a file in the package
+            if text.strip():
+                raise SettingsError("FLEETS and FLEETS_FILE: set one, not both")
+            where = Path(environ.get("LAMBDA_TASK_ROOT", ".")) / path
+            source = f"FLEETS_FILE ({where})"
+            try:
+                text = where.read_text(encoding="utf-8")
+            except OSError as err:
+                raise SettingsError(f"{source}: cannot read ({err.strerror})") from None
         try:
-            raw = json.loads(environ.get("FLEETS", "[]") or "[]")
+            raw = json.loads(text or "[]")
         except ValueError as err:
-            raise SettingsError(f"FLEETS: not valid JSON ({err})") from None
+            raise SettingsError(f"{source}: not valid JSON ({err})") from None
         try:
             fleets = parse_fleets(raw, stage)
         except FleetConfigError as err:
-            raise SettingsError(f"FLEETS: {err}") from None
+            raise SettingsError(f"{source}: {err}") from None
         return cls(
             stage=stage,
             endpoint_name=need("ENDPOINT_NAME"),

@@ -121,3 +121,13 @@ def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -
     with pytest.raises(SettingsError) as err:
         Settings.from_env({**ENV, **env})
     assert message in str(err.value)
+
+
+def test_fleets_from_a_file_in_the_package(tmp_path: Any) -> None:
+    (tmp_path / "fleets.json").write_text(json.dumps([fleet_spec(f"f{i}") for i in range(50)]))
+    settings = Settings.from_env({**ENV, "FLEETS_FILE": "fleets.json", "LAMBDA_TASK_ROOT": str(tmp_path)})
+    assert len(settings.fleets) == 50 and settings.fleets[49].name == "f49"
+    with pytest.raises(SettingsError, match="set one, not both"):
+        Settings.from_env({**ENV, "FLEETS_FILE": "fleets.json", "FLEETS": "[]", "LAMBDA_TASK_ROOT": str(tmp_path)})
+    with pytest.raises(SettingsError, match=r"FLEETS_FILE .*missing\.json.*cannot read"):
+        Settings.from_env({**ENV, "FLEETS_FILE": "missing.json", "LAMBDA_TASK_ROOT": str(tmp_path)})
