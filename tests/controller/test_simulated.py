@@ -212,3 +212,26 @@ def test_end_of_the_part_starts_a_new_replay_with_the_fleet_as_it_is(aws: Client
     target.tick([f], t0 + timedelta(minutes=sim.minutes + 3))
     doc = load_state(store, "sim")
     assert doc["replay"] == 1 and doc["t"] == 3 and doc["totals"]["minutes"] == 5
+
+
+def test_own_scaler_stands_down_while_controlled_and_returns_when_the_controller_stops(aws: Clients) -> None:
+    f = fleet()
+    store = MemoryStore()
+    target = SimulatedTarget(aws, store, STAGE)
+    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    target.tick([f], t0)
+    target.conflicts([f])  # the core runs it active: controlled from this minute
+    target.apply(f, 77)
+    for m in range(1, simulated.DRIVEN_MINUTES):  # runs that decide the same count apply nothing, still controlled
+        target.tick([f], t0 + timedelta(minutes=m))
+        target.conflicts([f])
+    doc = load_state(store, "sim")
+    assert doc["desired"] == 77 and doc["active"] + sum(doc["ring"]) == 77
+    # the controller stops: DRIVEN_MINUTES later the fleet's own target tracking sets its count again
+    stop = simulated.DRIVEN_MINUTES - 1
+    target.tick([f], t0 + timedelta(minutes=stop + simulated.DRIVEN_MINUTES + 2))
+    doc = load_state(store, "sim")
+    sim = simulated.build_sim(f, {**doc, "t": 0})
+    own = int(target_tracking(sim.loads[0, HISTORY + doc["t"] - 2], 300.0))
+    assert doc["desired"] == own != 77
+    assert target.read([f])["sim"].desired == own
