@@ -54,7 +54,7 @@ import numpy as np
 from controller.config import SIMULATED_FAILED, SIMULATED_NAMESPACE, SIMULATED_REQUESTS
 from controller.state import decode, encode
 from inference.fallback import target_tracking
-from inference.features import MINUTES_PER_WEEK, minute_of_week
+from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
 
 # The only imports of training/ in controller/ (the simulator core; the Lambda ships it).
 from training.config import SimConfig
@@ -70,8 +70,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY = 16
-"""Minutes of load before the replay's first minute that the scenario holds (``inference.features.HISTORY``)."""
 TRACE_MEAN_MACHINES = 20.0
 """Scale 1: the trace's training part averages this many machines (``training.evaluate.TRACE_MEAN_MACHINES``)."""
 MAX_CATCH_UP_MINUTES = 60
