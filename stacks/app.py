@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.artifact import resolve_artifact
 from stacks.config import select_stages
+from stacks.controller_asset import build_controller_package
 from stacks.sourcedir import build_sourcedir
 from stacks.stage import AutoscalerStage
 
@@ -25,6 +26,10 @@ def build(app: cdk.App, *, root: Path = ROOT, environ: Mapping[str, str] | None 
     configs = select_stages(context["stages"], context["stage"], environ)
     artifact = resolve_artifact(context, root)
     sourcedir = build_sourcedir(root)
-    stages = [AutoscalerStage(app, config=config, artifact=artifact, sourcedir=sourcedir) for config in configs]
+    package = build_controller_package(root)
+    stages = [
+        AutoscalerStage(app, config=config, artifact=artifact, sourcedir=sourcedir, controller_package=package)
+        for config in configs
+    ]
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages
