@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,8 @@ from inference.fallback import target_tracking
 
 ACTIONS = frozenset({"scale_out", "scale_in", "hold"})
 MAX_CONCURRENT_CALLS = 4
+MAX_REFUSED_PER_CHUNK = 8
+"""Instances dropped one by one from a chunk the parser refuses; past this, the rest are checked one by one."""
 _INSTANCE_RE = re.compile(r"^instances\[(\d+)\]")
 _ENVELOPE = len(b'{"instances":[]}')
 
@@ -63,6 +66,14 @@ class DecideStats:
     latency_ms: float = 0.0
     """Wall time of the endpoint calls (chunks overlap)."""
     errors: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, error: str | None = None) -> None:
+        """One call made (from any chunk's thread), and its error if it failed."""
+        with self._lock:
+            self.calls += 1
+            if error:
+                self.errors.append(error)
 
 
 def instance(ask: Ask, timestamp: str) -> dict[str, Any]:
@@ -140,26 +151,34 @@ class Decider:
     def _call(self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes], stats: DecideStats) -> list[Decision]:
         decisions: dict[int, Decision] = {}
         sent = list(chunk)
-        while sent:  # the contract's own parser: an instance it refuses falls back alone
-            body = b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}"
-            try:
-                contract.parse_request(body, contract.JSON)
+        for _ in range(MAX_REFUSED_PER_CHUNK + 1):  # the contract's own parser: a refused instance falls back alone
+            problem = _refused(b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}")
+            if problem is None:
                 break
-            except InferenceError as err:
-                match = _INSTANCE_RE.match(str(err))
-                if match is None or int(match.group(1)) >= len(sent):
-                    for i in sent:
-                        decisions[i] = fallback(asks[i], f"request refused locally: {err}")
-                    sent = []
-                    break
-                bad = sent.pop(int(match.group(1)))
-                decisions[bad] = fallback(asks[bad], f"request refused locally: {err}")
+            match = _INSTANCE_RE.match(problem)
+            if match is None or int(match.group(1)) >= len(sent):
+                break
+            bad = sent.pop(int(match.group(1)))
+            decisions[bad] = fallback(asks[bad], f"request refused locally: {problem}")
+            if not sent:
+                break
+        else:  # many refused: check the rest one by one rather than re-parse the chunk each time
+            for i in list(sent):
+                problem = _refused(b'{"instances":[' + encoded[i] + b"]}")
+                if problem is not None:
+                    sent.remove(i)
+                    decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+            problem = None
+        if sent and problem is not None:  # refused as a whole (e.g. too large): nothing is sent
+            for i in sent:
+                decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+            sent = []
         if sent:
+            body = b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}"
             decisions.update(self._invoke(sent, body, asks, stats))
         return [decisions[i] for i in chunk]
 
     def _invoke(self, sent: list[int], body: bytes, asks: Sequence[Ask], stats: DecideStats) -> dict[int, Decision]:
-        stats.calls += 1
         try:
             response = self.runtime.invoke_endpoint(
                 EndpointName=self.endpoint_name, ContentType=contract.JSON, Accept=contract.JSON, Body=body
@@ -167,15 +186,25 @@ class Decider:
             answer = json.loads(response["Body"].read())
         except Exception as err:  # timeout, throttling, 5xx, 4xx (ModelError), connection, not JSON
             why = _describe(err)
-            stats.errors.append(why)
+            stats.count(why)
             return {i: fallback(asks[i], why) for i in sent}
         predictions = answer.get("predictions") if isinstance(answer, dict) else None
         if not isinstance(predictions, list) or len(predictions) != len(sent):
             got = f"{len(predictions)} predictions" if isinstance(predictions, list) else "no 'predictions' list"
             why = f"malformed answer: {got} for {len(sent)} instances"
-            stats.errors.append(why)
+            stats.count(why)
             return {i: fallback(asks[i], why) for i in sent}
+        stats.count()
         return {i: _checked(asks[i], p) for i, p in zip(sent, predictions)}
+
+
+def _refused(body: bytes) -> str | None:
+    """The contract parser's message if it refuses the body, else None."""
+    try:
+        contract.parse_request(body, contract.JSON)
+    except InferenceError as err:
+        return str(err)
+    return None
 
 
 def _checked(ask: Ask, p: Any) -> Decision:

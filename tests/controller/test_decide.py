@@ -163,6 +163,18 @@ def test_an_instance_the_contract_refuses_falls_back_alone() -> None:
     assert rt.instances_sent == 2 and stats.calls == 1
 
 
+def test_many_refused_instances_still_fall_back_alone() -> None:
+    batch = asks(20)
+    mixed = [
+        Ask(a.fleet, a.observation, FleetState(serving=-1, warming=0, desired=0)) if i % 5 < 3 else a
+        for i, a in enumerate(batch)
+    ]
+    rt = FakeRuntime()
+    decisions, stats = Decider(rt, "ep").decide(mixed, WHEN)
+    assert [d.fallback for d in decisions] == [i % 5 < 3 for i in range(20)]
+    assert rt.instances_sent == 8 and stats.calls == 1
+
+
 def test_the_fallback_is_the_shields_own_rule() -> None:
     rng = np.random.default_rng(5)
     load = rng.uniform(0, 50_000, size=64)

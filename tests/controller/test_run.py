@@ -205,3 +205,13 @@ def test_history_lives_in_the_store_so_each_run_fetches_only_new_minutes(world: 
     minutes = lambda c: (c["EndTime"] - c["StartTime"]).total_seconds() / 60
     assert minutes(first) == 10 + 16 - 3 and minutes(second) == 4  # stale limit + history - lag; 3 re-fetched, 1 new
     assert "state.json.gz" in world.store.objects
+
+
+def test_a_stage_without_fleets_still_reports_its_runs() -> None:
+    world = World(())
+    r = world.step()
+    assert r.endpoint_calls == 0 and r.observe_calls == 0 and r.fleets == {}
+    when = minute_time(world.minute - 1)
+    assert world.cloudwatch.value("Runs", None, when) == 1  # the no-run alarm means "stopped", not "no fleets"
+    assert world.cloudwatch.value("FleetsDeciding", None, when) == 0
+    assert world.cloudwatch.value("EndpointLatencyMs", None, when) is None
