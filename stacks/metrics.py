@@ -37,9 +37,10 @@ class EndpointMetrics:
         return self._metric("AWS/SageMaker", name, "Sum")
 
     def error_rate(self, status: str) -> cw.MathExpression:
-        """Percentage of invocations answered with 4XX or 5XX (0 when there is no traffic)."""
+        """Percentage of invocations answered with 4XX or 5XX; no data in a minute without invocations (SageMaker
+        publishes none then), which the 5XX rollback alarm counts as breaching."""
         return cw.MathExpression(
-            expression=f"IF(inv > 0, 100 * e{status.lower()} / inv, 0)",
+            expression=f"100 * FILL(e{status.lower()}, 0) / inv",
             using_metrics={
                 "inv": self.invocation(),
                 f"e{status.lower()}": self.invocation(f"Invocation{status}Errors"),
@@ -60,6 +61,31 @@ class EndpointMetrics:
 
     def utilization(self, name: str, statistic: str = "Average") -> cw.Metric:
         return self._metric("/aws/sagemaker/Endpoints", name, statistic)
+
+
+@dataclass(frozen=True)
+class EndpointDecisionMetrics:
+    """The handler's own EMF decision metrics (namespace RLAutoscaler, dimension {Stage}), endpoint-side.
+
+    The controller publishes per-fleet decisions (RLAutoscaler/Controller); these stay because they are measured
+    inside the model container, so the fallback and shield-override alarms see a blue/green canary's answers
+    (whoever calls it). Requests marked as smoke tests (CustomAttributes) are left out by the handler.
+    """
+
+    stage: str
+
+    def share(self, name: str) -> cw.MathExpression:
+        """Percentage of decisions counted in `name` (Fallbacks, ShieldOverrides); no data without decisions."""
+        ident = name.lower()
+        return cw.MathExpression(
+            expression=f"100 * FILL({ident}, 0) / decisions",
+            using_metrics={
+                ident: decision_metric(self.stage, name, "Sum"),
+                "decisions": decision_metric(self.stage, "Decisions", "Sum"),
+            },
+            label=f"{name} (% of decisions)",
+            period=ONE_MINUTE,
+        )
 
 
 def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.infra.helpers import STAGES, Synthesised, build_app, joined, only, resources
+from tests.infra.helpers import STAGES, Synthesised, joined, only, resources
 
 ALARMS = (
     "5xx-rate",
     "4xx-rate",
     "model-latency-p99",
+    "fallback-rate",
+    "shield-override-rate",
     "overhead-latency-p99",
     "cpu",
     "memory",
@@ -65,20 +66,17 @@ def test_one_topic_with_kms_and_tls_enforced(app: Synthesised, stage: str) -> No
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
-    assert resources(template, "AWS::SNS::Subscription") == {}  # no alarm_email in cdk.json
-
-
-def test_alarm_email_from_the_stage_config_subscribes(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
-    from tests.infra.helpers import CDK_CONTEXT
-
-    stages = json.loads(json.dumps(CDK_CONTEXT["stages"]))
-    stages["Dev"]["alarm_email"] = "oncall@example.com"
-    _, (dev,) = build_app(tmp_path, stage="Dev", stages=stages, model_artifact=policy_artifacts["passed"])
-    from aws_cdk.assertions import Template
-
-    Template.from_stack(dev.monitoring).has_resource_properties(
-        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "oncall@example.com"}
-    )
+    subscriptions = [s["Properties"] for s in resources(template, "AWS::SNS::Subscription").values()]
+    if stage == "Dev":
+        assert subscriptions == []  # Dev may run without; synth says so (test_alarm_subscribers.py)
+    else:  # the address lives in the stage account's SSM parameter, resolved by CloudFormation at deploy
+        assert subscriptions == [
+            {
+                "Protocol": "email",
+                "Endpoint": f"{{{{resolve:ssm:/rl-autoscaler/{stage.lower()}/alarm-email}}}}",
+                "TopicArn": {"Ref": next(iter(_topics(app, stage)))},
+            }
+        ]
 
 
 def test_thresholds_come_from_the_stage_config(app: Synthesised) -> None:
@@ -111,10 +109,12 @@ def test_latency_alarms_convert_microseconds_to_milliseconds(app: Synthesised) -
 def test_error_rate_alarm_is_a_percentage_of_invocations(app: Synthesised) -> None:
     alarm = _alarms(app, "Dev")["5xx-rate"]["Properties"]
     (expression,) = [m for m in alarm["Metrics"] if "Expression" in m]
-    assert expression["Expression"] == "IF(inv > 0, 100 * e5xx / inv, 0)"
+    # No invocation in a minute gives no datapoint (SageMaker publishes none), which counts as breaching: a
+    # canary that nobody calls cannot pass its bake.
+    assert expression["Expression"] == "100 * FILL(e5xx, 0) / inv"
     names = {m["Id"]: m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
     assert names == {"inv": "Invocations", "e5xx": "Invocation5XXErrors"}
-    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["TreatMissingData"] == "breaching"
 
 
 def test_no_invocations_alarm_means_the_controller_stopped(app: Synthesised) -> None:
