@@ -42,8 +42,10 @@ NUMPY_LAYER = PublicLayer(
     release="AWS SDK for pandas 3.16.1 (numpy 2, pandas, pyarrow)",
     unzipped_mib=204.0,
     source=(
-        "ARN: aws-sdk-pandas.readthedocs.io/en/stable/layers.html (3.16.1 table); size: 204 MB unzipped for "
-        "3.16.1, measured in aws/aws-sdk-pandas issue #3331 (3.16.0 was 167 MB)"
+        "ARN: aws-sdk-pandas.readthedocs.io/en/stable/layers.html, 3.16.1 table (version 26 read from its "
+        "af-south-1 row: the eu-west-1 row could not be read offline; confirm with get-layer-version-by-arn before "
+        "the first deploy); size: 204 MB unzipped for 3.16.1, measured in aws/aws-sdk-pandas issue #3331 "
+        "(3.16.0 was 167 MB)"
     ),
 )
 """numpy for the controller (the decision contract, the fallback rule, the simulator core)."""
