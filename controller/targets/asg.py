@@ -33,6 +33,8 @@ class AsgTarget:
     def __init__(self, clients: Clients) -> None:
         self.clients = clients
         self._desired: dict[str, int] = {}
+        self._read: dict[str, dict[str, Any]] = {}
+        """Groups as the last ``read`` described them (``conflicts`` reuses them: one describe per run)."""
 
     def tick(self, fleets: Sequence[FleetConfig], now: datetime) -> None:
         """Nothing to advance: a real group lives on its own."""
@@ -54,6 +56,7 @@ class AsgTarget:
 
     def read(self, fleets: Sequence[FleetConfig]) -> dict[str, FleetState | Exception]:
         found, errors = self._groups(sorted({f.target["group"] for f in fleets}))
+        self._read = found
         out: dict[str, FleetState | Exception] = {}
         for fleet in fleets:
             name = fleet.target["group"]
@@ -78,7 +81,7 @@ class AsgTarget:
         if not names:
             return {}
         autoscaling = self.clients.get("autoscaling")
-        found, _ = self._groups(names)
+        found = self._read if all(n in self._read for n in names) else self._groups(names)[0]
         policies: dict[str, list[str]] = {}
         pages = autoscaling.get_paginator("describe_policies")
         for name in names:
