@@ -235,10 +235,11 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
     from controller.limits import limit
     from controller.targets.simulated import HISTORY, build_sim
     from inference.fallback import target_tracking
+    from training.sim import STEP_KEYS
 
     (fleet,) = parse_fleets([spec], STAGE)
     sim = build_sim(fleet, doc)
-    profit = held = 0.0
+    profit = held = down = 0.0
     for _ in range(minutes):
         want = int(target_tracking(sim.loads[0, HISTORY + sim.t - 1], fleet.capacity_rpm_per_machine))
         base = int(sim.active[0] + sim.ring[0].sum())
@@ -247,8 +248,10 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
             held += max(0, desired - max(want, fleet.min_machines))
         else:
             desired = min(max(want, fleet.min_machines), fleet.max_machines)
-        profit += float(sim.advance(np.array([desired]))[0, 0])
-    return {"profit": profit, "held_machine_minutes": held, "hold_cost": held * sim.config.machine_cost}
+        row = sim.advance(np.array([desired]))[0]
+        profit, down = profit + float(row[0]), down + float(row[STEP_KEYS.index("down")])
+    cost = held * sim.config.machine_cost
+    return {"profit": profit, "minutes_down": down, "held_machine_minutes": held, "hold_cost": cost}
 
 
 def rehearse(
@@ -333,6 +336,8 @@ def rehearse(
         "rule_alone_profit_during": round(bare["profit"], 4),
         "difference_during": round(loop_hour - bare["profit"], 6),
         "rule_with_limits_profit_during": round(limited["profit"], 4),
+        "minutes_down_during": after_doc["totals"]["down"] - before_doc["totals"]["down"],
+        "rule_alone_minutes_down_during": bare["minutes_down"],
         "held_machine_minutes": limited["held_machine_minutes"],
         "hold_cost": round(hold_cost, 4),
         "profit_day": round(outage.totals["reward"], 4),
@@ -367,7 +372,8 @@ def render(summary: dict[str, Any]) -> str:
         f"  outage: endpoint down for runs {o['minutes'][0]}..{o['minutes'][1] - 1} "
         f"({o['time'][0]} to {o['time'][1]}): "
         f"{o['fallbacks_during']} fallbacks, profit ${o['profit_during']:,.2f} vs the rule alone "
-        f"${o['rule_alone_profit_during']:,.2f} ({o['difference_during']:+.4f}: {o['held_machine_minutes']:.0f} "
+        f"${o['rule_alone_profit_during']:,.2f} ({o['difference_during']:+.4f}; minutes down "
+        f"{o['minutes_down_during']:.0f} vs {o['rule_alone_minutes_down_during']:.0f}; {o['held_machine_minutes']:.0f} "
         f"machine-minutes kept by 'no scale-in while requests fail', ${o['hold_cost']:.2f}), vs the rule through "
         f"the controller's limits ${o['rule_with_limits_profit_during']:,.2f}; {o['fallbacks_after']} fallbacks "
         f"after; day ${o['profit_day']:,.2f}",
