@@ -21,7 +21,9 @@ Minutes are epoch minutes (`int(seconds // 60)`); a minute is the 60 s starting 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,59 +47,100 @@ def minute_time(minute: int) -> datetime:
     return datetime.fromtimestamp(minute * 60, tz=UTC)
 
 
-@dataclass
 class Series:
-    """One fleet's fetched minutes `[first, through]`; minutes absent from `requests` published nothing."""
+    """One fleet's fetched minutes `[first, through]`, compact: 8 bytes a minute and metric.
 
-    first: int
-    through: int
-    requests: dict[int, float] = field(default_factory=dict)
-    failed: dict[int, float] = field(default_factory=dict)
+    `requests[i]` is minute `first + i`'s request count, NaN where nothing was published; `failed[i]` the sum of
+    its failed metrics (0 where nothing was published).
+    """
+
+    def __init__(self, first: int, requests: Iterable[float] = (), failed: Iterable[float] = ()) -> None:
+        self.first = first
+        self.requests = array("d", requests)
+        self.failed = array("d", failed)
+        if len(self.failed) < len(self.requests):
+            self.failed.extend(_zeros(len(self.requests) - len(self.failed)))
+
+    @property
+    def through(self) -> int:
+        """The last fetched minute (`first - 1` when empty)."""
+        return self.first + len(self.requests) - 1
 
     def newest(self, until: int) -> int | None:
         """The newest minute <= `until` with a published request count."""
-        best = None
-        for minute in self.requests:
-            if minute <= until and (best is None or minute > best):
-                best = minute
-        return best
+        i = min(until, self.through) - self.first
+        while i >= 0:
+            if not math.isnan(self.requests[i]):
+                return self.first + i
+            i -= 1
+        return None
 
     def merge(self, start: int, end: int, requests: Mapping[int, float], failed: Mapping[int, float]) -> None:
         """Replace minutes `[start, end]` by a fresh fetch of them."""
-        if start > self.through + 1 or end < self.first - 1:  # not contiguous: start afresh
-            self.first, self.through = start, end
-            self.requests, self.failed = {}, {}
-        for book in (self.requests, self.failed):
-            for minute in [m for m in book if start <= m <= end]:
-                del book[minute]
-        self.requests.update(requests)
-        self.failed.update({m: v for m, v in failed.items() if v})
-        self.first, self.through = min(self.first, start), max(self.through, end)
+        if not self.requests or start > self.through + 1 or end < self.first - 1:  # not contiguous: afresh
+            self.first, self.requests, self.failed = start, array("d"), array("d")
+        if start < self.first:
+            self.requests[0:0] = _nans(self.first - start)
+            self.failed[0:0] = _zeros(self.first - start)
+            self.first = start
+        if end > self.through:
+            grow = end - self.through
+            self.requests.extend(_nans(grow))
+            self.failed.extend(_zeros(grow))
+        lo, hi = start - self.first, end - self.first + 1
+        self.requests[lo:hi] = _nans(hi - lo)
+        self.failed[lo:hi] = _zeros(hi - lo)
+        for book, values in ((self.requests, requests), (self.failed, failed)):
+            for minute, value in values.items():
+                if start <= minute <= end:
+                    book[minute - self.first] = value
 
     def trim(self, first: int) -> None:
+        """Forget the minutes before `first`."""
         if first > self.first:
+            cut = min(first - self.first, len(self.requests))
+            del self.requests[:cut]
+            del self.failed[:cut]
             self.first = first
-            self.requests = {m: v for m, v in self.requests.items() if m >= first}
-            self.failed = {m: v for m, v in self.failed.items() if m >= first}
+
+    def load(self, begin: int, end: int) -> tuple[float, ...]:
+        """Requests of minutes `[begin, end]` (within the series), a minute without a datapoint as 0."""
+        part = self.requests[begin - self.first : end - self.first + 1]
+        return tuple(0.0 if v != v else v for v in part)
+
+    def failed_at(self, minute: int) -> float:
+        i = minute - self.first
+        return self.failed[i] if 0 <= i < len(self.failed) else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        base = self.first
         return {
-            "first": base,
-            "through": self.through,
-            "r": {str(m - base): v for m, v in sorted(self.requests.items())},
-            "f": {str(m - base): v for m, v in sorted(self.failed.items())},
+            "first": self.first,
+            "r": [None if v != v else v for v in self.requests],
+            "f": {str(i): v for i, v in enumerate(self.failed) if v},
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Series:
-        base = int(doc["first"])
-        return cls(
-            first=base,
-            through=int(doc["through"]),
-            requests={base + int(k): float(v) for k, v in doc.get("r", {}).items()},
-            failed={base + int(k): float(v) for k, v in doc.get("f", {}).items()},
-        )
+        requests = [math.nan if v is None else float(v) for v in doc.get("r", [])]
+        failed = array("d", _zeros(len(requests)))
+        for i, v in doc.get("f", {}).items():
+            if int(i) < len(failed):
+                failed[int(i)] = float(v)
+        return cls(int(doc["first"]), requests, failed)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Series) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return f"Series(first={self.first}, through={self.through})"
+
+
+def _nans(n: int) -> array:
+    return array("d", [math.nan]) * n
+
+
+def _zeros(n: int) -> array:
+    return array("d", [0.0]) * n
 
 
 @dataclass(frozen=True)
@@ -191,7 +234,7 @@ class Observer:
             got = fetched.get(fleet.name)
             if got is not None and fleet.name not in failed_fleets:
                 if series is None:
-                    series = history[fleet.name] = Series(first=got["start"], through=last)
+                    series = history[fleet.name] = Series(first=got["start"])
                 begin = got["start"]
                 series.merge(
                     begin,
@@ -251,11 +294,10 @@ class Observer:
         newest = series.newest(last) if series is not None else None
         if series is None or newest is None:
             return Observation(load_rpm=(), failed_rpm=0.0, newest=None, stale=True, fetch_error=error)
-        begin = max(series.first, newest - self.history + 1)
-        load = tuple(series.requests.get(m, 0.0) for m in range(begin, newest + 1))
+        load = series.load(max(series.first, newest - self.history + 1), newest)
         stale = newest < minute - self.stale_after
         return Observation(
-            load_rpm=load, failed_rpm=series.failed.get(newest, 0.0), newest=newest, stale=stale, fetch_error=error
+            load_rpm=load, failed_rpm=series.failed_at(newest), newest=newest, stale=stale, fetch_error=error
         )
 
 

@@ -88,7 +88,7 @@ class S3Store:
 
 def encode(doc: dict[str, Any]) -> bytes:
     """Compact gzipped JSON (mtime 0: the same document gives the same bytes)."""
-    return gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)
+    return gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=5, mtime=0)
 
 
 def decode(body: bytes | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@ history, batching within the API's limits; against the fake CloudWatch and again
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from typing import Any
@@ -193,3 +194,22 @@ def test_against_moto_cloudwatch() -> None:
     assert a.newest == M - 3 and a.failed_rpm == 9.0 and b.failed_rpm == 0.0
     assert a.load_rpm[-1] == 300.0 and a.load_rpm[-6] == 0.0 and a.load_rpm[-5] == 700.0 and len(a.load_rpm) == 16
     assert b.load_rpm == (7.0,) * 10 + (0.0,) + (7.0,) * 5
+
+
+def test_series_merge_trim_and_round_trip() -> None:
+    s = Series(first=100)
+    s.merge(100, 104, {100: 5.0, 102: 7.0}, {102: 1.0})
+    assert (s.first, s.through, s.newest(104), s.newest(101)) == (100, 104, 102, 100)
+    assert s.load(100, 102) == (5.0, 0.0, 7.0) and s.failed_at(102) == 1.0 and s.failed_at(99) == 0.0
+    s.merge(103, 106, {106: 9.0}, {})  # overlapping and growing
+    assert (s.through, s.newest(106), s.load(102, 106)) == (106, 106, (7.0, 0.0, 0.0, 0.0, 9.0))
+    s.merge(98, 99, {98: 1.0}, {})  # earlier minutes, contiguous
+    assert (s.first, s.load(98, 100)) == (98, (1.0, 0.0, 5.0))
+    again = Series.from_json(json.loads(json.dumps(s.to_json())))
+    assert again == s and again.newest(101) == 100 and again.failed_at(102) == 1.0
+    s.trim(105)
+    assert (s.first, s.through, s.newest(106)) == (105, 106, 106)
+    s.merge(200, 201, {201: 3.0}, {})  # a hole: start afresh
+    assert (s.first, s.through, s.newest(201), s.newest(200)) == (200, 201, 201, None)
+    s.trim(500)
+    assert (s.first, s.through, s.newest(600)) == (500, 499, None)
