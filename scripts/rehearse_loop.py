@@ -212,13 +212,21 @@ class Loop:
 
 
 def scoreboard(model: Path, trace: str, minutes: int, seed: int) -> dict[str, Any]:
-    """What the scoreboard reports for the served policy on the same minutes (``training.evaluate``)."""
+    """What the scoreboard reports for the served policy on the same minutes (``training.evaluate``).
+
+    The case is the scoreboard's ``<trace>-eval`` (``trace_case``), cut to the rehearsed minutes: the whole
+    part is what the simulated fleet replays, and a low-volume trace (NASA) is smoothed over its window, so a
+    window cut shorter first would differ in its last minutes. For the World Cup trace both are identical."""
+    from dataclasses import replace
+
+    from inference.features import HISTORY
     from training.config import SimConfig
     from training.evaluate import run_policy, trace_case
     from training.policies import ArtifactPolicy
 
     policy = ArtifactPolicy(str(model))
-    case = trace_case(trace, "eval", minutes=minutes)
+    case = trace_case(trace, "eval")
+    case = replace(case, scenario=replace(case.scenario, load=case.scenario.load[: HISTORY + minutes]))
     metrics, _ = run_policy(policy, [case], SimConfig(), seed=seed)
     return {**metrics[0], "policy": policy.name, "shield": dict(policy.shield_counts), "load": case.scenario.load}
 
