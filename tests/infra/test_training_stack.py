@@ -82,7 +82,7 @@ def test_training_task_runs_the_job_to_completion_on_the_pinned_image(app: Synth
     assert (
         spec["TrainingImage"]
         == training_image()
-        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312")
+        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.10.0-cpu-py313")
     )
     assert {d["Name"]: d["Regex"] for d in spec["MetricDefinitions"]} == {d.name: d.regex for d in metric_definitions()}
 
