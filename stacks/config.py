@@ -266,11 +266,11 @@ class StageConfig(_Frozen):
                     f"alarms' window alarms.evaluation_minutes ({alarms.evaluation_minutes}) plus CloudWatch's "
                     f"publication lag controller.publication_lag_minutes ({self.controller.publication_lag_minutes})"
                 )
-            if alarms.datapoints_to_alarm <= self.controller.publication_lag_minutes:
+            if alarms.evaluation_minutes <= self.controller.publication_lag_minutes:
                 raise ValueError(
-                    f"alarms.datapoints_to_alarm ({alarms.datapoints_to_alarm}) must exceed "
-                    f"controller.publication_lag_minutes ({self.controller.publication_lag_minutes}): rollback alarms "
-                    "treat missing minutes as breaching, and minutes not yet published must not roll back alone"
+                    f"alarms.evaluation_minutes ({alarms.evaluation_minutes}) must exceed "
+                    f"controller.publication_lag_minutes ({self.controller.publication_lag_minutes}): a rollback "
+                    "alarm's window treats no data as breaching, and minutes not yet published must not roll back"
                 )
         return self
 
