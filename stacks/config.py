@@ -111,6 +111,8 @@ class TrainingConfig(_Frozen):
     preset: Literal["quick", "full"]
     """Training preset passed to training/sagemaker_entry.py as a hyperparameter."""
     seed: int = Field(ge=0)
+    ray_token_generation: int = Field(default=1, ge=1)
+    """Raise it and deploy to rotate the stage's Ray auth token (written at deploy to ray/auth_token)."""
 
     @model_validator(mode="after")
     def _spot(self) -> TrainingConfig:

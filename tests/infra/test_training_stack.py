@@ -238,7 +238,7 @@ def test_ray_token_reaches_every_host_as_a_channel_file_never_in_the_job_descrip
     assert source["S3Uri"] == f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/ray/"
     assert (source["S3DataType"], source["S3DataDistributionType"]) == ("S3Prefix", "FullyReplicated")
     writer = only(app.template(stage, "Training"), "Custom::StageFile")["Properties"]
-    assert (writer["Action"], writer["Key"]) == ("RayToken", "ray/auth_token")
+    assert (writer["Action"], writer["Key"], writer["Generation"]) == ("RayToken", "ray/auth_token", "1")
     # What a second host of the job sees: SM_CHANNEL_RAY with the file, and no token in its environment.
     (tmp_path / "auth_token").write_text("0123abcd" * 8)
     host = {"SM_HOSTS": json.dumps(["algo-1", "algo-2"]), "SM_CURRENT_HOST": "algo-2", "SM_CHANNEL_RAY": str(tmp_path)}
