@@ -182,13 +182,17 @@ def test_key_policy_separates_administrators_from_users(app: Synthesised, stage:
     ]
 
 
-def test_named_key_administrators_replace_the_account(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
+def test_named_key_administrators_narrow_who_administers(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
     stages = _stages()
     stages["Dev"]["key_admins"] = ["arn:aws:iam::111122223333:role/platform-key-admins"]
     _, (dev,) = build_app(tmp_path, stage="Dev", stages=stages, model_artifact=policy_artifacts["passed"])
     key = only(Template.from_stack(dev.storage), "AWS::KMS::Key")["Properties"]["KeyPolicy"]
     (admin,) = [s for s in key["Statement"] if s["Sid"] == "KeyAdministrators"]
-    assert admin["Principal"] == {"AWS": "arn:aws:iam::111122223333:role/platform-key-admins"}
+    assert [joined(p) for p in admin["Condition"]["ArnLike"]["aws:PrincipalArn"]] == [
+        "arn:aws:iam::111122223333:role/platform-key-admins",
+        # the deploy role keeps kms:PutKeyPolicy, or KMS would refuse the policy as a lock-out
+        "arn:aws:iam::<Ref:AWS::AccountId>:role/cdk-*-cfn-exec-role-<Ref:AWS::AccountId>-eu-west-1",
+    ]
 
 
 @pytest.mark.parametrize("stage", STAGES)
