@@ -260,6 +260,12 @@ class StageConfig(_Frozen):
                 + "\": [...]}': its alarms must reach a person"
             )
         serving, alarms = self.serving, self.alarms
+        if serving.deployment_guardrails and not any(f["mode"] != "off" for f in self.fleets):
+            raise ValueError(
+                f"fleets: stage {self.name} updates its endpoint blue/green (serving.instance_count > 1), whose "
+                "rollback alarms treat no traffic as breaching: configure at least one fleet not 'off' (a simulated "
+                "fleet in shadow mode is enough) so that the controller's calls reach the canary during the bake"
+            )
         if serving.deployment_guardrails:
             bake = alarms.evaluation_minutes + self.controller.publication_lag_minutes
             if serving.canary_wait_minutes < bake:

@@ -69,7 +69,7 @@ def _stages_with(stage: str, fleets: list[dict[str, Any]] | None = None, **contr
 
 @pytest.fixture(scope="module")
 def real_fleets(tmp_path_factory: pytest.TempPathFactory, policy_artifacts: dict[str, Path]) -> Template:
-    """Prod's controller with an ECS, an Auto Scaling and a SageMaker fleet (Prod ships with none)."""
+    """Prod's controller with an ECS, an Auto Scaling and a SageMaker fleet (Prod ships only a simulated one)."""
     _, (prod,) = build_app(
         tmp_path_factory.mktemp("real-fleets"),
         stage="Prod",
@@ -124,14 +124,27 @@ def test_environment_follows_the_contract(app: Synthesised, stage: str) -> None:
     assert env["ENDPOINT_TIMEOUT_S"] == "2" and env["ENDPOINT_MAX_ATTEMPTS"] == "2"
 
 
-def test_shipped_fleets_dev_active_and_shadow_staging_shadow_prod_none(app: Synthesised) -> None:
+def test_shipped_fleets_are_simulated_and_only_dev_acts(app: Synthesised) -> None:
     fleets = {
         stage: [(f["name"], f["mode"], f["target"]["kind"]) for f in app.stages[stage].config.fleets]
         for stage in STAGES
     }
     assert fleets["Dev"] == [("worldcup", "active", "simulated"), ("nasa", "shadow", "simulated")]
     assert fleets["Staging"] == [("worldcup", "shadow", "simulated")]
-    assert fleets["Prod"] == []
+    # Prod's simulated shadow fleet only keeps the endpoint called, so that a blue/green canary can be judged.
+    assert fleets["Prod"] == [("canary-traffic", "shadow", "simulated")]
+
+
+@pytest.mark.parametrize("modes", [(), ("off",), ("off", "off")])
+def test_blue_green_stage_without_a_deciding_fleet_is_refused(modes: tuple[str, ...]) -> None:
+    """Rollback alarms treat no traffic as breaching: with no fleet calling the endpoint they would sit in ALARM
+    and every update would roll back (or, were missing data OK, a canary would pass unjudged)."""
+    fleets = [
+        _fleet(f"f{i}", {"kind": "simulated", "trace": "nasa", "scale": 1.0, "seed": i, "start": None}, mode=mode)
+        for i, mode in enumerate(modes)
+    ]
+    with pytest.raises(StageConfigError, match=r"fleets: stage Prod updates its endpoint blue/green"):
+        select_stages(_stages_with("Prod", fleets), "Prod", {})
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -235,7 +248,7 @@ def test_iam_no_wildcard_on_a_mutating_action(app: Synthesised, stage: str) -> N
         f"arn:aws:sagemaker:eu-west-1:<Ref:AWS::AccountId>:endpoint/rl-autoscaler-{stage.lower()}"
     ]
     assert _actions(statements["UseStageKey"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
-    # Simulated fleets only (Dev, Staging) or none (Prod): nothing of ECS, Auto Scaling or other endpoints.
+    # Simulated fleets only: nothing of ECS, Auto Scaling or other endpoints.
     everything = json.dumps(statements)
     for action in ("ecs:UpdateService", "autoscaling:SetDesiredCapacity", "UpdateEndpointWeightsAndCapacities"):
         assert action not in everything
@@ -413,7 +426,13 @@ def test_dashboard_has_a_decisions_row_per_fleet_with_the_shadow_comparison(app:
     assert "serving + warming" in comparison and '"stat": "Sum"' in comparison and "PolicyDesired" in comparison
 
 
-def test_prod_dashboard_says_no_fleet_is_configured(app: Synthesised) -> None:
-    texts = [w["properties"]["markdown"] for w in _dashboard(app, "Prod")["widgets"] if w["type"] == "text"]
-    assert any("No fleet configured for Prod" in t for t in texts)
+def test_dashboard_of_a_stage_without_fleets_says_so(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
+    """Dev (one endpoint instance, no blue/green) may run with no fleet; its dashboard says why nothing decides."""
+    _, (dev,) = build_app(
+        tmp_path, stage="Dev", stages=_stages_with("Dev", []), model_artifact=policy_artifacts["passed"]
+    )
+    dashboard = only(Template.from_stack(dev.monitoring), "AWS::CloudWatch::Dashboard")
+    body = json.loads(joined(dashboard["Properties"]["DashboardBody"]))
+    texts = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
+    assert any("No fleet configured for Dev" in t for t in texts)
     assert not any(t.startswith("## Decisions:") for t in texts)
