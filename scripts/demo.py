@@ -45,9 +45,9 @@ def replay_through_endpoint(endpoint: LocalEndpoint, hours: int = 24) -> list[di
     """Drive a simulated fleet on held-out traffic with the endpoint's decisions, one call per minute."""
     import numpy as np
 
-    from training.config import SimConfig
-    from training.loads import trace_scenario
-    from training.sim import FleetSim
+    from training.sim.config import SimConfig
+    from training.sim.fleet import FleetSim
+    from training.sim.loads import trace_scenario
 
     scenario = trace_scenario("worldcup", "eval", minutes=hours * 60)
     sim = FleetSim(SimConfig(), [scenario], seed=0)

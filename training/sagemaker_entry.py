@@ -22,7 +22,7 @@ for candidate in (HERE, HERE.parent):
 else:
     raise SystemExit(f"sagemaker_entry: cannot find training/ and inference/ beside or above {HERE}")
 
-from training.train import main  # noqa: E402 (sys.path fixed above)
+from training.rl.train import main  # noqa: E402 (sys.path fixed above)
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inference.artifact import package_policy, random_policy, untrained_metadata
-from training import bench_noise
-from training.evaluate import evaluation_cases
+from training.evaluation import noise as bench_noise
+from training.evaluation.scoreboard import evaluation_cases
 
 
 def test_paired_interval_and_verdict() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.config import SimConfig
-from training.evaluate import (
+from training.evaluation.report import write_report
+from training.evaluation.scoreboard import (
     EVAL_STREAM,
     Case,
     default_policies,
@@ -22,10 +22,10 @@ from training.evaluate import (
     synthetic_case,
     trace_case,
 )
-from training.loads import TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
-from training.policies import ArtifactPolicy
-from training.report import write_report
-from training.tuning import tuning_cases
+from training.policies.base import ArtifactPolicy
+from training.policies.tuning import tuning_cases
+from training.sim.config import SimConfig
+from training.sim.loads import TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
 
 REQUIRED = (
     "profit",

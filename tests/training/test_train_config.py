@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from training import train_config as tc
+from training.rl import config as tc
 
 
 def _parser() -> argparse.ArgumentParser:

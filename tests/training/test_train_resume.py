@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from training import checkpoints
+from training.rl import checkpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL_ITERATIONS = 14

@@ -24,13 +24,12 @@ import json
 import numpy as np
 
 from inference.actions import LEVELS, desired_from_action, sizing_basis
-
-from .config import SimConfig
-from .evaluate import Case, default_policies, evaluation_cases, group_of, run_policy
-from .policies import Policy, clip_fleet
-from .sim import FleetSim, Observation
-from .train_config import TrainConfig
-from .validation import ValidationSet
+from training.evaluation.scoreboard import Case, default_policies, evaluation_cases, group_of, run_policy
+from training.policies.base import Policy, clip_fleet
+from training.rl.config import TrainConfig
+from training.rl.validation import ValidationSet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation
 
 MULTIPLIERS = (1.3, 1.4, 1.5, 1.6, 1.7)
 BASES = ("last", "peak", "margin")

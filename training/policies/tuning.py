@@ -27,13 +27,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-
-from .baselines import BASELINES
-from .config import SimConfig
-from .evaluate import TUNED_PATH, Case, synthetic_case, trace_case
-from .loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
-from .policies import reset_policy
-from .sim import FleetSim
+from training.evaluation.scoreboard import TUNED_PATH, Case, synthetic_case, trace_case
+from training.policies.base import reset_policy
+from training.policies.rules import BASELINES
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim
+from training.sim.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 
 MINUTES = 3 * 1440
 N_SYNTHETIC = 24

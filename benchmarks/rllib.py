@@ -33,14 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .sagemaker_env import SageMakerEnv
+from training.cloud.sagemaker_env import SageMakerEnv
 
 
 def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch: int, repeats: int) -> dict:
     from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 
-    from .train import build_ppo_config
-    from .train_config import TrainConfig, finalize
+    from training.rl.config import TrainConfig, finalize
+    from training.rl.train import build_ppo_config
 
     fragment = max(1, batch // (2 * envs))
     cfg = finalize(
@@ -75,14 +75,14 @@ def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
-    from . import ray_cluster
+    from training.cloud import ray_cluster
 
     ray_cluster.configure_auth(SageMakerEnv())
     import ray
     from ray.tune.registry import register_env
 
-    from .train import ROOT, rllib_env_creator
-    from .train_config import ENV_NAME
+    from training.rl.config import ENV_NAME
+    from training.rl.train import ROOT, rllib_env_creator
 
     ray.init(
         address="local",

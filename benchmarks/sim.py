@@ -41,9 +41,9 @@ def _pin_one_core() -> int | None:
 
 
 def bench_batched(fleets: int, minutes: int, repeats: int) -> tuple[dict, dict]:
-    from .config import SimConfig
-    from .loads import eval_synthetic
-    from .sim import FleetSim
+    from training.sim.config import SimConfig
+    from training.sim.fleet import FleetSim
+    from training.sim.loads import eval_synthetic
 
     distinct = [eval_synthetic(i, minutes) for i in range(64)]
     sim = FleetSim(SimConfig(), [distinct[i % 64] for i in range(fleets)], seed=0)
@@ -75,7 +75,7 @@ def bench_batched(fleets: int, minutes: int, repeats: int) -> tuple[dict, dict]:
 
 
 def bench_gym(steps: int, repeats: int) -> dict:
-    from .env import FleetEnv
+    from training.sim.env import FleetEnv
 
     env = FleetEnv()
     env.reset(seed=0)
@@ -101,8 +101,8 @@ def bench_gym(steps: int, repeats: int) -> dict:
 
 
 def bench_evaluation(repeats: int) -> dict:
-    from .config import SimConfig
-    from .evaluate import default_policies, evaluate, evaluation_cases
+    from training.evaluation.scoreboard import default_policies, evaluate, evaluation_cases
+    from training.sim.config import SimConfig
 
     walls = []
     scenarios = policies = steps = 0

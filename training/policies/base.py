@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .sim import FleetSim, Observation
+from training.sim.fleet import FleetSim, Observation
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ episode's mean load in machines when ``reward_normalization == "mean_need"``, or
 ``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
-serving fleet (``training.sim.expected_reward``): same optimal policy, far less variance. With
+serving fleet (``training.sim.fleet.expected_profit``): same optimal policy, far less variance. With
 ``exclude_offered_revenue`` the revenue the whole offered load would bring is subtracted from every minute: the
 load does not depend on the policy, so neither does that term (same optimal policy), but it is most of the
 reward's variance, and none of it says anything about the fleet: what is left is minus the minute's costs (lost
@@ -44,10 +44,9 @@ from gymnasium.vector.utils import batch_space
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import OBS_DIM, featurize
-
-from .config import SimConfig
-from .loads import TRAIN_STREAM, Scenario, sample_scenario
-from .sim import FleetSim, Observation, expected_reward
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, expected_profit
+from training.sim.loads import TRAIN_STREAM, Scenario, sample_scenario
 
 REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
 
@@ -155,7 +154,7 @@ class FleetVectorEnv(VectorEnv):
             result = self.sim.step(desired_of(actions, self._obs))
             self._obs = self.sim.observe()
             dollars = (
-                expected_reward(self.sim_config, result.load, result.active, result.machine_cost)
+                expected_profit(self.sim_config, result.load, result.active, result.machine_cost)
                 if self.expected_rewards
                 else result.reward
             )

@@ -29,9 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 from inference.features import HISTORY
-
-from .policies import clip_fleet, per_fleet
-from .sim import FleetSim, Observation
+from training.policies.base import clip_fleet, per_fleet
+from training.sim.fleet import FleetSim, Observation
 
 EPS = 1e-9
 

@@ -26,9 +26,9 @@ import numpy as np
 from scipy import stats
 from tqdm import tqdm
 
-from .config import SimConfig
-from .evaluate import Case, default_policies, evaluation_cases, group_of, run_policy
-from .policies import ArtifactPolicy, Policy
+from training.evaluation.scoreboard import Case, default_policies, evaluation_cases, group_of, run_policy
+from training.policies.base import ArtifactPolicy, Policy
+from training.sim.config import SimConfig
 
 ALL = "all scenarios"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_noise import pair_cell
-from .evaluate import Report
+from training.evaluation.noise import pair_cell
+from training.evaluation.scoreboard import Report
 
 WINDOW_MINUTES = 1440
 """Load-vs-capacity plots show at most one day: the day around the scenario's peak load."""

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from .config import SimConfig
+from training.sim.config import SimConfig
 
 ENV_NAME = "FleetEnv"
 
@@ -56,7 +56,7 @@ class TrainConfig:
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     expected_rewards: bool = False
-    """Train on each minute's profit in expectation over the capacity noise (``training.sim.expected_reward``)
+    """Train on each minute's profit in expectation over the capacity noise (``training.sim.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
     Off by default: measured on the quick preset it changed nothing (122,786 vs 122,801 $ on the gate's set).
     Evaluation, validation and the gate always use the sampled profit."""

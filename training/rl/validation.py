@@ -18,13 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.policy import NumpyPolicy
-
-from .config import SimConfig
-from .loads import TUNE_STREAM, Scenario, sample_scenario
-from .oracle import Oracle
-from .policies import Policy, clip_fleet, reset_policy
-from .sim import FleetSim, Observation
-from .vector_env import desired_of, observation_of
+from training.policies.base import Policy, clip_fleet, reset_policy
+from training.policies.oracle import Oracle
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation
+from training.sim.loads import TUNE_STREAM, Scenario, sample_scenario
+from training.sim.vector_env import desired_of, observation_of
 
 VALIDATION_SUBSTREAM = 7
 VALIDATION_SEED = 20240101

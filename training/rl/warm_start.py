@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
-
-from .config import SimConfig
-from .loads import TRAIN_STREAM, sample_scenario
-from .oracle import Oracle
-from .sim import FleetSim, Observation
-from .vector_env import observation_of
+from training.policies.oracle import Oracle
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation
+from training.sim.loads import TRAIN_STREAM, sample_scenario
+from training.sim.vector_env import observation_of
 
 DEMO_SUBSTREAM = 11
 
@@ -108,7 +107,7 @@ def rllib_policy_keys(state: dict[str, Any]) -> list[tuple[str, str]]:
 
 def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     """Behaviour-clone the oracle into the algorithm's policy (learner and env runners)."""
-    from .export import policy_net
+    from training.rl.export import policy_net
 
     t0 = time.perf_counter()
     state = algo.learner_group.get_weights()["default_policy"]

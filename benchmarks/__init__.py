@@ -1,0 +1,1 @@
+"""Benchmarks, one module each: ``python -m benchmarks.<name>`` (sim, actions, noise, rllib, serving, synth)."""
