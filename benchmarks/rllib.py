@@ -1,7 +1,7 @@
 """Benchmarks of the RLlib training setup: sampling throughput, and peak memory of a training run. JSON out.
 
-    python -m training.bench_rllib throughput [--repeats 7] [--out bench.json]
-    python -m training.bench_rllib memory -- python -m training.train --preset quick --out /tmp/q
+    python -m benchmarks.rllib throughput [--repeats 7] [--out bench.json]
+    python -m benchmarks.rllib memory -- python -m training.train --preset quick --out /tmp/q
 
 ``throughput``: env steps per second that RLlib's env runners deliver to the driver (episodes collected
 with ``synchronous_parallel_sample``, exactly what each PPO iteration does before learning), median of
@@ -165,7 +165,7 @@ def memory(command: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench_rllib", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.rllib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     tp = sub.add_parser("throughput", help="RLlib sampling throughput on 2 env runners")
     tp.add_argument("--repeats", type=int, default=7)

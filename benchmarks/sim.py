@@ -1,6 +1,6 @@
 """Speed figures of the simulator and the evaluation, printed as one JSON object (medians over repeats).
 
-    python -m training.bench [--repeats 5] [--eval-repeats 3] [--skip-eval]
+    python -m benchmarks.sim [--repeats 5] [--eval-repeats 3] [--skip-eval]
 
 - ``batched_sim``: environment-steps/s of ``FleetSim.step`` over many fleets, pinned to one core (target
   >= 1,000,000); ``batched_sim_with_observe`` also builds each minute's ``Observation`` and decides "hold",
@@ -101,7 +101,8 @@ def bench_gym(steps: int, repeats: int) -> dict:
 
 
 def bench_evaluation(repeats: int) -> dict:
-    from training.evaluation.scoreboard import default_policies, evaluate, evaluation_cases
+    from training.evaluation.cases import evaluation_cases
+    from training.evaluation.scoreboard import default_policies, evaluate
     from training.sim.config import SimConfig
 
     walls = []
@@ -128,7 +129,7 @@ def bench_evaluation(repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the simulator benchmarks")
     parser.add_argument("--eval-repeats", type=int, default=3, help="repeats of the full evaluation")
     parser.add_argument("--fleets", type=int, default=16384, help="fleets in the batched benchmark")

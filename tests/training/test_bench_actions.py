@@ -7,7 +7,7 @@ import pytest
 
 from benchmarks.actions import FixedSizing
 from inference.actions import ACTION_TABLE, desired_from_action, sizing_basis
-from training.evaluation.scoreboard import synthetic_case
+from training.evaluation.cases import synthetic_case
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim
 

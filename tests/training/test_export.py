@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from inference.artifact import observation_spec, package_policy, random_policy, untrained_metadata
-from training.evaluation.scoreboard import evaluation_cases, run_policy
-from training.policies.base import ArtifactPolicy
+from training.evaluation.cases import evaluation_cases
+from training.evaluation.scoreboard import run_policy
+from training.policies.artifact import ArtifactPolicy
 from training.rl.export import collect_observations, numpy_policy
 from training.sim.config import SimConfig
 

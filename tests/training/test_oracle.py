@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.evaluation.scoreboard import default_policies, run_policy, synthetic_case
+from training.evaluation.cases import synthetic_case
+from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.oracle import Oracle, fleet_orders, plan_fleet
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, expected_profit

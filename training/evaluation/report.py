@@ -54,7 +54,7 @@ def markdown(report: Report) -> str:
 
 
 def _noise_section(noise: dict | None) -> list[str]:
-    """The candidate against each rule over many capacity-noise draws (``training.bench_noise``), if recorded."""
+    """The candidate against each rule over many capacity-noise draws (``training.evaluation.noise``), if recorded."""
     if not noise:
         return []
     cand, draws = noise["candidate"], noise["draws"]

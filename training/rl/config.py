@@ -159,7 +159,7 @@ class TrainConfig:
     """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
     evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
     noise_draws: int = 10
-    """Capacity-noise draws on which the gate also replays the held-out cases (``training.bench_noise``): each
+    """Capacity-noise draws on which the gate also replays the held-out cases (``training.evaluation.noise``): each
     group's paired difference to every rule with a 95 % interval, in report.json and report.md. Recorded, never
     blocking (the gate's rule is on the report's draw); 0 skips it."""
     export_check_observations: int = 1000

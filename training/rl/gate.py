@@ -2,16 +2,16 @@
 
 Before packaging, the policy is evaluated exactly as the endpoint will serve it: a staged copy of the artifact,
 loaded by the serving handler, deciding every minute through ``predict_fn`` (greedy action, then the safety
-shield, whose fallbacks and change limits count), with the evaluation report (``training.evaluate``) beside
+shield, whose fallbacks and change limits count), with the evaluation report (``training.evaluation.scoreboard``) beside
 every tuned baseline and the clairvoyant oracle, on held-out scenarios only:
 synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of both recorded traces.
 It passes when it beats tuned target tracking on profit at equal or better availability (% of minutes down)
-over all the held-out scenarios together (``training.evaluate.gate``): the issue's rule, ``scope="overall"``.
+over all the held-out scenarios together (``training.evaluation.judge``, the one rule): ``scope="overall"``.
 The same comparison is also made, and recorded, on each group: the held-out synthetic scenarios together, and
 each recorded trace's evaluation part; with ``scope="each"`` (``--gate-scope each``) every group must pass too.
 
 The report is one draw of the capacity noise; with ``noise_draws`` the gate also replays the held-out cases
-under that many draws (``training.bench_noise``) and records, per group and per scenario, the candidate's paired
+under that many draws (``training.evaluation.noise``) and records, per group and per scenario, the candidate's paired
 difference to every rule with a 95 % interval and a verdict (beats / tie / loses). Recorded, not blocking.
 
 A failing policy is not packaged: a clear message on stderr and exit code ``EXIT_GATE_FAILED``, unless forced
@@ -19,7 +19,7 @@ A failing policy is not packaged: a clear message on stderr and exit code ``EXIT
 ``report.md`` and the plots are written either way, so the refusal can be read.
 
 After packaging, the artifact is loaded back and must reproduce the RLlib module's greedy actions on 1,000
-observations (``training.export``); otherwise it is deleted and the exit code is ``EXIT_EXPORT_MISMATCH``.
+observations (``training.rl.export``); otherwise it is deleted and the exit code is ``EXIT_EXPORT_MISMATCH``.
 
     python -m training.gate --checkpoint CKPT --out DIR [--force] [--eval quick|full]
 """
@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from inference.artifact import package_policy
-from training.evaluation import noise as bench_noise
+from training.evaluation import noise
+from training.evaluation.cases import evaluation_cases
+from training.evaluation.judge import SCOPES, judge
 from training.evaluation.report import write_report
-from training.evaluation.scoreboard import Report, default_policies, evaluate, evaluation_cases, group_of
-from training.evaluation.scoreboard import gate as overall_gate
-from training.policies.base import ArtifactPolicy
+from training.evaluation.scoreboard import Report, default_policies, evaluate
+from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 from training.sim.config import SimConfig
@@ -67,61 +68,10 @@ class GateDecision:
         return {"passed": self.passed, "forced": self.forced, "reason": self.reason}
 
 
-def _group(report: Report, names: list[str]) -> dict[str, dict[str, float]]:
-    out = {}
-    for policy in (CANDIDATE, BASELINE):
-        rows = [report.result(policy, n) for n in names]
-        minutes = sum(r["minutes"] for r in rows)
-        out[policy] = {
-            "profit": sum(r["profit"] for r in rows),
-            "pct_minutes_down": 100.0 * sum(r["minutes_down"] for r in rows) / minutes,
-        }
-    return out
-
-
-GATE_SCOPES = ("overall", "each")
-
-
 def decide(report: Report, force: bool = False, scope: str = "overall") -> GateDecision:
-    """Apply the gate's rule (module docstring) to an evaluation report holding ``ppo`` and ``target_tracking``."""
-    if scope not in GATE_SCOPES:
-        raise ValueError(f"gate scope must be one of {GATE_SCOPES}, got {scope!r}")
-    groups: dict[str, list[str]] = {}
-    for s in report.scenarios:
-        groups.setdefault(group_of(s["kind"], s["name"]), []).append(s["name"])
-    checks = []
-    for label, names in groups.items():
-        g = _group(report, names)
-        c, b = g[CANDIDATE], g[BASELINE]
-        checks.append(
-            {
-                "scope": label,
-                "scenarios": names,
-                "profit": c["profit"],
-                "baseline_profit": b["profit"],
-                "pct_minutes_down": c["pct_minutes_down"],
-                "baseline_pct_minutes_down": b["pct_minutes_down"],
-                "passed": bool(c["profit"] > b["profit"] and c["pct_minutes_down"] <= b["pct_minutes_down"]),
-                "blocking": scope == "each",
-            }
-        )
-    overall = overall_gate(report, CANDIDATE, BASELINE)
-    checks.append(
-        {"scope": "all scenarios", "passed": overall["passed"], "reason": overall["reason"], "blocking": True}
-    )
-    failed = [c for c in checks if c["blocking"] and not c["passed"]]
-    if not failed:
-        reason = f"beats tuned {BASELINE} on profit at equal or better availability: " + overall["reason"]
-    else:
-        reason = f"does not beat tuned {BASELINE} on profit at equal or better availability in: " + "; ".join(
-            c.get("reason")
-            or (
-                f"{c['scope']} (profit {c['profit']:.0f} vs {c['baseline_profit']:.0f} $, minutes down "
-                f"{c['pct_minutes_down']:.3f} % vs {c['baseline_pct_minutes_down']:.3f} %)"
-            )
-            for c in failed
-        )
-    return GateDecision(passed=not failed, forced=bool(force and failed), reason=reason, checks=checks)
+    """The gate's decision on a report holding ``ppo`` and ``target_tracking`` (``training.evaluation.judge``)."""
+    verdict = judge(report, CANDIDATE, BASELINE, scope)
+    return GateDecision(verdict.passed, bool(force and not verdict.passed), verdict.reason, verdict.checks)
 
 
 def code_version() -> str:
@@ -184,8 +134,8 @@ def gate_and_package(
         if noise_draws:
             rules = [name for name in policies if name not in (CANDIDATE, "oracle")]
             runs = {n: policies[n] for n in [*rules, CANDIDATE]}
-            table = bench_noise.profits(runs, cases, sim_config, noise_draws, progress=progress)
-            groups = bench_noise.summarise(table, cases, [CANDIDATE], rules)
+            table = noise.profits(runs, cases, sim_config, noise_draws, progress=progress)
+            groups = noise.summarise(table, cases, [CANDIDATE], rules)
             report.extra["noise_draws"] = {"draws": noise_draws, "candidate": CANDIDATE, "groups": groups}
     decision = decide(report, force, gate_scope)
     summary = report.summary()
@@ -242,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
-    parser.add_argument("--gate-scope", choices=GATE_SCOPES, default=None, help="default: as trained")
+    parser.add_argument("--gate-scope", choices=SCOPES, default=None, help="default: as trained")
     parser.add_argument(
         "--eval", choices=("quick", "full"), default=None, help="evaluation cases (default: as trained)"
     )

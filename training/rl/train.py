@@ -234,8 +234,9 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     from ray.tune.registry import register_env
     from tqdm.auto import tqdm
 
+    from training.policies.network import NetworkPolicy
     from training.rl.export import numpy_policy, policy_net
-    from training.rl.validation import NetworkPolicy, ValidationSet
+    from training.rl.validation import ValidationSet
     from training.rl.warm_start import warm_start
 
     torch.set_num_threads(cfg.driver_torch_threads)
@@ -373,8 +374,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
 
 
 def _tuned_target_tracking() -> Any:
-    from training.evaluation.scoreboard import load_tuned
-    from training.policies.rules import TargetTracking
+    from training.policies.rules import TargetTracking, load_tuned
 
     return TargetTracking(load_tuned()["target_tracking"])
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
+from inference.actions import desired_from_action, sizing_basis
+from inference.features import HISTORY, MINUTES_PER_WEEK, featurize, minute_of_week
 from training.sim.config import SimConfig
 from training.sim.kernel import (
     OUT_ACTIVE,
@@ -246,3 +247,14 @@ def expected_profit(
     p_down = np.where(load > 0, p_down, 0.0)
     cost = c.machine_cost * n if machine_cost is None else machine_cost
     return served * (c.request_value / 1000.0) - cost - c.downtime_cost * p_down
+
+
+def observation_of(obs: Observation) -> np.ndarray:
+    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else."""
+    return featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
+
+
+def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
+    """Whole fleet each action index asks for, given the observation it was chosen on."""
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
+    return desired_from_action(action, basis, obs.active + obs.pending)

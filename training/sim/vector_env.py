@@ -42,24 +42,13 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
-from inference.features import OBS_DIM, featurize
+from inference.actions import N_ACTIONS
+from inference.features import OBS_DIM
 from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, expected_profit
+from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from training.sim.loads import TRAIN_STREAM, Scenario, sample_scenario
 
 REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
-
-
-def observation_of(obs: Observation) -> np.ndarray:
-    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else."""
-    return featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
-
-
-def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
-    """Whole fleet each action index asks for, given the observation it was chosen on."""
-    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, basis, obs.active + obs.pending)
 
 
 class FleetVectorEnv(VectorEnv):
