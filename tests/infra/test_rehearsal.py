@@ -22,6 +22,7 @@ SKIPPED_BY_MOTO = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.rehearsal
 def test_dev_stage_deploys_to_moto_with_the_real_cdk_cli(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
     if not (ROOT / "node_modules" / ".bin" / "cdk").exists():

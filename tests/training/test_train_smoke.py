@@ -18,6 +18,8 @@ import pytest
 from inference.artifact import load_artifact
 from training.rl.gate import EXIT_GATE_FAILED
 
+pytestmark = pytest.mark.slow  # starts Ray and trains (tiny preset)
+
 ROOT = Path(__file__).resolve().parents[2]
 LOG_LINE = re.compile(
     r"^train_iteration iter=(\d+) timesteps=(\d+) episode_return=([-+0-9.eE]+) profit_vs_oracle=([-+0-9.eE]+) "

@@ -34,13 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import sys
 import tarfile
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,87 +61,10 @@ from training.rl.config import (
     to_dict,
     validate,
 )
+from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("training.train")
-
-
-def rllib_env_creator(env_config: dict[str, Any]) -> Any:
-    """RLlib's env creator: the batched vector env when RLlib asks for ``num_envs`` (vector entry point),
-    the single Gymnasium env otherwise. Runs inside each env runner, so it also pins that process's torch
-    threads (one CPU per runner)."""
-    import torch
-
-    config = dict(env_config)
-    torch.set_num_threads(int(config.pop("torch_threads", 1)))
-    num_envs = config.pop("num_envs", None)
-    if num_envs is not None:
-        from training.sim.vector_env import FleetVectorEnv
-
-        return FleetVectorEnv(num_envs=int(num_envs), **config)
-    from training.sim.env import FleetEnv
-
-    sim = dict(config.get("sim_config") or {})
-    sim["trace_probability"] = config.get("trace_probability", 0.3)
-    return FleetEnv(sim)
-
-
-# ALGO LOGIC: the whole RLlib configuration, from TrainConfig.
-def build_ppo_config(cfg: TrainConfig) -> Any:
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    env_config = {
-        "sim_config": sim_config(cfg).to_dict(),
-        "trace_probability": cfg.trace_probability,
-        "reward_normalization": cfg.reward_normalization,
-        "reward_scale": cfg.reward_scale,
-        "expected_rewards": cfg.expected_rewards,
-        "exclude_offered_revenue": cfg.exclude_offered_revenue,
-        "decision_minutes": cfg.decision_minutes,
-        "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
-        "torch_threads": cfg.runner_torch_threads,
-    }
-    return (
-        PPOConfig()
-        .environment(ENV_NAME, env_config=env_config, disable_env_checking=True)
-        .env_runners(
-            num_env_runners=cfg.num_env_runners,
-            num_envs_per_env_runner=cfg.num_envs_per_env_runner,
-            gym_env_vectorize_mode="vector_entry_point",
-            rollout_fragment_length=cfg.rollout_fragment_length,
-            num_cpus_per_env_runner=1,
-            batch_mode="truncate_episodes",
-        )
-        .learners(num_learners=0)
-        .training(
-            lr=[[0, cfg.lr], [cfg.total_timesteps, cfg.lr_final]],
-            gamma=cfg.gamma,
-            lambda_=cfg.lambda_,
-            clip_param=cfg.clip_param,
-            vf_clip_param=cfg.vf_clip_param,
-            vf_loss_coeff=cfg.vf_loss_coeff,
-            entropy_coeff=[
-                [0, cfg.entropy_coeff],
-                [int(cfg.entropy_decay_fraction * cfg.total_timesteps), cfg.entropy_coeff_final],
-            ],
-            use_kl_loss=cfg.kl_coeff > 0,
-            kl_coeff=cfg.kl_coeff,
-            kl_target=cfg.kl_target,
-            num_epochs=cfg.num_epochs,
-            minibatch_size=min(cfg.minibatch_size, cfg.train_batch_size),
-            grad_clip=cfg.grad_clip,
-            grad_clip_by=cfg.grad_clip_by,
-            train_batch_size_per_learner=cfg.train_batch_size,
-        )
-        .rl_module(
-            model_config=DefaultModelConfig(
-                fcnet_hiddens=list(cfg.hidden), fcnet_activation=cfg.activation, vf_share_layers=False
-            )
-        )
-        .reporting(metrics_num_episodes_for_smoothing=100)
-        .debugging(seed=cfg.seed, log_level="WARN")
-    )
 
 
 # TRY NOT TO MODIFY: plumbing (arguments, paths, cluster, loop, checkpoints).
@@ -214,22 +138,171 @@ def ray_runtime(cfg: TrainConfig, plan: ray_cluster.HostPlan | None, out: Path):
             ray.shutdown()
 
 
-def runner_report(algo: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Per env runner: its Ray node's host, and the steps, training reward and profit since the last call."""
+@dataclass
+class Progress:
+    """Everything a run has done so far; saved with every checkpoint (``state``) and restored on resume."""
 
-    def probe(runner: Any) -> dict[str, Any]:
-        import ray as _ray
+    cfg: TrainConfig
+    multi_host: bool
+    iteration: int = 0
+    timesteps: int = 0
+    elapsed_s: float = 0.0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    hosts: dict[str, dict[str, float]] = field(default_factory=dict)
+    best_ratio: float = -math.inf
+    last_ratio: float = math.nan
+    warm_start: dict[str, Any] | None = None
 
-        steps, reward, profit = runner.env.unwrapped.pop_counters()
-        return {"node": _ray.get_runtime_context().get_node_id(), "steps": steps, "reward": reward, "profit": profit}
+    @classmethod
+    def resumed(cls, saved: dict[str, Any], cfg: TrainConfig, multi_host: bool) -> Progress:
+        rows = saved["rows"]
+        return cls(
+            cfg=replace(cfg, run_name=saved["run_name"]),
+            multi_host=multi_host,
+            iteration=saved["iteration"],
+            timesteps=saved["timesteps"],
+            elapsed_s=saved["elapsed_s"],
+            rows=rows,
+            hosts=saved.get("hosts", {}),
+            best_ratio=float(saved.get("best_profit_vs_oracle", -math.inf)),
+            last_ratio=rows[-1]["profit_vs_oracle"] if rows else math.nan,
+            warm_start=saved.get("warm_start"),
+        )
 
-    local = cfg.num_env_runners == 0
-    return list(algo.env_runner_group.foreach_env_runner(probe, local_env_runner=local))
+    def summary(self) -> dict[str, Any]:
+        """The training summary recorded in checkpoints and in the artifact's metadata."""
+        last = self.rows[-1] if self.rows else {}
+        return {
+            "algorithm": "PPO (Ray RLlib 2.60, new API stack)",
+            "run_name": self.cfg.run_name,
+            "preset": self.cfg.preset,
+            "config": to_dict(self.cfg),
+            "iterations": last.get("iter", 0),
+            "timesteps": last.get("timesteps", 0),
+            "wall_s": last.get("time_s", 0.0),
+            "final_validation_profit_vs_oracle": last.get("profit_vs_oracle"),
+            "hosts": self.hosts,
+            "multi_host": self.multi_host,
+        }
+
+    def state(self, best_ratio: float) -> dict[str, Any]:
+        """The one state builder: what ``checkpoints.save`` writes beside the algorithm (``state.json``)."""
+        return {
+            "iteration": self.iteration,
+            "timesteps": self.timesteps,
+            "elapsed_s": self.elapsed_s,
+            "run_name": self.cfg.run_name,
+            "config": to_dict(self.cfg),
+            "rows": self.rows,
+            "hosts": self.hosts,
+            "training": self.summary(),
+            "warm_start": self.warm_start,
+            "best_profit_vs_oracle": best_ratio,
+        }
+
+
+def start(cfg: TrainConfig, ckpt_root: Path, multi_host: bool) -> tuple[Progress, Any, Path | None]:
+    """The algorithm, resumed from the newest checkpoint or fresh (behaviour-cloned with ``bc_warm_start``)."""
+    resume_from = checkpoints.latest(ckpt_root) if cfg.resume else None
+    if resume_from is None:
+        progress = Progress(cfg, multi_host)
+    else:  # its config matches (checked in main, before Ray starts)
+        progress = Progress.resumed(checkpoints.load_state(resume_from), cfg, multi_host)
+        print(f"resuming {progress.cfg.run_name} from {resume_from} (iteration {progress.iteration})", flush=True)
+    cfg = progress.cfg
+    # A resumed run re-seeds its env runners so that it does not replay the scenarios it has already seen.
+    algo = build_ppo_config(cfg).debugging(seed=cfg.seed + 7919 * progress.iteration).build_algo()
+    if resume_from is not None:
+        algo.restore_from_path(str((resume_from / checkpoints.ALGO_DIR).resolve()))
+    elif cfg.bc_warm_start:
+        from training.rl.warm_start import warm_start
+
+        progress.warm_start = ws = warm_start(algo, cfg, sim_config(cfg))
+        print(
+            f"warm start: behaviour-cloned the oracle on {ws['samples']} decisions "
+            f"(accuracy {ws['accuracy']:.3f}) in {ws['seconds']} s",
+            flush=True,
+        )
+    return progress, algo, resume_from
+
+
+def iterate(algo: Any, progress: Progress, node_host: dict[str, str]) -> tuple[float, dict[str, Any], list[dict]]:
+    """One PPO iteration (sample, learn); returns the minutes simulated, the learner's stats and the runners'
+    counters, and adds each host's decisions to ``progress.hosts``."""
+    cfg = progress.cfg
+    result = algo.train()
+    progress.iteration += 1
+    runners = runner_report(algo, cfg)
+    steps = sum(r["steps"] for r in runners)  # minutes simulated, all fleets
+    hosts = progress.hosts
+    for r in runners:
+        host = node_host.get(r["node"], "local")
+        hosts.setdefault(host, {"runners": 0, "steps": 0.0})["steps"] += r["steps"] / cfg.decision_minutes
+    for host in hosts:
+        hosts[host]["runners"] = sum(1 for r in runners if node_host.get(r["node"], "local") == host)
+    return steps, result.get("learners", {}).get("default_policy", {}), runners
+
+
+def record(progress: Progress, steps: float, learner: dict[str, Any], runners: list[dict], dt: float) -> dict:
+    """The iteration's curve row (``training.rl.curves``), appended to ``progress.rows``."""
+    cfg = progress.cfg
+    row = {
+        "iter": progress.iteration,
+        "timesteps": progress.timesteps + int(steps) // cfg.decision_minutes,
+        "time_s": round(progress.elapsed_s, 2),
+        "episode_return": (sum(r["reward"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
+        "episode_profit": (sum(r["profit"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
+        "profit_vs_oracle": progress.last_ratio,
+        "entropy": float(learner.get("entropy", math.nan)),
+        "kl": float(learner.get("mean_kl_loss", math.nan)),
+        "vf_loss": float(learner.get("vf_loss", math.nan)),
+        "policy_loss": float(learner.get("policy_loss", math.nan)),
+        "vf_explained_var": float(learner.get("vf_explained_var", math.nan)),
+        "lr": float(learner.get("default_optimizer_learning_rate", math.nan)),
+        "steps_per_s": steps / max(dt, 1e-9),
+    }
+    progress.timesteps = row["timesteps"]
+    progress.rows.append(row)
+    return row
+
+
+def checkpoint(algo: Any, progress: Progress, ckpt_root: Path, out: Path, validated: bool, done: bool) -> Path | None:
+    """Save the iteration every ``checkpoint_every`` (and the last), and as ``best`` when it validated best;
+    returns the regular checkpoint written, if any."""
+    cfg = progress.cfg
+    saved = None
+    if progress.iteration % cfg.checkpoint_every == 0 or done:
+        best = max(progress.best_ratio, progress.last_ratio) if validated else progress.best_ratio
+        saved = checkpoints.save(algo, ckpt_root, progress.iteration, progress.state(best), cfg.keep_checkpoints)
+        curves.write_csv(progress.rows, out / "training_curves.csv")
+    if validated and progress.last_ratio > progress.best_ratio:
+        progress.best_ratio = progress.last_ratio
+        state = progress.state(progress.best_ratio)
+        checkpoints.save(algo, ckpt_root, progress.iteration, state, 1, checkpoints.BEST)
+    return saved
+
+
+def select(progress: Progress, ckpt_root: Path, last: Path, tt_ratio: float) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint to package (the best validated one with ``select_best``, else the last) and the summary."""
+    summary = progress.summary()
+    summary["validation_target_tracking_vs_oracle"] = tt_ratio
+    chosen = checkpoints.best(ckpt_root) if progress.cfg.select_best else None
+    if chosen is None:
+        summary["selected"] = {"checkpoint": "last", "iteration": progress.iteration}
+        return last, summary
+    picked = checkpoints.load_state(chosen)
+    summary["selected"] = {"checkpoint": "best", "iteration": picked["iteration"],
+                           "validation_profit_vs_oracle": picked["best_profit_vs_oracle"]}  # fmt: skip
+    print(
+        f"packaging the best validated policy: iteration {picked['iteration']} "
+        f"(validation profit vs oracle {picked['best_profit_vs_oracle']:.3f}; last {progress.last_ratio:.3f})",
+        flush=True,
+    )
+    return chosen, summary
 
 
 def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tuple[TrainConfig, Path, dict[str, Any]]:
-    """The training loop; returns the final config, the final checkpoint and a summary for the metadata."""
-    import numpy as np
+    """The training loop; returns the final config, the checkpoint to package and a summary for the metadata."""
     import torch
     from ray.tune.registry import register_env
     from tqdm.auto import tqdm
@@ -237,164 +310,60 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     from training.policies.network import NetworkPolicy
     from training.rl.export import numpy_policy, policy_net
     from training.rl.validation import ValidationSet
-    from training.rl.warm_start import warm_start
 
     torch.set_num_threads(cfg.driver_torch_threads)
     register_env(ENV_NAME, rllib_env_creator)
-
-    resume_from = checkpoints.latest(ckpt_root) if cfg.resume else None
-    state: dict[str, Any] = {"iteration": 0, "timesteps": 0, "elapsed_s": 0.0, "rows": [], "hosts": {}}
-    if resume_from is not None:
-        state = checkpoints.load_state(resume_from)  # its config matches (checked in main, before Ray starts)
-        cfg = replace(cfg, run_name=state["run_name"])
-        print(f"resuming {cfg.run_name} from {resume_from} (iteration {state['iteration']})", flush=True)
-    start_iteration = state["iteration"]
-
     validation = ValidationSet.build(
         sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability
     )
-    # A resumed run re-seeds its env runners so that it does not replay the scenarios it has already seen.
-    algo = build_ppo_config(cfg).debugging(seed=cfg.seed + 7919 * start_iteration).build_algo()
-    if resume_from is not None:
-        algo.restore_from_path(str((resume_from / checkpoints.ALGO_DIR).resolve()))
-    elif cfg.bc_warm_start:
-        state["warm_start"] = warm_start(algo, cfg, sim_config(cfg))
-        print(
-            f"warm start: behaviour-cloned the oracle on {state['warm_start']['samples']} decisions "
-            f"(accuracy {state['warm_start']['accuracy']:.3f}) in {state['warm_start']['seconds']} s",
-            flush=True,
-        )
-
-    rows: list[dict[str, Any]] = state["rows"]
-    hosts: dict[str, dict[str, float]] = state.get("hosts", {})
+    progress, algo, ckpt = start(cfg, ckpt_root, multi_host)
+    cfg, first = progress.cfg, progress.iteration + 1
     node_host = ray_cluster.node_hosts()
-    last_ratio = rows[-1]["profit_vs_oracle"] if rows else float("nan")
-    best_ratio = float(state.get("best_profit_vs_oracle", -np.inf))
-    started = time.perf_counter() - state["elapsed_s"]
+    started = time.perf_counter() - progress.elapsed_s
     # The bar on a terminal; in logs (SageMaker, CI) the per-iteration line is the progress report.
     bar = tqdm(
-        total=cfg.num_iterations, initial=start_iteration, desc=cfg.run_name, unit="iter",
+        total=cfg.num_iterations, initial=progress.iteration, desc=cfg.run_name, unit="iter",
         dynamic_ncols=True, disable=not sys.stderr.isatty(),
     )  # fmt: skip
-    iteration, timesteps, ckpt = start_iteration, state["timesteps"], resume_from
     try:
-        while iteration < cfg.num_iterations:
+        while progress.iteration < cfg.num_iterations:
             t0 = time.perf_counter()
-            result = algo.train()
-            iteration += 1
-            learner = result.get("learners", {}).get("default_policy", {})
-            runners = runner_report(algo, cfg)
-            steps = sum(r["steps"] for r in runners)  # minutes simulated, all fleets
-            for r in runners:
-                host = node_host.get(r["node"], "local")
-                hosts.setdefault(host, {"runners": 0, "steps": 0.0})["steps"] += r["steps"] / cfg.decision_minutes
-            for host in hosts:
-                hosts[host]["runners"] = sum(1 for r in runners if node_host.get(r["node"], "local") == host)
+            steps, learner, runners = iterate(algo, progress, node_host)
             out_of_time = cfg.time_budget_s > 0 and time.perf_counter() - started >= cfg.time_budget_s
-            done = iteration >= cfg.num_iterations or out_of_time
-            validated = iteration == start_iteration + 1 or iteration % cfg.validation_every == 0 or done
+            done = progress.iteration >= cfg.num_iterations or out_of_time
+            validated = progress.iteration == first or progress.iteration % cfg.validation_every == 0 or done
             if validated:
                 weights = algo.learner_group.get_weights()["default_policy"]
                 net = numpy_policy(policy_net(weights, cfg.activation))
-                last_ratio = validation.profit_vs_oracle(NetworkPolicy(net))
-            elapsed = time.perf_counter() - started
-            row = {
-                "iter": iteration,
-                "timesteps": timesteps + int(steps) // cfg.decision_minutes,
-                "time_s": round(elapsed, 2),
-                "episode_return": (sum(r["reward"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
-                "episode_profit": (sum(r["profit"] for r in runners) / max(steps, 1)) * cfg.episode_minutes,
-                "profit_vs_oracle": last_ratio,
-                "entropy": float(learner.get("entropy", np.nan)),
-                "kl": float(learner.get("mean_kl_loss", np.nan)),
-                "vf_loss": float(learner.get("vf_loss", np.nan)),
-                "policy_loss": float(learner.get("policy_loss", np.nan)),
-                "vf_explained_var": float(learner.get("vf_explained_var", np.nan)),
-                "lr": float(learner.get("default_optimizer_learning_rate", np.nan)),
-                "steps_per_s": steps / max(time.perf_counter() - t0, 1e-9),
-            }
-            timesteps = row["timesteps"]
-            rows.append(row)
+                progress.last_ratio = validation.profit_vs_oracle(NetworkPolicy(net))
+            progress.elapsed_s = time.perf_counter() - started
+            row = record(progress, steps, learner, runners, time.perf_counter() - t0)
             bar.update(1)
-            bar.set_postfix(ret=f"{row['episode_return']:.1f}", vs_oracle=f"{last_ratio:.3f}", refresh=False)
+            bar.set_postfix(ret=f"{row['episode_return']:.1f}", vs_oracle=f"{progress.last_ratio:.3f}", refresh=False)
             tqdm.write(curves.log_line(row), file=sys.stdout)
             sys.stdout.flush()
-            if iteration % cfg.checkpoint_every == 0 or done:
-                state = {
-                    "iteration": iteration,
-                    "timesteps": timesteps,
-                    "elapsed_s": elapsed,
-                    "run_name": cfg.run_name,
-                    "config": to_dict(cfg),
-                    "rows": rows,
-                    "hosts": hosts,
-                    "training": training_summary(cfg, rows, hosts, multi_host),
-                    "warm_start": state.get("warm_start"),
-                    "best_profit_vs_oracle": max(best_ratio, last_ratio) if validated else best_ratio,
-                }
-                ckpt = checkpoints.save(algo, ckpt_root, iteration, state, cfg.keep_checkpoints)
-                curves.write_csv(rows, out / "training_curves.csv")
-            if validated and last_ratio > best_ratio:
-                best_ratio = last_ratio
-                best_state = {
-                    "iteration": iteration,
-                    "timesteps": timesteps,
-                    "run_name": cfg.run_name,
-                    "config": to_dict(cfg),
-                    "best_profit_vs_oracle": best_ratio,
-                    "training": training_summary(cfg, rows, hosts, multi_host),
-                }
-                checkpoints.save(algo, ckpt_root, iteration, best_state, 1, checkpoints.BEST)
-            if out_of_time and iteration < cfg.num_iterations:
-                print(f"time budget of {cfg.time_budget_s:.0f} s reached after iteration {iteration}", flush=True)
+            ckpt = checkpoint(algo, progress, ckpt_root, out, validated, done) or ckpt
+            if out_of_time and progress.iteration < cfg.num_iterations:
+                print(
+                    f"time budget of {cfg.time_budget_s:.0f} s reached after iteration {progress.iteration}", flush=True
+                )
                 break
     finally:
         bar.close()
         algo.stop()
     if ckpt is None:
         raise RuntimeError("no iteration ran: nothing to package (is total_timesteps 0?)")
-    curves.write_csv(rows, out / "training_curves.csv")
+    curves.write_csv(progress.rows, out / "training_curves.csv")
     tt_ratio = validation.profit_vs_oracle(_tuned_target_tracking())
-    curves.plot(rows, out / "plots" / "training_curves.png", cfg.run_name, {"tuned target tracking": tt_ratio})
-    summary = training_summary(cfg, rows, hosts, multi_host)
-    summary["validation_target_tracking_vs_oracle"] = tt_ratio
-    chosen = checkpoints.best(ckpt_root) if cfg.select_best else None
-    if chosen is not None:
-        picked = checkpoints.load_state(chosen)
-        summary["selected"] = {"checkpoint": "best", "iteration": picked["iteration"],
-                               "validation_profit_vs_oracle": picked["best_profit_vs_oracle"]}  # fmt: skip
-        print(
-            f"packaging the best validated policy: iteration {picked['iteration']} "
-            f"(validation profit vs oracle {picked['best_profit_vs_oracle']:.3f}; last {last_ratio:.3f})",
-            flush=True,
-        )
-        return cfg, chosen, summary
-    summary["selected"] = {"checkpoint": "last", "iteration": iteration}
-    return cfg, ckpt, summary
+    curves.plot(progress.rows, out / "plots" / "training_curves.png", cfg.run_name, {"tuned target tracking": tt_ratio})
+    chosen, summary = select(progress, ckpt_root, ckpt, tt_ratio)
+    return cfg, chosen, summary
 
 
 def _tuned_target_tracking() -> Any:
     from training.policies.rules import TargetTracking, load_tuned
 
     return TargetTracking(load_tuned()["target_tracking"])
-
-
-def training_summary(
-    cfg: TrainConfig, rows: list[dict[str, Any]], hosts: dict[str, Any], multi_host: bool
-) -> dict[str, Any]:
-    last = rows[-1] if rows else {}
-    return {
-        "algorithm": "PPO (Ray RLlib 2.60, new API stack)",
-        "run_name": cfg.run_name,
-        "preset": cfg.preset,
-        "config": to_dict(cfg),
-        "iterations": last.get("iter", 0),
-        "timesteps": last.get("timesteps", 0),
-        "wall_s": last.get("time_s", 0.0),
-        "final_validation_profit_vs_oracle": last.get("profit_vs_oracle"),
-        "hosts": hosts,
-        "multi_host": multi_host,
-    }
 
 
 def write_run_files(cfg: TrainConfig, out: Path) -> None:

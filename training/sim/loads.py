@@ -122,20 +122,23 @@ def initial_fleet(load: np.ndarray, capacity: float, headroom: float = 1.25) -> 
     return max(1, math.ceil(load[HISTORY - 1] / capacity * headroom))
 
 
-def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian smoothing with edge values repeated (scipy's ``gaussian_filter1d(x, sigma, mode="nearest")``).
+def gaussian_nearest(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing with edge values repeated, in numpy: scipy's ``gaussian_filter1d(x, sigma,
+    mode="nearest")`` (same kernel, radius ``4 sigma``) to within rounding."""
+    radius = int(4.0 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    weights /= weights.sum()
+    return np.convolve(np.pad(x, radius, mode="edge"), weights, mode="valid")
 
-    scipy's own when it is installed (bit for bit what training measured); otherwise the same kernel in numpy
-    (equal to within rounding), so that replaying a trace needs numpy only."""
+
+def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy's ``gaussian_filter1d`` when scipy is installed (bit for bit what training measured), else
+    ``gaussian_nearest``, so that replaying a trace needs numpy only."""
     try:
         from scipy.ndimage import gaussian_filter1d
     except ImportError:
-        radius = int(4.0 * sigma + 0.5)
-        offsets = np.arange(-radius, radius + 1, dtype=np.float64)
-        weights = np.exp(-0.5 * (offsets / sigma) ** 2)
-        weights /= weights.sum()
-        padded = np.pad(x, radius, mode="edge")
-        return np.convolve(padded, weights, mode="valid")
+        return gaussian_nearest(x, sigma)
     return gaussian_filter1d(x, sigma, mode="nearest")
 
 
