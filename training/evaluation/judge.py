@@ -10,12 +10,12 @@ Every check has the same shape, whichever group it is about.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
-from training.evaluation.cases import ALL, groups
+from training.evaluation.cases import ALL, GateScope, groups
 from training.evaluation.scoreboard import Report
 
-SCOPES = ("overall", "each")
+SCOPES = get_args(GateScope)
 
 
 @dataclass
@@ -49,7 +49,7 @@ def check(report: Report, candidate: str, baseline: str, label: str, names: list
     }
 
 
-def judge(report: Report, candidate: str, baseline: str = "target_tracking", scope: str = "overall") -> Judgement:
+def judge(report: Report, candidate: str, baseline: str = "target_tracking", scope: GateScope = "overall") -> Judgement:
     """Apply the rule (module docstring) to ``report``, which must hold both policies."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")

@@ -17,9 +17,15 @@ import time
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from training.evaluation.cases import GateScope
 from training.sim.config import SimConfig
+from training.sim.vector_env import RewardNormalization
+
+GradClipBy = Literal["norm", "global_norm", "value"]
+Activation = Literal["tanh", "relu"]
+EvalCases = Literal["quick", "full"]
 
 ENV_NAME = "FleetEnv"
 
@@ -52,7 +58,7 @@ class TrainConfig:
     on the quick preset: with 1, the greedy policy settles on levels 1.2-1.35 everywhere (its own per-minute
     exploration makes caution pay); with 5, on 0.8-1.1, closer to the best fixed level (1.0), and it scores
     higher (mean profit / oracle 0.919 against 0.890; docs/training.md)."""
-    reward_normalization: str = "sqrt_need"
+    reward_normalization: RewardNormalization = "sqrt_need"
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     expected_rewards: bool = False
@@ -122,12 +128,12 @@ class TrainConfig:
     """SGD minibatch size."""
     grad_clip: float = 0.5
     """Gradient clip (see ``grad_clip_by``)."""
-    grad_clip_by: str = "norm"
+    grad_clip_by: GradClipBy = "norm"
     """"norm": clip each weight tensor's gradient norm on its own, so that the value network's large gradients
     cannot shrink the policy's (separate networks, one optimizer); "global_norm": one norm over all; "value"."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy and of the (separate) value network."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation of both networks ("tanh" or "relu")."""
 
     # Resources
@@ -155,7 +161,7 @@ class TrainConfig:
     """Checkpoints kept on disk (oldest deleted first)."""
     resume: bool = True
     """Resume from the newest checkpoint in ``checkpoint_dir`` if there is one."""
-    eval: str = "quick"
+    eval: EvalCases = "quick"
     """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
     evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
     noise_draws: int = 10
@@ -166,7 +172,7 @@ class TrainConfig:
     """Observations on which the export must reproduce the RLlib module's greedy actions."""
     force: bool = False
     """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
-    gate_scope: str = "overall"
+    gate_scope: GateScope = "overall"
     """"overall": beat tuned target tracking over all held-out scenarios together (the issue's rule); "each":
     also on the synthetic scenarios together and on each trace's evaluation part."""
 
@@ -256,6 +262,10 @@ def coerce(name: str, value: Any) -> Any:
             return float(value)
         if kind is str:
             return str(value)
+        if get_origin(kind) is Literal:
+            if str(value) not in get_args(kind):
+                raise ValueError(f"not one of {', '.join(get_args(kind))}: {value!r}")
+            return str(value)
         if kind is dict:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):
@@ -299,7 +309,6 @@ def validate(cfg: TrainConfig) -> None:
         "episode_minutes": cfg.episode_minutes >= 1,
         "decision_minutes": cfg.decision_minutes >= 1 and cfg.episode_minutes % cfg.decision_minutes == 0,
         "trace_probability": 0.0 <= cfg.trace_probability <= 1.0,
-        "reward_normalization": cfg.reward_normalization in ("mean_need", "sqrt_need", "none"),
         "reward_scale": cfg.reward_scale > 0,
         "num_env_runners": cfg.num_env_runners >= -1,
         "num_envs_per_env_runner": cfg.num_envs_per_env_runner >= 1,
@@ -321,8 +330,6 @@ def validate(cfg: TrainConfig) -> None:
         "num_epochs": cfg.num_epochs >= 1,
         "minibatch_size": cfg.minibatch_size >= 1,
         "grad_clip": cfg.grad_clip > 0,
-        "grad_clip_by": cfg.grad_clip_by in ("norm", "global_norm", "value"),
-        "activation": cfg.activation in ("tanh", "relu"),
         "driver_torch_threads": cfg.driver_torch_threads >= 1,
         "runner_torch_threads": cfg.runner_torch_threads >= 1,
         "object_store_mb": cfg.object_store_mb >= 64,
@@ -331,11 +338,12 @@ def validate(cfg: TrainConfig) -> None:
         "validation_every": cfg.validation_every >= 1,
         "checkpoint_every": cfg.checkpoint_every >= 1,
         "keep_checkpoints": cfg.keep_checkpoints >= 1,
-        "eval": cfg.eval in ("quick", "full"),
-        "gate_scope": cfg.gate_scope in ("overall", "each"),
         "export_check_observations": cfg.export_check_observations >= 1,
         "noise_draws": cfg.noise_draws >= 0,
     }
+    for name, kind in _types().items():  # every Literal field: its value is one of the choices
+        if get_origin(kind) is Literal:
+            checks[name] = getattr(cfg, name) in get_args(kind)
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise ValueError("invalid training hyperparameter(s): " + ", ".join(f"{b}={getattr(cfg, b)!r}" for b in bad))

@@ -34,7 +34,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from inference.artifact import package_policy
 from training.evaluation import noise
@@ -44,6 +44,7 @@ from training.evaluation.report import write_report
 from training.evaluation.scoreboard import Report, default_policies, evaluate
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
+from training.rl.config import EvalCases
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 from training.sim.config import SimConfig
 from training.sim.loads import data_sha256
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
     parser.add_argument("--gate-scope", choices=SCOPES, default=None, help="default: as trained")
     parser.add_argument(
-        "--eval", choices=("quick", "full"), default=None, help="evaluation cases (default: as trained)"
+        "--eval", choices=get_args(EvalCases), default=None, help="evaluation cases (default: as trained)"
     )
     parser.add_argument(
         "--noise-draws", type=int, default=None, help="capacity-noise draws to record (default: as trained, else 10)"

@@ -35,7 +35,7 @@ iteration reports a return estimate even before any episode has finished.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -48,7 +48,8 @@ from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from training.sim.loads import TRAIN_STREAM, Scenario, sample_scenario
 
-REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
+RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
+REWARD_NORMALIZATIONS = get_args(RewardNormalization)
 
 
 class FleetVectorEnv(VectorEnv):
@@ -61,7 +62,7 @@ class FleetVectorEnv(VectorEnv):
         num_envs: int = 1,
         sim_config: SimConfig | dict[str, Any] | None = None,
         trace_probability: float = 0.3,
-        reward_normalization: str = "mean_need",
+        reward_normalization: RewardNormalization = "mean_need",
         reward_scale: float = 1.0,
         return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
