@@ -16,7 +16,7 @@ import numpy as np
 
 from . import contract, features
 from .artifact import LoadedPolicy, load_artifact
-from .errors import InferenceError, ModelLoadError, boundary, error_response
+from .errors import ModelLoadError, boundary, error_response
 from .metrics import DecisionMetrics
 from .shield import Decisions, Shield, ShieldConfig
 
@@ -128,8 +128,6 @@ def invoke(model: Model, body: bytes, content_type: str | None, accept: str | No
         prediction = predict_fn(input_fn(body, content_type or ""), model)
         out, kind = output_fn(prediction, accept or "")
         return 200, out, kind
-    except Exception as err:  # the local server's half of the boundary
-        if not isinstance(err, InferenceError):
-            log.error("unexpected error outside the hooks", exc_info=err)
+    except Exception as err:  # the local server's half of the boundary (error_response logs unexpected errors)
         status, payload = error_response(err)
         return status, payload, contract.JSON
