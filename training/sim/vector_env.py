@@ -193,8 +193,3 @@ class RunningReturnScale:
         if done:
             self.returns[:] = 0.0
         return reward / np.sqrt(self.var + self.epsilon)
-
-
-def make_vector_env(num_envs: int = 1, **kwargs: Any) -> FleetVectorEnv:
-    """Vector entry point for ``gymnasium.register`` and RLlib's env creator."""
-    return FleetVectorEnv(num_envs=num_envs, **kwargs)
