@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 EXIT_GATE_FAILED = 3
-"""``training.gate.EXIT_GATE_FAILED`` (not imported here: importing training pulls in ray and torch)."""
+"""``training.rl.gate.EXIT_GATE_FAILED`` (not imported here: importing training pulls in ray and torch)."""
 
 from inference.endpoint import LocalEndpoint  # noqa: E402
 
