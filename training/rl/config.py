@@ -50,22 +50,18 @@ class TrainConfig:
     trace_probability: float = 0.3
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
     sim: dict = field(default_factory=dict)
-    """Overrides of ``training.config.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
+    """Overrides of ``training.sim.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     decision_minutes: int = 5
-    """Minutes each training decision holds its level (action repeat; ``training.vector_env``); must divide
-    ``episode_minutes``. Environment steps,
-    ``gamma`` and ``lambda_`` count decisions; serving and evaluation still ask the policy every minute. Measured
-    on the quick preset: with 1, the greedy policy settles on levels 1.2-1.35 everywhere (its own per-minute
-    exploration makes caution pay); with 5, on 0.8-1.1, closer to the best fixed level (1.0), and it scores
-    higher (mean profit / oracle 0.919 against 0.890; docs/training.md)."""
+    """Minutes each training decision holds its level (action repeat; ``training.sim.vector_env``); must divide
+    ``episode_minutes``. Environment steps, ``gamma`` and ``lambda_`` count decisions; serving and evaluation still
+    ask the policy every minute. Why 5: docs/training.md, "Decisions every 5 minutes"."""
     reward_normalization: RewardNormalization = "sqrt_need"
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     expected_rewards: bool = False
     """Train on each minute's profit in expectation over the capacity noise (``training.sim.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
-    Off by default: measured on the quick preset it changed nothing (122,786 vs 122,801 $ on the gate's set).
-    Evaluation, validation and the gate always use the sampled profit."""
+    Evaluation, validation and the gate always use the sampled profit (measured effect: docs/training.md)."""
     exclude_offered_revenue: bool = False
     """Subtract the revenue of the whole offered load from each minute's training reward, leaving minus the
     minute's costs (lost requests, machines, downtime): the load does not depend on the policy, so the optimal
@@ -87,7 +83,7 @@ class TrainConfig:
     # Warm start (training.warm_start)
     bc_warm_start: bool = False
     """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
-    default: measured, PPO drifts from it to the same hold-heavy policy within ~0.5M steps)."""
+    default; measured: docs/training.md, "What did not work")."""
     bc_scenarios: int = 96
     """Training scenarios (episode_minutes each) the oracle demonstrates."""
     bc_epochs: int = 8
@@ -109,9 +105,7 @@ class TrainConfig:
     vf_loss_coeff: float = 0.5
     """Weight of the value-function loss."""
     entropy_coeff: float = 0.01
-    """Entropy bonus weight at the start. With 5-minute decisions 0.01 is enough (with 1-minute decisions it
-    collapsed within 2 M steps onto one cautious level, and 0.04 was needed; see docs/training.md); 0.04 with
-    5-minute decisions left the policy spread over half the table (entropy 2.1 of 2.56) at the end."""
+    """Entropy bonus weight at the start (how it was chosen: docs/training.md)."""
     entropy_coeff_final: float = 0.001
     """Entropy bonus weight reached (linearly) at ``entropy_decay_fraction`` of the training steps, then kept:
     a decisive policy at the end, because serving acts greedily and a policy that spreads its probability over
