@@ -13,10 +13,11 @@ import aws_cdk as cdk
 from stacks.app import build
 from stacks.artifact import ArtifactError
 from stacks.config import StageConfigError
+from stacks.controller_asset import ControllerPackageError
 
 app = cdk.App()
 try:
     build(app)
-except (StageConfigError, ArtifactError, FileNotFoundError) as error:
+except (StageConfigError, ArtifactError, ControllerPackageError, FileNotFoundError) as error:
     sys.exit(f"synth stopped: {error}")
 app.synth()

@@ -62,7 +62,7 @@ class FixedSizing:
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:
-    """Profit ($) of ``policy`` in each of the gate's groups (``training.evaluate.group_of``), and in total."""
+    """Profit ($) of ``policy`` in each of the gate's groups (``training.evaluation.cases.group_of``), and in total."""
     metrics, _ = run_policy(policy, cases, config, seed=0)
     out: dict[str, float] = {}
     for m, c in zip(metrics, cases):

@@ -5,7 +5,7 @@
 - ``batched_sim``: environment-steps/s of ``FleetSim.step`` over many fleets, pinned to one core (target
   >= 1,000,000); ``batched_sim_with_observe`` also builds each minute's ``Observation`` and decides "hold",
   which is what a batched policy loop pays on top of the policy itself.
-- ``gym_env``: steps/s of one ``training.env.FleetEnv`` with random actions, episode resets included (target
+- ``gym_env``: steps/s of one ``training.sim.env.FleetEnv`` with random actions, episode resets included (target
   >= 50,000).
 - ``evaluation``: wall time of ``evaluate`` for every tuned baseline and the oracle on every scenario of the
   full scoreboard, scenario construction included, plots excluded (target < 120 s).

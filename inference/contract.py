@@ -88,6 +88,8 @@ class DecisionRequest:
     """(N,) int64; ``MAX_MACHINES`` where the request gives none."""
     single: bool
     """The request was one bare object, so the response is one bare object."""
+    record_metrics: bool = True
+    """False for requests marked as smoke tests (``metrics.SMOKE_TEST_ATTRIBUTE``): kept out of the metrics."""
 
     def __len__(self) -> int:
         return len(self.active)

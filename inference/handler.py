@@ -9,15 +9,17 @@ logits is not an error: the shield falls back to its target-tracking rule for th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from . import contract, features
 from .artifact import LoadedPolicy, load_artifact
 from .errors import ModelLoadError, boundary, error_response
-from .metrics import DecisionMetrics
+from .metrics import CUSTOM_ATTRIBUTES_HEADER, DecisionMetrics, is_smoke_test
 from .shield import Decisions, Shield, ShieldConfig
 
 log = logging.getLogger(__name__)
@@ -89,9 +91,28 @@ def model_fn(model_dir: str) -> Model:
     return load_model(model_dir)
 
 
+def custom_attributes(context: Any) -> str | None:
+    """The request's SageMaker CustomAttributes from the serving context (TorchServe's), or None."""
+    try:
+        headers = context.request_processor[0].get_request_properties()
+    except Exception:  # no context (local calls) or a serving stack that passes none
+        return None
+    wanted = CUSTOM_ATTRIBUTES_HEADER.lower()
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == wanted:
+            return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
+    return None
+
+
+def mark_smoke_test(request: contract.DecisionRequest, attributes: str | None) -> contract.DecisionRequest:
+    """A smoke-test request (CustomAttributes names ``rl-autoscaler-smoke-test``) is kept out of the metrics."""
+    return dataclasses.replace(request, record_metrics=False) if is_smoke_test(attributes) else request
+
+
 @boundary
-def input_fn(input_data: str | bytes | bytearray, content_type: str) -> contract.DecisionRequest:
-    return contract.parse_request(input_data, content_type)
+def input_fn(input_data: str | bytes | bytearray, content_type: str, context: Any = None) -> contract.DecisionRequest:
+    """The container passes its request context (a third parameter), which carries CustomAttributes."""
+    return mark_smoke_test(contract.parse_request(input_data, content_type), custom_attributes(context))
 
 
 @boundary
@@ -106,7 +127,8 @@ def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
         action = np.zeros(len(data), dtype=np.int64)
         failed = np.ones(len(data), dtype=bool)
     decisions = model.shield.apply(data, obs, action, failed)
-    model.metrics.emit(data, decisions)
+    if data.record_metrics:
+        model.metrics.emit(data, decisions)  # best-effort: never raises
     return Prediction(decisions=decisions, model_version=model.model_version, single=data.single)
 
 
@@ -118,14 +140,18 @@ def output_fn(prediction: Prediction, accept: str) -> tuple[bytes, str]:
     return contract.encode_json(prediction.as_dicts(), prediction.single), kind
 
 
-def invoke(model: Model, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+def invoke(
+    model: Model, body: bytes, content_type: str | None, accept: str | None, custom_attributes: str | None = None
+) -> tuple[int, bytes, str]:
     """One request through the hooks, as the container runs them: (status, body, content type), never raises.
 
     Accept is checked before any work, so a request that would get a 406 changes nothing and emits no metric.
+    `custom_attributes` is the request's X-Amzn-SageMaker-Custom-Attributes header.
     """
     try:
         contract.choose_accept(accept)
-        prediction = predict_fn(input_fn(body, content_type or ""), model)
+        request = mark_smoke_test(input_fn(body, content_type or ""), custom_attributes)
+        prediction = predict_fn(request, model)
         out, kind = output_fn(prediction, accept or "")
         return 200, out, kind
     except Exception as err:  # the local server's half of the boundary (error_response logs unexpected errors)

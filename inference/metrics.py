@@ -20,11 +20,20 @@ CloudWatch extracts EMF only from log events that are pure JSON. Inside the Sage
 TorchServe relays a worker's stdout through its own logger, which prefixes every line (timestamp, worker,
 ``MODEL_LOG -``); ``AUTOSCALER_METRICS_PATH`` names another file to append the records to instead, e.g.
 ``/proc/1/fd/1``, the container's own stdout, which the endpoint's log stream receives unprefixed.
+
+Emission is best-effort: a record that cannot be written (the path cannot be opened, a full disk, a closed
+pipe) is dropped and counted in ``DecisionMetrics.failures``; the first failure is logged once, later ones are
+not, and no failure ever reaches the request, which gets its decision as usual.
+
+Requests whose SageMaker ``CustomAttributes`` carry ``rl-autoscaler-smoke-test`` (what scripts/smoke_test.py
+sends) emit nothing: the fallback and shield-override alarms read these metrics, and a deploy's smoke test must
+not move them.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +44,9 @@ from .shield import Decisions
 NAMESPACE_ENV = "AUTOSCALER_METRICS_NAMESPACE"
 STAGE_ENV = "AUTOSCALER_STAGE"
 PATH_ENV = "AUTOSCALER_METRICS_PATH"
+SMOKE_TEST_ATTRIBUTE = "rl-autoscaler-smoke-test"
+"""Token in the ``X-Amzn-SageMaker-Custom-Attributes`` header that keeps a request out of the metrics."""
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 METRICS: tuple[tuple[str, str], ...] = (
     ("DesiredMachines", "Count"),
     ("ActiveMachines", "Count"),
@@ -45,6 +57,17 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("Fallbacks", "Count"),
     ("Decisions", "Count"),
 )
+
+
+log = logging.getLogger(__name__)
+
+
+def is_smoke_test(custom_attributes: str | None) -> bool:
+    """True when the CustomAttributes header (``a=1;b,c`` style, case-insensitive) names the smoke-test token."""
+    if not custom_attributes:
+        return False
+    tokens = (part.split("=", 1)[0].strip().lower() for part in custom_attributes.replace(",", ";").split(";"))
+    return SMOKE_TEST_ATTRIBUTE in tokens
 
 
 def _writer(path: str) -> Callable[[bytes], None]:
@@ -60,13 +83,17 @@ def _writer(path: str) -> Callable[[bytes], None]:
 
 
 class DecisionMetrics:
-    """Emits one EMF record per request when enabled; ``enabled`` is false without a namespace."""
+    """Emits one EMF record per request when enabled; ``enabled`` is false without a namespace.
+
+    Never raises: ``failures`` counts the records that could not be written (the first is logged).
+    """
 
     def __init__(self, environ: Mapping[str, str] = os.environ, write: Callable[[bytes], None] | None = None) -> None:
         self.namespace = environ.get(NAMESPACE_ENV, "").strip()
         self.stage = environ.get(STAGE_ENV, "").strip() or "local"
         self.path = environ.get(PATH_ENV, "").strip()
         self._write = write or _writer(self.path)
+        self.failures = 0
         self._directive = [
             {
                 "Namespace": self.namespace,
@@ -82,6 +109,20 @@ class DecisionMetrics:
     def emit(self, req: DecisionRequest, decisions: Decisions) -> None:
         if not self.namespace:
             return
+        try:
+            self._emit(req, decisions)
+        except Exception as err:  # metrics are best-effort: a decision never fails because of them
+            self.failures += 1
+            if self.failures == 1:
+                log.warning(
+                    "decision metrics could not be written to %s (%s: %s); dropping records, counted in "
+                    "DecisionMetrics.failures, logged once",
+                    self.path or "stdout",
+                    type(err).__name__,
+                    err,
+                )
+
+    def _emit(self, req: DecisionRequest, decisions: Decisions) -> None:
         record = {
             "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": self._directive},
             "Stage": self.stage,

@@ -7,6 +7,13 @@ It serves the artifact through the same hooks as the SageMaker container (``hand
 processes (one per core by default, as SageMaker sizes its model server) with HTTP/1.1 keep-alive. The model is
 loaded once, before the workers fork, so a bad artifact fails at start-up with its reason. Bound to 127.0.0.1
 unless told otherwise. SIGTERM (or Ctrl-C) stops it gracefully: workers finish the requests in flight, then exit.
+
+It also answers ``POST /endpoints/<name>/invocations``, the path of the SageMaker runtime's ``InvokeEndpoint``
+(any endpoint name), so that code using a boto3 ``sagemaker-runtime`` client (``endpoint_url`` set to this server,
+any credentials) runs unchanged against it, the controller included. On that path an answer the container would
+send with a 4xx or 5xx comes back as SageMaker Runtime sends it: HTTP 424 ``ModelError`` carrying the
+container's status and message (``OriginalStatusCode``, ``OriginalMessage``), which boto3 raises as
+``ModelError``; a successful answer carries ``x-Amzn-Invoked-Production-Variant: AllTraffic``.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -35,6 +43,9 @@ _request = threading.local()
 """The gunicorn request being handled by this thread (set by the ``pre_request`` hook)."""
 
 _STATUS = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+_RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+"""``InvokeEndpoint``'s request path (the endpoint name is percent-encoded by the client)."""
+RUNTIME_VARIANT = "AllTraffic"
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -48,18 +59,24 @@ class InvocationsApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "")
+        runtime = _RUNTIME_PATH.match(path) is not None
+        answered = False  # the hooks ran: on the runtime path, their answer is wrapped as SageMaker Runtime's
         try:
-            if path == "/invocations":
+            if path == "/invocations" or runtime:
                 if method != "POST":
-                    raise MethodNotAllowed(f"{method} /invocations: use POST")
+                    raise MethodNotAllowed(f"{method} {path}: use POST")
                 body = _read_body(environ)
+                answered = True
                 status, out, kind = invoke(self.model, body, environ.get("CONTENT_TYPE"), environ.get("HTTP_ACCEPT"))
             elif path == "/ping":
                 if method not in ("GET", "HEAD"):
                     raise MethodNotAllowed(f"{method} /ping: use GET")
                 status, out, kind = 200, self._ping, contract.JSON
             else:
-                raise NotFound(f"no route {path!r}; the routes are GET /ping and POST /invocations")
+                raise NotFound(
+                    f"no route {path!r}; the routes are GET /ping, POST /invocations and "
+                    "POST /endpoints/<name>/invocations"
+                )
         except Exception as err:  # routing and body-read errors share the boundary
             if not isinstance(err, InferenceError):
                 log.error("request failed", exc_info=err)
@@ -67,11 +84,32 @@ class InvocationsApp:
             kind = contract.JSON
             if isinstance(err, PayloadTooLarge):
                 _close_after_response()
-        headers = [("Content-Type", kind), ("Content-Length", str(len(out)))]
+        headers = [("Content-Type", kind)]
+        if runtime and answered:
+            status, out, kind, extra = _as_runtime(status, out, kind)
+            headers = [("Content-Type", kind), *extra]
+        headers.append(("Content-Length", str(len(out))))
         if status == 405:
-            headers.append(("Allow", "POST" if path == "/invocations" else "GET, HEAD"))
+            headers.append(("Allow", "POST" if path == "/invocations" or runtime else "GET, HEAD"))
         start_response(_STATUS.get(status, f"{status} Error"), headers)
         return [b"" if method == "HEAD" else out]
+
+
+def _as_runtime(status: int, out: bytes, kind: str) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+    """The container's answer as SageMaker Runtime's ``InvokeEndpoint`` returns it (rest-json error shapes)."""
+    if status == 200:
+        return status, out, kind, [("x-Amzn-Invoked-Production-Variant", RUNTIME_VARIANT)]
+    try:
+        original = json.loads(out).get("error", "")
+    except (ValueError, AttributeError):
+        original = out.decode(errors="replace")
+    where = "client" if status < 500 else "server"
+    body = {
+        "Message": f'Received {where} error ({status}) from primary with message "{original}".',
+        "OriginalStatusCode": status,
+        "OriginalMessage": original,
+    }
+    return 424, json.dumps(body).encode(), contract.JSON, [("x-amzn-ErrorType", "ModelError")]
 
 
 def _close_after_response() -> None:

@@ -3,8 +3,9 @@
 Applied to every decision, in this order (a later rule wins over an earlier one):
 
 1. **Fallback.** If any observation feature lies outside the range seen in training (widened by ``ood_margin``
-   times the range's width on each side), or the policy failed, the policy is not used: a target-tracking rule
-   sizes the fleet at ``ceil(need / target_utilisation)``, ``need`` being the last minute's load in machines.
+   times the range's width on each side), or the policy failed, the policy is not used: the target-tracking rule
+   of ``fallback`` (the controller's fallback too) sizes the fleet at ``ceil(need / target_utilisation)``,
+   ``need`` being the last minute's load in machines.
 2. **Maximum change per decision.** The fleet moves by at most ``max(min_step, ceil(max_step_fraction * fleet))``
    machines, ``fleet = active + pending``.
 3. **No scale-in while requests fail.** If ``failed_rpm > 0`` the fleet is not reduced.
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import actions, features
 from .contract import MAX_MACHINES, DecisionRequest
+from .fallback import TARGET_UTILISATION, target_tracking
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ class ShieldConfig:
     """Largest change per decision as a fraction of the current fleet (serving + warming)."""
     min_step: int = 2
     """The change allowed per decision is never below this many machines (so an empty fleet can start)."""
-    target_utilisation: float = 0.7
+    target_utilisation: float = TARGET_UTILISATION
     """Utilisation the fallback target-tracking rule aims at: fleet = ceil(need / target_utilisation)."""
     ood_margin: float = 0.1
     """Tolerance beyond each feature's training range, as a fraction of the range's width (at least 0.01)."""
@@ -103,7 +105,6 @@ class Shield:
         """Decisions for a batch: ``action`` the policy's greedy actions, ``policy_failed`` rows it got wrong."""
         cfg = self.config
         fleet = req.active + req.pending
-        need = features.load_need(req.load, req.capacity)
         outside = (obs < self._lo_ok) | (obs > self._hi_ok)
         fallback = outside.any(axis=1)
         if policy_failed.any():
@@ -111,7 +112,7 @@ class Shield:
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
         proposed = actions.desired_from_action(action, actions.sizing_basis(req.load, req.capacity), fleet)
         if fallback.any():
-            target = np.ceil(np.minimum(need / cfg.target_utilisation, MAX_MACHINES) - 1e-9).astype(np.int64)
+            target = target_tracking(req.load[:, -1], req.capacity, cfg.target_utilisation)
             proposed = np.where(fallback, target, proposed)
         step = np.maximum(np.ceil(fleet * cfg.max_step_fraction), cfg.min_step).astype(np.int64)
         stepped = np.minimum(np.maximum(proposed, np.maximum(fleet - step, 0)), fleet + step)
@@ -150,6 +151,5 @@ class Shield:
 
 
 def _policy_reason(entry: Mapping[str, object]) -> str:
-    if entry["kind"] == "margin":
-        return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + {entry['level']} safety margin"
-    return f"policy: action {entry['action']}"
+    """Every action of ``actions.ACTION_TABLE`` is a safety margin on the window's peak."""
+    return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + {entry['level']} safety margin"

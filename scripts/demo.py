@@ -1,4 +1,4 @@
-"""The main job, end to end on one machine: train, evaluate and gate, package, serve, synthesise.
+"""The main job, end to end on one machine: train, evaluate and gate, package, serve and close the loop, synthesise.
 
     python scripts/demo.py [--out artifacts] [--preset quick] [--force] [--skip-synth]
 
@@ -6,8 +6,12 @@
    the evaluation report (policy beside every tuned baseline and the clairvoyant oracle) and the gate; the
    artifact lands in ``artifacts/model/`` where the CDK app picks it up.
 2. ``python -m inference.serve --model artifacts/model/model.tar.gz``: the SageMaker container contract on
-   127.0.0.1; the demo replays a held-out day of the World Cup trace's evaluation part through it, one decision
-   per hour shown, and prints what the endpoint decided.
+   127.0.0.1, and the closed loop through it (``scripts/rehearse_loop.py``): the real controller
+   (``controller.run``, moto standing in for CloudWatch, S3 and SSM) drives a simulated fleet replaying the World
+   Cup trace's held-out part, first in shadow mode (the fleet runs on its own target-tracking scaler, the policy's
+   decisions are only published), then active after an on-call switch of the modes parameter; a table shows a
+   decision every half hour, then what the loop did. A third pass, active from the start, is checked against
+   the scoreboard: the same profit, to the cent.
 3. ``npx cdk synth``: all three stages (Dev, Staging, Prod) into ``cdk.out/`` with that artifact.
 
 Each step streams its own progress; the summary at the end says where everything is.
@@ -21,13 +25,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 EXIT_GATE_FAILED = 3
-"""``training.rl.gate.EXIT_GATE_FAILED`` (not imported here: importing training pulls in ray and torch)."""
+"""``training.gate.EXIT_GATE_FAILED`` (not imported here: importing training pulls in ray and torch)."""
 
 from inference.endpoint import LocalEndpoint  # noqa: E402
 
@@ -41,63 +46,90 @@ def run(cmd: list[str], **kwargs) -> None:
     subprocess.run(cmd, cwd=ROOT, check=True, **kwargs)
 
 
-def replay_through_endpoint(endpoint: LocalEndpoint, hours: int = 24) -> list[dict]:
-    """Drive a simulated fleet on held-out traffic with the endpoint's decisions, one call per minute."""
-    import numpy as np
+def _loop_module():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import rehearse_loop
 
-    from training.sim.config import SimConfig
-    from training.sim.fleet import FleetSim
-    from training.sim.loads import trace_scenario
+    return rehearse_loop
 
-    scenario = trace_scenario("worldcup", "eval", minutes=hours * 60)
-    sim = FleetSim(SimConfig(), [scenario], seed=0)
-    shown = []
-    while sim.t < sim.minutes:
-        obs = sim.observe()
-        minute = scenario.start.timestamp() + 60 * sim.t
-        body = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(minute)),
-            "load_rpm": obs.load[0].tolist(),
-            "failed_rpm": float(obs.failed[0]),
-            "active_machines": int(obs.active[0]),
-            "pending_machines": int(obs.pending[0]),
-            "capacity_rpm_per_machine": float(obs.capacity_rpm_per_machine[0]),
-            "min_machines": 1,
-            "max_machines": 2000,
-        }
-        status, decision = endpoint.invoke(body)
-        if status != 200:
-            raise SystemExit(f"the endpoint answered {status}: {decision}")
-        step = sim.step(np.array([decision["desired_machines"]]))
-        if sim.t % 60 == 1:
-            shown.append(
-                {
-                    **{k: body[k] for k in ("timestamp", "active_machines", "pending_machines")},
-                    "load_rpm": body["load_rpm"][-1],
-                    **decision,
-                    "down": bool(step.down[0]),
-                }
-            )
-    totals = sim.totals
+
+def drive_the_loop(endpoint: LocalEndpoint, shadow_hours: int = 3, active_hours: int = 3) -> dict:
+    """The controller drives a simulated fleet through the endpoint: shadow, then active (the modes parameter)."""
+    rl = _loop_module()
+    loop = rl.Loop(endpoint, "worldcup", 0, mode="shadow")
+    switch, minutes = 60 * shadow_hours, 60 * (shadow_hours + active_hours)
+    rows, at_switch = [], {}
+    with loop.running():
+        for m in range(minutes + 1):
+            if m == switch:  # what on-call does: one SSM parameter, no deploy
+                loop.set_modes(None, {rl.FLEET: "active"})
+            if m == switch + 1:  # the previous run ticked the last shadow minute
+                at_switch = dict(loop.fleet_state()["totals"])
+            rows.append(loop.run(m))
+        totals = loop.fleet_state()["totals"]
+    header = f"{'time (UTC)':<22}{'mode':<8}{'load rpm':>10}{'active':>8}{'pending':>8}{'desired':>8}{'applied':>8}"
+    print(f"\n{header}  action     shielded  reason")
+    for r in rows[::30]:
+        fleet = (r.serving or 0) + (r.warming or 0)
+        action = "hold" if r.desired == fleet else ("scale_out" if (r.desired or 0) > fleet else "scale_in")
+        when = (loop.t0 + timedelta(minutes=r.minute)).strftime("%Y-%m-%dT%H:%M:00Z")
+        applied = "-" if r.applied is None else str(r.applied)
+        print(
+            f"{when:<22}{r.mode:<8}{r.load_rpm or 0:>10.0f}{r.serving or 0:>8}{r.warming or 0:>8}{r.desired or 0:>8}"
+            f"{applied:>8}  {action:<10} {r.shielded!s:<9} {r.reason}"
+        )
+    shadow, active = rows[:switch], rows[switch:minutes]
+    fleet_of = [(r.serving or 0) + (r.warming or 0) for r in shadow]
+    summary = {
+        "shadow_minutes": len(shadow),
+        "shadow_decisions": sum(r.desired is not None for r in shadow),
+        "shadow_disagreed": sum(r.desired is not None and r.desired != f for r, f in zip(shadow, fleet_of)),
+        "shadow_profit": at_switch.get("reward", 0.0),
+        "active_minutes": len(active),
+        "active_changes": sum(
+            r.applied is not None and r.applied != (r.serving or 0) + (r.warming or 0) for r in active
+        ),
+        "active_profit": totals["reward"] - at_switch.get("reward", 0.0),
+        "fallbacks": sum(r.fallback for r in rows[:minutes]),
+        "shield_overrides": sum(r.shielded for r in rows[:minutes]),
+        "minutes_down": totals["down"],
+        "run_ms_mean": sum(r.run_ms for r in rows) / len(rows),
+    }
     print(
-        f"replayed {sim.minutes} minutes of worldcup-eval through the endpoint: profit ${totals['reward'][0]:,.0f}, "
-        f"{totals['down'][0]:.0f} minutes down, {totals['machine_minutes'][0]:,.0f} machine-minutes, "
-        f"{totals['scaling_actions'][0]:.0f} scaling actions"
+        f"\nthe loop: {summary['shadow_minutes']} minutes in shadow (the fleet on its own target-tracking scaler, "
+        f"profit ${summary['shadow_profit']:,.2f}; the policy decided every minute and disagreed with the fleet "
+        f"{summary['shadow_disagreed']} times, published only), then {summary['active_minutes']} minutes active "
+        f"({summary['active_changes']} changes applied, profit ${summary['active_profit']:,.2f}); "
+        f"{summary['fallbacks']} fallbacks, {summary['shield_overrides']} shield overrides, "
+        f"{summary['minutes_down']:.0f} minutes down; {summary['run_ms_mean']:.0f} ms per controller run"
     )
-    return shown
+    return summary
+
+
+def check_against_scoreboard(endpoint: LocalEndpoint, model: Path, hours: int = 6) -> dict:
+    """Active from the start: the loop's profit against the scoreboard's for the served policy, same minutes."""
+    rl = _loop_module()
+    minutes = 60 * hours
+    board = rl.scoreboard(model, "worldcup", minutes, 0)
+    loop = rl.Loop(endpoint, "worldcup", 0)
+    with loop.running():
+        clean = loop.drive(minutes)
+    profit, expected = clean.totals["reward"], board["profit"]
+    print(
+        f"active from the start over {minutes} held-out minutes: profit ${profit:,.2f}, the scoreboard's "
+        f"{board['policy']} ${expected:,.2f} (difference {profit - expected:+.6f}); "
+        f"{sum(m.fallback for m in clean.minutes)} fallbacks"
+    )
+    return {"profit": profit, "scoreboard": expected, "matches": abs(profit - expected) < rl.CENT}
 
 
 def serve_and_decide(model: Path) -> None:
     with LocalEndpoint(model, workers=2) as endpoint:
         print(f"local endpoint up at {endpoint.url} (logs in {endpoint.log_dir})")
-        shown = replay_through_endpoint(endpoint)
-    header = f"{'time (UTC)':<22}{'load rpm':>10}{'active':>8}{'pending':>8}{'desired':>8}"
-    print(f"\n{header}  action     shielded  reason")
-    for row in shown:
-        print(
-            f"{row['timestamp']:<22}{row['load_rpm']:>10.0f}{row['active_machines']:>8}{row['pending_machines']:>8}"
-            f"{row['desired_machines']:>8}  {row['action']:<10} {row['shielded']!s:<9} {row['reason']}"
-        )
+        drive_the_loop(endpoint)
+        check = check_against_scoreboard(endpoint, model)
+    if not check["matches"]:
+        raise SystemExit("the closed loop's profit differs from the scoreboard's: see above")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     elif code != 0:
         raise SystemExit(f"training failed with exit code {code}")
 
-    banner("2/3 serve the packaged policy on 127.0.0.1 and replay a held-out day through it")
+    banner("2/3 serve the packaged policy on 127.0.0.1; the controller drives a simulated fleet through it")
     serve_and_decide(model_dir / "model.tar.gz")
 
     if not args.skip_synth:

@@ -8,6 +8,11 @@ It prints one JSON report: what was created, which template resources moto skipp
 CREATE_COMPLETE for stacks whose alarms, scaling targets, bucket policies and topic policies it never made),
 and which checked properties moto ignored. Nothing here is faked: a skipped resource is reported as skipped.
 
+Then it runs the controller for four consecutive minutes, in this process: `controller.handler.lambda_handler`
+with the deployed function's environment, its AWS calls going to moto and its InvokeEndpoint calls to the local
+endpoint serving the deployed artifact (moto cannot serve sagemaker-runtime), and reads back what the runs
+published.
+
 Two settings exist only for the emulator: cross-stack references are synthesised `strong` (Fn::ImportValue)
 because moto does not implement the recommended `weak` ones (Fn::GetStackOutput), and
 AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION keeps moto from misreading the CLI's template URLs.
@@ -35,9 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
-STACKS = ("Dev-Storage", "Dev-Training", "Dev-Monitoring", "Dev-Serving")
+STACKS = ("Dev-Storage", "Dev-Training", "Dev-Monitoring", "Dev-Serving", "Dev-Controller")
 ENDPOINT = "rl-autoscaler-dev"
 DATA_BUCKET = f"rl-autoscaler-dev-data-{ACCOUNT}-{REGION}"
+CONTROLLER = "rl-autoscaler-dev-controller"
+CONTROLLER_DLQ = "rl-autoscaler-dev-controller-dlq"
+MODES_PARAMETER = "/rl-autoscaler/dev/controller/modes"
+CONTROLLER_NAMESPACE = "RLAutoscaler/Controller"
 
 
 def free_port() -> int:
@@ -46,9 +55,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# moto 5.2.5's cloudwatch Dimension.__lt__ compares a value with the other's *name*, so GetMetricData matches a
+# metric's dimensions only in some orders (get_metric_statistics is unaffected): the rehearsal's server runs with
+# that comparison fixed, nothing else changed.
+_MOTO_SERVER = (
+    "import moto.cloudwatch.models as m; "
+    "m.Dimension.__lt__ = lambda a, b: (a.name or '', a.value or '') < (b.name or '', b.value or ''); "
+    "from moto.server import main; main()"
+)
+
+
 def start_moto(port: int, log: Path) -> subprocess.Popen:
-    server = Path(sys.executable).with_name("moto_server")
-    command = [str(server)] if server.exists() else [sys.executable, "-m", "moto.server"]
+    command = [sys.executable, "-c", _MOTO_SERVER]
     with log.open("wb") as out:
         proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
     deadline = time.monotonic() + 30
@@ -170,6 +188,7 @@ def inspect(endpoint_url: str, outdir: Path) -> dict[str, Any]:
             "ScalableTargets"
         ],
     }
+    exists["controller"] = inspect_controller(client)
     ignored = {
         "bucket versioning (template: Enabled)": _try(lambda: s3.get_bucket_versioning(Bucket=DATA_BUCKET)).get(
             "Status", "not set"
@@ -184,8 +203,161 @@ def inspect(endpoint_url: str, outdir: Path) -> dict[str, Any]:
             lambda: s3.get_public_access_block(Bucket=DATA_BUCKET)["PublicAccessBlockConfiguration"]
         ),
         f"endpoint name (template: {ENDPOINT})": exists["endpoint"],
+        "controller layers (template: the 2 pinned public layers)": exists["controller"]["layers"],
+        "controller log group KMS key (template: the stage key)": exists["controller"]["log_group_kms"],
+        "controller async invoke config (template: no retry, failures to the DLQ)": exists["controller"][
+            "async_config"
+        ],
     }
     return {"stacks": created, "exists": exists, "skipped_by_moto": skipped, "properties_moto_ignored": ignored}
+
+
+def inspect_controller(client: Callable[[str], Any]) -> dict[str, Any]:
+    """The controller stack's resources as the emulator holds them."""
+    lam, logs = client("lambda"), client("logs")
+    function = _try(lambda: lam.get_function_configuration(FunctionName=CONTROLLER))
+    queue_url = _try(lambda: client("sqs").get_queue_url(QueueName=CONTROLLER_DLQ)).get("QueueUrl")
+    queue = (
+        client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        if queue_url
+        else {}
+    )
+    groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{CONTROLLER}")["logGroups"]
+    return {
+        "function": function.get("FunctionName"),
+        "runtime": function.get("Runtime"),
+        "handler": function.get("Handler"),
+        "layers": [layer["Arn"] for layer in function.get("Layers", [])],
+        "environment": sorted(function.get("Environment", {}).get("Variables", {})),
+        "reserved_concurrency": _try(lambda: lam.get_function_concurrency(FunctionName=CONTROLLER)).get(
+            "ReservedConcurrentExecutions"
+        ),
+        "async_config": _try(lambda: lam.get_function_event_invoke_config(FunctionName=CONTROLLER)),
+        "log_group_kms": [bool(g.get("kmsKeyId")) for g in groups],
+        "dlq": CONTROLLER_DLQ if queue_url else None,
+        "dlq_kms": bool(queue.get("KmsMasterKeyId")),
+        "modes_parameter": _try(lambda: client("ssm").get_parameter(Name=MODES_PARAMETER)["Parameter"]["Value"]),
+        "schedules": _try(lambda: [x["Name"] for x in client("scheduler").list_schedules()["Schedules"]]),
+    }
+
+
+class _Context:
+    """The parts of Lambda's context object a handler reads."""
+
+    function_name = CONTROLLER
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{CONTROLLER}"
+    memory_limit_in_mb = 512
+    aws_request_id = "rehearsal-0001"
+    log_group_name = f"/aws/lambda/{CONTROLLER}"
+    log_stream_name = "rehearsal"
+
+    def __init__(self, timeout_s: float) -> None:
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def run_controller(endpoint_url: str, artifact: Path, workdir: Path, runs: int = 4) -> dict[str, Any]:
+    """`runs` consecutive minutes of controller.handler.lambda_handler, in this process, with the deployed
+    function's environment. (The first minute after a deploy holds on stale data: the simulated fleets have
+    published nothing older yet; the following minutes decide through the endpoint.)
+
+    AWS calls go to moto; sagemaker-runtime InvokeEndpoint (which moto cannot serve) goes to the local endpoint
+    serving the deployed artifact. Then boto3 reads what the run left: metrics, state objects.
+    """
+    import boto3
+
+    sys.path.insert(0, str(ROOT))
+    from inference.endpoint import LocalEndpoint
+
+    def client(name: str) -> Any:
+        return boto3.client(name, endpoint_url=endpoint_url, region_name=REGION)
+
+    function = client("lambda").get_function_configuration(FunctionName=CONTROLLER)
+    environment = function["Environment"]["Variables"]
+    now = int(time.time() // 60) * 60
+    minutes = [time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(now - 60 * k)) for k in range(runs, 0, -1)]
+    result: dict[str, Any] = {"event_times": minutes, "fleets": json.loads(environment["FLEETS"]), "responses": []}
+    with LocalEndpoint(artifact, workers=1, threads=2, log_dir=workdir / "serve") as local:
+        probe = f"{local.url}/endpoints/{ENDPOINT}/invocations"
+        result["endpoint_route"] = _probe(probe)
+        saved = dict(os.environ)
+        os.environ.update(environment)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = local.url
+        os.environ.update(  # what the Lambda runtime sets
+            {"AWS_LAMBDA_FUNCTION_NAME": CONTROLLER, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION}
+        )
+        started = time.monotonic()
+        try:
+            import controller.handler
+
+            for minute in minutes:  # consecutive scheduled minutes, as the schedule would send them
+                event = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "time": minute, "id": minute}
+                response = controller.handler.lambda_handler(event, _Context(function["Timeout"]))
+                result["responses"].append(response)
+        except Exception as error:  # report it: a failed run is a finding of the rehearsal
+            result["error"] = f"{type(error).__name__}: {error}"
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        result["run_s"] = round(time.monotonic() - started, 2)
+
+    cw = client("cloudwatch")
+    names = sorted({m["MetricName"] for m in cw.list_metrics(Namespace=CONTROLLER_NAMESPACE)["Metrics"]})
+    result["metrics"] = names
+    start, end = time.time() - 3 * 3600, time.time() + 600
+    for name in ("Runs", "FleetsDeciding", "Fallbacks", "StaleDataHolds", "ShieldOverrides", "ApplyErrors"):
+        points = cw.get_metric_statistics(
+            Namespace=CONTROLLER_NAMESPACE,
+            MetricName=name,
+            Dimensions=[{"Name": "Stage", "Value": "Dev"}],
+            StartTime=start,
+            EndTime=end,
+            Period=60,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        result[f"sum_{name}"] = sum(p["Sum"] for p in points) if points else None
+    fleet_metrics = cw.list_metrics(Namespace=CONTROLLER_NAMESPACE, MetricName="PolicyDesired")["Metrics"]
+    result["fleets_with_decisions"] = sorted(
+        {d["Value"] for m in fleet_metrics for d in m["Dimensions"] if d["Name"] == "Fleet"}
+    )
+    result["simulated_fleet_metrics"] = sorted(
+        {m["MetricName"] for m in cw.list_metrics(Namespace="RLAutoscaler/SimulatedFleet")["Metrics"]}
+    )
+    published = cw.get_metric_statistics(
+        Namespace="RLAutoscaler/SimulatedFleet",
+        MetricName="RequestCount",
+        Dimensions=[{"Name": "Fleet", "Value": "worldcup"}, {"Name": "Stage", "Value": "Dev"}],
+        StartTime=start,
+        EndTime=end,
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    stamps = sorted(p["Timestamp"] for p in published)
+    result["worldcup_requests_published"] = {
+        "minutes": len(stamps),
+        "first": stamps[0].isoformat() if stamps else None,
+        "last": stamps[-1].isoformat() if stamps else None,
+    }
+    objects = client("s3").list_objects_v2(Bucket=DATA_BUCKET, Prefix="controller/").get("Contents", [])
+    result["state_objects"] = sorted(o["Key"] for o in objects)
+    return result
+
+
+def _probe(url: str) -> int:
+    """HTTP status of an empty-batch POST to the local endpoint's SageMaker-style route (404: route missing)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=b'{"instances": []}', headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def missing(report: dict[str, Any]) -> list[str]:
@@ -205,6 +377,10 @@ def missing(report: dict[str, Any]) -> list[str]:
             ("dashboard", exists["dashboard"] == [ENDPOINT]),
             ("alarm topic", exists["topic"]),
             ("endpoint log group", f"/aws/sagemaker/Endpoints/{ENDPOINT}" in exists["log_groups"]),
+            ("controller function", exists["controller"]["function"] == CONTROLLER),
+            ("controller log group", len(exists["controller"]["log_group_kms"]) == 1),
+            ("controller dead-letter queue (KMS)", exists["controller"]["dlq_kms"]),
+            ("controller modes parameter", exists["controller"]["modes_parameter"] == '{"stage": null, "fleets": {}}'),
         )
         if not ok
     ]
@@ -275,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
         checks = time.monotonic()
         report |= inspect(endpoint_url, outdir)
         report["inspect_s"] = round(time.monotonic() - checks, 1)
+        report["controller_run"] = run_controller(endpoint_url, artifact, workdir)
         report["missing"] = missing(report)
+        if report["controller_run"].get("error") or not report["controller_run"].get("sum_Runs"):
+            report["missing"].append("a controller run that publishes Runs")
     finally:
         moto.terminate()
         try:

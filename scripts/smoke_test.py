@@ -93,6 +93,10 @@ def runtime_client(region: str, endpoint_url: str | None, container: bool) -> An
     return client
 
 
+SMOKE_TEST_ATTRIBUTES = "rl-autoscaler-smoke-test=1"
+"""SageMaker CustomAttributes of every smoke-test request (inference.metrics.SMOKE_TEST_ATTRIBUTE)."""
+
+
 def invoke(client: Any, endpoint: str, payload: Any) -> tuple[int, Any, float]:
     """(status, parsed body, seconds); a container's 4xx arrives as SageMaker's ModelError or a plain error."""
     start = time.perf_counter()
@@ -101,6 +105,9 @@ def invoke(client: Any, endpoint: str, payload: Any) -> tuple[int, Any, float]:
             EndpointName=endpoint,
             ContentType="application/json",
             Accept="application/json",
+            # Keeps these requests out of the handler's decision metrics, which the fallback and shield-override
+            # alarms (one of them a blue/green rollback alarm) read: a smoke test must not move them.
+            CustomAttributes=SMOKE_TEST_ATTRIBUTES,
             Body=json.dumps(payload).encode(),
         )
     except ClientError as error:

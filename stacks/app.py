@@ -10,21 +10,37 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.artifact import resolve_artifact
-from stacks.config import select_stages
+from stacks.config import select_stages, with_alarm_subscribers
+from stacks.controller_asset import build_controller_package
 from stacks.sourcedir import build_sourcedir
 from stacks.stage import AutoscalerStage
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTEXT_KEYS = ("stages", "stage", "model_artifact", "model_metadata", "model_s3_uri", "model_sha256")
+CONTEXT_KEYS = (
+    "stages",
+    "stage",
+    "alarm_subscribers",
+    "model_artifact",
+    "model_metadata",
+    "model_s3_uri",
+    "model_sha256",
+)
 
 
 def build(app: cdk.App, *, root: Path = ROOT, environ: Mapping[str, str] | None = None) -> list[AutoscalerStage]:
     """Add one stage per selected config (`-c stage=Dev`, default all) and the cdk-nag AwsSolutions checks."""
     environ = os.environ if environ is None else environ
     context = {key: app.node.try_get_context(key) for key in CONTEXT_KEYS}
-    configs = select_stages(context["stages"], context["stage"], environ)
+    stages_context = context["stages"]
+    if isinstance(stages_context, Mapping):
+        stages_context = with_alarm_subscribers(stages_context, context["alarm_subscribers"])
+    configs = select_stages(stages_context, context["stage"], environ)
     artifact = resolve_artifact(context, root)
     sourcedir = build_sourcedir(root)
-    stages = [AutoscalerStage(app, config=config, artifact=artifact, sourcedir=sourcedir) for config in configs]
+    package = build_controller_package(root)
+    stages = [
+        AutoscalerStage(app, config=config, artifact=artifact, sourcedir=sourcedir, controller_package=package)
+        for config in configs
+    ]
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stages

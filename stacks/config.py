@@ -6,16 +6,24 @@ with a message naming the stage and the field.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REGION = "eu-west-1"
 """Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
 
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_SUBSCRIBER = (
+    r"^([^@\s:]+@[^@\s]+\.[^@\s]+"  # an e-mail address
+    r"|arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}"  # an existing SNS topic (e.g. AWS Chatbot's)
+    r"|ssm:/[A-Za-z0-9_./-]{1,1000})$"  # an SSM String parameter in the stage account holding an e-mail address
+)
+_PRINCIPAL_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$"
+STAGES_REQUIRING_SUBSCRIBERS = ("Staging", "Prod")
+"""Stages whose synth fails without an alarm subscriber: their alarms must reach a person."""
 _INSTANCE_TYPE = r"^ml\.[a-z0-9-]+\.[a-z0-9]+$"
 
 
@@ -42,14 +50,19 @@ class ServingConfig(_Frozen):
     scale_out_cooldown_s: int = Field(ge=0, le=3600)
     data_capture_percent: int = Field(ge=0, le=100)
     """Share of requests and responses captured to the bucket (0 disables capture)."""
-    canary_percent: int = Field(ge=1, le=50)
-    """Share of capacity that takes the new model first during a blue/green update."""
+    canary_instances: int = Field(default=1, ge=1, le=10)
+    """Instances that take the new model first during a blue/green update (at most half of min_instances)."""
     canary_wait_minutes: int = Field(ge=0, le=60)
-    """Baking period after the canary step, watching the rollback alarms."""
+    """Baking period after the canary step, watching the rollback alarms (>= their window + publication lag)."""
     termination_wait_minutes: int = Field(ge=0, le=60)
     """How long the old fleet is kept after the full traffic shift (a quick manual rollback window)."""
     max_deployment_minutes: int = Field(ge=10, le=480)
     """Maximum time a blue/green update may take before SageMaker abandons it."""
+    serverless_memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] | None = None
+    """Set: SageMaker Serverless Inference with this memory instead of instances (no data capture, no network
+    isolation, no canary: see docs/infra.md); None: dedicated instances."""
+    serverless_max_concurrency: int = Field(default=2, ge=1, le=200)
+    """Concurrent invocations a serverless endpoint serves (the controller makes one call a minute)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServingConfig:
@@ -58,12 +71,31 @@ class ServingConfig(_Frozen):
                 f"instance_count ({self.instance_count}) must lie within "
                 f"min_instances ({self.min_instances}) and max_instances ({self.max_instances})"
             )
+        if self.deployment_guardrails and 2 * self.canary_instances > self.min_instances:
+            raise ValueError(
+                f"canary_instances ({self.canary_instances}) must be at most half of min_instances "
+                f"({self.min_instances}): the canary is the smaller part of the fleet"
+            )
+        if self.serverless and self.data_capture_percent > 0:
+            raise ValueError(
+                f"data_capture_percent ({self.data_capture_percent}) must be 0 with serverless_memory_mb: "
+                "Serverless Inference does not support data capture"
+            )
+        if self.serverless and not self.instance_count == self.min_instances == self.max_instances == 1:
+            raise ValueError(
+                "instance_count, min_instances and max_instances must be 1 with serverless_memory_mb: a serverless "
+                "endpoint scales by concurrency (serverless_max_concurrency), not by instances"
+            )
         return self
+
+    @property
+    def serverless(self) -> bool:
+        return self.serverless_memory_mb is not None
 
     @property
     def deployment_guardrails(self) -> bool:
         """Blue/green with canary and auto-rollback needs a fleet of more than one instance."""
-        return self.instance_count > 1
+        return self.instance_count > 1 and not self.serverless
 
 
 class TrainingConfig(_Frozen):
@@ -102,6 +134,11 @@ class AlarmConfig(_Frozen):
     evaluation_minutes: int = Field(ge=1, le=60)
     """Window of 1-minute datapoints that endpoint alarms look at."""
     datapoints_to_alarm: int = Field(ge=1, le=60)
+    fallback_percent: float = Field(default=1, gt=0, le=100)
+    """Alarm (and blue/green rollback) when more decisions than this came from the shield's fallback rule: the
+    policy failed or returned non-finite values, i.e. a broken model answering HTTP 200."""
+    shield_override_percent: float = Field(default=25, gt=0, le=100)
+    """Alarm when the shield overrode more of the policy's decisions than this (a policy out of its depth)."""
 
     @model_validator(mode="after")
     def _window(self) -> AlarmConfig:
@@ -124,6 +161,64 @@ class RetentionConfig(_Frozen):
     """CloudWatch Logs retention of the training state machine's execution log."""
 
 
+class ControllerSettings(_Frozen):
+    """The controller Lambda of the stage (stacks/controller.py); its fleets are the stage's `fleets`."""
+
+    publication_lag_minutes: int = Field(default=2, ge=0, le=15)
+    """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
+    stale_after_minutes: int = Field(default=10, ge=1, le=120)
+    """A fleet whose newest complete minute is older than this holds (never acts) and counts StaleDataHold."""
+    endpoint_timeout_s: float = Field(default=2, gt=0, le=20)
+    endpoint_max_attempts: int = Field(default=2, ge=1, le=5)
+    memory_mb: int = Field(default=512, ge=128, le=10240)
+    timeout_s: int = Field(default=50, ge=10, le=55)
+    """Below the one-minute schedule, so a run ends before the next one starts."""
+    reserved_concurrency: int | None = Field(default=1, ge=1, le=1)
+    """1: runs never overlap. null only for accounts whose Lambda concurrency quota cannot reserve any."""
+    fallback_alarm_percent: float = Field(default=50, gt=0, le=100)
+    """Alarm when more than this share of the deciding fleets fell back to the rule, 3 of 5 minutes."""
+    stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
+    """Alarm when some fleet held on stale data in every minute of this window."""
+
+    @model_validator(mode="after")
+    def _timing(self) -> ControllerSettings:
+        if self.stale_after_minutes <= self.publication_lag_minutes:
+            raise ValueError(
+                f"stale_after_minutes ({self.stale_after_minutes}) must exceed publication_lag_minutes "
+                f"({self.publication_lag_minutes}), or every fleet would hold"
+            )
+        if self.endpoint_timeout_s * self.endpoint_max_attempts >= self.timeout_s:
+            raise ValueError(
+                f"endpoint_timeout_s x endpoint_max_attempts ({self.endpoint_timeout_s:g} x "
+                f"{self.endpoint_max_attempts}) must stay below timeout_s ({self.timeout_s})"
+            )
+        return self
+
+
+def _validate_fleets(raw: Any) -> tuple[dict[str, Any], ...]:
+    """The controller's own schema (controller/config.py, pure Python) validates the fleets: one definition."""
+    if isinstance(raw, (list, tuple)) and not raw:
+        return ()
+    from controller.config import FleetConfigError, validate_fleets
+
+    try:
+        return tuple(validate_fleets(raw))
+    except FleetConfigError as error:
+        raise ValueError(str(error)) from None
+
+
+def _target_identity(target: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """What two fleets must not share: the same ECS service, group or endpoint variant (None: no shared target)."""
+    kind = target.get("kind")
+    if kind == "ecs":
+        return ("ecs", target["cluster"], target["service"])
+    if kind == "asg":
+        return ("asg", target["group"])
+    if kind == "sagemaker":
+        return ("sagemaker", target["endpoint"].lower(), target["variant"])
+    return None
+
+
 class StageConfig(_Frozen):
     name: str = Field(pattern=r"^[A-Z][A-Za-z0-9]{1,15}$")
     account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
@@ -132,11 +227,87 @@ class StageConfig(_Frozen):
     """What happens to the bucket and key when the stage is deleted."""
     require_passed_gate: bool
     """Refuse an artifact whose metadata does not record a passed evaluation gate."""
-    alarm_email: str | None = Field(default=None, pattern=_EMAIL)
+    key_admins: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()
+    """IAM roles or users that administer the stage key (never use it); empty: the account, so IAM decides."""
+    key_users: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()
+    """IAM roles or users, besides the stage's own roles, that may decrypt its data (e.g. reading data capture)."""
+    alarm_subscribers: tuple[Annotated[str, Field(pattern=_SUBSCRIBER)], ...] = ()
+    """Who the alarm topic reaches: e-mail addresses, existing SNS topic ARNs (e.g. the topic an AWS Chatbot
+    channel listens to), or `ssm:/name` (an SSM String parameter of the stage account holding an e-mail address,
+    resolved at deploy). Staging and Prod refuse to synth without one; `-c alarm_subscribers=` overrides."""
     serving: ServingConfig
     training: TrainingConfig
     alarms: AlarmConfig
     retention: RetentionConfig
+    fleets: tuple[dict[str, Any], ...] = ()
+    """The fleets the stage's controller scales (schema: controller/config.py); empty: the controller idles."""
+    controller: ControllerSettings = ControllerSettings()
+
+    @field_validator("fleets", mode="before")
+    @classmethod
+    def _fleets(cls, value: Any) -> tuple[dict[str, Any], ...]:
+        return _validate_fleets(value)
+
+    @model_validator(mode="after")
+    def _subscribers_and_bake(self) -> StageConfig:
+        if not self.alarm_subscribers and self.name in STAGES_REQUIRING_SUBSCRIBERS:
+            raise ValueError(
+                f"alarm_subscribers: stage {self.name} needs at least one alarm subscriber (an e-mail address, an "
+                "SNS topic ARN or ssm:/<parameter>) in cdk.json or -c alarm_subscribers='{\""
+                + self.name
+                + "\": [...]}': its alarms must reach a person"
+            )
+        serving, alarms = self.serving, self.alarms
+        if serving.deployment_guardrails:
+            bake = alarms.evaluation_minutes + self.controller.publication_lag_minutes
+            if serving.canary_wait_minutes < bake:
+                raise ValueError(
+                    f"serving.canary_wait_minutes ({serving.canary_wait_minutes}) must be at least the rollback "
+                    f"alarms' window alarms.evaluation_minutes ({alarms.evaluation_minutes}) plus CloudWatch's "
+                    f"publication lag controller.publication_lag_minutes ({self.controller.publication_lag_minutes})"
+                )
+            if alarms.datapoints_to_alarm <= self.controller.publication_lag_minutes:
+                raise ValueError(
+                    f"alarms.datapoints_to_alarm ({alarms.datapoints_to_alarm}) must exceed "
+                    f"controller.publication_lag_minutes ({self.controller.publication_lag_minutes}): rollback alarms "
+                    "treat missing minutes as breaching, and minutes not yet published must not roll back alone"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _no_two_scalers(self) -> StageConfig:
+        """Refuse fleets that would make two scalers fight over one target."""
+        seen: dict[tuple[str, ...], str] = {}
+        for i, fleet in enumerate(self.fleets):
+            target = fleet["target"]
+            if target["kind"] == "sagemaker" and target["endpoint"].lower() == self.endpoint_name:
+                raise ValueError(
+                    f"fleets[{i}].target.endpoint: {target['endpoint']} is this stage's own decision endpoint, "
+                    "which Application Auto Scaling already scales; the controller may not scale it too"
+                )
+            identity = _target_identity(target)
+            if identity is not None and identity in seen:
+                raise ValueError(
+                    f"fleets[{i}].target: fleet {fleet['name']!r} names the same target as fleet "
+                    f"{seen[identity]!r} ({'/'.join(identity)}); two fleets would fight over it"
+                )
+            if identity is not None:
+                seen[identity] = fleet["name"]
+        return self
+
+    @property
+    def controller_function_name(self) -> str:
+        """Stable: the monitoring stack alarms on it without a cross-stack reference."""
+        return f"rl-autoscaler-{self.name.lower()}-controller"
+
+    @property
+    def controller_dlq_name(self) -> str:
+        return f"rl-autoscaler-{self.name.lower()}-controller-dlq"
+
+    @property
+    def modes_parameter_name(self) -> str:
+        """SSM parameter on-call edits to switch fleets or the stage to shadow or off without a deploy."""
+        return f"/rl-autoscaler/{self.name.lower()}/controller/modes"
 
     @property
     def endpoint_name(self) -> str:
@@ -152,7 +323,9 @@ def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(config)"
-        parts.append(f"{where}: {item['msg']}")
+        message = str(item["ctx"]["error"]) if item["type"] == "value_error" else item["msg"]
+        # Messages of the fleet schema and of the cross checks already name their path (fleets[1].target...).
+        parts.append(message if message.startswith(("fleets[", "fleets:")) else f"{where}: {message}")
     return "; ".join(parts)
 
 
@@ -169,6 +342,31 @@ def parse_stage_config(name: str, raw: Mapping[str, Any], environ: Mapping[str, 
         raise StageConfigError(f"invalid config for stage {name!r}: {_describe(error)}") from None
     except TypeError as error:  # e.g. a `name` key inside the stage object
         raise StageConfigError(f"invalid config for stage {name!r}: {error}") from None
+
+
+def with_alarm_subscribers(stages: Mapping[str, Any], override: Any) -> Mapping[str, Any]:
+    """`stages` with `-c alarm_subscribers=` applied: JSON (or an object) `{"<Stage>": ["who", ...]}`.
+
+    How CI names who is paged without committing addresses: e.g. a repository variable holding that JSON.
+    """
+    if override in (None, ""):
+        return stages
+    if isinstance(override, str):
+        try:
+            override = json.loads(override)
+        except json.JSONDecodeError as error:
+            raise StageConfigError(
+                f'-c alarm_subscribers: not JSON ({error.msg}); expected {{"<Stage>": [...]}}'
+            ) from None
+    if not isinstance(override, Mapping) or not all(isinstance(v, list) for v in override.values()):
+        raise StageConfigError('-c alarm_subscribers: expected an object {"<Stage>": ["who", ...]}')
+    unknown = sorted(set(override) - set(stages))
+    if unknown:
+        raise StageConfigError(f"-c alarm_subscribers names unknown stage(s) {', '.join(map(repr, unknown))}")
+    return {
+        name: ({**raw, "alarm_subscribers": override[name]} if name in override and isinstance(raw, Mapping) else raw)
+        for name, raw in stages.items()
+    }
 
 
 def select_stages(

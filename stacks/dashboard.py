@@ -10,7 +10,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.config import StageConfig
-from stacks.metrics import DECISION_NAMESPACE, EndpointMetrics, decision_metric
+from stacks.dashboard_controller import controller_row, decision_rows
+from stacks.metrics import CONTROLLER_NAMESPACE, EndpointMetrics
 
 ROWS = {
     "Endpoint traffic": "calls per minute, the share rejected as bad input (4XX) or failed (5XX), and how many "
@@ -19,9 +20,12 @@ ROWS = {
     "the alarm thresholds.",
     "Endpoint resources": "CPU (100 per busy vCPU, summed) and memory per instance.",
     "Training": "runs of the training state machine started and failed per hour, and how long they took.",
-    "Decisions": f"what the policy decided ({DECISION_NAMESPACE} metrics from the handler): the fleet it wants vs "
-    "the machines serving, the load vs what they can serve, and how often the safety shield overrode the policy "
-    "or fell back to the target-tracking rule.",
+    "Controller": f"the loop that asks the endpoint every minute ({CONTROLLER_NAMESPACE}): runs, errors and "
+    "throttles, how long a run and its endpoint call take, how many fleets decide and how many fell back to the "
+    "rule, had the shield override the policy or held on stale data, and each fleet's mode.",
+    "Decisions (one row per fleet)": "the policy's fleet (PolicyDesired) beside the real one (serving + warming) "
+    "and what was applied (active mode only), the load vs what serving machines can take, shield overrides, "
+    "fallbacks and holds; in shadow mode the machine-minutes each fleet would have cost over the period.",
 }
 
 
@@ -138,32 +142,9 @@ def build_dashboard(
         ),
         _graph("Training run duration (minutes)", [minutes], width=12),
     )
-    dashboard.add_widgets(header("Decisions"))
-    dashboard.add_widgets(
-        _graph(
-            "Desired vs active machines",
-            [
-                decision_metric(config.name, "DesiredMachines", "Average"),
-                decision_metric(config.name, "ActiveMachines", "Average"),
-                decision_metric(config.name, "PendingMachines", "Average"),
-            ],
-            width=8,
-        ),
-        _graph(
-            "Load vs capacity (requests per minute)",
-            [
-                decision_metric(config.name, "LoadRpm", "Average"),
-                decision_metric(config.name, "CapacityRpm", "Average"),
-            ],
-            width=8,
-        ),
-        _graph(
-            "Shield overrides and fallbacks (decisions per minute)",
-            [
-                decision_metric(config.name, "ShieldOverrides", "Sum"),
-                decision_metric(config.name, "Fallbacks", "Sum"),
-            ],
-            width=8,
-        ),
-    )
+    dashboard.add_widgets(header("Controller"))
+    dashboard.add_widgets(*controller_row(config))
+    for title, widgets in decision_rows(config):
+        dashboard.add_widgets(header(title))
+        dashboard.add_widgets(*widgets)
     return dashboard

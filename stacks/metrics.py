@@ -9,6 +9,10 @@ from aws_cdk import aws_cloudwatch as cw
 
 DECISION_NAMESPACE = "RLAutoscaler"
 """Namespace of the handler's decision metrics (env AUTOSCALER_METRICS_NAMESPACE on the model container)."""
+CONTROLLER_NAMESPACE = "RLAutoscaler/Controller"
+"""Namespace of the controller's metrics (dimensions {Stage} and {Stage, Fleet}); the dashboard reads these."""
+SIMULATED_FLEET_NAMESPACE = "RLAutoscaler/SimulatedFleet"
+"""Where simulated fleets publish their own RequestCount and FailedRequests (dimensions {Stage, Fleet})."""
 ONE_MINUTE = cdk.Duration.minutes(1)
 
 
@@ -33,9 +37,10 @@ class EndpointMetrics:
         return self._metric("AWS/SageMaker", name, "Sum")
 
     def error_rate(self, status: str) -> cw.MathExpression:
-        """Percentage of invocations answered with 4XX or 5XX (0 when there is no traffic)."""
+        """Percentage of invocations answered with 4XX or 5XX; no data in a minute without invocations (SageMaker
+        publishes none then), which the 5XX rollback alarm counts as breaching."""
         return cw.MathExpression(
-            expression=f"IF(inv > 0, 100 * e{status.lower()} / inv, 0)",
+            expression=f"100 * FILL(e{status.lower()}, 0) / inv",
             using_metrics={
                 "inv": self.invocation(),
                 f"e{status.lower()}": self.invocation(f"Invocation{status}Errors"),
@@ -58,6 +63,31 @@ class EndpointMetrics:
         return self._metric("/aws/sagemaker/Endpoints", name, statistic)
 
 
+@dataclass(frozen=True)
+class EndpointDecisionMetrics:
+    """The handler's own EMF decision metrics (namespace RLAutoscaler, dimension {Stage}), endpoint-side.
+
+    The controller publishes per-fleet decisions (RLAutoscaler/Controller); these stay because they are measured
+    inside the model container, so the fallback and shield-override alarms see a blue/green canary's answers
+    (whoever calls it). Requests marked as smoke tests (CustomAttributes) are left out by the handler.
+    """
+
+    stage: str
+
+    def share(self, name: str) -> cw.MathExpression:
+        """Percentage of decisions counted in `name` (Fallbacks, ShieldOverrides); no data without decisions."""
+        ident = name.lower()
+        return cw.MathExpression(
+            expression=f"100 * FILL({ident}, 0) / decisions",
+            using_metrics={
+                ident: decision_metric(self.stage, name, "Sum"),
+                "decisions": decision_metric(self.stage, "Decisions", "Sum"),
+            },
+            label=f"{name} (% of decisions)",
+            period=ONE_MINUTE,
+        )
+
+
 def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:
     return cw.Metric(
         namespace=DECISION_NAMESPACE,
@@ -66,4 +96,19 @@ def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:
         statistic=statistic,
         period=ONE_MINUTE,
         label=name,
+    )
+
+
+def controller_metric(
+    stage: str, name: str, statistic: str, fleet: str | None = None, label: str | None = None
+) -> cw.Metric:
+    """A controller metric per stage, or per fleet when `fleet` is given."""
+    dimensions = {"Stage": stage} if fleet is None else {"Stage": stage, "Fleet": fleet}
+    return cw.Metric(
+        namespace=CONTROLLER_NAMESPACE,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=ONE_MINUTE,
+        label=label or name,
     )

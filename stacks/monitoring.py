@@ -19,12 +19,15 @@ from constructs import Construct
 
 from stacks.config import StageConfig
 from stacks.dashboard import build_dashboard
-from stacks.metrics import EndpointMetrics
+from stacks.metrics import EndpointDecisionMetrics, EndpointMetrics
+from stacks.monitoring_controller import controller_alarms, no_invocations_expression
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
-ROLLBACK_ALARMS = ("5xx-rate", "model-latency-p99")
-"""Alarms that roll back a blue/green endpoint update: the health of the new fleet, not of its callers."""
+ROLLBACK_ALARMS = ("5xx-rate", "model-latency-p99", "fallback-rate")
+"""Alarms that roll back a blue/green endpoint update: the health of the new fleet, not of its callers. The 5XX
+and fallback alarms treat a minute without data as breaching: a canary that gets no traffic, or whose metrics
+never arrive, must not pass its bake by construction."""
 
 
 def alarm_name(config: StageConfig, alarm_id: str) -> str:
@@ -47,6 +50,7 @@ class MonitoringStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         limits = config.alarms
         self.endpoint = EndpointMetrics(config.endpoint_name, config.variant_name)
+        self.decisions = EndpointDecisionMetrics(config.name)
         self.dashboard_name = config.endpoint_name
         first_look = f"Open the {self.dashboard_name} dashboard"
 
@@ -57,9 +61,22 @@ class MonitoringStack(cdk.Stack):
             master_key=storage.key,
             enforce_ssl=True,
         )
-        if config.alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
-        action = cw_actions.SnsAction(self.topic)
+        actions = [cw_actions.SnsAction(self.topic)]
+        for i, who in enumerate(config.alarm_subscribers):
+            if who.startswith("arn:"):  # an existing topic (e.g. AWS Chatbot's): alarms publish there too
+                actions.append(cw_actions.SnsAction(sns.Topic.from_topic_arn(self, f"Subscriber{i}", who)))
+            elif who.startswith("ssm:"):  # resolved by CloudFormation at deploy; a missing parameter fails it
+                self.topic.add_subscription(
+                    subscriptions.EmailSubscription(f"{{{{resolve:ssm:{who.removeprefix('ssm:')}}}}}")
+                )
+            else:
+                self.topic.add_subscription(subscriptions.EmailSubscription(who))
+        if not config.alarm_subscribers:
+            cdk.Annotations.of(self).add_warning_v2(
+                "rl-autoscaler:no-alarm-subscribers",
+                f"Stage {config.name} has no alarm_subscribers: its alarms reach nobody (allowed in {config.name} "
+                "only; Staging and Prod refuse to synth without one).",
+            )
 
         def alarm(
             construct_id: str, metric: cw.IMetric, threshold: float, description: str, **options: Any
@@ -77,8 +94,8 @@ class MonitoringStack(cdk.Stack):
                 alarm_description=description,
                 **options,
             )
-            created.add_alarm_action(action)
-            created.add_ok_action(action)
+            created.add_alarm_action(*actions)
+            created.add_ok_action(*actions)
             return created
 
         endpoint = config.endpoint_name
@@ -88,7 +105,10 @@ class MonitoringStack(cdk.Stack):
             limits.error_5xx_percent,
             f"More than {limits.error_5xx_percent}% of calls to endpoint {endpoint} fail with 5XX: the model "
             "container errs, so the fleet gets no scaling decisions. During a blue/green update this alarm rolls the "
-            f"update back. First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks.",
+            f"update back. No data counts as breaching (no invocation in a minute: a canary nobody calls cannot "
+            f"pass). First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks; if there "
+            "is no traffic at all, check the controller (every fleet off, or not running).",
+            treat_missing_data=cw.TreatMissingData.BREACHING,
         )
         self.error_4xx = alarm(
             "4xx-rate",
@@ -105,6 +125,26 @@ class MonitoringStack(cdk.Stack):
             f"p99 model latency of {endpoint} is above {limits.model_latency_p99_ms} ms: decisions arrive late. "
             "During a blue/green update this alarm rolls the update back. First: check CPU and instance count on "
             f"the dashboard; if CPU is high, raise max_instances for stage {config.name}.",
+        )
+        self.fallback_rate = alarm(
+            "fallback-rate",
+            self.decisions.share("Fallbacks"),
+            limits.fallback_percent,
+            f"More than {limits.fallback_percent}% of the decisions of endpoint {endpoint} came from the shield's "
+            "fallback rule: the policy network failed or returned NaN/inf, and the endpoint still answers HTTP 200 "
+            "(a broken model). During a blue/green update this alarm rolls the update back; no data (no decision "
+            f"in a minute) counts as breaching. First: {first_look}; search the endpoint logs for 'policy forward "
+            "pass failed' and compare model_version with the last good one; redeploy the previous artifact.",
+            treat_missing_data=cw.TreatMissingData.BREACHING,
+        )
+        self.shield_override_rate = alarm(
+            "shield-override-rate",
+            self.decisions.share("ShieldOverrides"),
+            limits.shield_override_percent,
+            f"The shield overrode more than {limits.shield_override_percent}% of the policy's decisions on "
+            f"{endpoint}: the load is outside what the policy was trained on, or the policy scales against the "
+            "load. Fleets are kept safe by the shield, not by the policy. First: compare LoadRPM on the dashboard "
+            "with the training range (docs/serving.md, the shield); retrain on recent load if it moved.",
         )
         self.overhead_latency = alarm(
             "overhead-latency-p99",
@@ -132,22 +172,21 @@ class MonitoringStack(cdk.Stack):
         )
         self.no_invocations = alarm(
             "no-invocations",
-            cw.Metric(
-                namespace="AWS/SageMaker",
-                metric_name="Invocations",
-                dimensions_map={"EndpointName": endpoint, "VariantName": config.variant_name},
-                statistic="Sum",
-                period=cdk.Duration.minutes(limits.no_invocations_minutes),
-            ),
+            no_invocations_expression(config),
             1,
-            f"Endpoint {endpoint} received no calls for {limits.no_invocations_minutes} minutes: whatever asks it "
-            "for scaling decisions (once a minute) has stopped, so the fleet is not being scaled. First: check the "
-            "caller's logs and its permission to call sagemaker:InvokeEndpoint.",
-            comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            f"The controller stopped asking endpoint {endpoint}: in the last {limits.no_invocations_minutes} minutes "
+            f"either the controller {config.controller_function_name} reported no run, or fleets were deciding "
+            "(FleetsDeciding > 0) and the endpoint received no call. A stage with no fleet, or with every fleet off, "
+            "does not alarm. Fleets are held by the fallback rule or not scaled at all. First: check the "
+            "controller-not-running and controller-errors alarms and the function's log group "
+            f"/aws/lambda/{config.controller_function_name} (an AccessDenied on sagemaker:InvokeEndpoint, or a "
+            "schedule that was disabled).",
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=1,
             datapoints_to_alarm=1,
             treat_missing_data=cw.TreatMissingData.BREACHING,
         )
+        self.controller_alarms = controller_alarms(config, alarm)
         machine = training.state_machine
         self.training_failed = alarm(
             "training-failed",
@@ -169,11 +208,14 @@ class MonitoringStack(cdk.Stack):
             self.error_5xx,
             self.error_4xx,
             self.model_latency,
+            self.fallback_rate,
+            self.shield_override_rate,
             self.overhead_latency,
             self.cpu,
             self.memory,
             self.no_invocations,
             self.training_failed,
+            *self.controller_alarms,
         ]
         self.rollback_alarms = [self.node.find_child(alarm_id) for alarm_id in ROLLBACK_ALARMS]
 

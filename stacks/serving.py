@@ -23,7 +23,8 @@ from stacks.images import inference_image
 from stacks.metrics import DECISION_NAMESPACE
 from stacks.monitoring import ROLLBACK_ALARMS, MonitoringStack, alarm_name
 from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
-from stacks.storage import DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
+from stacks.stage_files import StageFiles
+from stacks.storage import ARTIFACTS, DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
 
 
 class ServingStack(cdk.Stack):
@@ -50,9 +51,41 @@ class ServingStack(cdk.Stack):
 
         if artifact.local_path is not None:
             asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact.local_path))
-            model_bucket, model_key = asset.s3_bucket_name, asset.s3_object_key
+            source_bucket, source_key = asset.s3_bucket_name, asset.s3_object_key
         else:
-            model_bucket, model_key = artifact.s3_bucket_and_key
+            source_bucket, source_key = artifact.s3_bucket_and_key
+        # Serving owns its model: SageMaker re-reads the model data on every scale-out and instance replacement, so
+        # it is copied (sha256 checked) into the stage bucket, out of reach of `cdk gc` and of the release bucket.
+        model_key = f"{ARTIFACTS}{artifact.sha256}/model.tar.gz"
+        model_object = data_bucket_arn(config.name, self, model_key)
+        self.files = StageFiles(
+            self,
+            "ArtifactCopy",
+            config=config,
+            key=key,
+            purpose="artifact-copy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadReleasedArtifact",
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{self.partition}:s3:::{source_bucket}/{source_key}"],
+                ),
+                iam.PolicyStatement(
+                    sid="WriteAndCheckStageCopy",
+                    actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+                    resources=[model_object],
+                ),
+            ],
+        )
+        self.model_copy = self.files.resource(
+            "Copy",
+            "CopyArtifact",
+            bucket_name,
+            model_key,
+            SourceBucket=source_bucket,
+            SourceKey=source_key,
+            Sha256=artifact.sha256,
+        )
 
         self.role = iam.Role(
             self,
@@ -62,11 +95,7 @@ class ServingStack(cdk.Stack):
         )
         policy = sagemaker_base_policy(self, "ModelPolicy", "pytorch-inference", log_group_name, key)
         policy.add_statements(
-            iam.PolicyStatement(
-                sid="ReadModelArtifact",
-                actions=["s3:GetObject"],
-                resources=[f"arn:{self.partition}:s3:::{model_bucket}/{model_key}"],
-            ),
+            iam.PolicyStatement(sid="ReadModelArtifact", actions=["s3:GetObject"], resources=[model_object]),
             iam.PolicyStatement(
                 sid="LocateBucket", actions=["s3:GetBucketLocation"], resources=[data_bucket_arn(config.name, self)]
             ),
@@ -102,6 +131,7 @@ class ServingStack(cdk.Stack):
             self,
             "EndpointLogs",
             log_group_name=log_group_name,
+            encryption_key=key,
             retention=log_retention(config),
             removal_policy=removal_policy(config),
         )
@@ -110,12 +140,14 @@ class ServingStack(cdk.Stack):
             self,
             "Model",
             execution_role_arn=self.role.role_arn,
+            # Nothing in the container needs the network (code/requirements.txt is empty); Serverless Inference
+            # does not support isolation (docs/infra.md).
+            enable_network_isolation=not serving.serverless,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=inference_image(self.region),
-                # A data source with an explicit compression type: the asset's object key ends in .gz, not .tar.gz.
                 model_data_source=sagemaker.CfnModel.ModelDataSourceProperty(
                     s3_data_source=sagemaker.CfnModel.S3DataSourceProperty(
-                        s3_uri=f"s3://{model_bucket}/{model_key}", s3_data_type="S3Object", compression_type="Gzip"
+                        s3_uri=f"s3://{bucket_name}/{model_key}", s3_data_type="S3Object", compression_type="Gzip"
                     )
                 ),
                 environment={
@@ -135,34 +167,15 @@ class ServingStack(cdk.Stack):
                 cdk.CfnTag(key="model_sha256", value=artifact.sha256),
             ],
         )
-        self.model.node.add_dependency(policy)
+        self.model.node.add_dependency(policy, self.model_copy)
 
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "EndpointConfig",
             kms_key_id=key.key_arn,
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=config.variant_name,
-                    model_name=self.model.attr_model_name,
-                    instance_type=serving.instance_type,
-                    initial_instance_count=serving.instance_count,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
-                enable_capture=serving.data_capture_percent > 0,
-                initial_sampling_percentage=max(serving.data_capture_percent, 1),
-                destination_s3_uri=f"s3://{bucket_name}/{DATA_CAPTURE.rstrip('/')}",
-                kms_key_id=key.key_arn,
-                capture_options=[
-                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
-                    sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
-                ],
-                capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
-                    json_content_types=["application/json"], csv_content_types=["text/csv"]
-                ),
-            ),
+            production_variants=[production_variant(config, self.model.attr_model_name)],
+            # Serverless Inference supports no data capture (validated in the stage config).
+            data_capture_config=None if serving.serverless else data_capture(config, bucket_name, key.key_arn),
         )
 
         deployment_config = None
@@ -171,8 +184,9 @@ class ServingStack(cdk.Stack):
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
                     traffic_routing_configuration=sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
                         type="CANARY",
+                        # An instance count: a percentage of a small fleet rounds to whatever SageMaker decides.
                         canary_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
-                            type="CAPACITY_PERCENT", value=serving.canary_percent
+                            type="INSTANCE_COUNT", value=serving.canary_instances
                         ),
                         wait_interval_in_seconds=serving.canary_wait_minutes * 60,
                     ),
@@ -197,6 +211,11 @@ class ServingStack(cdk.Stack):
         )
         self.endpoint.node.add_dependency(self.log_group)
 
+        cdk.CfnOutput(self, "EndpointName", value=self.endpoint.attr_endpoint_name)
+        cdk.CfnOutput(self, "ModelSha256", value=artifact.sha256)
+        cdk.CfnOutput(self, "ModelData", value=f"s3://{bucket_name}/{model_key}")
+        if serving.serverless:
+            return  # a serverless endpoint scales by concurrency, without Application Auto Scaling
         self.scaling_target = appscaling.CfnScalableTarget(
             self,
             "ScalingTarget",
@@ -222,5 +241,42 @@ class ServingStack(cdk.Stack):
                 scale_out_cooldown=serving.scale_out_cooldown_s,
             ),
         )
-        cdk.CfnOutput(self, "EndpointName", value=self.endpoint.attr_endpoint_name)
-        cdk.CfnOutput(self, "ModelSha256", value=artifact.sha256)
+
+
+def production_variant(config: StageConfig, model_name: str) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    serving = config.serving
+    if serving.serverless:
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=config.variant_name,
+            model_name=model_name,
+            serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                memory_size_in_mb=serving.serverless_memory_mb,  # type: ignore[arg-type]
+                max_concurrency=serving.serverless_max_concurrency,
+            ),
+        )
+    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=config.variant_name,
+        model_name=model_name,
+        instance_type=serving.instance_type,
+        initial_instance_count=serving.instance_count,
+        initial_variant_weight=1.0,
+    )
+
+
+def data_capture(
+    config: StageConfig, bucket_name: str, key_arn: str
+) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
+    percent = config.serving.data_capture_percent
+    return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+        enable_capture=percent > 0,
+        initial_sampling_percentage=max(percent, 1),
+        destination_s3_uri=f"s3://{bucket_name}/{DATA_CAPTURE.rstrip('/')}",
+        kms_key_id=key_arn,
+        capture_options=[
+            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
+            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
+        ],
+        capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+            json_content_types=["application/json"], csv_content_types=["text/csv"]
+        ),
+    )

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from stacks.artifact import ModelArtifact, check_gate
 from stacks.config import REGION, StageConfig
+from stacks.controller import ControllerStack
 from stacks.monitoring import MonitoringStack
 from stacks.serving import ServingStack
 from stacks.storage import StorageStack
@@ -26,6 +27,7 @@ class AutoscalerStage(cdk.Stage):
         config: StageConfig,
         artifact: ModelArtifact,
         sourcedir: Path,
+        controller_package: Path,
         **kwargs: Any,
     ) -> None:
         check_gate(artifact, config.name, config.require_passed_gate)
@@ -69,7 +71,18 @@ class AutoscalerStage(cdk.Stage):
             description=f"RL autoscaler {config.name}: model, endpoint config, endpoint and auto scaling",
             tags=tags,
         )
+        self.controller = ControllerStack(
+            self,
+            "Controller",
+            config=config,
+            storage=self.storage,
+            serving=self.serving,
+            artifact=artifact,
+            package=controller_package,
+            description=f"RL autoscaler {config.name}: the controller that scales the stage's fleets every minute",
+            tags=tags,
+        )
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.storage, self.training, self.monitoring, self.serving]
+        return [self.storage, self.training, self.monitoring, self.serving, self.controller]

@@ -31,6 +31,105 @@ def data_bucket_name(stage: str, account: str) -> str:
     return f"rl-autoscaler-{stage.lower()}-data-{account}-eu-west-1"
 
 
+KEY_ADMIN_ACTIONS = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:RevokeGrant",
+    "kms:RotateKeyOnDemand",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+"""What a key administrator may do: manage the key, never use it (no Encrypt/Decrypt/GenerateDataKey/CreateGrant)."""
+KEY_USER_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+"""What a key user may do: cryptographic use, never administration."""
+
+
+def stage_log_group_names(stage: str) -> tuple[str, ...]:
+    """The stage's log groups encrypted with its key (patterns, for the key policy's encryption-context condition)."""
+    low = stage.lower()
+    return (
+        f"/aws/sagemaker/Endpoints/rl-autoscaler-{low}",
+        f"/aws/vendedlogs/states/rl-autoscaler-{low}-*",
+        f"/aws/lambda/rl-autoscaler-{low}-*",
+    )
+
+
+def stage_key_policy(stack: cdk.Stack, config: StageConfig) -> iam.PolicyDocument:
+    """Key administrators apart from key users (AWS KMS best practice: separation of duties).
+
+    - Administrators: `key_admins` of the stage config, or else the account (so IAM policies decide who
+      administers), with administrative actions only: an administrator cannot decrypt the stage's data.
+    - Users: the roles of this stage's own stacks (`<Stage>-*`, the names CloudFormation gives them), the
+      `key_users` of the stage config, the deploy role for the grants SageMaker makes when it creates encrypted
+      volumes, and the AWS services that encrypt for the stage (CloudWatch alarms to the topic, CloudWatch Logs for
+      exactly the stage's log groups).
+    """
+    account = stack.account
+    arn = f"arn:{stack.partition}"
+    account_root = iam.AccountRootPrincipal()
+    admins = [iam.ArnPrincipal(a) for a in config.key_admins] or [account_root]
+    stage_roles = [f"{arn}:iam::{account}:role/{config.name}-*", *config.key_users]
+    deploy_role = f"{arn}:iam::{account}:role/cdk-*-cfn-exec-role-{account}-{stack.region}"
+    log_groups = [
+        f"{arn}:logs:{stack.region}:{account}:log-group:{name}" for name in stage_log_group_names(config.name)
+    ]
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="KeyAdministrators", principals=admins, actions=list(KEY_ADMIN_ACTIONS), resources=["*"]
+            ),
+            iam.PolicyStatement(
+                sid="KeyUsersStageRoles",
+                principals=[account_root],
+                actions=list(KEY_USER_ACTIONS),
+                resources=["*"],
+                conditions={"ArnLike": {"aws:PrincipalArn": stage_roles}},
+            ),
+            iam.PolicyStatement(
+                sid="KeyUsersGrantsForAwsResources",
+                principals=[account_root],
+                actions=["kms:CreateGrant", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {"aws:PrincipalArn": [*stage_roles, deploy_role]},
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            ),
+            iam.PolicyStatement(
+                sid="LetLogsEncryptStageLogGroups",
+                principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
+            ),
+        ]
+    )
+
+
 def data_bucket_arn(stage: str, scope: Construct, objects: str | None = None) -> str:
     """ARN of the stage's data bucket (or of `objects` in it), as seen from any stack of the stage."""
     stack = cdk.Stack.of(scope)
@@ -49,22 +148,12 @@ class StorageStack(cdk.Stack):
         self.key = kms.Key(
             self,
             "Key",
-            description=f"RL autoscaler {config.name}: data bucket, data capture, endpoint volumes, alarm topic",
+            description=f"RL autoscaler {config.name}: data bucket, data capture, endpoint volumes, alarm topic, logs",
             enable_key_rotation=True,
             removal_policy=removal,
             pending_window=cdk.Duration.days(7 if removal == cdk.RemovalPolicy.DESTROY else 30),
+            policy=stage_key_policy(self, config),
         )
-        # CloudWatch alarms publish to the KMS-encrypted alarm topic.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
-            )
-        )
-
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
@@ -83,6 +172,7 @@ class StorageStack(cdk.Stack):
                 )
             ],
             removal_policy=removal,
+            auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
         )
 
         self.bucket = s3.Bucket(
@@ -99,6 +189,8 @@ class StorageStack(cdk.Stack):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix=ACCESS_LOGS,
+            # Dev and Staging: `cdk destroy` empties the versioned bucket first (every version), or deleting it fails.
+            auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-checkpoints",
@@ -129,3 +221,9 @@ class StorageStack(cdk.Stack):
             ],
             removal_policy=removal,
         )
+        provider = self.node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+        if provider is not None:
+            # CDK's provider adds a DependsOn on the role it already refers to by GetAtt (cfn-lint W3005).
+            handler = provider.node.find_child("Handler")
+            assert isinstance(handler, cdk.CfnResource)
+            handler.add_deletion_override("DependsOn")

@@ -25,9 +25,13 @@ from stacks.config import StageConfig
 from stacks.images import training_image
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.sourcedir import ENTRY_POINT
+from stacks.stage_files import StageFiles
 from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
+RAY_CHANNEL = "ray"
+RAY_TOKEN_PREFIX = "ray/"
+"""Prefix of the stage bucket holding only `auth_token`, written at deploy by a custom resource."""
 TRAINING_LOG_FIELDS = ("iter", "timesteps", "episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s")
 """Fields of the `train_iteration ...` line the training script prints once per iteration."""
 
@@ -95,6 +99,7 @@ class TrainingStack(cdk.Stack):
             description=f"SageMaker training jobs of the RL autoscaler ({config.name})",
         )
         policy = sagemaker_base_policy(self, "TrainingPolicy", "pytorch-training", "/aws/sagemaker/TrainingJobs", key)
+        ray_token = f"{RAY_TOKEN_PREFIX}auth_token"
         prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
         policy.add_statements(
             iam.PolicyStatement(
@@ -106,7 +111,9 @@ class TrainingStack(cdk.Stack):
                 sid="ListOwnPrefixes",
                 actions=["s3:ListBucket"],
                 resources=[data_bucket_arn(config.name, self)],
-                conditions={"StringLike": {"s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*"]}},
+                conditions={
+                    "StringLike": {"s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*"]}
+                },
             ),
             iam.PolicyStatement(
                 sid="ReadWriteCheckpointsAndOutput",
@@ -114,7 +121,26 @@ class TrainingStack(cdk.Stack):
                 resources=prefixes,
             ),
         )
+        policy.add_statements(
+            iam.PolicyStatement(
+                sid="ReadRayToken", actions=["s3:GetObject"], resources=[data_bucket_arn(config.name, self, ray_token)]
+            ),
+        )
         policy.attach_to_role(self.role)
+        self.ray_token = StageFiles(
+            self,
+            "RayToken",
+            config=config,
+            key=key,
+            purpose="ray-token",
+            statements=[
+                iam.PolicyStatement(
+                    sid="WriteRayToken",
+                    actions=["s3:PutObject"],
+                    resources=[data_bucket_arn(config.name, self, ray_token)],
+                )
+            ],
+        ).resource("Token", "RayToken", bucket_name, ray_token)
         acknowledge_wildcards(
             policy,
             {
@@ -171,12 +197,22 @@ class TrainingStack(cdk.Stack):
                 "preset": training.preset,
                 "seed": str(training.seed),
             },
-            environment={
-                "PYTHONUNBUFFERED": "1",
-                "AUTOSCALER_STAGE": config.name,
-                # Ray token authentication: one fresh token per execution, the same on every host of the job.
-                "RAY_AUTH_TOKEN": sfn.JsonPath.uuid(),
-            },
+            environment={"PYTHONUNBUFFERED": "1", "AUTOSCALER_STAGE": config.name},
+            # Ray token authentication: every host gets the stage's token as the file ray/auth_token of this input
+            # channel (training/ray_cluster.py reads it), so it shows in no job description, execution history or
+            # log; only the training role (and the stage key's users) can read it.
+            input_data_config=[
+                tasks.Channel(
+                    channel_name=RAY_CHANNEL,
+                    data_source=tasks.DataSource(
+                        s3_data_source=tasks.S3DataSource(
+                            s3_location=_S3Uri(f"s3://{bucket_name}/{RAY_TOKEN_PREFIX}"),
+                            s3_data_type=tasks.S3DataType.S3_PREFIX,
+                            s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
+                        )
+                    ),
+                )
+            ],
             resource_config=tasks.ResourceConfig(
                 instance_count=training.instance_count,
                 instance_type=ec2.InstanceType(training.instance_type.removeprefix("ml.")),
@@ -197,6 +233,8 @@ class TrainingStack(cdk.Stack):
         self.log_group = logs.LogGroup(
             self,
             "ExecutionLogs",
+            log_group_name=f"/aws/vendedlogs/states/rl-autoscaler-{config.name.lower()}-training",
+            encryption_key=key,
             retention=log_retention(config),
             removal_policy=removal_policy(config),
         )
@@ -215,7 +253,11 @@ class TrainingStack(cdk.Stack):
         # The machine refers to its role by GetAtt already; CDK's extra DependsOn on it is redundant (cfn-lint W3005).
         self.state_machine.node.default_child.add_override(  # type: ignore[union-attr]
             "DependsOn",
-            [self.get_logical_id(machine_policy.node.default_child)],  # type: ignore[arg-type]
+            [
+                self.get_logical_id(machine_policy.node.default_child),  # type: ignore[arg-type]
+                # The Ray token exists before a first execution can start a job that reads it.
+                self.get_logical_id(self.ray_token.node.default_child),  # type: ignore[arg-type]
+            ],
         )
         training_jobs = f"arn:{self.partition}:sagemaker:{self.region}:{self.account}:training-job/*"
         acknowledge(

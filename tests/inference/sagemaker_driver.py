@@ -53,10 +53,14 @@ def main() -> None:
 
     report["handler_service"] = f"{HandlerService.__module__}.{HandlerService.__name__}"
     service = HandlerService()
-    service.initialize(_Context(model_dir, {}))
+    # TorchServe keeps one context per worker and sets each request's headers on it (ts/service.py), and the
+    # toolkit's Transformer passes the context it was initialised with to hooks that take one: do the same.
+    ctx = _Context(model_dir, {})
+    service.initialize(ctx)
     results = []
     for req in json.load(sys.stdin):
-        ctx = _Context(model_dir, req["headers"])
+        ctx.request_processor = [_RequestProcessor(req["headers"])]
+        ctx.status = ctx.content_type = None
         out = service.handle([{"body": bytearray(req["body"].encode("utf-8"))}], ctx)
         body = out[0]
         results.append(

@@ -56,9 +56,10 @@ def test_packaging_is_reproducible(tmp_path: Path) -> None:
     assert a == b
 
 
-def _serve_in_container_layout(model_dir: Path, requests_: list[dict]) -> dict:
+def _serve_in_container_layout(model_dir: Path, requests_: list[dict], extra_env: dict | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AUTOSCALER_", "SAGEMAKER_"))}
     env["PYTHONPATH"] = str(model_dir / "code")  # what TorchServe sets in the container
+    env.update(extra_env or {})
     proc = subprocess.run(
         [sys.executable, "-P", "-s", str(DRIVER), str(model_dir)],
         input=json.dumps(requests_),
@@ -105,11 +106,12 @@ def test_packaged_code_serves_under_the_sagemaker_toolkit(extracted: Path) -> No
 
 
 def test_hooks_have_the_arities_the_toolkit_inspects() -> None:
-    """The toolkit passes a context argument to hooks with one parameter more than it expects."""
+    """The toolkit passes a context argument to hooks with one parameter more than it expects: input_fn takes it
+    (the request's CustomAttributes mark smoke tests), the others do not."""
     from inference import handler
 
     arity = {name: len(inspect.signature(getattr(handler, name)).parameters) for name in contract_hooks()}
-    assert arity == {"model_fn": 1, "input_fn": 2, "predict_fn": 2, "output_fn": 2}
+    assert arity == {"model_fn": 1, "input_fn": 3, "predict_fn": 2, "output_fn": 2}
 
 
 def contract_hooks() -> tuple[str, ...]:
@@ -122,3 +124,23 @@ def test_shim_reexports_the_hooks(extracted: Path) -> None:
         assert name in text
     assert f"from {artifact.SERVING_PACKAGE}.handler import" in text
     assert contract.MAX_INSTANCES == 1000
+
+
+def test_smoke_test_requests_stay_out_of_the_metrics_under_the_sagemaker_toolkit(
+    extracted: Path, tmp_path: Path
+) -> None:
+    """SageMaker passes CustomAttributes as a request header; the toolkit hands the context to input_fn."""
+    emf = tmp_path / "emf.log"
+    json_h = {"Content-Type": "application/json", "Accept": "application/json"}
+    smoke = {**json_h, "X-Amzn-SageMaker-Custom-Attributes": "rl-autoscaler-smoke-test=1"}
+    reqs = [
+        {"headers": smoke, "body": json.dumps(decision())},
+        {"headers": json_h, "body": json.dumps({"instances": [decision()] * 2})},
+        {"headers": {**smoke, "X-Amzn-SageMaker-Custom-Attributes": "trace=7;RL-Autoscaler-Smoke-Test"}, "body": "{"},
+        {"headers": smoke, "body": json.dumps({"instances": [decision()] * 3})},
+    ]
+    env = {"AUTOSCALER_METRICS_NAMESPACE": "RLAutoscaler", "AUTOSCALER_METRICS_PATH": str(emf)}
+    report = _serve_in_container_layout(extracted, reqs, env)
+    assert [r["status"] for r in report["results"]] == [200, 200, 400, 200]
+    records = [json.loads(line) for line in emf.read_text().splitlines()]
+    assert [r["Decisions"] for r in records] == [2], "only the unmarked request is counted"

@@ -18,7 +18,7 @@ from stacks.stage import AutoscalerStage
 ROOT = Path(__file__).resolve().parents[2]
 CDK_CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 STAGES = ("Dev", "Staging", "Prod")
-STACKS = ("Storage", "Training", "Monitoring", "Serving")
+STACKS = ("Storage", "Training", "Monitoring", "Serving", "Controller")
 MODEL_VERSION = "infra-test-policy"
 CREATED_AT = "2026-01-01T00:00:00+00:00"
 

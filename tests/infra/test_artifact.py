@@ -59,19 +59,32 @@ def test_dev_accepts_an_artifact_whose_gate_failed(tmp_path: Path, policy_artifa
     assert tags["model_version"] == "infra-test-policy-failed-gate"
 
 
-def test_s3_artifact_is_deployed_by_uri_and_sha256(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
+def test_s3_artifact_is_copied_into_the_stage_bucket_and_served_from_there(
+    tmp_path: Path, policy_artifacts: dict[str, Path]
+) -> None:
+    """Serving owns its model: the release object is only read once, at deploy, by the sha256-checking copy."""
     metadata = policy_artifacts["passed"].with_name("metadata.json")
     sha = file_sha256(policy_artifacts["passed"])
     _, (prod,) = build_app(tmp_path, stage="Prod", model_s3_uri=URI, model_sha256=sha, model_metadata=str(metadata))
     template = Template.from_stack(prod.serving)
     container = only(template, "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
-    assert container["ModelDataSource"]["S3DataSource"]["S3Uri"] == URI
+    served = f"s3://rl-autoscaler-prod-data-<Ref:AWS::AccountId>-eu-west-1/artifacts/{sha}/model.tar.gz"
+    assert joined(container["ModelDataSource"]["S3DataSource"]["S3Uri"]) == served
     assert container["Environment"]["AUTOSCALER_MODEL_SHA256"] == sha
     assert prod.serving.node.try_find_child("ModelArtifact") is None  # no asset upload
+    copy = only(template, "Custom::StageFile")["Properties"]
+    assert (copy["Action"], copy["SourceBucket"], copy["SourceKey"]) == (
+        "CopyArtifact",
+        "release-bucket",
+        "releases/abc/model.tar.gz",
+    )
+    assert (copy["Key"], copy["Sha256"]) == (f"artifacts/{sha}/model.tar.gz", sha)
     policies = template.find_resources("AWS::IAM::Policy")
     statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
     (read,) = [s for s in statements if s.get("Sid") == "ReadModelArtifact"]
-    assert joined(read["Resource"]) == "arn:aws:s3:::release-bucket/releases/abc/model.tar.gz"
+    assert joined(read["Resource"]) == f"arn:aws:s3:::{served.removeprefix('s3://')}"
+    (release,) = [s for s in statements if s.get("Sid") == "ReadReleasedArtifact"]
+    assert joined(release["Resource"]) == "arn:aws:s3:::release-bucket/releases/abc/model.tar.gz"
 
 
 @pytest.mark.parametrize(

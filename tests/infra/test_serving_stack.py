@@ -30,9 +30,13 @@ def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesise
     )
     source = container["ModelDataSource"]["S3DataSource"]
     assert source["S3DataType"] == "S3Object" and source["CompressionType"] == "Gzip"
-    artifact = app.stages[stage].serving.node.find_child("ModelArtifact")
-    assert joined(source["S3Uri"]).endswith(f"/{artifact.asset_hash}.gz")
     env = container["Environment"]
+    # Served from the stage's own bucket (a sha256-checked copy), never from the CDK asset bucket.
+    assert joined(source["S3Uri"]) == (
+        f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/artifacts/"
+        f"{env['AUTOSCALER_MODEL_SHA256']}/model.tar.gz"
+    )
+    assert model["EnableNetworkIsolation"] is True
     assert env["AUTOSCALER_METRICS_NAMESPACE"] == "RLAutoscaler"
     assert env["AUTOSCALER_STAGE"] == stage
     assert env["AUTOSCALER_METRICS_PATH"] == "/proc/1/fd/1"  # unprefixed container stdout, so EMF is extracted
@@ -80,15 +84,16 @@ def test_multi_instance_stages_update_blue_green_with_canary_and_rollback(app: S
     policy = deployment["BlueGreenUpdatePolicy"]
     routing = policy["TrafficRoutingConfiguration"]
     assert routing["Type"] == "CANARY"
-    assert routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": config.canary_percent}
+    assert routing["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": config.canary_instances}
+    assert 2 * config.canary_instances <= config.min_instances
     assert routing["WaitIntervalInSeconds"] == config.canary_wait_minutes * 60
     assert policy["TerminationWaitInSeconds"] == config.termination_wait_minutes * 60
     assert policy["MaximumExecutionTimeoutInSeconds"] == config.max_deployment_minutes * 60
     alarms = [a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
     prefix = f"rl-autoscaler-{stage.lower()}"
-    assert alarms == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99"]
+    assert alarms == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99", f"{prefix}-fallback-rate"]
     monitoring = app.stages[stage].monitoring
-    assert monitoring.rollback_alarms == [monitoring.error_5xx, monitoring.model_latency]
+    assert monitoring.rollback_alarms == [monitoring.error_5xx, monitoring.model_latency, monitoring.fallback_rate]
     assert monitoring in app.stack(stage, "Serving").dependencies
 
 
@@ -124,13 +129,19 @@ def test_model_role_describes_exactly_the_rollback_alarms(app: Synthesised, stag
     statement = _statements(app, stage)["DescribeRollbackAlarms"]
     assert statement["Action"] == "cloudwatch:DescribeAlarms"
     prefix = f"arn:aws:cloudwatch:eu-west-1:<Ref:AWS::AccountId>:alarm:rl-autoscaler-{stage.lower()}"
-    assert [joined(r) for r in statement["Resource"]] == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99"]
+    assert sorted(joined(r) for r in statement["Resource"]) == [
+        f"{prefix}-5xx-rate",
+        f"{prefix}-fallback-rate",
+        f"{prefix}-model-latency-p99",
+    ]
 
 
 def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Synthesised) -> None:
     statements = _statements(app, "Dev")
-    artifact = app.stages["Dev"].serving.node.find_child("ModelArtifact")
-    assert joined(statements["ReadModelArtifact"]["Resource"]).endswith(f"/{artifact.asset_hash}.gz")
+    sha = app.stages["Dev"].serving.model.primary_container.environment["AUTOSCALER_MODEL_SHA256"]
+    assert joined(statements["ReadModelArtifact"]["Resource"]) == (
+        f"arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/artifacts/{sha}/model.tar.gz"
+    )
     assert statements["ReadModelArtifact"]["Action"] == "s3:GetObject"
     assert joined(statements["WriteDataCapture"]["Resource"]) == (
         "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/data-capture/*"
@@ -144,7 +155,9 @@ def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Sy
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_endpoint_log_group_has_retention(app: Synthesised, stage: str) -> None:
-    group = only(app.template(stage, "Serving"), "AWS::Logs::LogGroup")["Properties"]
+def test_endpoint_log_group_has_retention_and_the_stage_key(app: Synthesised, stage: str) -> None:
+    groups = resources(app.template(stage, "Serving"), "AWS::Logs::LogGroup")
+    (group,) = [g["Properties"] for k, g in groups.items() if k.startswith("EndpointLogs")]
     assert group["LogGroupName"] == f"/aws/sagemaker/Endpoints/rl-autoscaler-{stage.lower()}"
     assert group["RetentionInDays"] == app.stages[stage].config.retention.log_retention_days
+    assert group["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"

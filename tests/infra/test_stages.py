@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.infra.helpers import STACKS, STAGES, Synthesised, build_app, only, state_machine_definition
+from tests.infra.helpers import STACKS, STAGES, Synthesised, build_app, only, resources, state_machine_definition
 
 
 def test_three_stages_in_eu_west_1_with_four_stacks_each(app: Synthesised) -> None:
@@ -87,5 +87,8 @@ def test_dev_and_prod_templates_differ_where_intended(app: Synthesised) -> None:
     )
     assert dev_train["ResourceConfig"]["InstanceCount"] == 1 and prod_train["ResourceConfig"]["InstanceCount"] == 2
     assert dev_train["HyperParameters"]["preset"] == "quick" and prod_train["HyperParameters"]["preset"] == "full"
-    dev_log, prod_log = (only(app.template(s, "Serving"), "AWS::Logs::LogGroup") for s in ("Dev", "Prod"))
+    dev_log, prod_log = (
+        next(g for k, g in resources(app.template(s, "Serving"), "AWS::Logs::LogGroup").items() if "EndpointLogs" in k)
+        for s in ("Dev", "Prod")
+    )
     assert dev_log["DeletionPolicy"] == "Delete" and prod_log["DeletionPolicy"] == "Retain"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -142,8 +143,11 @@ def test_executions_are_logged_and_traced(app: Synthesised, stage: str) -> None:
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     assert machine["LoggingConfiguration"]["IncludeExecutionData"] is True
     assert machine["TracingConfiguration"] == {"Enabled": True}
-    log_group = only(template, "AWS::Logs::LogGroup")
+    groups = resources(template, "AWS::Logs::LogGroup")
+    (log_group,) = [g for k, g in groups.items() if k.startswith("ExecutionLogs")]
     assert log_group["Properties"]["RetentionInDays"] == app.stages[stage].config.retention.log_retention_days
+    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/rl-autoscaler-{stage.lower()}-training"
+    assert log_group["Properties"]["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
 
 
 def test_training_role_is_scoped_to_its_prefixes_key_and_image(app: Synthesised) -> None:
@@ -163,8 +167,11 @@ def test_training_role_is_scoped_to_its_prefixes_key_and_image(app: Synthesised)
         "s3:PutObject",
     ]
     assert statements["ListOwnPrefixes"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["checkpoints/*", "training-output/*"]}
+        "StringLike": {"s3:prefix": ["checkpoints/*", "training-output/*", "ray/*"]}
     }
+    assert joined(statements["ReadRayToken"]["Resource"]) == (
+        "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/ray/auth_token"
+    )
     assert joined(statements["ReadTrainingCode"]["Resource"]).endswith(".gz")
     assert statements["PullPinnedImage"]["Resource"] == "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-training"
     assert statements["UseStageKey"]["Resource"]["Fn::GetStackOutput"]["StackName"] == "Dev-Storage"
@@ -172,8 +179,14 @@ def test_training_role_is_scoped_to_its_prefixes_key_and_image(app: Synthesised)
     assert not any(
         "*" in a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
-    # The role has no other policy: nothing the L2 task would have granted on its own.
-    assert len(resources(app.template("Dev", "Training"), "AWS::IAM::Policy")) == 2
+    # The role has no other policy: nothing the L2 task would have granted on its own (the third policy is the
+    # Ray token writer's, a custom resource's own role).
+    policies = resources(app.template("Dev", "Training"), "AWS::IAM::Policy")
+    assert sorted(k.rstrip("0123456789ABCDEF") for k in policies) == [
+        "RayTokenPolicy",
+        "TrainingJobRoleDefaultPolicy",
+        "TrainingPolicy",
+    ]
 
 
 def test_state_machine_may_pass_only_the_training_role_to_sagemaker(app: Synthesised) -> None:
@@ -203,8 +216,32 @@ def test_training_entry_point_accepts_the_hyperparameters_the_job_passes(app: Sy
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_execution_gets_one_ray_auth_token_for_all_hosts(app: Synthesised, stage: str) -> None:
-    """A multi-host job refuses to start without RAY_AUTH_TOKEN; States.UUID() gives each execution its own."""
-    env = _train(app, stage)["Parameters"]["Environment"]
-    assert env["RAY_AUTH_TOKEN.$"] == "States.UUID()"
+def test_ray_token_reaches_every_host_as_a_channel_file_never_in_the_job_description(
+    app: Synthesised, stage: str, tmp_path: Path
+) -> None:
+    """The token is no Environment value or hyperparameter (DescribeTrainingJob, execution history, logs show
+    those): every host downloads the channel `ray` (the object ray/auth_token, written at deploy) and
+    training/ray_cluster.py reads the file from it."""
+    import json
+
+    from training.cloud.ray_cluster import configure_auth
+    from training.cloud.sagemaker_env import SageMakerEnv
+
+    parameters = _train(app, stage)["Parameters"]
+    env = parameters["Environment"]
+    assert not any("RAY" in name or "TOKEN" in name for name in env), env
     assert env["AUTOSCALER_STAGE"] == stage
+    assert "States.UUID()" not in json.dumps(parameters)
+    (channel,) = parameters["InputDataConfig"]
+    assert channel["ChannelName"] == "ray"
+    source = channel["DataSource"]["S3DataSource"]
+    assert source["S3Uri"] == f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/ray/"
+    assert (source["S3DataType"], source["S3DataDistributionType"]) == ("S3Prefix", "FullyReplicated")
+    writer = only(app.template(stage, "Training"), "Custom::StageFile")["Properties"]
+    assert (writer["Action"], writer["Key"]) == ("RayToken", "ray/auth_token")
+    # What a second host of the job sees: SM_CHANNEL_RAY with the file, and no token in its environment.
+    (tmp_path / "auth_token").write_text("0123abcd" * 8)
+    host = {"SM_HOSTS": json.dumps(["algo-1", "algo-2"]), "SM_CURRENT_HOST": "algo-2", "SM_CHANNEL_RAY": str(tmp_path)}
+    environ: dict[str, str] = {}
+    assert configure_auth(SageMakerEnv.from_environ(host), environ) == "channel ray/auth_token"
+    assert environ["RAY_AUTH_TOKEN_PATH"] == str(tmp_path / "auth_token") and "RAY_AUTH_TOKEN" not in environ

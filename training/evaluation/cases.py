@@ -84,7 +84,7 @@ def trace_case(
     mean_machines: float = TRACE_MEAN_MACHINES,
     capacity: float = 300.0,
 ) -> Case:
-    """A window of a trace's ``part`` (see ``training.loads.trace_scenario``) with up to ``past_minutes`` of the
+    """A window of a trace's ``part`` (see ``training.sim.loads.trace_scenario``) with up to ``past_minutes`` of the
     trace before it. The past of the evaluation part is the end of the training part."""
     scenario = trace_scenario(
         name, part, mean_machines=mean_machines, capacity=capacity, minutes=minutes, offset=offset

@@ -80,7 +80,7 @@ class TrainConfig:
     rollout_fragment_length: int = 128
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
 
-    # Warm start (training.warm_start)
+    # Warm start (training.rl.warm_start)
     bc_warm_start: bool = False
     """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
     default; measured: docs/training.md, "What did not work")."""

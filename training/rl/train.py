@@ -12,7 +12,7 @@ the oracle on held-out scenarios), ``training_curves.csv`` and ``plots/training_
 ``OUT/checkpoints``). Exit codes: 0 packaged, 2 bad arguments, 3 gate failed (not packaged), 4 export check
 failed.
 
-One line per iteration on stdout (the SageMaker metric definitions parse it, see ``training.curves``)::
+One line per iteration on stdout (the SageMaker metric definitions parse it, see ``training.rl.curves``)::
 
     train_iteration iter=12 timesteps=245760 episode_return=1234.5 profit_vs_oracle=0.873 entropy=1.234 \
         kl=0.0123 steps_per_s=21000.5          (printed as one line)
@@ -21,11 +21,11 @@ SageMaker (``training/sagemaker_entry.py``): hyperparameters come from ``SM_HPS`
 input channel ``config`` may hold a JSON file of them, outputs go to ``SM_OUTPUT_DATA_DIR`` and the packaged
 model's *contents* to ``SM_MODEL_DIR`` (SageMaker tars that directory into the job's ``model.tar.gz``, which is
 thus the deployable artifact itself). Checkpoints go to ``/opt/ml/checkpoints`` and a restarted job (managed
-spot training) resumes from the newest one. With several hosts, see ``training.ray_cluster``.
+spot training) resumes from the newest one. With several hosts, see ``training.cloud.ray_cluster``.
 
-Design (CleanRL habits): ``TrainConfig`` holds every knob (``training.train_config``); ``build_ppo_config`` is
+Design (CleanRL habits): ``TrainConfig`` holds every knob (``training.rl.config``); ``build_ppo_config`` is
 the one place RLlib is configured; the loop below is plain. The Algorithm is used directly (no Tune: on 2 cores
-a Tune trial asking for PPO's default 3 CPUs stays pending). Sampling uses ``training.vector_env`` as a native
+a Tune trial asking for PPO's default 3 CPUs stays pending). Sampling uses ``training.sim.vector_env`` as a native
 vector env (``gym_env_vectorize_mode="vector_entry_point"``), one batched simulator per env runner.
 """
 

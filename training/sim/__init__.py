@@ -3,7 +3,7 @@
 The stable API other packages use (the controller's simulated fleet among them); it imports numpy only (numba
 when installed, for speed; scipy lazily, only where training needs it)::
 
-    from training.sim import FleetSim, SimConfig, Scenario, TRACES, trace_scenario, read_trace
+    from training.sim import FleetSim, SimConfig, Scenario, TRACES, trace_scenario, read_trace, STEP_KEYS
 
 The Gymnasium environments (``training.sim.env``, ``training.sim.vector_env``) import gymnasium and are not
 loaded here.
@@ -11,6 +11,7 @@ loaded here.
 
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, StepResult
+from training.sim.kernel import STEP_KEYS, TOTAL_KEYS
 from training.sim.loads import (
     TRACES,
     Scenario,
@@ -22,6 +23,8 @@ from training.sim.loads import (
 )
 
 __all__ = [
+    "STEP_KEYS",
+    "TOTAL_KEYS",
     "TRACES",
     "FleetSim",
     "Observation",

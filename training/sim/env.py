@@ -21,7 +21,7 @@ Profit in dollars for the minute: ``served * 0.90 / 1000 - 0.05 * active - 200 *
 downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
 
 ## Starting State
-A scenario from ``sampler`` (default: ``training.loads.sample_scenario``, random synthetic shapes and windows of
+A scenario from ``sampler`` (default: ``training.sim.loads.sample_scenario``, random synthetic shapes and windows of
 the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
 observed and the scenario's initial fleet serving. ``options={"scenario": Scenario}`` pins the scenario.
 

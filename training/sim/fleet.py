@@ -1,6 +1,6 @@
 """The fleet simulator: N independent fleets advanced together by numpy, one step = one minute.
 
-This is the only implementation of the fleet's dynamics; the Gymnasium environment (``training.env``), the
+This is the only implementation of the fleet's dynamics; the Gymnasium environment (``training.sim.env``), the
 evaluation and the vectorised training environment all run it.
 
 Each step, for minute ``t`` and every fleet:

@@ -6,7 +6,7 @@ and uses the returned ``VectorEnv`` as is. ``FleetVectorEnv`` steps ``num_envs``
 ``training.sim.FleetSim`` instead of ``num_envs`` Python environments, which is what makes >= 20,000 env steps/s
 on 2 cores possible (see ``training/bench_rllib.py``).
 
-Semantics are those of ``training.env.FleetEnv`` batched: the observation comes from
+Semantics are those of ``training.sim.env.FleetEnv`` batched: the observation comes from
 ``inference.features.featurize`` of what the cloud observes, an action index goes through
 ``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by the
 episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
@@ -53,7 +53,7 @@ REWARD_NORMALIZATIONS = get_args(RewardNormalization)
 
 
 class FleetVectorEnv(VectorEnv):
-    """``num_envs`` fleets on training scenarios drawn by ``training.loads.sample_scenario``."""
+    """``num_envs`` fleets on training scenarios drawn by ``training.sim.loads.sample_scenario``."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -116,7 +116,7 @@ class FleetVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is not None:
-            # Training streams only: held-out evaluation draws from EVAL_STREAM (training.loads).
+            # Training streams only: held-out evaluation draws from EVAL_STREAM (training.sim.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
         scenarios = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
         self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)))

@@ -1,0 +1,253 @@
+"""Controller benchmark: one run for 1,000 fleets, AWS stubbed, the local endpoint real; prints one JSON object.
+
+    python -m benchmarks.controller                       # 1,000 fleets, 5 runs (one per minute)
+    python -m benchmarks.controller --fleets 1000 --runs 7 --model artifacts/model/model.tar.gz
+
+What runs for real: the whole `controller.run.run` (observe, decide, limits, state, publish), the decision
+contract's local validation, boto3's sagemaker-runtime client and the HTTP call to `python -m inference.serve`
+(`inference.endpoint.LocalEndpoint`, gunicorn) serving a packaged policy: the given one, or
+artifacts/model/model.tar.gz, or a small random one built in a subprocess (so torch never loads here).
+What is stubbed, in memory: CloudWatch (GetMetricData over recorded minutes, PutMetricData), SSM, the state store
+and the targets (1,000 ECS-like fleets); the stubs answer at once, so API latency is not in the figures.
+
+Reports: `run_s` (median over the runs after the first; the first fetches the whole history window and is
+reported as `first_run_s`), `endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets),
+`peak_rss_mb` (the process's peak resident memory, what Lambda reports as Max Memory Used; it includes the
+stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Python memory one extra run
+allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
+call < 1 s, memory < 256 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from controller.config import FleetConfig, Settings, parse_fleets  # noqa: E402
+from controller.observe import epoch_minute, minute_time  # noqa: E402
+from controller.run import Dependencies, run  # noqa: E402
+from controller.state import MemoryStore  # noqa: E402
+from controller.targets.base import FleetState  # noqa: E402
+
+DEFAULT_MODEL = REPO / "artifacts" / "model" / "model.tar.gz"
+T0 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
+TARGETS = {"run_s": 10.0, "endpoint_call_s": 1.0, "peak_rss_mb": 256.0}
+
+
+class StubCloudWatch:
+    """GetMetricData over per-metric minute series (sum of one-minute periods), PutMetricData counted."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple, dict[int, float]] = {}
+        self.get_calls = 0
+        self.put_calls = 0
+        self.datums = 0
+
+    @staticmethod
+    def key(metric: dict[str, Any]) -> tuple:
+        return (
+            metric["Namespace"],
+            metric["MetricName"],
+            tuple((d["Name"], d["Value"]) for d in metric["Dimensions"]),
+        )
+
+    def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        self.get_calls += 1
+        start, end = epoch_minute(request["StartTime"]), epoch_minute(request["EndTime"])
+        out = []
+        for q in request["MetricDataQueries"]:
+            points = self.series.get(self.key(q["MetricStat"]["Metric"]), {})
+            minutes = [m for m in range(start, end) if m in points]
+            out.append(
+                {
+                    "Id": q["Id"],
+                    "Timestamps": [minute_time(m) for m in minutes],
+                    "Values": [points[m] for m in minutes],
+                    "StatusCode": "Complete",
+                }
+            )
+        return {"MetricDataResults": out}
+
+    def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> dict[str, Any]:
+        self.put_calls += 1
+        self.datums += len(MetricData)
+        return {}
+
+
+class StubSSM:
+    def get_parameter(self, Name: str) -> dict[str, Any]:
+        return {"Parameter": {"Value": '{"stage": null, "fleets": {}}'}}
+
+
+class StubTarget:
+    """1,000 ECS-like services in memory: a read is one batch, an apply sets the desired count."""
+
+    kind: ClassVar[str] = "ecs"
+
+    def __init__(self, fleets: Sequence[FleetConfig]) -> None:
+        self.desired = {f.name: 10 for f in fleets}
+        self.applies = 0
+
+    def tick(self, fleets: Sequence[FleetConfig], now: datetime) -> None:
+        pass
+
+    def read(self, fleets: Sequence[FleetConfig]) -> dict[str, FleetState | Exception]:
+        return {
+            f.name: FleetState(serving=self.desired[f.name], warming=0, desired=self.desired[f.name]) for f in fleets
+        }
+
+    def conflicts(self, fleets: Sequence[FleetConfig]) -> dict[str, str]:
+        return {}
+
+    def apply(self, fleet: FleetConfig, desired: int) -> None:
+        self.applies += 1
+        self.desired[fleet.name] = desired
+
+
+def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
+    spec = []
+    for i in range(n):
+        dims = {"TargetGroup": f"targetgroup/svc-{i}/{i:016x}", "LoadBalancer": "app/shared/0123456789abcdef"}
+        spec.append(
+            {
+                "name": f"svc-{i:04d}",
+                "mode": "active" if i % 2 else "shadow",
+                "capacity_rpm_per_machine": 300,
+                "min_machines": 2,
+                "max_machines": 500,
+                "max_change_per_minute": 20,
+                "requests": {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount", "dimensions": dims},
+                "failed": [
+                    {"namespace": "AWS/ApplicationELB", "metric_name": "HTTPCode_Target_5XX_Count", "dimensions": dims}
+                ],
+                "target": {"kind": "ecs", "cluster": "prod", "service": f"svc-{i}"},
+            }
+        )
+    return parse_fleets(spec, "Bench")
+
+
+def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int, last: int) -> None:
+    """Requests per minute of a daily-ish wave per fleet, a few quiet minutes (no datapoint), rare failures."""
+    import math
+
+    for i, f in enumerate(fleets):
+        base = 1_000 + 37 * i
+        requests = cw.series.setdefault(StubCloudWatch.key(f.requests.as_metric()), {})
+        failed = cw.series.setdefault(StubCloudWatch.key(f.failed[0].as_metric()), {})
+        for m in range(first, last + 1):
+            if (m + i) % 97 == 0:
+                continue  # a minute without requests publishes nothing
+            requests[m] = float(int(base * (1.5 + math.sin((m + 13 * i) / 180.0))))
+            if (m * 7 + i) % 331 == 0:
+                failed[m] = 3.0
+
+
+def ensure_model(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    if DEFAULT_MODEL.exists():
+        return DEFAULT_MODEL
+    out = Path(tempfile.mkdtemp(prefix="bench-controller-"))
+    code = (
+        "import sys; from inference.artifact import package_policy, random_policy, untrained_metadata; "
+        "print(package_policy(random_policy(seed=1), sys.argv[1], metadata=untrained_metadata('bench-random')))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(out)], check=True, cwd=REPO, capture_output=True)
+    return out / "model.tar.gz"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fleets", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5, help="consecutive minutes timed (the first is reported apart)")
+    parser.add_argument("--history", type=int, default=16, help="HISTORY_MINUTES (the artifact's metadata)")
+    parser.add_argument("--model", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    import boto3
+
+    from controller.aws import client_config
+    from inference.endpoint import LocalEndpoint
+
+    fleets = fleet_configs(args.fleets)
+    settings = Settings(
+        stage="Bench",
+        endpoint_name="rl-autoscaler-bench",
+        state_bucket="bench",
+        fleets=fleets,
+        modes_parameter="/rl-autoscaler/bench/controller/modes",
+        history_minutes=args.history,
+    )
+    cw = StubCloudWatch()
+    start = epoch_minute(T0)
+    record_traffic(cw, fleets, start - 60 - args.history, start + args.runs)
+    target = StubTarget(fleets)
+    store = MemoryStore()
+    model = ensure_model(args.model)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    with LocalEndpoint(model, workers=1, threads=2) as endpoint:
+        runtime = boto3.client(
+            "sagemaker-runtime",
+            region_name="eu-west-1",
+            endpoint_url=endpoint.url,
+            config=client_config(read_timeout=settings.endpoint_timeout_s, max_attempts=settings.endpoint_max_attempts),
+        )
+        deps = Dependencies(cloudwatch=cw, runtime=runtime, ssm=StubSSM(), store=store, adapters={"ecs": target})
+        runs = []
+        for k in range(args.runs):
+            started = time.perf_counter()
+            report = run(settings, deps, T0 + timedelta(minutes=k))
+            runs.append((time.perf_counter() - started, report))
+        tracemalloc.start()  # one more minute, traced: what the run allocates (the stubs' recorded data excluded)
+        run(settings, deps, T0 + timedelta(minutes=args.runs))
+        traced_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
+    endpoint_s = [r.endpoint_latency_ms / 1000.0 for _, r in runs if r.endpoint_latency_ms is not None]
+    last = runs[-1][1]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result = {
+        "benchmark": "controller",
+        "fleets": args.fleets,
+        "runs": args.runs,
+        "history_minutes": args.history,
+        "model": str(model),
+        "first_run_s": round(runs[0][0], 3),
+        "run_s": round(statistics.median(steady), 3),
+        "endpoint_call_s": round(statistics.median(endpoint_s), 3) if endpoint_s else None,
+        "endpoint_calls_per_run": last.endpoint_calls,
+        "fallbacks_last_run": last.fallbacks,
+        "get_metric_data_calls_per_run": last.observe_calls,
+        "put_metric_data_calls_per_run": last.publish_calls,
+        "applies_total": target.applies,
+        "state_bytes": len(store.objects["state.json.gz"][0]) if "state.json.gz" in store.objects else 0,
+        "peak_rss_mb": round(peak_mb, 1),
+        "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
+        "targets": TARGETS,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+    }
+    result["within_targets"] = all(result[k] is not None and result[k] < limit for k, limit in TARGETS.items())
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Ask the endpoint once for every deciding fleet; fall back per fleet to the shield's target-tracking rule.
+
+- **One call.** All fleets go in one `InvokeEndpoint` with `{"instances": [...]}` (the decision contract),
+  chunked only when the contract's `MAX_INSTANCES` or `MAX_BODY_BYTES` requires; chunks are sent concurrently.
+- **Checked before sending.** The request is validated with the contract's own parser; an instance it refuses
+  (e.g. a target that reported a negative count) falls back alone instead of failing the whole call.
+- **Short and bounded.** The sagemaker-runtime client has the endpoint's read timeout and attempts
+  (ENDPOINT_TIMEOUT_S, ENDPOINT_MAX_ATTEMPTS; botocore standard mode retries throttling, 5xx and timeouts).
+- **Checked after.** The answer must hold one prediction per instance with the contract's fields and types,
+  `delta = desired - (active + pending)` and `min <= desired <= max`; a call that fails (timeout, 5xx,
+  throttling, a 4xx, an answer of the wrong shape) falls back for all its fleets, a wrong prediction for its
+  fleet only. Fallback: `inference.fallback.target_tracking` on the fleet's last observed minute.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from controller.config import FleetConfig
+from controller.observe import Observation
+from controller.targets.base import FleetState
+from inference import contract
+from inference.errors import InferenceError
+from inference.fallback import target_tracking
+
+ACTIONS = frozenset({"scale_out", "scale_in", "hold"})
+MAX_CONCURRENT_CALLS = 4
+MAX_REFUSED_PER_CHUNK = 8
+"""Instances dropped one by one from a chunk the parser refuses; past this, the rest are checked one by one."""
+_INSTANCE_RE = re.compile(r"^instances\[(\d+)\]")
+_ENVELOPE = len(b'{"instances":[]}')
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One fleet to decide."""
+
+    fleet: FleetConfig
+    observation: Observation
+    state: FleetState
+
+
+@dataclass(frozen=True)
+class Decision:
+    desired: int
+    """The whole fleet the endpoint (or the fallback) asks for, serving plus warming."""
+    fallback: bool
+    """The endpoint's answer was not used: the target-tracking rule decided."""
+    shielded: bool = False
+    """The endpoint's shield changed or replaced the policy's proposal."""
+    reason: str = ""
+    model_version: str | None = None
+
+
+@dataclass
+class DecideStats:
+    calls: int = 0
+    latency_ms: float = 0.0
+    """Wall time of the endpoint calls (chunks overlap)."""
+    errors: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, error: str | None = None) -> None:
+        """One call made (from any chunk's thread), and its error if it failed."""
+        with self._lock:
+            self.calls += 1
+            if error:
+                self.errors.append(error)
+
+
+def instance(ask: Ask, timestamp: str) -> dict[str, Any]:
+    """The contract's decision object for one fleet."""
+    fleet, obs = ask.fleet, ask.observation
+    return {
+        "timestamp": timestamp,
+        "load_rpm": list(obs.load_rpm),
+        "failed_rpm": obs.failed_rpm,
+        "active_machines": ask.state.serving,
+        "pending_machines": ask.state.warming,
+        "capacity_rpm_per_machine": fleet.capacity_rpm_per_machine,
+        "min_machines": fleet.min_machines,
+        "max_machines": fleet.max_machines,
+    }
+
+
+def fallback(ask: Ask, why: str) -> Decision:
+    desired = int(target_tracking(ask.observation.last_load, ask.fleet.capacity_rpm_per_machine))
+    return Decision(desired=desired, fallback=True, reason=f"controller fallback to target tracking: {why}")
+
+
+class Decider:
+    """InvokeEndpoint for many fleets (sagemaker-runtime client injected)."""
+
+    def __init__(
+        self,
+        runtime: Any,
+        endpoint_name: str,
+        *,
+        max_instances: int = contract.MAX_INSTANCES,
+        max_body_bytes: int = contract.MAX_BODY_BYTES,
+    ) -> None:
+        self.runtime = runtime
+        self.endpoint_name = endpoint_name
+        self.max_instances = max_instances
+        self.max_body_bytes = max_body_bytes
+
+    def decide(self, asks: Sequence[Ask], minute: datetime) -> tuple[list[Decision], DecideStats]:
+        """One decision per ask, in order."""
+        stats = DecideStats()
+        out: list[Decision | None] = [None] * len(asks)
+        if not asks:
+            return [], stats
+        timestamp = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
+        encoded = [json.dumps(instance(a, timestamp), separators=(",", ":")).encode() for a in asks]
+        chunks = self._chunks(encoded)
+        started = time.perf_counter()
+        if len(chunks) == 1:
+            results = [self._call(chunks[0], asks, encoded, stats)]
+        else:
+            with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(chunks))) as pool:
+                results = list(pool.map(lambda c: self._call(c, asks, encoded, stats), chunks))
+        stats.latency_ms = (time.perf_counter() - started) * 1000.0
+        for chunk, decisions in zip(chunks, results):
+            for i, decision in zip(chunk, decisions):
+                out[i] = decision
+        return [d if d is not None else fallback(asks[i], "no answer") for i, d in enumerate(out)], stats
+
+    def _chunks(self, encoded: list[bytes]) -> list[list[int]]:
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        size = _ENVELOPE
+        for i, body in enumerate(encoded):
+            extra = len(body) + (1 if current else 0)
+            if current and (len(current) >= self.max_instances or size + extra > self.max_body_bytes):
+                chunks.append(current)
+                current, size, extra = [], _ENVELOPE, len(body)
+            current.append(i)
+            size += extra
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _call(self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes], stats: DecideStats) -> list[Decision]:
+        decisions: dict[int, Decision] = {}
+        sent = list(chunk)
+        for _ in range(MAX_REFUSED_PER_CHUNK + 1):  # the contract's own parser: a refused instance falls back alone
+            problem = _refused(b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}")
+            if problem is None:
+                break
+            match = _INSTANCE_RE.match(problem)
+            if match is None or int(match.group(1)) >= len(sent):
+                break
+            bad = sent.pop(int(match.group(1)))
+            decisions[bad] = fallback(asks[bad], f"request refused locally: {problem}")
+            if not sent:
+                break
+        else:  # many refused: check the rest one by one rather than re-parse the chunk each time
+            for i in list(sent):
+                problem = _refused(b'{"instances":[' + encoded[i] + b"]}")
+                if problem is not None:
+                    sent.remove(i)
+                    decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+            problem = None
+        if sent and problem is not None:  # refused as a whole (e.g. too large): nothing is sent
+            for i in sent:
+                decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+            sent = []
+        if sent:
+            body = b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}"
+            decisions.update(self._invoke(sent, body, asks, stats))
+        return [decisions[i] for i in chunk]
+
+    def _invoke(self, sent: list[int], body: bytes, asks: Sequence[Ask], stats: DecideStats) -> dict[int, Decision]:
+        try:
+            response = self.runtime.invoke_endpoint(
+                EndpointName=self.endpoint_name, ContentType=contract.JSON, Accept=contract.JSON, Body=body
+            )
+            answer = json.loads(response["Body"].read())
+        except Exception as err:  # timeout, throttling, 5xx, 4xx (ModelError), connection, not JSON
+            why = _describe(err)
+            stats.count(why)
+            return {i: fallback(asks[i], why) for i in sent}
+        predictions = answer.get("predictions") if isinstance(answer, dict) else None
+        if not isinstance(predictions, list) or len(predictions) != len(sent):
+            got = f"{len(predictions)} predictions" if isinstance(predictions, list) else "no 'predictions' list"
+            why = f"malformed answer: {got} for {len(sent)} instances"
+            stats.count(why)
+            return {i: fallback(asks[i], why) for i in sent}
+        stats.count()
+        return {i: _checked(asks[i], p) for i, p in zip(sent, predictions)}
+
+
+def _refused(body: bytes) -> str | None:
+    """The contract parser's message if it refuses the body, else None."""
+    try:
+        contract.parse_request(body, contract.JSON)
+    except InferenceError as err:
+        return str(err)
+    return None
+
+
+def _checked(ask: Ask, p: Any) -> Decision:
+    """The endpoint's prediction for one fleet, or the fallback when it breaks the contract."""
+    problem = _problem(ask, p)
+    if problem:
+        return fallback(ask, f"malformed prediction: {problem}")
+    return Decision(
+        desired=p["desired_machines"],
+        fallback=False,
+        shielded=p["shielded"],
+        reason=p["reason"],
+        model_version=p["model_version"],
+    )
+
+
+def _problem(ask: Ask, p: Any) -> str | None:
+    if not isinstance(p, dict):
+        return f"expected an object, got {type(p).__name__}"
+    for name, kind in (("desired_machines", int), ("delta", int), ("model_version", str), ("reason", str)):
+        value = p.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{name} must be {kind.__name__}, got {value!r}"
+    if not isinstance(p.get("shielded"), bool):
+        return f"shielded must be a boolean, got {p.get('shielded')!r}"
+    if p.get("action") not in ACTIONS:
+        return f"action must be one of {sorted(ACTIONS)}, got {p.get('action')!r}"
+    desired, fleet = p["desired_machines"], ask.fleet
+    if not fleet.min_machines <= desired <= fleet.max_machines:
+        return f"desired_machines {desired} outside [{fleet.min_machines}, {fleet.max_machines}]"
+    expected = desired - (ask.state.serving + ask.state.warming)
+    if p["delta"] != expected:
+        return f"delta {p['delta']} is not desired_machines - (active + pending) = {expected}"
+    return None
+
+
+def _describe(err: Exception) -> str:
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = str(error.get("Message", ""))[:200]
+        return f"endpoint error {error.get('Code', '?')} (HTTP {status}): {message}"
+    return f"endpoint call failed: {type(err).__name__}: {str(err)[:200]}"

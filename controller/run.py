@@ -1,0 +1,400 @@
+"""One controller run for one minute, every dependency injected (clients, store, adapters, clock).
+
+Order (coord contract): targets tick -> observe (CloudWatch, batched) -> read fleet states (and, for active
+fleets, other scalers on the target) -> one InvokeEndpoint for all deciding fleets -> fallback per fleet on any
+failure -> limits -> save state (conditional write) -> apply (active) / publish only (shadow) / nothing (off)
+-> PutMetricData.
+
+Holds (the fleet is decided on nothing or acts on nothing, and it is counted):
+- **stale data** (`StaleDataHold`): no published minute newer than STALE_AFTER_MINUTES; no decision at all;
+- **conflict** (`ConflictHold`): an active fleet whose target has another scaler (or whose check failed) is
+  decided and published like a shadow fleet, never applied;
+- **unreadable target** (`ReadErrors`): no decision, nothing applied;
+- **state not saved** (another run wrote it, or S3 failed): nothing applied this run, so a limit base that was
+  not recorded can never let a later run of the same minute compound the change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from controller import modes as modes_mod
+from controller import publish, state
+from controller.config import FleetConfig, Settings
+from controller.decide import Ask, Decider, Decision
+from controller.limits import limit, minute_base
+from controller.observe import Observation, Observer, Series, epoch_minute, minute_time
+from controller.targets.base import FleetState, TargetAdapter
+
+STATE_VERSION = 1
+MAX_CONCURRENT_APPLIES = 16
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FleetReport:
+    """What one run saw, decided and did for one fleet."""
+
+    name: str
+    mode: str
+    load_rpm: float | None = None
+    failed_rpm: float | None = None
+    serving: int | None = None
+    warming: int | None = None
+    target_desired: int | None = None
+    """The target's desired count when the run read it."""
+    policy_desired: int | None = None
+    """What the endpoint (or the fallback) decided."""
+    limited: int | None = None
+    """The decision within bounds and change limit (what active mode applies)."""
+    applied: int | None = None
+    """What is now set on the target (active mode, applied or already there)."""
+    fallback: bool = False
+    shield_override: bool = False
+    stale_hold: bool = False
+    conflict_hold: bool = False
+    read_error: str | None = None
+    apply_error: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class RunReport:
+    stage: str
+    minute: datetime
+    fleets: dict[str, FleetReport]
+    duration_ms: float = 0.0
+    endpoint_calls: int = 0
+    endpoint_latency_ms: float | None = None
+    observe_calls: int = 0
+    publish_calls: int = 0
+    state_saved: bool = False
+    modes_error: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def _count(self, attr: str) -> int:
+        return sum(1 for f in self.fleets.values() if getattr(f, attr))
+
+    @property
+    def fleets_deciding(self) -> int:
+        return sum(1 for f in self.fleets.values() if f.mode != "off")
+
+    @property
+    def fallbacks(self) -> int:
+        return self._count("fallback")
+
+    @property
+    def shield_overrides(self) -> int:
+        return self._count("shield_override")
+
+    @property
+    def stale_holds(self) -> int:
+        return self._count("stale_hold")
+
+    @property
+    def conflict_holds(self) -> int:
+        return self._count("conflict_hold")
+
+    @property
+    def apply_errors(self) -> int:
+        return self._count("apply_error")
+
+    @property
+    def read_errors(self) -> int:
+        return self._count("read_error")
+
+
+@dataclass
+class Dependencies:
+    cloudwatch: Any
+    runtime: Any
+    """sagemaker-runtime client (InvokeEndpoint)."""
+    ssm: Any
+    store: state.Store
+    adapters: Mapping[str, TargetAdapter]
+    """Target kind -> adapter (controller.targets.build_adapters)."""
+    clock: Callable[[], float] = time.perf_counter
+
+
+def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = None) -> RunReport:
+    """One run deciding the minute that contains `when` (the schedule's time)."""
+    logger = logger or log
+    started = deps.clock()
+    minute = epoch_minute(when)
+    now = minute_time(minute)
+    fleets = settings.fleets
+    report = RunReport(stage=settings.stage, minute=now, fleets={})
+
+    doc, version, readable = _load_state(deps.store, report, logger)
+    history = {f.name: Series.from_json(doc["fleets"][f.name]) for f in fleets if f.name in doc.get("fleets", {})}
+    bases: dict[str, Any] = {k: v for k, v in doc.get("limits", {}).items() if k in {f.name for f in fleets}}
+
+    modes = modes_mod.read(deps.ssm, settings.modes_parameter, fleets)
+    if modes.error:
+        report.modes_error = modes.error
+        logger.error("modes parameter unusable: every fleet capped at shadow", extra=modes_mod.describe(modes))
+    if modes.unknown_fleets:
+        logger.warning("modes parameter names unknown fleets", extra={"fleets": list(modes.unknown_fleets)})
+    for f in fleets:
+        report.fleets[f.name] = FleetReport(name=f.name, mode=modes.effective(f))
+    working = [f for f in fleets if report.fleets[f.name].mode != "off"]
+    active = [f for f in working if report.fleets[f.name].mode == "active"]
+
+    for kind, group in _by_kind(fleets).items():  # simulated fleets advance even while off
+        try:
+            _adapter(deps, kind).tick(group, now)
+        except Exception as err:
+            report.errors.append(f"{kind} tick failed: {type(err).__name__}: {err}")
+            logger.exception("target tick failed", extra={"kind": kind})
+
+    observer = Observer(
+        deps.cloudwatch,
+        history_minutes=settings.history_minutes,
+        publication_lag_minutes=settings.publication_lag_minutes,
+        stale_after_minutes=settings.stale_after_minutes,
+    )
+    observations, observed = observer.observe(working, minute, history)
+    report.observe_calls = observed.calls
+    report.errors += observed.errors
+
+    states = _read_states(deps, working, report, logger)
+    conflicts = _conflicts(deps, active, logger)
+
+    asks: list[Ask] = []
+    for f in working:
+        fr, obs = report.fleets[f.name], observations[f.name]
+        if obs.load_rpm:
+            fr.load_rpm, fr.failed_rpm = obs.last_load, obs.failed_rpm
+        if obs.stale:
+            fr.stale_hold = True
+            fr.reason = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
+        elif f.name in states:
+            asks.append(Ask(f, obs, states[f.name]))
+    decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
+    report.endpoint_calls = decided.calls
+    report.endpoint_latency_ms = decided.latency_ms if decided.calls else None
+    report.errors += decided.errors
+
+    to_apply: list[tuple[FleetConfig, int]] = []
+    for ask, decision in zip(asks, decisions):
+        f, fr = ask.fleet, report.fleets[ask.fleet.name]
+        _record(fr, decision)
+        base = minute_base(bases.get(f.name), minute, ask.state.desired)
+        if base is None:
+            fr.reason += "; superseded: a newer minute already ran"
+            continue
+        limited = limit(f, decision.desired, base, failing=ask.observation.failed_rpm > 0)
+        fr.limited = limited.applied
+        if limited.reason:
+            fr.reason += f"; {limited.reason}"
+        if fr.mode != "active":
+            continue
+        if f.name in conflicts:
+            fr.conflict_hold = True
+            fr.reason += f"; hold: {conflicts[f.name]}"
+            continue
+        bases[f.name] = {"minute": minute, "base": base}
+        to_apply.append((f, limited.applied))
+
+    if readable:
+        report.state_saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger)
+    if to_apply and not report.state_saved:
+        logger.error("state not saved: nothing applied this run", extra={"fleets": len(to_apply)})
+    else:
+        _apply(deps, to_apply, states, report, logger)
+
+    report.duration_ms = (deps.clock() - started) * 1000.0
+    data = publish.datums(settings.stage, now, _fleet_metrics(report), _stage_metrics(report))
+    report.publish_calls, errors = publish.put(deps.cloudwatch, data)
+    for message in errors:
+        report.errors.append(message)
+        logger.error(message)
+    return report
+
+
+def _adapter(deps: Dependencies, kind: str) -> TargetAdapter:
+    if kind not in deps.adapters:
+        raise KeyError(f"no adapter for target kind {kind!r}")
+    return deps.adapters[kind]
+
+
+def _by_kind(fleets: Sequence[FleetConfig]) -> dict[str, list[FleetConfig]]:
+    out: dict[str, list[FleetConfig]] = defaultdict(list)
+    for f in fleets:
+        out[f.kind].append(f)
+    return dict(out)
+
+
+def _load_state(store: state.Store, report: RunReport, logger: Any) -> tuple[dict[str, Any], str | None, bool]:
+    """(document, version, readable); an unreadable store acts on nothing, a corrupt document starts afresh."""
+    try:
+        body, version = store.load(state.RUN_STATE_KEY)
+    except Exception as err:
+        report.errors.append(f"state unreadable: {type(err).__name__}: {err}")
+        logger.exception("state store unreadable: nothing will be applied")
+        return {}, None, False
+    try:
+        doc = state.decode(body)
+        if doc and doc.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {doc.get('version')!r}, expected {STATE_VERSION}")
+    except Exception as err:
+        report.errors.append(f"state corrupt, started afresh: {err}")
+        logger.exception("state object corrupt: history and limit bases start afresh")
+        doc = {}
+    return doc, version, True
+
+
+def _save_state(
+    store: state.Store,
+    fleets: Sequence[FleetConfig],
+    history: Mapping[str, Series],
+    bases: Mapping[str, Any],
+    minute: int,
+    version: str | None,
+    report: RunReport,
+    logger: Any,
+) -> bool:
+    names = [f.name for f in fleets]
+    doc = {
+        "version": STATE_VERSION,
+        "minute": minute,
+        "fleets": {n: history[n].to_json() for n in names if n in history},
+        "limits": {n: bases[n] for n in names if n in bases},
+    }
+    try:
+        store.save(state.RUN_STATE_KEY, state.encode(doc), version)
+    except state.StateConflict as err:
+        report.errors.append(f"state conflict: {err}")
+        logger.error("another run wrote the state since this run read it: nothing applied", extra={"error": str(err)})
+        return False
+    except Exception as err:
+        report.errors.append(f"state not saved: {type(err).__name__}: {err}")
+        logger.exception("state store write failed: nothing applied")
+        return False
+    return True
+
+
+def _read_states(
+    deps: Dependencies, working: Sequence[FleetConfig], report: RunReport, logger: Any
+) -> dict[str, FleetState]:
+    states: dict[str, FleetState] = {}
+    for kind, group in _by_kind(working).items():
+        try:
+            got: Mapping[str, FleetState | Exception] = _adapter(deps, kind).read(group)
+        except Exception as err:
+            got = {f.name: err for f in group}
+        for f in group:
+            value = got.get(f.name, KeyError(f"{kind} adapter returned no state for {f.name}"))
+            fr = report.fleets[f.name]
+            if isinstance(value, FleetState):
+                states[f.name] = value
+                fr.serving, fr.warming, fr.target_desired = value.serving, value.warming, value.desired
+            else:
+                fr.read_error = f"{type(value).__name__}: {value}"
+                fr.reason = f"hold: target unreadable ({fr.read_error})"
+                logger.error("fleet state unreadable", extra={"fleet": f.name, "error": fr.read_error})
+    return states
+
+
+def _conflicts(deps: Dependencies, active: Sequence[FleetConfig], logger: Any) -> dict[str, str]:
+    """Active fleet -> why it must not be scaled (another scaler, or the check itself failed)."""
+    out: dict[str, str] = {}
+    for kind, group in _by_kind(active).items():
+        try:
+            out.update(_adapter(deps, kind).conflicts(group))
+        except Exception as err:
+            for f in group:
+                out[f.name] = f"could not check the target for other scalers ({type(err).__name__}: {err})"
+    for name, why in out.items():
+        logger.warning("conflict hold", extra={"fleet": name, "conflict": why})
+    return out
+
+
+def _record(fr: FleetReport, decision: Decision) -> None:
+    fr.policy_desired = decision.desired
+    fr.fallback = decision.fallback
+    fr.shield_override = decision.shielded
+    fr.reason = decision.reason
+
+
+def _apply(
+    deps: Dependencies,
+    to_apply: Sequence[tuple[FleetConfig, int]],
+    states: Mapping[str, FleetState],
+    report: RunReport,
+    logger: Any,
+) -> None:
+    def one(item: tuple[FleetConfig, int]) -> None:
+        fleet, desired = item
+        fr = report.fleets[fleet.name]
+        if states[fleet.name].desired == desired:
+            fr.applied = desired  # already there: no call (a repeated run of the minute lands here)
+            return
+        try:
+            _adapter(deps, fleet.kind).apply(fleet, desired)
+        except Exception as err:
+            fr.apply_error = f"{type(err).__name__}: {err}"
+            logger.error("apply failed", extra={"fleet": fleet.name, "desired": desired, "error": fr.apply_error})
+            return
+        fr.applied = desired
+
+    if len(to_apply) <= 1:
+        for item in to_apply:
+            one(item)
+        return
+    with ThreadPoolExecutor(min(MAX_CONCURRENT_APPLIES, len(to_apply))) as pool:
+        list(pool.map(one, to_apply))
+
+
+def _fleet_metrics(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for fr in report.fleets.values():
+        values: dict[str, Any] = {"Mode": modes_mod.mode_value(fr.mode)}
+        if fr.mode != "off":
+            values.update(
+                LoadRPM=fr.load_rpm,
+                FailedRPM=fr.failed_rpm,
+                ServingMachines=fr.serving,
+                WarmingMachines=fr.warming,
+                PolicyDesired=fr.policy_desired,
+                AppliedDesired=fr.applied if fr.mode == "active" else None,
+                Fallback=int(fr.fallback),
+                ShieldOverride=int(fr.shield_override),
+                StaleDataHold=int(fr.stale_hold),
+                ConflictHold=int(fr.conflict_hold),
+            )
+        out.append((fr.name, values))
+    return out
+
+
+def _stage_metrics(report: RunReport) -> dict[str, Any]:
+    return {
+        "Runs": 1,
+        "RunDurationMs": report.duration_ms,
+        "FleetsDeciding": report.fleets_deciding,
+        "Fallbacks": report.fallbacks,
+        "ShieldOverrides": report.shield_overrides,
+        "StaleDataHolds": report.stale_holds,
+        "ConflictHolds": report.conflict_holds,
+        "EndpointLatencyMs": report.endpoint_latency_ms,
+        "ApplyErrors": report.apply_errors,
+        "ReadErrors": report.read_errors,
+    }
+
+
+def parse_time(value: str) -> datetime:
+    """An EventBridge `time` (`2024-05-06T12:00:00Z`) as an aware datetime."""
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+__all__ = ["Dependencies", "FleetReport", "Observation", "RunReport", "parse_time", "run"]

@@ -1,0 +1,263 @@
+"""Controller stack: the Lambda function that closes the loop every minute, its schedule, modes and permissions.
+
+Stateless, deployed after Storage and Serving. Names are stable (function, dead-letter queue, modes parameter),
+so the monitoring stack, deployed before Serving, alarms on them without cross-stack references.
+
+- EventBridge Scheduler invokes the function once a minute (flexible window off) with the scheduled time as
+  the event's `time`; the scheduler retries a failed delivery for up to a minute, then dead-letters it.
+- The function runs once at a time (reserved concurrency 1): two runs never act on a fleet together. A run
+  that fails is not retried (the next minute's run is the retry; a late retry would act on an old minute): its
+  event goes to the dead-letter queue with the error, and the DLQ and Errors alarms say so.
+- IAM names exactly the fleets of the stage config: one statement per target, no `*` on a mutating action.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from stacks.artifact import ArtifactError, ModelArtifact
+from stacks.common import log_retention, removal_policy
+from stacks.config import StageConfig
+from stacks.controller_asset import HANDLER, ControllerPackageError
+from stacks.controller_iam import controller_policy
+from stacks.layers import CONTROLLER_LAYERS
+from stacks.metrics import CONTROLLER_NAMESPACE
+from stacks.roles import acknowledge
+from stacks.serving import ServingStack
+from stacks.storage import StorageStack, data_bucket_name
+
+INITIAL_MODES = {"stage": None, "fleets": {}}
+ENVIRONMENT_LIMIT_BYTES = 4096
+"""Lambda: all environment variables of a function together, keys and values."""
+
+
+def history_minutes(artifact: ModelArtifact) -> int:
+    """How many minutes of load_rpm the packaged policy uses (metadata `observation.history`)."""
+    value = artifact.metadata.get("observation", {}).get("history")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10080:
+        raise ArtifactError(f"model metadata observation.history must be an integer in 1..10080, got {value!r}")
+    return value
+
+
+def controller_environment(config: StageConfig, artifact: ModelArtifact, bucket_name: str) -> dict[str, str]:
+    """The environment the handler reads (coord contract); fails synth if it exceeds Lambda's 4 KB."""
+    settings = config.controller
+    environment = {
+        "STAGE": config.name,
+        "ENDPOINT_NAME": config.endpoint_name,
+        "STATE_BUCKET": bucket_name,
+        "FLEETS": json.dumps(list(config.fleets), separators=(",", ":"), sort_keys=True),
+        "MODES_PARAMETER": config.modes_parameter_name,
+        "HISTORY_MINUTES": str(history_minutes(artifact)),
+        "PUBLICATION_LAG_MINUTES": str(settings.publication_lag_minutes),
+        "STALE_AFTER_MINUTES": str(settings.stale_after_minutes),
+        "ENDPOINT_TIMEOUT_S": f"{settings.endpoint_timeout_s:g}",
+        "ENDPOINT_MAX_ATTEMPTS": str(settings.endpoint_max_attempts),
+        "POWERTOOLS_SERVICE_NAME": "rl-autoscaler-controller",
+        "POWERTOOLS_METRICS_NAMESPACE": CONTROLLER_NAMESPACE,
+    }
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
+    if size > ENVIRONMENT_LIMIT_BYTES:
+        raise ControllerPackageError(
+            f"stage {config.name}: the controller's environment is {size} bytes ({len(config.fleets)} fleets in "
+            f"FLEETS), above Lambda's {ENVIRONMENT_LIMIT_BYTES}; split the fleets over stages or shorten them"
+        )
+    return environment
+
+
+class ControllerStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        storage: StorageStack,
+        serving: ServingStack,
+        artifact: ModelArtifact,
+        package: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.add_stack_dependency(storage)
+        self.add_stack_dependency(serving)  # the endpoint it calls exists first
+        settings = config.controller
+        key = storage.key
+        bucket_name = data_bucket_name(config.name, self.account)
+        function_name = config.controller_function_name
+        arn = f"arn:{self.partition}"
+        where = f"{self.region}:{self.account}"
+
+        # CloudWatch Logs encrypts this one log group with the stage key (key policy statement on the Storage stack).
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="LetLogsEncryptControllerLogGroup",
+                principals=[iam.ServicePrincipal(f"logs.{storage.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                resources=["*"],
+                conditions={
+                    "ArnEquals": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{storage.partition}:logs:{storage.region}:{storage.account}:log-group:"
+                            f"/aws/lambda/{function_name}"
+                        )
+                    }
+                },
+            )
+        )
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/lambda/{function_name}",
+            encryption_key=key,
+            retention=log_retention(config),
+            removal_policy=removal_policy(config),
+        )
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            queue_name=config.controller_dlq_name,
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=cdk.Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter destination of the controller's failed runs (the scheduler's "
+            "undeliverable events and the function's failed invocations); a queue behind it would hold nothing.",
+        )
+        self.modes = ssm.StringParameter(
+            self,
+            "Modes",
+            parameter_name=config.modes_parameter_name,
+            string_value=json.dumps(INITIAL_MODES, separators=(", ", ": ")),
+            description=(
+                f"RL autoscaler {config.name}: controller modes, read every run. "
+                '{"stage": "off"|"shadow"|"active"|null, "fleets": {"<fleet>": "off"|"shadow"|"active"}}'
+            ),
+        )
+
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"RL autoscaler {config.name} controller: reads metrics and fleets, scales the named fleets",
+        )
+        policy = controller_policy(
+            self, config, key_arn=key.key_arn, dead_letters_arn=self.dead_letters.queue_arn, arn=arn, where=where
+        )
+        policy.attach_to_role(self.role)
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=f"RL autoscaler {config.name}: one control run per minute over the stage's fleets",
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(package)),
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(self, f"Layer{i}", layer.arn(self.region))
+                for i, layer in enumerate(CONTROLLER_LAYERS)
+            ],
+            role=self.role,
+            memory_size=settings.memory_mb,
+            timeout=cdk.Duration.seconds(settings.timeout_s),
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            environment=controller_environment(config, artifact, bucket_name),
+            log_group=self.log_group,
+        )
+        # The policy before the function (a first run has its permissions); the role is already a GetAtt.
+        function_resource = self.function.node.default_child
+        assert isinstance(function_resource, lambda_.CfnFunction)
+        function_resource.add_override("DependsOn", [self.get_logical_id(policy.node.default_child)])
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is pinned on purpose: the AWS-managed numpy (AWS SDK for pandas) and Powertools layers "
+            "are pinned for python3.12 in stacks/layers.py, and the code is tested on 3.11 and 3.12.",
+        )
+        # Asynchronous invocations (the scheduler's): no retry of a failed run, failures to the dead-letter queue.
+        self.invoke_config = lambda_.CfnEventInvokeConfig(
+            self,
+            "FailedRuns",
+            function_name=self.function.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=0,
+            maximum_event_age_in_seconds=60,
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.dead_letters.queue_arn)
+            ),
+        )
+        self.invoke_config.node.add_dependency(policy)
+
+        self.scheduler_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": self.account}}
+            ),
+            description=f"RL autoscaler {config.name}: EventBridge Scheduler invokes the controller",
+        )
+        schedule_policy = iam.Policy(
+            self,
+            "SchedulePolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="InvokeController", actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="DeadLetterUndelivered", actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]
+                ),
+                iam.PolicyStatement(
+                    sid="EncryptDeadLetters", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
+                ),
+            ],
+        )
+        schedule_policy.attach_to_role(self.scheduler_role)
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "EveryMinute",
+            name=config.controller_function_name,
+            description=f"RL autoscaler {config.name}: one controller run per minute",
+            schedule_expression="rate(1 minute)",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=self.function.function_arn,
+                role_arn=self.scheduler_role.role_arn,
+                input=json.dumps(
+                    {
+                        "source": "aws.scheduler",
+                        "detail-type": "Scheduled Event",
+                        "time": "<aws.scheduler.scheduled-time>",
+                        "id": "<aws.scheduler.execution-id>",
+                        "attempt": "<aws.scheduler.attempt-number>",
+                    }
+                ),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_event_age_in_seconds=60, maximum_retry_attempts=2
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
+            ),
+        )
+        self.schedule.node.add_dependency(schedule_policy, self.invoke_config)
+
+        cdk.CfnOutput(self, "FunctionName", value=self.function.function_name)
+        cdk.CfnOutput(self, "ModesParameter", value=self.modes.parameter_name)
+        cdk.CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letters.queue_url)

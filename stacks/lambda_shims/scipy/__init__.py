@@ -1,0 +1,1 @@
+"""Stand-in for the three scipy functions the simulator core imports (see stacks/lambda_shims/README.md)."""

@@ -1,0 +1,195 @@
+"""The controller's Lambda package (stacks/controller_asset.py): what it holds, what it refuses, and the stand-ins.
+
+Built from a copy of the repository with a stand-in `controller/` package, so these tests do not depend on the
+controller's code; the synthesised stacks (test_controller_stack.py) package the real one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from stacks.controller_asset import (
+    SHIMS,
+    ControllerPackageError,
+    build_controller_package,
+    check_imports,
+    check_size,
+    package_files,
+    package_size,
+)
+from stacks.layers import CONTROLLER_LAYERS, LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, layers_unzipped_bytes
+from tests.infra.helpers import ROOT
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """inference/ and training/ of the repository, and a minimal controller package."""
+    out = tmp_path_factory.mktemp("repo")
+    for package in ("inference", "training"):
+        shutil.copytree(ROOT / package, out / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (out / "controller").mkdir()
+    (out / "controller" / "__init__.py").write_text("")
+    (out / "controller" / "handler.py").write_text(
+        "import json\n\nimport boto3\nimport numpy as np\n\nfrom training.sim import FleetSim\n\n\n"
+        "def lambda_handler(event, context):\n    return json.dumps({'ok': True})\n"
+    )
+    return out
+
+
+def test_holds_the_controller_inference_the_simulator_core_traces_and_stand_ins(root: Path) -> None:
+    files = package_files(root)
+    assert "controller/handler.py" in files and "inference/shield.py" in files
+    assert {f for f in files if f.startswith("training/") and f.endswith(".py")} == {
+        "training/__init__.py",
+        "training/sim/__init__.py",
+        "training/sim/config.py",
+        "training/sim/fleet.py",
+        "training/sim/kernel.py",
+        "training/sim/loads.py",
+    }
+    assert {"training/data/nasa_jul95.csv", "training/data/worldcup98_may01_jun09.csv"} <= set(files)
+    assert "training/data/WORLDCUP98-COPYRIGHT.txt" in files  # the licence travels with the trace
+    assert {"numba/__init__.py", "scipy/special.py", "scipy/ndimage.py", "scipy/signal.py"} <= set(files)
+    assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
+    assert not any(f.startswith(("training/train", "training/rl", "training/export")) for f in files)
+
+
+def test_same_sources_stage_the_same_directory(root: Path, tmp_path: Path) -> None:
+    first = build_controller_package(root, tmp_path)
+    second = build_controller_package(root, tmp_path)
+    assert first == second and first.name.startswith("controller-")
+    staged = sorted(p.relative_to(first).as_posix() for p in first.rglob("*") if p.is_file())
+    assert staged == sorted(package_files(root))
+
+
+def test_missing_handler_fails_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(ControllerPackageError, match=r"controller/handler.py not found"):
+        package_files(tmp_path)
+
+
+def test_a_top_level_import_the_lambda_lacks_fails_naming_module_and_file(root: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import torch\n\ntry:\n    import optional_thing\nexcept ImportError:\n    pass\n")
+    with pytest.raises(ControllerPackageError, match=r"controller/extra.py imports torch") as error:
+        check_imports({**package_files(root), "controller/extra.py": bad})
+    assert "optional_thing" not in str(error.value)  # guarded by `except ImportError`: optional
+
+
+def test_imports_inside_functions_are_allowed(root: Path, tmp_path: Path) -> None:
+    lazy = tmp_path / "lazy.py"
+    lazy.write_text("def export():\n    import torch\n    return torch\n")
+    check_imports({**package_files(root), "controller/lazy.py": lazy})
+
+
+def test_package_and_layers_fit_lambdas_unzipped_limit(root: Path) -> None:
+    code = package_size(package_files(root))
+    assert code < 5 * MIB  # code and the two traces
+    assert check_size(code) == code + layers_unzipped_bytes() <= LAMBDA_UNZIPPED_LIMIT_BYTES
+    with pytest.raises(ControllerPackageError, match=r"exceed Lambda's 250 MiB"):
+        check_size(LAMBDA_UNZIPPED_LIMIT_BYTES)
+
+
+def test_layers_are_pinned_aws_managed_public_layers_for_python312() -> None:
+    arns = [layer.arn() for layer in CONTROLLER_LAYERS]
+    assert arns == [
+        "arn:aws:lambda:eu-west-1:336392948345:layer:AWSSDKPandas-Python312:26",
+        "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27",
+    ]
+    with pytest.raises(ValueError, match="eu-west-1 only"):
+        CONTROLLER_LAYERS[0].arn("us-east-1")
+
+
+def _shim(name: str) -> ModuleType:
+    path = SHIMS / Path(*name.split(".")).with_suffix(".py")
+    if not path.exists():
+        path = SHIMS / name / "__init__.py"
+    spec = importlib.util.spec_from_file_location(f"shim_{name.replace('.', '_')}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stand_ins_match_scipy() -> None:
+    import scipy.ndimage
+    import scipy.signal
+    import scipy.special
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 4, 5000)
+    np.testing.assert_allclose(_shim("scipy.special").ndtr(x), scipy.special.ndtr(x), rtol=0, atol=1e-15)
+    assert isinstance(_shim("scipy.special").ndtr(0.5), float)
+    raw = rng.poisson(40, 4000).astype(np.float64)
+    for sigma in (2.0, 15.0, 30.0):
+        for mode in ("nearest", "reflect"):
+            np.testing.assert_array_equal(
+                _shim("scipy.ndimage").gaussian_filter1d(raw, sigma, mode=mode),
+                scipy.ndimage.gaussian_filter1d(raw, sigma, mode=mode),
+            )
+    theta = 1 / 360
+    ours = _shim("scipy.signal").lfilter([1.0], [1.0, theta - 1.0], x, zi=[0.25])
+    theirs = scipy.signal.lfilter([1.0], [1.0, theta - 1.0], x, zi=[0.25])
+    np.testing.assert_array_equal(ours[0], theirs[0])
+    np.testing.assert_array_equal(ours[1], theirs[1])
+    b, a = [0.2, 0.3, 0.1], [1.0, -0.5, 0.2]
+    np.testing.assert_array_equal(_shim("scipy.signal").lfilter(b, a, x), scipy.signal.lfilter(b, a, x))
+
+
+def test_njit_stand_in_returns_the_function() -> None:
+    njit = _shim("numba").njit
+
+    def f(x: int) -> int:
+        return x + 1
+
+    assert njit(f) is f and njit(cache=True)(f) is f
+
+
+_SIMULATE = """
+import json
+import numpy as np
+from training.sim import FleetSim, SimConfig, trace_scenario
+
+scenario = trace_scenario("nasa", "eval", mean_machines=20.0, minutes=90, seed=3)  # low volume: smoothed
+sim = FleetSim(SimConfig(), [scenario], seed=7)
+rows = []
+for t in range(90):
+    result = sim.step(np.array([18 + (t // 10) % 5]))
+    rows.append([float(result.load[0]), float(result.served[0]), float(result.active[0]), float(result.reward[0])])
+print(json.dumps(rows))
+"""
+
+
+def test_simulator_core_runs_from_the_package_as_it_does_with_numba_and_scipy(root: Path, tmp_path: Path) -> None:
+    """A fresh interpreter whose path starts at the staged package (as /var/task does in Lambda) simulates the
+    same 90 minutes, minute for minute, as the repository's environment with the real numba and scipy."""
+    import json
+
+    staged = build_controller_package(root, tmp_path)
+    check = (
+        "import numba, scipy.special, controller.handler\n"
+        f"assert numba.__file__.startswith({str(staged)!r}), numba.__file__\n"
+        f"assert scipy.special.__file__.startswith({str(staged)!r}), scipy.special.__file__\n"
+    )
+    lambda_like = subprocess.run(
+        [sys.executable, "-c", check + _SIMULATE],
+        cwd=staged,
+        env={"PYTHONPATH": str(staged)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert lambda_like.returncode == 0, lambda_like.stderr[-2000:]
+    repository = subprocess.run(
+        [sys.executable, "-c", _SIMULATE], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert repository.returncode == 0, repository.stderr[-2000:]
+    ours, theirs = json.loads(lambda_like.stdout), json.loads(repository.stdout)
+    assert len(ours) == 90 and ours == theirs

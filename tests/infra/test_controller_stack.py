@@ -1,0 +1,416 @@
+"""Controller stack: the function, its layers and environment, schedule, dead letters, modes and least-privilege IAM.
+
+Also the stage config's `fleets` and `controller` sections (validated by the controller's own schema before any
+construct exists) and the controller's alarms and dashboard rows in the monitoring stack.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.artifact import ArtifactError, ModelArtifact
+from stacks.config import StageConfigError, select_stages
+from stacks.controller import ENVIRONMENT_LIMIT_BYTES, controller_environment, history_minutes
+from stacks.controller_asset import ControllerPackageError
+from stacks.layers import CONTROLLER_LAYERS
+from tests.infra.helpers import CDK_CONTEXT, STAGES, Synthesised, build_app, joined, only, resources
+
+READ_ONLY_ON_ANY_RESOURCE = {
+    "cloudwatch:GetMetricData",
+    "cloudwatch:PutMetricData",  # with a cloudwatch:namespace condition, checked below
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribePolicies",
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+}
+
+
+def _fleet(name: str, target: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    fleet = {
+        "name": name,
+        "mode": "shadow",
+        "capacity_rpm_per_machine": 300,
+        "min_machines": 2,
+        "max_machines": 40,
+        "max_change_per_minute": 10,
+        "target": target,
+    }
+    if target["kind"] != "simulated":
+        fleet["requests"] = {
+            "namespace": "AWS/ApplicationELB",
+            "metric_name": "RequestCount",
+            "dimensions": {"TargetGroup": f"targetgroup/{name}/123", "LoadBalancer": "app/front/456"},
+        }
+    return {**fleet, **extra}
+
+
+REAL_FLEETS = [
+    _fleet("checkout", {"kind": "ecs", "cluster": "shop", "service": "checkout"}),
+    _fleet("search", {"kind": "ecs", "cluster": "shop", "service": "search"}),
+    _fleet("web", {"kind": "asg", "group": "web-asg"}),
+    _fleet("ranker", {"kind": "sagemaker", "endpoint": "Ranker-Prod", "variant": "AllTraffic"}),
+]
+
+
+def _stages_with(stage: str, fleets: list[dict[str, Any]] | None = None, **controller: Any) -> dict[str, Any]:
+    stages = copy.deepcopy(CDK_CONTEXT["stages"])
+    if fleets is not None:
+        stages[stage]["fleets"] = fleets
+    stages[stage].setdefault("controller", {}).update(controller)
+    return stages
+
+
+@pytest.fixture(scope="module")
+def real_fleets(tmp_path_factory: pytest.TempPathFactory, policy_artifacts: dict[str, Path]) -> Template:
+    """Prod's controller with an ECS, an Auto Scaling and a SageMaker fleet (Prod ships with none)."""
+    _, (prod,) = build_app(
+        tmp_path_factory.mktemp("real-fleets"),
+        stage="Prod",
+        stages=_stages_with("Prod", REAL_FLEETS),
+        model_artifact=policy_artifacts["passed"],
+    )
+    return Template.from_stack(prod.controller)
+
+
+def _statements(template: Template) -> dict[str, dict[str, Any]]:
+    (policy,) = [
+        p for p in resources(template, "AWS::IAM::Policy").values() if "lambda:InvokeFunction" not in json.dumps(p)
+    ]
+    return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else actions
+
+
+def _resources(statement: dict[str, Any]) -> list[str]:
+    value = statement["Resource"]
+    return [joined(r) for r in (value if isinstance(value, list) else [value])]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_function_runs_the_handler_on_python312_with_the_pinned_public_layers(app: Synthesised, stage: str) -> None:
+    config = app.stages[stage].config
+    function = only(app.template(stage, "Controller"), "AWS::Lambda::Function")["Properties"]
+    assert function["FunctionName"] == f"rl-autoscaler-{stage.lower()}-controller"
+    assert function["Handler"] == "controller.handler.lambda_handler"
+    assert function["Runtime"] == "python3.12" and function["Architectures"] == ["x86_64"]
+    assert function["Layers"] == [layer.arn() for layer in CONTROLLER_LAYERS]
+    assert function["ReservedConcurrentExecutions"] == 1  # runs never overlap
+    assert function["Timeout"] == config.controller.timeout_s < 60
+    assert function["MemorySize"] == config.controller.memory_mb
+    assert "S3Key" in function["Code"]  # a zip asset, no container image
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_environment_follows_the_contract(app: Synthesised, stage: str) -> None:
+    config = app.stages[stage].config
+    env = only(app.template(stage, "Controller"), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
+    assert json.loads(env["FLEETS"]) == [dict(f) for f in config.fleets]
+    assert env["STAGE"] == stage and env["ENDPOINT_NAME"] == config.endpoint_name
+    assert joined(env["STATE_BUCKET"]) == f"rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1"
+    assert env["MODES_PARAMETER"] == f"/rl-autoscaler/{stage.lower()}/controller/modes"
+    assert env["HISTORY_MINUTES"] == "16"  # the test policy's metadata: observation.history
+    assert env["PUBLICATION_LAG_MINUTES"] == str(config.controller.publication_lag_minutes)
+    assert env["STALE_AFTER_MINUTES"] == str(config.controller.stale_after_minutes)
+    assert env["ENDPOINT_TIMEOUT_S"] == "2" and env["ENDPOINT_MAX_ATTEMPTS"] == "2"
+
+
+def test_shipped_fleets_dev_active_and_shadow_staging_shadow_prod_none(app: Synthesised) -> None:
+    fleets = {
+        stage: [(f["name"], f["mode"], f["target"]["kind"]) for f in app.stages[stage].config.fleets]
+        for stage in STAGES
+    }
+    assert fleets["Dev"] == [("worldcup", "active", "simulated"), ("nasa", "shadow", "simulated")]
+    assert fleets["Staging"] == [("worldcup", "shadow", "simulated")]
+    assert fleets["Prod"] == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_log_group_encrypted_with_the_stage_key_and_the_stages_retention(app: Synthesised, stage: str) -> None:
+    template = app.template(stage, "Controller")
+    group = only(template, "AWS::Logs::LogGroup")["Properties"]
+    assert group["LogGroupName"] == f"/aws/lambda/rl-autoscaler-{stage.lower()}-controller"
+    assert group["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
+    assert group["RetentionInDays"] == app.stages[stage].config.retention.log_retention_days
+    function = only(template, "AWS::Lambda::Function")["Properties"]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": next(iter(resources(template, "AWS::Logs::LogGroup")))}
+    key = only(app.template(stage, "Storage"), "AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
+    (logs,) = [s for s in key if s.get("Sid") == "LetLogsEncryptControllerLogGroup"]
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    condition = joined(logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"])
+    assert condition.endswith(f":log-group:/aws/lambda/rl-autoscaler-{stage.lower()}-controller")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_schedule_every_minute_with_retry_policy_and_dead_letters(app: Synthesised, stage: str) -> None:
+    template = app.template(stage, "Controller")
+    schedule = only(template, "AWS::Scheduler::Schedule")["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["State"] == "ENABLED"
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    (function_id,) = resources(template, "AWS::Lambda::Function")
+    (queue_id,) = resources(template, "AWS::SQS::Queue")
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 2}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    assert json.loads(target["Input"])["time"] == "<aws.scheduler.scheduled-time>"  # the run's minute
+    invoke = only(template, "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert invoke["MaximumRetryAttempts"] == 0 and invoke["MaximumEventAgeInSeconds"] == 60
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    queue = only(template, "AWS::SQS::Queue")["Properties"]
+    assert queue["QueueName"] == f"rl-autoscaler-{stage.lower()}-controller-dlq"
+    assert queue["KmsMasterKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    (queue_policy,) = resources(template, "AWS::SQS::QueuePolicy").values()
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_scheduler_role_invokes_the_function_and_dead_letters_nothing_else(app: Synthesised, stage: str) -> None:
+    template = app.template(stage, "Controller")
+    (policy,) = [
+        p for p in resources(template, "AWS::IAM::Policy").values() if "lambda:InvokeFunction" in json.dumps(p)
+    ]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(a for s in statements for a in _actions(s)) == [
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+    ]
+    assert all("*" not in _resources(s) for s in statements)
+    role = [
+        r
+        for r in resources(template, "AWS::IAM::Role").values()
+        if "scheduler.amazonaws.com" in json.dumps(r["Properties"]["AssumeRolePolicyDocument"])
+    ]
+    (scheduler_role,) = role
+    (trust,) = scheduler_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_modes_parameter_starts_empty(app: Synthesised, stage: str) -> None:
+    parameter = only(app.template(stage, "Controller"), "AWS::SSM::Parameter")["Properties"]
+    assert parameter["Name"] == f"/rl-autoscaler/{stage.lower()}/controller/modes"
+    assert parameter["Type"] == "String"
+    assert json.loads(parameter["Value"]) == {"stage": None, "fleets": {}}
+    statements = _statements(app.template(stage, "Controller"))
+    assert _actions(statements["ReadModes"]) == ["ssm:GetParameter"]
+    assert _resources(statements["ReadModes"])[0].endswith(f":parameter/rl-autoscaler/{stage.lower()}/controller/modes")
+
+
+def _assert_least_privilege(statements: dict[str, dict[str, Any]]) -> None:
+    for sid, statement in statements.items():
+        assert statement["Effect"] == "Allow"
+        if "*" in _resources(statement):
+            assert set(_actions(statement)) <= READ_ONLY_ON_ANY_RESOURCE, f"{sid}: {_actions(statement)} on *"
+    put = statements["PublishDecisionMetrics"]
+    assert "cloudwatch:namespace" in put["Condition"]["StringEquals"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_iam_no_wildcard_on_a_mutating_action(app: Synthesised, stage: str) -> None:
+    statements = _statements(app.template(stage, "Controller"))
+    _assert_least_privilege(statements)
+    assert _resources(statements["ReadWriteOwnState"]) == [
+        f"arn:aws:s3:::rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/controller/*"
+    ]
+    assert statements["ListOwnState"]["Condition"] == {"StringLike": {"s3:prefix": ["controller/*"]}}
+    assert _resources(statements["AskStageEndpoint"]) == [
+        f"arn:aws:sagemaker:eu-west-1:<Ref:AWS::AccountId>:endpoint/rl-autoscaler-{stage.lower()}"
+    ]
+    assert _actions(statements["UseStageKey"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    # Simulated fleets only (Dev, Staging) or none (Prod): nothing of ECS, Auto Scaling or other endpoints.
+    everything = json.dumps(statements)
+    for action in ("ecs:UpdateService", "autoscaling:SetDesiredCapacity", "UpdateEndpointWeightsAndCapacities"):
+        assert action not in everything
+    namespaces = statements["PublishDecisionMetrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"]
+    simulated = any(f["target"]["kind"] == "simulated" for f in app.stages[stage].config.fleets)
+    assert namespaces == (
+        ["RLAutoscaler/Controller", "RLAutoscaler/SimulatedFleet"] if simulated else ["RLAutoscaler/Controller"]
+    )
+
+
+def test_iam_names_exactly_the_configured_targets(real_fleets: Template) -> None:
+    statements = _statements(real_fleets)
+    _assert_least_privilege(statements)
+    assert _actions(statements["ScaleEcsServices"]) == ["ecs:DescribeServices", "ecs:UpdateService"]
+    assert _resources(statements["ScaleEcsServices"]) == [
+        "arn:aws:ecs:eu-west-1:<Ref:AWS::AccountId>:service/shop/checkout",
+        "arn:aws:ecs:eu-west-1:<Ref:AWS::AccountId>:service/shop/search",
+    ]
+    assert _actions(statements["ScaleAutoScalingGroups"]) == ["autoscaling:SetDesiredCapacity"]
+    assert _resources(statements["ScaleAutoScalingGroups"]) == [
+        "arn:aws:autoscaling:eu-west-1:<Ref:AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/web-asg"
+    ]
+    assert _actions(statements["ScaleEndpointVariants"]) == [
+        "sagemaker:DescribeEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ]
+    assert _resources(statements["ScaleEndpointVariants"]) == [
+        "arn:aws:sagemaker:eu-west-1:<Ref:AWS::AccountId>:endpoint/ranker-prod"
+    ]
+    assert set(_actions(statements["FindOtherScalers"])) <= READ_ONLY_ON_ANY_RESOURCE
+    namespaces = statements["PublishDecisionMetrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"]
+    assert namespaces == ["RLAutoscaler/Controller"]
+
+
+def test_stack_order_controller_after_storage_and_serving(app: Synthesised) -> None:
+    stage = app.stages["Dev"]
+    assert {d.stack_name for d in stage.controller.dependencies} == {"Dev-Storage", "Dev-Serving"}
+    assert stage.controller not in stage.monitoring.dependencies  # monitoring reads it by its stable names
+
+
+# --- stage config: fleets and controller settings, validated before any construct exists ---------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f[0]["target"].update(kind="ecss"), r"fleets\[0\]\.target\.kind: unknown target kind 'ecss'"),
+        (lambda f: f[1].update(mood="shadow"), r"fleets\[1\].*mood"),
+        (lambda f: f[0].update(mode="loud"), r"fleets\[0\]\.mode"),
+    ],
+)
+def test_fleet_config_errors_name_the_field(mutate: Any, message: str) -> None:
+    stages = copy.deepcopy(CDK_CONTEXT["stages"])
+    mutate(stages["Dev"]["fleets"])
+    with pytest.raises(StageConfigError, match=rf"stage 'Dev': .*{message}"):
+        select_stages(stages, "Dev", {})
+
+
+def test_a_fleet_naming_the_stages_own_endpoint_is_refused() -> None:
+    own = _fleet("self", {"kind": "sagemaker", "endpoint": "rl-autoscaler-prod", "variant": "primary"})
+    with pytest.raises(StageConfigError, match=r"fleets\[0\]\.target\.endpoint: rl-autoscaler-prod is this stage's"):
+        select_stages(_stages_with("Prod", [own]), "Prod", {})
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        {"kind": "ecs", "cluster": "shop", "service": "checkout"},
+        {"kind": "asg", "group": "web-asg"},
+        {"kind": "sagemaker", "endpoint": "ranker-prod", "variant": "AllTraffic"},  # names are case-insensitive
+    ],
+)
+def test_two_fleets_on_one_target_are_refused(target: dict[str, Any]) -> None:
+    fleets = [*REAL_FLEETS, _fleet("twin", target)]
+    with pytest.raises(StageConfigError, match=r"fleets\[4\]\.target: fleet 'twin' names the same target"):
+        select_stages(_stages_with("Prod", fleets), "Prod", {})
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"timeout_s": 60}, r"controller\.timeout_s: Input should be less than or equal to 55"),
+        ({"reserved_concurrency": 2}, r"controller\.reserved_concurrency"),
+        ({"stale_after_minuts": 5}, r"controller\.stale_after_minuts: Extra inputs are not permitted"),
+        ({"stale_after_minutes": 2}, r"controller: stale_after_minutes \(2\) must exceed publication_lag_minutes"),
+        (
+            {"endpoint_timeout_s": 20, "endpoint_max_attempts": 3},
+            r"controller: endpoint_timeout_s x endpoint_max_attempts \(20 x 3\) must stay below timeout_s \(50\)",
+        ),
+    ],
+)
+def test_controller_settings_are_validated(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(StageConfigError, match=message):
+        select_stages(_stages_with("Dev", **settings), "Dev", {})
+
+
+def test_history_minutes_come_from_the_artifact_metadata() -> None:
+    artifact = ModelArtifact(sha256="0" * 64, metadata={"observation": {"history": 60}})
+    assert history_minutes(artifact) == 60
+    for bad in ({}, {"observation": {"history": 0}}, {"observation": {"history": "16"}}):
+        with pytest.raises(ArtifactError, match=r"observation\.history"):
+            history_minutes(ModelArtifact(sha256="0" * 64, metadata=bad))
+
+
+def test_environment_over_lambdas_4_kb_fails_synth_naming_it() -> None:
+    many = [_fleet(f"fleet-{i:03d}", {"kind": "ecs", "cluster": "c", "service": f"s{i}"}) for i in range(20)]
+    (config,) = select_stages(_stages_with("Prod", many), "Prod", {})
+    artifact = ModelArtifact(sha256="0" * 64, metadata={"observation": {"history": 16}})
+    with pytest.raises(ControllerPackageError, match=rf"above Lambda's {ENVIRONMENT_LIMIT_BYTES}"):
+        controller_environment(config, artifact, "bucket")
+
+
+# --- monitoring: controller alarms and dashboard rows ----------------------------------------------------------
+
+
+def _alarm(app: Synthesised, stage: str, name: str) -> dict[str, Any]:
+    for alarm in resources(app.template(stage, "Monitoring"), "AWS::CloudWatch::Alarm").values():
+        if alarm["Properties"]["AlarmName"] == f"rl-autoscaler-{stage.lower()}-{name}":
+            return alarm["Properties"]
+    raise AssertionError(f"no alarm {name}")
+
+
+def _metric(alarm: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """(namespace, name, dimensions) of a single-metric alarm, in either of CloudFormation's two forms."""
+    if "MetricName" in alarm:
+        namespace, name, dimensions = alarm["Namespace"], alarm["MetricName"], alarm.get("Dimensions", [])
+    else:
+        ((stat,),) = [[m["MetricStat"] for m in alarm["Metrics"]]]
+        namespace, name = stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]
+        dimensions = stat["Metric"].get("Dimensions", [])
+    return namespace, name, {d["Name"]: d["Value"] for d in dimensions}
+
+
+def test_controller_alarms_read_the_function_the_queue_and_the_contract_metrics(app: Synthesised) -> None:
+    errors = _alarm(app, "Dev", "controller-errors")
+    assert _metric(errors) == ("AWS/Lambda", "Errors", {"FunctionName": "rl-autoscaler-dev-controller"})
+    not_running = _alarm(app, "Dev", "controller-not-running")
+    assert _metric(not_running) == ("RLAutoscaler/Controller", "Runs", {"Stage": "Dev"})
+    assert not_running["TreatMissingData"] == "breaching"
+    assert not_running["ComparisonOperator"] == "LessThanThreshold" and not_running["Threshold"] == 1
+    fallback = _alarm(app, "Dev", "controller-fallback-rate")
+    (expression,) = [m for m in fallback["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "IF(deciding > 0, 100 * FILL(fallbacks, 0) / deciding, 0)"
+    assert fallback["Threshold"] == app.stages["Dev"].config.controller.fallback_alarm_percent
+    stale = _alarm(app, "Dev", "controller-stale-data")
+    assert _metric(stale) == ("RLAutoscaler/Controller", "StaleDataHolds", {"Stage": "Dev"})
+    assert stale["EvaluationPeriods"] == stale["DatapointsToAlarm"] == 10
+    dlq = _alarm(app, "Dev", "controller-dlq")
+    assert _metric(dlq) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": "rl-autoscaler-dev-controller-dlq"},
+    )
+    assert dlq["Threshold"] == 0
+    for name in ("controller-errors", "controller-not-running", "controller-fallback-rate", "controller-dlq"):
+        assert "First:" in _alarm(app, "Dev", name)["AlarmDescription"]
+
+
+def _dashboard(app: Synthesised, stage: str) -> dict[str, Any]:
+    dashboard = only(app.template(stage, "Monitoring"), "AWS::CloudWatch::Dashboard")
+    return json.loads(joined(dashboard["Properties"]["DashboardBody"]))
+
+
+def test_dashboard_has_a_decisions_row_per_fleet_with_the_shadow_comparison(app: Synthesised) -> None:
+    widgets = _dashboard(app, "Dev")["widgets"]
+    headers = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
+    assert "## Decisions: worldcup (simulated, configured active)" in headers
+    assert "## Decisions: nasa (simulated, configured shadow)" in headers
+    body = json.dumps(widgets)
+    for metric in ("PolicyDesired", "AppliedDesired", "ServingMachines", "WarmingMachines", "LoadRPM", "Mode"):
+        assert f'"RLAutoscaler/Controller", "{metric}"' in body
+    single = [w for w in widgets if w["type"] == "metric" and w["properties"].get("view") == "singleValue"]
+    assert len(single) == 2 and all(w["properties"]["setPeriodToTimeRange"] for w in single)
+    comparison = json.dumps(single[0]["properties"]["metrics"])
+    assert "serving + warming" in comparison and '"stat": "Sum"' in comparison and "PolicyDesired" in comparison
+
+
+def test_prod_dashboard_says_no_fleet_is_configured(app: Synthesised) -> None:
+    texts = [w["properties"]["markdown"] for w in _dashboard(app, "Prod")["widgets"] if w["type"] == "text"]
+    assert any("No fleet configured for Prod" in t for t in texts)
+    assert not any(t.startswith("## Decisions:") for t in texts)
