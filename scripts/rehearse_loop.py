@@ -10,7 +10,8 @@ the `simulated` target (the training simulator replaying the trace's held-out ev
 controller's timestamps are the scoreboard's. Two passes over the same held-out minutes, then checks:
 
 1. **clean**: every minute decided by the endpoint. Its profit must equal the scoreboard's for the served policy
-   (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`, the same
+   (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`,
+   the same
    capacity-noise seed): same load, same noise, same observation (the controller reads complete minutes with
    `PUBLICATION_LAG_MINUTES=0`, as the scoreboard's policy sees every minute before the one it decides).
 2. **outage**: the endpoint is killed (SIGTERM) for `--outage-minutes` in the middle and started again. Every

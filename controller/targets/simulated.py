@@ -69,7 +69,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRACE_MEAN_MACHINES = 20.0
-"""Scale 1: the trace's training part averages this many machines (``training.evaluation.cases.TRACE_MEAN_MACHINES``)."""
+"""Scale 1: the trace's training part averages this many machines
+(``training.evaluation.cases.TRACE_MEAN_MACHINES``)."""
 MAX_CATCH_UP_MINUTES = 60
 """Most minutes one run simulates; older unsimulated minutes are skipped."""
 DRIVEN_MINUTES = 15
