@@ -11,8 +11,7 @@ controller's timestamps are the scoreboard's. Two passes over the same held-out 
 
 1. **clean**: every minute decided by the endpoint. Its profit must equal the scoreboard's for the served policy
    (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`,
-   the same
-   capacity-noise seed): same load, same noise, same observation (the controller reads complete minutes with
+   the same capacity-noise seed): same load, same noise, same observation (the controller reads complete minutes with
    `PUBLICATION_LAG_MINUTES=0`, as the scoreboard's policy sees every minute before the one it decides).
 2. **outage**: the endpoint is killed (SIGTERM) for `--outage-minutes` in the middle and started again. Every
    minute of the outage must fall back to the target-tracking rule, with a profit over the outage no worse than
