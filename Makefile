@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The SageMaker images' interpreters (stacks/images.py): small venvs without torch or ray, where
+# tests/test_python_versions.py runs the serving code (3.12) and the simulator and evaluation code (3.13).
+PYTHON312 ?= $(firstword $(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
+PYTHON313 ?= $(firstword $(shell command -v python3.13) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench clean interpreters
 
 $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +22,20 @@ $(STAMP): requirements.txt requirements-dev.txt $(wildcard package-lock.json)
 
 install: $(STAMP)
 
+.venv-py312/.installed: requirements-py312.txt
+	test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12, or PYTHON312=...)"; exit 1; }
+	$(PYTHON312) -m venv .venv-py312
+	.venv-py312/bin/pip install --quiet -r requirements-py312.txt
+	touch $@
+
+.venv-py313/.installed: requirements-py313.txt
+	test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13, or PYTHON313=...)"; exit 1; }
+	$(PYTHON313) -m venv .venv-py313
+	.venv-py313/bin/pip install --quiet -r requirements-py313.txt
+	touch $@
+
+interpreters: .venv-py312/.installed .venv-py313/.installed
+
 demo: $(STAMP)
 	$(PY) scripts/demo.py --out artifacts
 
@@ -25,7 +43,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: lint
+test: lint interpreters
 	$(VENV)/bin/pytest -q
 
 format: $(STAMP)
@@ -36,4 +54,4 @@ bench: $(STAMP)
 	$(PY) -m training.bench
 
 clean:
-	rm -rf artifacts cdk.out .pytest_cache
+	rm -rf artifacts cdk.out .pytest_cache .venv-py312 .venv-py313

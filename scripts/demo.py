@@ -92,16 +92,17 @@ def drive_the_loop(endpoint: LocalEndpoint, shadow_hours: int = 3, active_hours:
         "active_profit": totals["reward"] - at_switch.get("reward", 0.0),
         "fallbacks": sum(r.fallback for r in rows[:minutes]),
         "shield_overrides": sum(r.shielded for r in rows[:minutes]),
-        "minutes_down": totals["down"],
+        "shadow_down": at_switch.get("down", 0.0),
+        "active_down": totals["down"] - at_switch.get("down", 0.0),
         "run_ms_mean": sum(r.run_ms for r in rows) / len(rows),
     }
     print(
-        f"\nthe loop: {summary['shadow_minutes']} minutes in shadow (the fleet on its own target-tracking scaler, "
-        f"profit ${summary['shadow_profit']:,.2f}; the policy decided every minute and disagreed with the fleet "
-        f"{summary['shadow_disagreed']} times, published only), then {summary['active_minutes']} minutes active "
-        f"({summary['active_changes']} changes applied, profit ${summary['active_profit']:,.2f}); "
-        f"{summary['fallbacks']} fallbacks, {summary['shield_overrides']} shield overrides, "
-        f"{summary['minutes_down']:.0f} minutes down; {summary['run_ms_mean']:.0f} ms per controller run"
+        f"\nthe loop: {summary['shadow_minutes']} minutes in shadow (the fleet on its own target-tracking scaler: "
+        f"profit ${summary['shadow_profit']:,.2f}, {summary['shadow_down']:.0f} minutes down; the policy decided "
+        f"every minute, disagreed with the fleet {summary['shadow_disagreed']} times, published only), then "
+        f"{summary['active_minutes']} minutes active ({summary['active_changes']} changes applied: profit "
+        f"${summary['active_profit']:,.2f}, {summary['active_down']:.0f} minutes down); {summary['fallbacks']} "
+        f"fallbacks, {summary['shield_overrides']} shield overrides; {summary['run_ms_mean']:.0f} ms per run"
     )
     return summary
 

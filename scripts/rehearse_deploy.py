@@ -25,6 +25,7 @@ moto does support is missing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+NOT_RUN_PREFIX = "rehearsal: custom resource answered without running its function:"
+"""What scripts/moto_custom_resources.py logs for a function it answers without running."""
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
 STACKS = ("Dev-Storage", "Dev-Training", "Dev-Monitoring", "Dev-Serving", "Dev-Controller")
@@ -58,9 +61,15 @@ def free_port() -> int:
 # moto 5.2.5's cloudwatch Dimension.__lt__ compares a value with the other's *name*, so GetMetricData matches a
 # metric's dimensions only in some orders (get_metric_statistics is unaffected): the rehearsal's server runs with
 # that comparison fixed, nothing else changed.
+# CloudFormation custom resources (the stage's artifact copy and Ray token, CDK's bucket emptying) need their
+# Lambda functions to answer, which moto runs only in Docker: scripts/moto_custom_resources.py runs our inline Python
+# functions in the server process against the server itself, and answers the others without running them (listed in
+# the report as custom_resources_not_run).
 _MOTO_SERVER = (
     "import moto.cloudwatch.models as m; "
     "m.Dimension.__lt__ = lambda a, b: (a.name or '', a.value or '') < (b.name or '', b.value or ''); "
+    f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import moto_custom_resources; "
+    "moto_custom_resources.install(int(sys.argv[sys.argv.index('-p') + 1])); "
     "from moto.server import main; main()"
 )
 
@@ -116,6 +125,21 @@ def _try(call: Callable[[], Any]) -> Any:
         return call()
     except ClientError as error:
         return {"error": error.response["Error"]["Code"]}
+
+
+def inspect_stage_files(s3: Any, model: dict[str, Any]) -> dict[str, Any]:
+    """What the deploy-time custom resources wrote: the model data served from the stage bucket, the Ray token."""
+    import hashlib
+
+    container = model.get("PrimaryContainer", {})
+    uri = container.get("ModelDataSource", {}).get("S3DataSource", {}).get("S3Uri") or container.get("ModelDataUrl")
+    found: dict[str, Any] = {"model_data": uri}
+    if uri and uri.startswith(f"s3://{DATA_BUCKET}/"):
+        body = _try(lambda: s3.get_object(Bucket=DATA_BUCKET, Key=uri.split("/", 3)[3])["Body"].read())
+        found["model_data_sha256"] = hashlib.sha256(body).hexdigest() if isinstance(body, bytes) else body
+    token = _try(lambda: s3.get_object(Bucket=DATA_BUCKET, Key="ray/auth_token")["Body"].read())
+    found["ray_token_chars"] = len(token) if isinstance(token, bytes) else token
+    return found
 
 
 def inspect(endpoint_url: str, outdir: Path) -> dict[str, Any]:
@@ -189,6 +213,7 @@ def inspect(endpoint_url: str, outdir: Path) -> dict[str, Any]:
         ],
     }
     exists["controller"] = inspect_controller(client)
+    exists["stage_files"] = inspect_stage_files(s3, model)
     ignored = {
         "bucket versioning (template: Enabled)": _try(lambda: s3.get_bucket_versioning(Bucket=DATA_BUCKET)).get(
             "Status", "not set"
@@ -381,6 +406,11 @@ def missing(report: dict[str, Any]) -> list[str]:
             ("controller log group", len(exists["controller"]["log_group_kms"]) == 1),
             ("controller dead-letter queue (KMS)", exists["controller"]["dlq_kms"]),
             ("controller modes parameter", exists["controller"]["modes_parameter"] == '{"stage": null, "fleets": {}}'),
+            (
+                "model data copied into the stage bucket, sha256 as deployed",
+                exists["stage_files"].get("model_data_sha256") == report.get("model_sha256"),
+            ),
+            ("Ray token in the stage bucket", exists["stage_files"].get("ray_token_chars") == 64),
         )
         if not ok
     ]
@@ -422,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         artifact = model_artifact(args.model_artifact, workdir)
         report["model_artifact"] = str(artifact)
+        report["model_sha256"] = hashlib.sha256(artifact.read_bytes()).hexdigest()
         log = workdir / "cdk.log"
         report["bootstrap_s"] = cdk(["bootstrap", f"aws://{ACCOUNT}/{REGION}"], env, workdir, log)
         outdir = workdir / "cdk.out"
@@ -451,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
         checks = time.monotonic()
         report |= inspect(endpoint_url, outdir)
         report["inspect_s"] = round(time.monotonic() - checks, 1)
+        moto_log = (workdir / "moto.log").read_text(errors="replace")
+        report["custom_resources_not_run"] = sorted(
+            {line.split(":", 2)[2].strip() for line in moto_log.splitlines() if line.startswith(NOT_RUN_PREFIX)}
+        )
         report["controller_run"] = run_controller(endpoint_url, artifact, workdir)
         report["missing"] = missing(report)
         if report["controller_run"].get("error") or not report["controller_run"].get("sum_Runs"):

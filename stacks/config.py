@@ -111,6 +111,8 @@ class TrainingConfig(_Frozen):
     preset: Literal["quick", "full"]
     """Training preset passed to training/sagemaker_entry.py as a hyperparameter."""
     seed: int = Field(ge=0)
+    ray_token_generation: int = Field(default=1, ge=1)
+    """Raise it and deploy to rotate the stage's Ray auth token (written at deploy to ray/auth_token)."""
 
     @model_validator(mode="after")
     def _spot(self) -> TrainingConfig:
@@ -266,11 +268,11 @@ class StageConfig(_Frozen):
                     f"alarms' window alarms.evaluation_minutes ({alarms.evaluation_minutes}) plus CloudWatch's "
                     f"publication lag controller.publication_lag_minutes ({self.controller.publication_lag_minutes})"
                 )
-            if alarms.datapoints_to_alarm <= self.controller.publication_lag_minutes:
+            if alarms.evaluation_minutes <= self.controller.publication_lag_minutes:
                 raise ValueError(
-                    f"alarms.datapoints_to_alarm ({alarms.datapoints_to_alarm}) must exceed "
-                    f"controller.publication_lag_minutes ({self.controller.publication_lag_minutes}): rollback alarms "
-                    "treat missing minutes as breaching, and minutes not yet published must not roll back alone"
+                    f"alarms.evaluation_minutes ({alarms.evaluation_minutes}) must exceed "
+                    f"controller.publication_lag_minutes ({self.controller.publication_lag_minutes}): a rollback "
+                    "alarm's window treats no data as breaching, and minutes not yet published must not roll back"
                 )
         return self
 

@@ -99,23 +99,7 @@ class ControllerStack(cdk.Stack):
         arn = f"arn:{self.partition}"
         where = f"{self.region}:{self.account}"
 
-        # CloudWatch Logs encrypts this one log group with the stage key (key policy statement on the Storage stack).
-        key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="LetLogsEncryptControllerLogGroup",
-                principals=[iam.ServicePrincipal(f"logs.{storage.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
-                conditions={
-                    "ArnEquals": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{storage.partition}:logs:{storage.region}:{storage.account}:log-group:"
-                            f"/aws/lambda/{function_name}"
-                        )
-                    }
-                },
-            )
-        )
+        # The stage key's policy lets CloudWatch Logs use it for the stage's /aws/lambda/rl-autoscaler-<stage>-* groups.
         self.log_group = logs.LogGroup(
             self,
             "Logs",

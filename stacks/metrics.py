@@ -36,17 +36,17 @@ class EndpointMetrics:
     def invocation(self, name: str = "Invocations") -> cw.Metric:
         return self._metric("AWS/SageMaker", name, "Sum")
 
-    def error_rate(self, status: str) -> cw.MathExpression:
+    def error_rate(self, status: str, window: cdk.Duration = ONE_MINUTE) -> cw.MathExpression:
         """Percentage of invocations answered with 4XX or 5XX; no data in a minute without invocations (SageMaker
-        publishes none then), which the 5XX rollback alarm counts as breaching."""
+        publishes none then), which the 5XX rollback alarm counts as breaching. `window`: the period summed over."""
         return cw.MathExpression(
             expression=f"100 * FILL(e{status.lower()}, 0) / inv",
             using_metrics={
-                "inv": self.invocation(),
-                f"e{status.lower()}": self.invocation(f"Invocation{status}Errors"),
+                "inv": self.invocation().with_(period=window),
+                f"e{status.lower()}": self.invocation(f"Invocation{status}Errors").with_(period=window),
             },
             label=f"{status} rate (%)",
-            period=ONE_MINUTE,
+            period=window,
         )
 
     def latency_ms(self, name: str, percentile: str) -> cw.MathExpression:
@@ -74,17 +74,18 @@ class EndpointDecisionMetrics:
 
     stage: str
 
-    def share(self, name: str) -> cw.MathExpression:
-        """Percentage of decisions counted in `name` (Fallbacks, ShieldOverrides); no data without decisions."""
+    def share(self, name: str, window: cdk.Duration = ONE_MINUTE) -> cw.MathExpression:
+        """Percentage of decisions counted in `name` (Fallbacks, ShieldOverrides) over `window`; no data without
+        decisions."""
         ident = name.lower()
         return cw.MathExpression(
             expression=f"100 * FILL({ident}, 0) / decisions",
             using_metrics={
-                ident: decision_metric(self.stage, name, "Sum"),
-                "decisions": decision_metric(self.stage, "Decisions", "Sum"),
+                ident: decision_metric(self.stage, name, "Sum").with_(period=window),
+                "decisions": decision_metric(self.stage, "Decisions", "Sum").with_(period=window),
             },
             label=f"{name} (% of decisions)",
-            period=ONE_MINUTE,
+            period=window,
         )
 
 

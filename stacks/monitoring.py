@@ -25,9 +25,13 @@ from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
 ROLLBACK_ALARMS = ("5xx-rate", "model-latency-p99", "fallback-rate")
-"""Alarms that roll back a blue/green endpoint update: the health of the new fleet, not of its callers. The 5XX
-and fallback alarms treat a minute without data as breaching: a canary that gets no traffic, or whose metrics
-never arrive, must not pass its bake by construction."""
+"""Alarms that roll back a blue/green endpoint update: the health of the new fleet, not of its callers.
+
+The 5XX and fallback alarms sum their window (alarms.evaluation_minutes) into one datapoint and alarm on one
+breaching window: the controller calls once a minute and SageMaker routes each call to the canary or to the old
+fleet, so per-minute "3 of 5" rules would miss a broken canary that got fewer than 3 of the calls (a quarter of the
+bakes with a canary of half the fleet). A window without any call is no data, which counts as breaching: a canary
+that nobody calls, or whose metrics never arrive, must not pass its bake by construction."""
 
 
 def alarm_name(config: StageConfig, alarm_id: str) -> str:
@@ -99,16 +103,20 @@ class MonitoringStack(cdk.Stack):
             return created
 
         endpoint = config.endpoint_name
+        window = cdk.Duration.minutes(limits.evaluation_minutes)
         self.error_5xx = alarm(
             "5xx-rate",
-            self.endpoint.error_rate("5XX"),
+            self.endpoint.error_rate("5XX", window),
             limits.error_5xx_percent,
-            f"More than {limits.error_5xx_percent}% of calls to endpoint {endpoint} fail with 5XX: the model "
-            "container errs, so the fleet gets no scaling decisions. During a blue/green update this alarm rolls the "
-            f"update back. No data counts as breaching (no invocation in a minute: a canary nobody calls cannot "
-            f"pass). First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks; if there "
-            "is no traffic at all, check the controller (every fleet off, or not running).",
+            f"More than {limits.error_5xx_percent}% of calls to endpoint {endpoint} fail with 5XX over "
+            f"{limits.evaluation_minutes} minutes: the model container errs, so the fleet gets no scaling "
+            "decisions. During a blue/green update this alarm rolls the update back. No data counts as breaching "
+            f"(no invocation in {limits.evaluation_minutes} minutes: a canary nobody calls cannot pass). "
+            f"First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks; if there is no "
+            "traffic at all, check the controller (every fleet off, or not running).",
             treat_missing_data=cw.TreatMissingData.BREACHING,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
         )
         self.error_4xx = alarm(
             "4xx-rate",
@@ -128,14 +136,18 @@ class MonitoringStack(cdk.Stack):
         )
         self.fallback_rate = alarm(
             "fallback-rate",
-            self.decisions.share("Fallbacks"),
+            self.decisions.share("Fallbacks", window),
             limits.fallback_percent,
             f"More than {limits.fallback_percent}% of the decisions of endpoint {endpoint} came from the shield's "
-            "fallback rule: the policy network failed or returned NaN/inf, and the endpoint still answers HTTP 200 "
-            "(a broken model). During a blue/green update this alarm rolls the update back; no data (no decision "
-            f"in a minute) counts as breaching. First: {first_look}; search the endpoint logs for 'policy forward "
-            "pass failed' and compare model_version with the last good one; redeploy the previous artifact.",
+            "fallback rule over "
+            f"{limits.evaluation_minutes} minutes: the policy network failed or returned NaN/inf, and the endpoint "
+            "still answers HTTP 200 (a broken model). During a blue/green update this alarm rolls the update back; "
+            f"no data (no decision in {limits.evaluation_minutes} minutes) counts as breaching. First: {first_look}; "
+            "search the endpoint logs for 'policy forward pass failed' and compare model_version with the last good "
+            "one; redeploy the previous artifact.",
             treat_missing_data=cw.TreatMissingData.BREACHING,
+            evaluation_periods=1,
+            datapoints_to_alarm=1,
         )
         self.shield_override_rate = alarm(
             "shield-override-rate",

@@ -1,5 +1,9 @@
 """Deterministic `sourcedir.tar.gz` for the SageMaker training job: training/ + inference/ + requirements.txt.
 
+The tarball's requirements.txt is `requirements-training.txt`: requirements.txt minus torch, with the whole
+closure pinned by sha256 (scripts/lock_training_requirements.py), so the job's `pip install` at start installs
+exactly the locked files or fails. Synth refuses a lock that no longer matches requirements.txt.
+
 Same sources give byte-identical tarballs (sorted entries, fixed mtimes and owners, gzip header without a
 timestamp), so the S3 asset hash, and with it the state machine, only changes when the code does.
 """
@@ -22,6 +26,38 @@ _FIXED_MTIME = 0
 # The PyTorch training image brings its own torch build (stacks/images.py); installing the pinned CPU wheel
 # of requirements.txt on top of it would replace the image's torch.
 _PROVIDED_BY_IMAGE = ("torch",)
+LOCK_FILE = "requirements-training.txt"
+"""Hash-locked requirements of the training job (generated; shipped as the code directory's requirements.txt)."""
+
+
+def _pin(line: str) -> tuple[str, str] | None:
+    spec = line.split("#", 1)[0].split("--hash", 1)[0].strip()
+    if not spec:
+        return None
+    name, _, version = spec.partition("==")
+    return name.split("[", 1)[0].strip().lower().replace("_", "-"), version.strip()
+
+
+def locked_pins(lock: str, wanted: str) -> dict[str, str]:
+    """The lock's pins, after checking that every line has a sha256 and every pin of `wanted` is locked as is."""
+    pins: dict[str, str] = {}
+    for line in lock.splitlines():
+        pin = _pin(line)
+        if pin is None:
+            continue
+        if "--hash=sha256:" not in line:
+            raise ValueError(f"{LOCK_FILE}: {pin[0]} has no --hash=sha256 (pip's hash-checking mode needs all)")
+        pins[pin[0]] = pin[1]
+    for line in wanted.splitlines():
+        pin = _pin(line)
+        if pin is not None and pins.get(pin[0]) != pin[1]:
+            raise ValueError(
+                f"{LOCK_FILE} locks {pin[0]} at {pins.get(pin[0])!r}, requirements.txt pins {pin[1]!r}: run "
+                "scripts/lock_training_requirements.py"
+            )
+    if "ray" not in pins or "ray[rllib]==" not in lock:
+        raise ValueError(f"{LOCK_FILE} must lock ray[rllib]")
+    return pins
 
 
 def _included(path: Path, root: Path) -> bool:
@@ -62,6 +98,11 @@ def sourcedir_bytes(root: Path) -> bytes:
     requirements = root / "requirements.txt"
     if not requirements.is_file():
         raise FileNotFoundError(f"{requirements} not found: the training job installs it")
+    lock = root / LOCK_FILE
+    if not lock.is_file():
+        raise FileNotFoundError(f"{lock} not found: run scripts/lock_training_requirements.py")
+    lock_text = lock.read_text(encoding="utf-8")
+    locked_pins(lock_text, training_requirements(requirements.read_text(encoding="utf-8")))
     files = sorted(
         (p.relative_to(root).as_posix(), p)
         for package in PACKAGES
@@ -70,7 +111,7 @@ def sourcedir_bytes(root: Path) -> bytes:
     )
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        _add(tar, "requirements.txt", training_requirements(requirements.read_text(encoding="utf-8")).encode())
+        _add(tar, "requirements.txt", lock_text.encode())
         for name, path in files:
             _add(tar, name, path.read_bytes())
     out = io.BytesIO()

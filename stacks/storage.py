@@ -74,8 +74,9 @@ def stage_log_group_names(stage: str) -> tuple[str, ...]:
 def stage_key_policy(stack: cdk.Stack, config: StageConfig) -> iam.PolicyDocument:
     """Key administrators apart from key users (AWS KMS best practice: separation of duties).
 
-    - Administrators: `key_admins` of the stage config, or else the account (so IAM policies decide who
-      administers), with administrative actions only: an administrator cannot decrypt the stage's data.
+    - Administrators: `key_admins` of the stage config and the CDK deploy role, or else the account (so IAM
+      policies decide who administers), with administrative actions only: an administrator cannot decrypt the
+      stage's data.
     - Users: the roles of this stage's own stacks (`<Stage>-*`, the names CloudFormation gives them), the
       `key_users` of the stage config, the deploy role for the grants SageMaker makes when it creates encrypted
       volumes, and the AWS services that encrypt for the stage (CloudWatch alarms to the topic, CloudWatch Logs for
@@ -84,7 +85,6 @@ def stage_key_policy(stack: cdk.Stack, config: StageConfig) -> iam.PolicyDocumen
     account = stack.account
     arn = f"arn:{stack.partition}"
     account_root = iam.AccountRootPrincipal()
-    admins = [iam.ArnPrincipal(a) for a in config.key_admins] or [account_root]
     stage_roles = [f"{arn}:iam::{account}:role/{config.name}-*", *config.key_users]
     deploy_role = f"{arn}:iam::{account}:role/cdk-*-cfn-exec-role-{account}-{stack.region}"
     log_groups = [
@@ -93,7 +93,15 @@ def stage_key_policy(stack: cdk.Stack, config: StageConfig) -> iam.PolicyDocumen
     return iam.PolicyDocument(
         statements=[
             iam.PolicyStatement(
-                sid="KeyAdministrators", principals=admins, actions=list(KEY_ADMIN_ACTIONS), resources=["*"]
+                sid="KeyAdministrators",
+                principals=[account_root],
+                actions=list(KEY_ADMIN_ACTIONS),
+                resources=["*"],
+                # Named administrators and the CloudFormation deploy role, which must keep kms:PutKeyPolicy (KMS
+                # refuses a policy that locks its caller out); without names, IAM policies decide.
+                conditions={"ArnLike": {"aws:PrincipalArn": [*config.key_admins, deploy_role]}}
+                if config.key_admins
+                else None,
             ),
             iam.PolicyStatement(
                 sid="KeyUsersStageRoles",

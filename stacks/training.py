@@ -140,7 +140,7 @@ class TrainingStack(cdk.Stack):
                     resources=[data_bucket_arn(config.name, self, ray_token)],
                 )
             ],
-        ).resource("Token", "RayToken", bucket_name, ray_token)
+        ).resource("Token", "RayToken", bucket_name, ray_token, Generation=str(training.ray_token_generation))
         acknowledge_wildcards(
             policy,
             {

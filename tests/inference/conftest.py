@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,17 @@ import requests
 from inference import artifact, handler
 from tests.inference.helpers import MODEL_VERSION, start_server, stop_server
 
+PACKAGED_ENV = "AUTOSCALER_TEST_ARTIFACT_DIR"
+"""A directory with model.tar.gz and metadata.json packaged elsewhere: how the serving tests run on an interpreter
+without torch (Python 3.12, tests/test_python_versions.py), serving the artifact the main venv packaged."""
+
 
 @pytest.fixture(scope="session")
 def artifact_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("model")
+    if os.environ.get(PACKAGED_ENV):
+        shutil.copytree(os.environ[PACKAGED_ENV], out, dirs_exist_ok=True)
+        return out
     artifact.package_policy(artifact.random_policy(0), out, metadata=artifact.untrained_metadata(MODEL_VERSION))
     return out
 

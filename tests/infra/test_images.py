@@ -1,4 +1,4 @@
-"""Pinned SageMaker PyTorch images: eu-west-1 registry, full framework version, CPU, one Python for both."""
+"""Pinned SageMaker PyTorch images: eu-west-1 registry, full framework version, CPU, the newest there are."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from stacks.images import DLC_REGISTRY, PY_VERSION, TORCH_VERSION, inference_image, training_image
+from stacks.images import DLC_REGISTRY, inference_image, training_image
 
 IMAGE = re.compile(
     r"^(?P<registry>\d{12})\.dkr\.ecr\.eu-west-1\.amazonaws\.com/"
@@ -15,13 +15,17 @@ IMAGE = re.compile(
 
 
 @pytest.mark.parametrize(
-    ("image", "repo"), [(training_image(), "pytorch-training"), (inference_image(), "pytorch-inference")]
+    ("image", "repo", "version", "py"),
+    [
+        (training_image(), "pytorch-training", "2.10.0", "py313"),  # newest training image (end of patch 2027-01-21)
+        (inference_image(), "pytorch-inference", "2.6.0", "py312"),  # newest PyTorch inference image that exists
+    ],
 )
-def test_image_is_pinned_to_a_full_version_in_eu_west_1(image: str, repo: str) -> None:
+def test_image_is_pinned_to_a_full_version_in_eu_west_1(image: str, repo: str, version: str, py: str) -> None:
     match = IMAGE.match(image)
     assert match, image
     assert match["registry"] == DLC_REGISTRY == "763104351884"
-    assert match["repo"] == repo and match["version"] == TORCH_VERSION and match["py"] == PY_VERSION
+    assert (match["repo"], match["version"], match["py"]) == (repo, version, py)
 
 
 def test_other_regions_are_refused() -> None:

@@ -89,7 +89,7 @@ def test_thresholds_come_from_the_stage_config(app: Synthesised) -> None:
         assert alarms["overhead-latency-p99"]["Threshold"] == limits.overhead_latency_p99_ms
         assert alarms["cpu"]["Threshold"] == limits.cpu_percent
         assert alarms["memory"]["Threshold"] == limits.memory_percent
-        for name in ("5xx-rate", "model-latency-p99", "cpu"):
+        for name in ("model-latency-p99", "cpu"):
             assert alarms[name]["EvaluationPeriods"] == limits.evaluation_minutes
             assert alarms[name]["DatapointsToAlarm"] == limits.datapoints_to_alarm
 

@@ -52,3 +52,18 @@ def test_workflow_commands_are_accepted_by_the_scripts(tmp_path: Path) -> None:
     fetch_args = _arguments(fetch, "scripts/release_artifact.py")
     assert fetch_args[:1] == ["fetch"] and {"--uri", "--sha256", "--out"} <= set(fetch_args)
     assert (ROOT / "scripts" / "release_artifact.py").is_file() and release_artifact.PREFIX == "releases/"
+
+
+def test_synth_and_deploy_pass_the_same_optional_alarm_subscribers() -> None:
+    """An unset repository variable is an empty string, which keeps cdk.json's subscribers (the SSM parameters)."""
+    from stacks.config import with_alarm_subscribers
+
+    synth = next(s["run"] for s in _load("promote.yml")["jobs"]["synth"]["steps"] if "cdk synth" in s.get("run", ""))
+    deploy = next(
+        s["run"] for s in _load("deploy-stage.yml")["jobs"]["deploy"]["steps"] if "cdk deploy" in s.get("run", "")
+    )
+    for run in (synth, deploy):
+        assert '-c alarm_subscribers="$ALARM_SUBSCRIBERS"' in run
+    assert with_alarm_subscribers({"Prod": {"alarm_subscribers": ["ssm:/x"]}}, "") == {
+        "Prod": {"alarm_subscribers": ["ssm:/x"]}
+    }

@@ -82,7 +82,7 @@ def test_training_task_runs_the_job_to_completion_on_the_pinned_image(app: Synth
     assert (
         spec["TrainingImage"]
         == training_image()
-        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312")
+        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.10.0-cpu-py313")
     )
     assert {d["Name"]: d["Regex"] for d in spec["MetricDefinitions"]} == {d.name: d.regex for d in metric_definitions()}
 
@@ -238,7 +238,7 @@ def test_ray_token_reaches_every_host_as_a_channel_file_never_in_the_job_descrip
     assert source["S3Uri"] == f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/ray/"
     assert (source["S3DataType"], source["S3DataDistributionType"]) == ("S3Prefix", "FullyReplicated")
     writer = only(app.template(stage, "Training"), "Custom::StageFile")["Properties"]
-    assert (writer["Action"], writer["Key"]) == ("RayToken", "ray/auth_token")
+    assert (writer["Action"], writer["Key"], writer["Generation"]) == ("RayToken", "ray/auth_token", "1")
     # What a second host of the job sees: SM_CHANNEL_RAY with the file, and no token in its environment.
     (tmp_path / "auth_token").write_text("0123abcd" * 8)
     host = {"SM_HOSTS": json.dumps(["algo-1", "algo-2"]), "SM_CURRENT_HOST": "algo-2", "SM_CHANNEL_RAY": str(tmp_path)}
