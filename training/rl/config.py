@@ -423,7 +423,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             dest=f"hp_{f.name}",
             default=None,
             metavar=type(default).__name__.upper(),
-            help=f"{docs.get(f.name, '')} [default: {default!r}]",
+            help=f"{docs.get(f.name, '')} [default: {default!r}]".replace("%", "%%"),  # argparse formats help
             **extra,
         )
 
