@@ -1,1 +1,2 @@
-"""Benchmarks: scripts that print JSON figures (not timed tests); each module says what it measures."""
+"""Benchmarks, one module each, printing JSON figures: ``python -m benchmarks.<name>`` (sim, actions, noise,
+rllib, serving, synth, controller); each module says what it measures."""

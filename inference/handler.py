@@ -18,7 +18,7 @@ import numpy as np
 
 from . import contract, features
 from .artifact import LoadedPolicy, load_artifact
-from .errors import InferenceError, ModelLoadError, boundary, error_response
+from .errors import ModelLoadError, boundary, error_response
 from .metrics import CUSTOM_ATTRIBUTES_HEADER, DecisionMetrics, is_smoke_test
 from .shield import Decisions, Shield, ShieldConfig
 
@@ -154,8 +154,6 @@ def invoke(
         prediction = predict_fn(request, model)
         out, kind = output_fn(prediction, accept or "")
         return 200, out, kind
-    except Exception as err:  # the local server's half of the boundary
-        if not isinstance(err, InferenceError):
-            log.error("unexpected error outside the hooks", exc_info=err)
+    except Exception as err:  # the local server's half of the boundary (error_response logs unexpected errors)
         status, payload = error_response(err)
         return status, payload, contract.JSON

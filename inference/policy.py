@@ -2,7 +2,7 @@
 
 Architecture, as stored under ``architecture`` in the artifact metadata::
 
-    {"type": "mlp", "obs_dim": 23, "hidden": [64, 64], "activations": ["tanh", "tanh"], "n_actions": 12}
+    {"type": "mlp", "obs_dim": 23, "hidden": [64, 64], "activations": ["tanh", "tanh"], "n_actions": 13}
 
     Linear(obs_dim, hidden[0]) -> activations[0] -> ... -> Linear(hidden[-1], n_actions)   (logits, no activation)
 

@@ -8,7 +8,7 @@ and writes the input under ``--out``. The seed corpus holds valid JSON (single, 
 the mutator bends into everything else, helped by a dictionary of field names and edge values. Our package is
 instrumented for coverage; json, csv and numpy are not.
 
-    python -m scripts.fuzz_input --seconds 300      # the figure in the README: inputs tried, crashes
+    python -m scripts.fuzz_input --seconds 300      # the figure in docs/results.md: inputs tried, crashes
 """
 
 from __future__ import annotations

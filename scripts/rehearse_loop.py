@@ -10,8 +10,8 @@ the `simulated` target (the training simulator replaying the trace's held-out ev
 controller's timestamps are the scoreboard's. Two passes over the same held-out minutes, then checks:
 
 1. **clean**: every minute decided by the endpoint. Its profit must equal the scoreboard's for the served policy
-   (`training.evaluate.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`, the same
-   capacity-noise seed): same load, same noise, same observation (the controller reads complete minutes with
+   (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`,
+   the same capacity-noise seed): same load, same noise, same observation (the controller reads complete minutes with
    `PUBLICATION_LAG_MINUTES=0`, as the scoreboard's policy sees every minute before the one it decides).
 2. **outage**: the endpoint is killed (SIGTERM) for `--outage-minutes` in the middle and started again. Every
    minute of the outage must fall back to the target-tracking rule, with a profit over the outage no worse than
@@ -110,7 +110,7 @@ class Loop:
     def __init__(
         self, endpoint: LocalEndpoint, trace: str, seed: int, *, mode: str = "active", publication_lag: int = 0
     ) -> None:
-        from training.evaluate import trace_case
+        from training.evaluation.cases import trace_case
 
         self.endpoint = endpoint
         self.trace = trace
@@ -212,7 +212,7 @@ class Loop:
 
 
 def scoreboard(model: Path, trace: str, minutes: int, seed: int) -> dict[str, Any]:
-    """What the scoreboard reports for the served policy on the same minutes (``training.evaluate``).
+    """What the scoreboard reports for the served policy on the same minutes (``training.evaluation.scoreboard``).
 
     The case is the scoreboard's ``<trace>-eval`` (``trace_case``), cut to the rehearsed minutes: the whole
     part is what the simulated fleet replays, and a low-volume trace (NASA) is smoothed over its window, so a
@@ -220,9 +220,10 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int) -> dict[str, An
     from dataclasses import replace
 
     from inference.features import HISTORY
-    from training.config import SimConfig
-    from training.evaluate import run_policy, trace_case
-    from training.policies import ArtifactPolicy
+    from training.evaluation.cases import trace_case
+    from training.evaluation.scoreboard import run_policy
+    from training.policies.artifact import ArtifactPolicy
+    from training.sim import SimConfig
 
     policy = ArtifactPolicy(str(model))
     case = trace_case(trace, "eval")

@@ -2,7 +2,7 @@
 
 What goes in (a directory that `lambda_.Code.from_asset` zips; same sources, same asset hash):
 - `controller/` and `inference/` (the decision contract and the one fallback rule),
-- the simulator core of `training/` (`__init__`, `config`, `loads`, `sim`) and the recorded traces of
+- the simulator core of `training/` (`training/sim/` without its Gymnasium envs) and the recorded traces of
   `training/data` that simulated fleets replay,
 - the stand-ins of `stacks/lambda_shims/` for numba and the three scipy functions the simulator core imports.
 
@@ -25,7 +25,14 @@ from pathlib import Path
 from stacks.layers import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, layers_unzipped_bytes
 
 PACKAGES = ("controller", "inference")
-SIM_CORE = ("training/__init__.py", "training/config.py", "training/loads.py", "training/sim.py")
+SIM_CORE = (
+    "training/__init__.py",
+    "training/sim/__init__.py",
+    "training/sim/config.py",
+    "training/sim/fleet.py",
+    "training/sim/kernel.py",
+    "training/sim/loads.py",
+)
 TRACE_DIR = "training/data"
 TRACE_FILES = ("*.csv", "*.txt", "README.md")
 SHIMS = Path(__file__).resolve().parent / "lambda_shims"

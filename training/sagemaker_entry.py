@@ -3,7 +3,7 @@
 The container runs ``python sagemaker_entry.py --hp1 v1 ...`` from the source directory root (``training/``,
 ``inference/`` and ``requirements.txt``, installed with pip first), on every host of the job. The
 hyperparameters arrive both as those flags and in ``SM_HPS``; ``training.train`` reads the SageMaker
-environment itself (``training.sagemaker_env``). This file only makes ``training`` and ``inference`` importable
+environment itself (``training.cloud.sagemaker_env``). This file only makes ``training`` and ``inference`` importable
 whether the container puts this script at the root of the source dir or inside ``training/``.
 """
 
@@ -22,7 +22,7 @@ for candidate in (HERE, HERE.parent):
 else:
     raise SystemExit(f"sagemaker_entry: cannot find training/ and inference/ beside or above {HERE}")
 
-from training.train import main  # noqa: E402 (sys.path fixed above)
+from training.rl.train import main  # noqa: E402 (sys.path fixed above)
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

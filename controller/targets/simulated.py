@@ -1,7 +1,7 @@
 """Simulated fleet target: a recorded trace replayed through the project's own fleet simulator, minute by minute.
 
 The dynamics are `training.sim.FleetSim`'s (the same kernel as training and the scoreboard), the load is
-`training.loads.trace_scenario`'s (the same scaling), the capacity noise is drawn as the scoreboard draws it. This
+`training.sim.trace_scenario`'s (the same scaling), the capacity noise is drawn as the scoreboard draws it. This
 module is the only one of `controller/` that imports `training` (a rename there is one edit here).
 
 Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "seed": n, "start": date|null}``.
@@ -15,7 +15,7 @@ Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "
   end of the part it starts over at the part's beginning (again aligned), with the fleet as it is.
 - **Capacity noise**: ``FleetSim``'s standard-normal draws from ``SeedSequence([seed, crc32(name)])``, ``name``
   the scenario's (e.g. ``worldcup-eval``): exactly the scoreboard's draws for that scenario evaluated alone with
-  seed ``seed`` (``training.evaluate._group_seed``); later replays of the part add the replay number.
+  seed ``seed`` (``training.evaluation.scoreboard._group_seed``); later replays of the part add the replay number.
 - **Timeline** (the scoreboard's semantics): a run at wall minute ``m`` first ticks: every minute ``< m`` not yet
   simulated is simulated with the desired count in force then (``FleetSim.advance``), and each minute's requests
   and failed requests are published to CloudWatch (``RLAutoscaler/SimulatedFleet``, ``RequestCount``,
@@ -57,9 +57,7 @@ from inference.fallback import target_tracking
 from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
 
 # The only imports of training/ in controller/ (the simulator core; the Lambda ships it).
-from training.config import SimConfig
-from training.loads import TRACES, Scenario, trace_part_minutes, trace_scenario
-from training.sim import STEP_KEYS, FleetSim
+from training.sim import STEP_KEYS, TRACES, FleetSim, Scenario, SimConfig, trace_part_minutes, trace_scenario
 
 from .base import FleetState, TargetError
 
@@ -71,7 +69,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRACE_MEAN_MACHINES = 20.0
-"""Scale 1: the trace's training part averages this many machines (``training.evaluate.TRACE_MEAN_MACHINES``)."""
+"""Scale 1: the trace's training part averages this many machines
+(``training.evaluation.cases.TRACE_MEAN_MACHINES``)."""
 MAX_CATCH_UP_MINUTES = 60
 """Most minutes one run simulates; older unsimulated minutes are skipped."""
 DRIVEN_MINUTES = 15
@@ -118,7 +117,7 @@ class Window:
 
 
 def _part_bounds(trace: str, part: str) -> tuple[int, int]:
-    """Raw trace indices [lo, hi) of a part, as ``training.loads.trace_scenario`` cuts it."""
+    """Raw trace indices [lo, hi) of a part, as ``training.sim.trace_scenario`` cuts it."""
     train = trace_part_minutes(trace, "train")
     if part == "train":
         return HISTORY, HISTORY + train
@@ -170,7 +169,7 @@ def sim_config(fleet: FleetConfig) -> SimConfig:
 
 
 def scenario_for(fleet: FleetConfig, window: Window) -> Scenario:
-    """The replayed load: ``training.loads.trace_scenario`` from the window's start to the end of its part."""
+    """The replayed load: ``training.sim.trace_scenario`` from the window's start to the end of its part."""
     t = fleet.target
     return trace_scenario(
         t["trace"],

@@ -17,8 +17,9 @@ from controller.targets import simulated
 from controller.targets.simulated import SimulatedTarget, load_state
 from inference.fallback import target_tracking
 from inference.features import HISTORY
-from training import evaluate
-from training.config import SimConfig
+from training.evaluation import cases as evaluate_cases
+from training.evaluation import scoreboard as evaluate
+from training.sim import SimConfig
 
 STAGE = "Test"
 
@@ -85,15 +86,15 @@ class TrackingPlusOne:
 
 def test_constants_and_noise_are_the_scoreboards() -> None:
     assert simulated.HISTORY == HISTORY
-    assert simulated.TRACE_MEAN_MACHINES == evaluate.TRACE_MEAN_MACHINES
-    case = evaluate.trace_case("worldcup", "eval", minutes=60)
+    assert simulated.TRACE_MEAN_MACHINES == evaluate_cases.TRACE_MEAN_MACHINES
+    case = evaluate_cases.trace_case("worldcup", "eval", minutes=60)
     ours = simulated.noise_seed(7, case.scenario.name)
     assert ours.entropy == evaluate._group_seed(7, [case.scenario]).entropy
 
 
 def test_driven_minute_by_minute_it_matches_the_scoreboard_to_the_cent(aws: Clients) -> None:
     minutes = 90
-    case = evaluate.trace_case("worldcup", "eval", minutes=minutes)
+    case = evaluate_cases.trace_case("worldcup", "eval", minutes=minutes)
     t0 = case.scenario.start
     f = fleet()
     store = MemoryStore()

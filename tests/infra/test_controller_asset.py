@@ -49,9 +49,11 @@ def test_holds_the_controller_inference_the_simulator_core_traces_and_stand_ins(
     assert "controller/handler.py" in files and "inference/shield.py" in files
     assert {f for f in files if f.startswith("training/") and f.endswith(".py")} == {
         "training/__init__.py",
-        "training/config.py",
-        "training/loads.py",
-        "training/sim.py",
+        "training/sim/__init__.py",
+        "training/sim/config.py",
+        "training/sim/fleet.py",
+        "training/sim/kernel.py",
+        "training/sim/loads.py",
     }
     assert {"training/data/nasa_jul95.csv", "training/data/worldcup98_may01_jun09.csv"} <= set(files)
     assert "training/data/WORLDCUP98-COPYRIGHT.txt" in files  # the licence travels with the trace
@@ -153,9 +155,7 @@ def test_njit_stand_in_returns_the_function() -> None:
 _SIMULATE = """
 import json
 import numpy as np
-from training.config import SimConfig
-from training.loads import trace_scenario
-from training.sim import FleetSim
+from training.sim import FleetSim, SimConfig, trace_scenario
 
 scenario = trace_scenario("nasa", "eval", mean_machines=20.0, minutes=90, seed=3)  # low volume: smoothed
 sim = FleetSim(SimConfig(), [scenario], seed=7)

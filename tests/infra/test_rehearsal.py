@@ -12,6 +12,8 @@ import pytest
 from tests.infra.helpers import ROOT
 from tests.infra.test_monitoring_stack import ALARMS
 
+pytestmark = pytest.mark.slow  # a real deploy (CDK CLI against a local moto server)
+
 # What moto 5.2.5 accepts in a template but never creates; anything else missing is a real failure.
 SKIPPED_BY_MOTO = {
     "AWS::CDK::Metadata",

@@ -63,7 +63,7 @@ def test_metric_regexes_read_negative_and_exponent_values() -> None:
 
 
 def test_metric_regexes_parse_what_the_training_code_prints() -> None:
-    from training.curves import LOG_FIELDS, log_line
+    from training.rl.curves import LOG_FIELDS, log_line
 
     assert tuple(LOG_FIELDS) == TRAINING_LOG_FIELDS
     row = {"iter": 7, "timesteps": 70000, "episode_return": -3.25e-7, "profit_vs_oracle": 0.91, "entropy": 1.5}
@@ -200,8 +200,8 @@ def test_training_entry_point_accepts_the_hyperparameters_the_job_passes(app: Sy
     """The container passes hyperparameters as SM_HPS and as `--name value` flags (sagemaker-training toolkit)."""
     import json
 
-    from training.sagemaker_env import SageMakerEnv
-    from training.train import parse_args, resolve_config
+    from training.cloud.sagemaker_env import SageMakerEnv
+    from training.rl.train import parse_args, resolve_config
 
     hps = _train(app, "Prod")["Parameters"]["HyperParameters"]
     env = {
@@ -224,8 +224,8 @@ def test_ray_token_reaches_every_host_as_a_channel_file_never_in_the_job_descrip
     training/ray_cluster.py reads the file from it."""
     import json
 
-    from training.ray_cluster import configure_auth
-    from training.sagemaker_env import SageMakerEnv
+    from training.cloud.ray_cluster import configure_auth
+    from training.cloud.sagemaker_env import SageMakerEnv
 
     parameters = _train(app, stage)["Parameters"]
     env = parameters["Environment"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.actions import FixedSizing
 from inference.actions import ACTION_TABLE, desired_from_action, sizing_basis
-from training.bench_actions import FixedSizing
-from training.config import SimConfig
-from training.evaluate import synthetic_case
-from training.sim import FleetSim
+from training.evaluation.cases import synthetic_case
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim
 
 
 @pytest.mark.parametrize("level", [0.5, 1.0, 1.5])

@@ -8,24 +8,16 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.config import SimConfig
-from training.evaluate import (
-    EVAL_STREAM,
-    Case,
-    default_policies,
-    evaluate,
-    evaluation_cases,
-    gate,
-    load_tuned,
-    main,
-    run_policy,
-    synthetic_case,
-    trace_case,
-)
-from training.loads import TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
-from training.policies import ArtifactPolicy
-from training.report import write_report
-from training.tuning import tuning_cases
+from training.evaluate import main
+from training.evaluation.cases import Case, evaluation_cases, synthetic_case, trace_case
+from training.evaluation.judge import judge
+from training.evaluation.report import write_report
+from training.evaluation.scoreboard import default_policies, evaluate, run_policy
+from training.policies.artifact import ArtifactPolicy
+from training.policies.rules import load_tuned
+from training.policies.tuning import tuning_cases
+from training.sim.config import SimConfig
+from training.sim.loads import EVAL_STREAM, TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
 
 REQUIRED = (
     "profit",
@@ -123,20 +115,22 @@ def test_trace_past_is_the_end_of_the_training_part():
     np.testing.assert_allclose(case.past, np.round(raw[cut - HISTORY - 3000 : cut - HISTORY] * factor))
 
 
-def test_gate(small_report):
-    result = gate(small_report, "oracle", "target_tracking")
-    assert result["passed"]
-    assert set(result["scenarios_lost"]) <= set(small_report.scenario_names)
-    failed = gate(small_report, "static", "oracle")
-    assert not failed["passed"] and "static total profit" in failed["reason"]
+def test_judge(small_report):
+    assert judge(small_report, "oracle", "target_tracking").passed
+    failed = judge(small_report, "static", "oracle")
+    assert not failed.passed and "static total profit" in failed.reason
+    assert [c["scope"] for c in failed.checks][-1] == "all scenarios"
+    assert all(set(c) == set(failed.checks[-1]) for c in failed.checks)  # one shape for every check
     with pytest.raises(KeyError, match="ppo"):
-        gate(small_report, "ppo")
+        judge(small_report, "ppo")
+    with pytest.raises(ValueError, match="scope"):
+        judge(small_report, "oracle", scope="some")
 
 
 def test_tuned_values_load_and_bad_file_is_named(tmp_path):
     tuned = load_tuned()
     assert set(tuned) == {"static", "target_tracking", "step_scaling", "hpa", "predictive"}
-    with pytest.raises(FileNotFoundError, match=r"training\.tuning"):
+    with pytest.raises(FileNotFoundError, match=r"training\.policies\.tuning"):
         load_tuned(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text('{"baselines": {"hpa": {}}}')

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.config import SimConfig
-from training.evaluate import default_policies, run_policy, synthetic_case
-from training.loads import Scenario
-from training.oracle import Oracle, expected_profit, fleet_orders, plan_fleet
-from training.sim import FleetSim
+from training.evaluation.cases import synthetic_case
+from training.evaluation.scoreboard import default_policies, run_policy
+from training.policies.oracle import Oracle, fleet_orders, plan_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, expected_profit
+from training.sim.loads import Scenario
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -31,7 +32,7 @@ def test_expected_profit_matches_monte_carlo_of_the_simulator_formula(noise, n, 
     served = np.minimum(load, capacity)
     down = served < config.downtime_percent / 100.0 * load
     profit = served * config.request_value / 1000 - n * config.machine_cost - config.downtime_cost * down
-    got = float(expected_profit(load, np.array([n]), config)[0])
+    got = float(expected_profit(config, load, np.array([n]))[0])
     # Revenue is exact up to flooring capacity to whole requests (half a request at most).
     tol = 4 * profit.std() / np.sqrt(len(z)) + config.request_value / 1000
     assert abs(got - profit.mean()) < tol
@@ -46,7 +47,7 @@ def trajectory_value(load: np.ndarray, config: SimConfig, active: np.ndarray, pe
     """Expected profit of fleets whose serving / warming machines per minute are (N, T) arrays."""
     value = np.zeros(active.shape[0])
     for t in range(active.shape[1]):
-        value += expected_profit(load[t], active[:, t], config)
+        value += expected_profit(config, load[t], active[:, t])
         if config.warming_cost:
             value -= config.machine_cost * pending[:, t]
     return value
@@ -77,7 +78,7 @@ def brute_force_serving(load: np.ndarray, config: SimConfig, initial: int) -> fl
             if n - prev > up or prev - n > config.max_scale_in_per_step:
                 ok = False
                 break
-            value += float(expected_profit(load[t], np.array([n]), config)[0]) - w * max(n - prev, 0)
+            value += float(expected_profit(config, load[t], np.array([n]))[0]) - w * max(n - prev, 0)
             prev = n
         if ok:
             best = max(best, value)

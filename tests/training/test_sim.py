@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.config import SimConfig
-from training.loads import Scenario
-from training.sim import FleetSim, expected_reward
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, expected_profit
+from training.sim.loads import Scenario
 
 
 def flat(level: float, minutes: int, initial: int = 10, name: str = "flat") -> Scenario:
@@ -178,7 +178,7 @@ def test_scenarios_must_share_a_length():
 @pytest.mark.parametrize(
     ("load", "active"), [(3000.0, 10), (3000.0, 11), (2880.0, 10), (900.0, 4), (0.0, 3), (50.0, 0)]
 )
-def test_expected_reward_is_the_mean_of_the_simulated_reward(noise, load, active):
+def test_expected_profit_is_the_mean_of_the_simulated_reward(noise, load, active):
     """The training reward's expectation over the capacity noise matches the kernel's sampled rewards."""
     config = SimConfig(capacity_noise=noise)
     n, minutes = 4000, 50
@@ -187,14 +187,14 @@ def test_expected_reward_is_the_mean_of_the_simulated_reward(noise, load, active
     for _ in range(minutes):  # (an empty fleet is raised to min_machines: the fleet is read from each step)
         r = sim.step(np.full(n, active))
         rewards.append(r.reward)
-        expected.append(expected_reward(config, r.load, r.active, r.machine_cost))
+        expected.append(expected_profit(config, r.load, r.active, r.machine_cost))
     rewards, expected = np.stack(rewards), float(np.mean(expected))
     stderr = rewards.std() / np.sqrt(rewards.size) + 1e-9
     assert abs(rewards.mean() - expected) < 4 * stderr + 1e-3  # the ignored floor: < half a request a minute
 
 
-def test_expected_reward_without_noise_is_the_reward():
+def test_expected_profit_without_noise_is_the_reward():
     config = noiseless()
     sim = FleetSim(config, [flat(2990.0, 3, initial=10), flat(3100.0, 3, initial=10, name="short")], seed=0)
     r = sim.step(np.full(2, 10))
-    np.testing.assert_allclose(expected_reward(config, r.load, r.active, r.machine_cost), r.reward, atol=1e-9)
+    np.testing.assert_allclose(expected_profit(config, r.load, r.active, r.machine_cost), r.reward, atol=1e-9)

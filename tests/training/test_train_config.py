@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from training import train_config as tc
+from training.rl import config as tc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,3 +122,13 @@ def test_resume_conflicts_name_learning_fields_only():
     assert tc.resume_conflicts(older, tc.finalize(tc.TrainConfig(), run_name="r")) == [
         "decision_minutes: '(not recorded)' -> 5"
     ]
+
+
+def test_help_lists_every_hyperparameter(capsys):
+    from training.rl.train import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--num-epochs" in out and "--noise-draws" in out

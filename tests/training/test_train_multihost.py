@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from training.ray_cluster import HOST_CPUS_ENV, HOST_IPS_ENV, free_port
+from training.cloud.ray_cluster import HOST_CPUS_ENV, HOST_IPS_ENV, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTS = ["algo-1", "algo-2"]

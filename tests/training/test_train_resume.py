@@ -11,7 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from training import checkpoints
+import pytest
+
+from training.rl import checkpoints
+
+pytestmark = pytest.mark.slow  # starts Ray, trains and kills a run
 
 ROOT = Path(__file__).resolve().parents[2]
 TOTAL_ITERATIONS = 14

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from training import ray_cluster
-from training.sagemaker_env import SageMakerEnv
-from training.train import output_paths, parse_args, resolve_config
+from training.cloud import ray_cluster
+from training.cloud.sagemaker_env import SageMakerEnv
+from training.rl.train import output_paths, parse_args, resolve_config
 
 
 def _sm_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -126,7 +126,7 @@ def test_host_plan_with_overrides(tmp_path):
 
 
 def test_bad_hyperparameters_exit_2_with_the_field_named(tmp_path, capsys):
-    from training.train import main
+    from training.rl.train import main
 
     assert main(["--preset", "tiny", "--lr", "-1", "--out", str(tmp_path)]) == 2
     assert "lr=-1.0" in capsys.readouterr().err

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from inference.artifact import load_artifact
-from training.gate import EXIT_GATE_FAILED
+from training.rl.gate import EXIT_GATE_FAILED
+
+pytestmark = pytest.mark.slow  # starts Ray and trains (tiny preset)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_LINE = re.compile(
@@ -106,7 +108,7 @@ def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, t
 
 def test_export_check_catches_a_different_network(trained, tmp_path):
     from inference.artifact import package_policy, random_policy, untrained_metadata
-    from training.export import compare_greedy, load_rllib_module
+    from training.rl.export import compare_greedy, load_rllib_module
 
     out, _ = trained
     module = load_rllib_module(sorted((out / "checkpoints").glob("iter_*"))[-1])

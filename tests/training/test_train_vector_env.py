@@ -7,11 +7,11 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from inference.features import OBS_DIM
-from training.config import SimConfig
-from training.env import FleetEnv
-from training.loads import synthetic_scenario
-from training.sim import FleetSim, expected_reward
-from training.vector_env import FleetVectorEnv, RunningReturnScale, desired_of
+from training.sim.config import SimConfig
+from training.sim.env import FleetEnv
+from training.sim.fleet import FleetSim, expected_profit
+from training.sim.loads import synthetic_scenario
+from training.sim.vector_env import FleetVectorEnv, RunningReturnScale, desired_of
 
 CONFIG = SimConfig(episode_minutes=60)
 
@@ -81,7 +81,7 @@ def test_reward_normalisations():
 
 
 def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit():
-    """Same states and noise: the training reward is ``expected_reward`` of each minute, the profit counter the
+    """Same states and noise: the training reward is ``expected_profit`` of each minute, the profit counter the
     sampled dollars (what the training curves and validation report)."""
     scenario = _scenario(4)
     sampled = FleetVectorEnv(1, CONFIG, reward_normalization="none", scenario_sampler=lambda rng: scenario)
@@ -101,7 +101,7 @@ def test_expected_rewards_train_on_the_expectation_and_count_the_sampled_profit(
     got, want, dollars = [], [], []
     for _ in range(CONFIG.episode_minutes):
         r = twin.step(desired_of(np.array([9]), twin.observe()))
-        want.append(expected_reward(CONFIG, r.load, r.active, r.machine_cost)[0])
+        want.append(expected_profit(CONFIG, r.load, r.active, r.machine_cost)[0])
         dollars.append(sampled.step(np.array([9]))[1][0])
         got.append(smooth.step(np.array([9]))[1][0])
         assert dollars[-1] == r.reward[0]

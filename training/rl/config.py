@@ -17,9 +17,15 @@ import time
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from .config import SimConfig
+from training.evaluation.cases import GateScope
+from training.sim.config import SimConfig
+from training.sim.vector_env import RewardNormalization
+
+GradClipBy = Literal["norm", "global_norm", "value"]
+Activation = Literal["tanh", "relu"]
+EvalCases = Literal["quick", "full"]
 
 ENV_NAME = "FleetEnv"
 
@@ -44,22 +50,18 @@ class TrainConfig:
     trace_probability: float = 0.3
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
     sim: dict = field(default_factory=dict)
-    """Overrides of ``training.config.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
+    """Overrides of ``training.sim.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     decision_minutes: int = 5
-    """Minutes each training decision holds its level (action repeat; ``training.vector_env``); must divide
-    ``episode_minutes``. Environment steps,
-    ``gamma`` and ``lambda_`` count decisions; serving and evaluation still ask the policy every minute. Measured
-    on the quick preset: with 1, the greedy policy settles on levels 1.2-1.35 everywhere (its own per-minute
-    exploration makes caution pay); with 5, on 0.8-1.1, closer to the best fixed level (1.0), and it scores
-    higher (mean profit / oracle 0.919 against 0.890; docs/training.md)."""
-    reward_normalization: str = "sqrt_need"
+    """Minutes each training decision holds its level (action repeat; ``training.sim.vector_env``); must divide
+    ``episode_minutes``. Environment steps, ``gamma`` and ``lambda_`` count decisions; serving and evaluation still
+    ask the policy every minute. Why 5: docs/training.md, "Decisions every 5 minutes"."""
+    reward_normalization: RewardNormalization = "sqrt_need"
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     expected_rewards: bool = False
-    """Train on each minute's profit in expectation over the capacity noise (``training.sim.expected_reward``)
+    """Train on each minute's profit in expectation over the capacity noise (``training.sim.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
-    Off by default: measured on the quick preset it changed nothing (122,786 vs 122,801 $ on the gate's set).
-    Evaluation, validation and the gate always use the sampled profit."""
+    Evaluation, validation and the gate always use the sampled profit (measured effect: docs/training.md)."""
     exclude_offered_revenue: bool = False
     """Subtract the revenue of the whole offered load from each minute's training reward, leaving minus the
     minute's costs (lost requests, machines, downtime): the load does not depend on the policy, so the optimal
@@ -78,10 +80,10 @@ class TrainConfig:
     rollout_fragment_length: int = 128
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
 
-    # Warm start (training.warm_start)
+    # Warm start (training.rl.warm_start)
     bc_warm_start: bool = False
     """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
-    default: measured, PPO drifts from it to the same hold-heavy policy within ~0.5M steps)."""
+    default; measured: docs/training.md, "What did not work")."""
     bc_scenarios: int = 96
     """Training scenarios (episode_minutes each) the oracle demonstrates."""
     bc_epochs: int = 8
@@ -103,9 +105,7 @@ class TrainConfig:
     vf_loss_coeff: float = 0.5
     """Weight of the value-function loss."""
     entropy_coeff: float = 0.01
-    """Entropy bonus weight at the start. With 5-minute decisions 0.01 is enough (with 1-minute decisions it
-    collapsed within 2 M steps onto one cautious level, and 0.04 was needed; see docs/training.md); 0.04 with
-    5-minute decisions left the policy spread over half the table (entropy 2.1 of 2.56) at the end."""
+    """Entropy bonus weight at the start (how it was chosen: docs/training.md)."""
     entropy_coeff_final: float = 0.001
     """Entropy bonus weight reached (linearly) at ``entropy_decay_fraction`` of the training steps, then kept:
     a decisive policy at the end, because serving acts greedily and a policy that spreads its probability over
@@ -122,12 +122,12 @@ class TrainConfig:
     """SGD minibatch size."""
     grad_clip: float = 0.5
     """Gradient clip (see ``grad_clip_by``)."""
-    grad_clip_by: str = "norm"
+    grad_clip_by: GradClipBy = "norm"
     """"norm": clip each weight tensor's gradient norm on its own, so that the value network's large gradients
     cannot shrink the policy's (separate networks, one optimizer); "global_norm": one norm over all; "value"."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the policy and of the (separate) value network."""
-    activation: str = "tanh"
+    activation: Activation = "tanh"
     """Hidden activation of both networks ("tanh" or "relu")."""
 
     # Resources
@@ -155,18 +155,18 @@ class TrainConfig:
     """Checkpoints kept on disk (oldest deleted first)."""
     resume: bool = True
     """Resume from the newest checkpoint in ``checkpoint_dir`` if there is one."""
-    eval: str = "quick"
+    eval: EvalCases = "quick"
     """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
     evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
     noise_draws: int = 10
-    """Capacity-noise draws on which the gate also replays the held-out cases (``training.bench_noise``): each
+    """Capacity-noise draws on which the gate also replays the held-out cases (``training.evaluation.noise``): each
     group's paired difference to every rule with a 95 % interval, in report.json and report.md. Recorded, never
     blocking (the gate's rule is on the report's draw); 0 skips it."""
     export_check_observations: int = 1000
     """Observations on which the export must reproduce the RLlib module's greedy actions."""
     force: bool = False
     """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
-    gate_scope: str = "overall"
+    gate_scope: GateScope = "overall"
     """"overall": beat tuned target tracking over all held-out scenarios together (the issue's rule); "each":
     also on the synthetic scenarios together and on each trace's evaluation part."""
 
@@ -256,6 +256,10 @@ def coerce(name: str, value: Any) -> Any:
             return float(value)
         if kind is str:
             return str(value)
+        if get_origin(kind) is Literal:
+            if str(value) not in get_args(kind):
+                raise ValueError(f"not one of {', '.join(get_args(kind))}: {value!r}")
+            return str(value)
         if kind is dict:
             parsed = json.loads(value) if isinstance(value, str) else value
             if not isinstance(parsed, dict):
@@ -299,7 +303,6 @@ def validate(cfg: TrainConfig) -> None:
         "episode_minutes": cfg.episode_minutes >= 1,
         "decision_minutes": cfg.decision_minutes >= 1 and cfg.episode_minutes % cfg.decision_minutes == 0,
         "trace_probability": 0.0 <= cfg.trace_probability <= 1.0,
-        "reward_normalization": cfg.reward_normalization in ("mean_need", "sqrt_need", "none"),
         "reward_scale": cfg.reward_scale > 0,
         "num_env_runners": cfg.num_env_runners >= -1,
         "num_envs_per_env_runner": cfg.num_envs_per_env_runner >= 1,
@@ -321,8 +324,6 @@ def validate(cfg: TrainConfig) -> None:
         "num_epochs": cfg.num_epochs >= 1,
         "minibatch_size": cfg.minibatch_size >= 1,
         "grad_clip": cfg.grad_clip > 0,
-        "grad_clip_by": cfg.grad_clip_by in ("norm", "global_norm", "value"),
-        "activation": cfg.activation in ("tanh", "relu"),
         "driver_torch_threads": cfg.driver_torch_threads >= 1,
         "runner_torch_threads": cfg.runner_torch_threads >= 1,
         "object_store_mb": cfg.object_store_mb >= 64,
@@ -331,11 +332,12 @@ def validate(cfg: TrainConfig) -> None:
         "validation_every": cfg.validation_every >= 1,
         "checkpoint_every": cfg.checkpoint_every >= 1,
         "keep_checkpoints": cfg.keep_checkpoints >= 1,
-        "eval": cfg.eval in ("quick", "full"),
-        "gate_scope": cfg.gate_scope in ("overall", "each"),
         "export_check_observations": cfg.export_check_observations >= 1,
         "noise_draws": cfg.noise_draws >= 0,
     }
+    for name, kind in _types().items():  # every Literal field: its value is one of the choices
+        if get_origin(kind) is Literal:
+            checks[name] = getattr(cfg, name) in get_args(kind)
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise ValueError("invalid training hyperparameter(s): " + ", ".join(f"{b}={getattr(cfg, b)!r}" for b in bad))
@@ -421,7 +423,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             dest=f"hp_{f.name}",
             default=None,
             metavar=type(default).__name__.upper(),
-            help=f"{docs.get(f.name, '')} [default: {default!r}]",
+            help=f"{docs.get(f.name, '')} [default: {default!r}]".replace("%", "%%"),  # argparse formats help
             **extra,
         )
 

@@ -1,4 +1,4 @@
-"""The noise benchmark: paired differences over capacity-noise draws, and its verdicts."""
+"""Noise draws: paired differences over capacity-noise draws, their verdicts, and the benchmark's command line."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from benchmarks import noise as noise_cli
 from inference.artifact import package_policy, random_policy, untrained_metadata
-from training import bench_noise
-from training.evaluate import evaluation_cases
+from training.evaluation import noise as bench_noise
+from training.evaluation.cases import evaluation_cases
 
 
 def test_paired_interval_and_verdict() -> None:
@@ -44,7 +45,7 @@ def test_summary_groups_scenarios_and_pairs_draws() -> None:
 def test_main_scores_a_packaged_policy(tmp_path, capsys) -> None:
     tarball = package_policy(random_policy(seed=1), tmp_path, metadata=untrained_metadata())
     out = tmp_path / "noise.json"
-    assert bench_noise.main(["--policy", str(tarball), "--seeds", "2", "--json", str(out)]) == 0
+    assert noise_cli.main(["--policy", str(tarball), "--seeds", "2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "paired over 2 capacity-noise draws" in text and "scenarios: beats every rule on" in text
     doc = json.loads(out.read_text())
@@ -53,4 +54,4 @@ def test_main_scores_a_packaged_policy(tmp_path, capsys) -> None:
 
 def test_main_refuses_a_missing_policy(tmp_path) -> None:
     with pytest.raises(SystemExit):
-        bench_noise.main(["--policy", str(tmp_path / "nope.tar.gz")])
+        noise_cli.main(["--policy", str(tmp_path / "nope.tar.gz")])

@@ -6,8 +6,8 @@ target tracking, per group of the evaluation report (held-out synthetic loads to
 evaluation part), on the same loads and capacity noise as the scoreboard, and on the training-side validation
 scenarios (tuning stream) as a fraction of the oracle's profit::
 
-    python -m training.bench_actions            # quick evaluation set (seconds)
-    python -m training.bench_actions --full     # the full evaluation set (about a minute)
+    python -m benchmarks.actions            # quick evaluation set (seconds)
+    python -m benchmarks.actions --full     # the full evaluation set (about a minute)
 
 - ``last xM``: ``ceil(M x last minute's load)``, the first action table;
 - ``peak xM``: ``ceil(M x peak of the last PEAK_WINDOW minutes)``, the second;
@@ -24,13 +24,13 @@ import json
 import numpy as np
 
 from inference.actions import LEVELS, desired_from_action, sizing_basis
-
-from .config import SimConfig
-from .evaluate import Case, default_policies, evaluation_cases, group_of, run_policy
-from .policies import Policy, clip_fleet
-from .sim import FleetSim, Observation
-from .train_config import TrainConfig
-from .validation import ValidationSet
+from training.evaluation.cases import Case, evaluation_cases, group_of
+from training.evaluation.scoreboard import default_policies, run_policy
+from training.policies.base import Policy, clip_fleet
+from training.rl.config import TrainConfig
+from training.rl.validation import ValidationSet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation
 
 MULTIPLIERS = (1.3, 1.4, 1.5, 1.6, 1.7)
 BASES = ("last", "peak", "margin")
@@ -62,7 +62,7 @@ class FixedSizing:
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:
-    """Profit ($) of ``policy`` in each of the gate's groups (``training.evaluate.group_of``), and in total."""
+    """Profit ($) of ``policy`` in each of the gate's groups (``training.evaluation.cases.group_of``), and in total."""
     metrics, _ = run_policy(policy, cases, config, seed=0)
     out: dict[str, float] = {}
     for m, c in zip(metrics, cases):

@@ -38,32 +38,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr
 
 from inference.features import HISTORY
-
-from .config import SimConfig
-from .policies import clip_fleet
-from .sim import FleetSim, Observation
-
-_SQRT_2PI = math.sqrt(2.0 * math.pi)
-
-
-def expected_profit(load: float, n: np.ndarray, config: SimConfig) -> np.ndarray:
-    """``g_t(n)``: expected profit of one minute with ``load`` requests and ``n`` serving machines (array)."""
-    n = np.asarray(n, dtype=np.float64)
-    mu, sigma = config.capacity_rpm_per_machine, config.capacity_sigma
-    mean = n * mu
-    sd = n * sigma if config.capacity_noise == "fleet" else np.sqrt(n) * sigma
-    threshold = math.ceil(config.downtime_percent / 100.0 * load - 1e-9) if load > 0 else -np.inf
-    safe_sd = np.where(sd > 0, sd, 1.0)
-    z = (load - mean) / safe_sd
-    shortfall = (load - mean) * ndtr(z) + safe_sd * np.exp(-0.5 * z * z) / _SQRT_2PI
-    served = np.where(sd > 0, load - shortfall, np.minimum(load, np.floor(mean)))
-    p_down = np.where(sd > 0, ndtr((threshold - mean) / safe_sd), (np.floor(mean) < threshold).astype(np.float64))
-    if load <= 0:
-        p_down = np.zeros_like(mean)
-    return served * (config.request_value / 1000.0) - config.machine_cost * n - config.downtime_cost * p_down
+from training.policies.base import clip_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, expected_profit
 
 
 def sliding_max(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -135,7 +114,7 @@ def plan_fleet(load: np.ndarray, config: SimConfig, initial: int, n_max: int | N
             cont = sliding_max(nxt, -a, 0)
             if up > 0:
                 cont = np.maximum(cont, sliding_max(nxt - w * sizes, 1, up) + w * sizes)
-        values[t] = expected_profit(load[t], sizes, config) + cont
+        values[t] = expected_profit(config, load[t], sizes) + cont
         nxt = values[t]
 
     plan = np.empty(T, dtype=np.int64)

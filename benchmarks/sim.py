@@ -1,11 +1,11 @@
 """Speed figures of the simulator and the evaluation, printed as one JSON object (medians over repeats).
 
-    python -m training.bench [--repeats 5] [--eval-repeats 3] [--skip-eval]
+    python -m benchmarks.sim [--repeats 5] [--eval-repeats 3] [--skip-eval]
 
 - ``batched_sim``: environment-steps/s of ``FleetSim.step`` over many fleets, pinned to one core (target
   >= 1,000,000); ``batched_sim_with_observe`` also builds each minute's ``Observation`` and decides "hold",
   which is what a batched policy loop pays on top of the policy itself.
-- ``gym_env``: steps/s of one ``training.env.FleetEnv`` with random actions, episode resets included (target
+- ``gym_env``: steps/s of one ``training.sim.env.FleetEnv`` with random actions, episode resets included (target
   >= 50,000).
 - ``evaluation``: wall time of ``evaluate`` for every tuned baseline and the oracle on every scenario of the
   full scoreboard, scenario construction included, plots excluded (target < 120 s).
@@ -41,9 +41,9 @@ def _pin_one_core() -> int | None:
 
 
 def bench_batched(fleets: int, minutes: int, repeats: int) -> tuple[dict, dict]:
-    from .config import SimConfig
-    from .loads import eval_synthetic
-    from .sim import FleetSim
+    from training.sim.config import SimConfig
+    from training.sim.fleet import FleetSim
+    from training.sim.loads import eval_synthetic
 
     distinct = [eval_synthetic(i, minutes) for i in range(64)]
     sim = FleetSim(SimConfig(), [distinct[i % 64] for i in range(fleets)], seed=0)
@@ -75,7 +75,7 @@ def bench_batched(fleets: int, minutes: int, repeats: int) -> tuple[dict, dict]:
 
 
 def bench_gym(steps: int, repeats: int) -> dict:
-    from .env import FleetEnv
+    from training.sim.env import FleetEnv
 
     env = FleetEnv()
     env.reset(seed=0)
@@ -101,8 +101,9 @@ def bench_gym(steps: int, repeats: int) -> dict:
 
 
 def bench_evaluation(repeats: int) -> dict:
-    from .config import SimConfig
-    from .evaluate import default_policies, evaluate, evaluation_cases
+    from training.evaluation.cases import evaluation_cases
+    from training.evaluation.scoreboard import default_policies, evaluate
+    from training.sim.config import SimConfig
 
     walls = []
     scenarios = policies = steps = 0
@@ -128,7 +129,7 @@ def bench_evaluation(repeats: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="repeats of the simulator benchmarks")
     parser.add_argument("--eval-repeats", type=int, default=3, help="repeats of the full evaluation")
     parser.add_argument("--fleets", type=int, default=16384, help="fleets in the batched benchmark")

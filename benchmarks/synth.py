@@ -1,6 +1,6 @@
 """Benchmark of the CDK app: time to synthesise all three stages, and to run the infrastructure tests.
 
-    .venv/bin/python scripts/bench_synth.py [--runs 3] [--test-runs 1] [--model-artifact PATH/model.tar.gz]
+    .venv/bin/python -m benchmarks.synth [--runs 3] [--test-runs 1] [--model-artifact PATH/model.tar.gz]
 
 Synth is `npx cdk synth -q` exactly as a developer runs it (the CLI starts `python app.py`, which builds Dev,
 Staging and Prod, runs cdk-nag and writes cdk.out), timed from outside, `--runs` times; the tests are

@@ -1,7 +1,7 @@
 """Rule-based auto-scalers, each implemented as its source documents it, batched over the simulator's N fleets.
 
 Every rule sees only what a real cloud observes (``training.sim.Observation``) and returns the whole fleet it
-wants (serving + warming), through the interface of ``training.policies``. One simulated step is one minute, so
+wants (serving + warming), through the interface of ``training.policies.base``. One simulated step is one minute, so
 one CloudWatch datapoint (1-minute detailed monitoring) or one Kubernetes metrics scrape per step.
 
 The metric: a rule scales on **utilisation** = last minute's requests / (serving machines x nominal capacity),
@@ -12,8 +12,8 @@ saturate at 100 % when the fleet is overloaded (unlike CPU), so a rule sees how 
 machines are not counted in it (AWS's instance warm-up, Kubernetes' unready pods).
 
 Each rule has one tuned parameter (its target utilisation or sizing factor), tuned on the training split by
-``training.tuning`` and frozen in ``training/tuned_baselines.json``. Parameters may also be arrays with one value
-per fleet, to run several values in one batched simulation.
+``training.policies.tuning`` and frozen in ``training/policies/tuned_baselines.json``. Parameters may also be
+arrays with one value per fleet, to run several values in one batched simulation.
 
 | name | source | tuned parameter |
 | --- | --- | --- |
@@ -26,12 +26,14 @@ per fleet, to run several values in one batched simulation.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
 from inference.features import HISTORY
-
-from .policies import clip_fleet, per_fleet
-from .sim import FleetSim, Observation
+from training.policies.base import clip_fleet, per_fleet
+from training.sim.fleet import FleetSim, Observation
 
 EPS = 1e-9
 
@@ -490,3 +492,17 @@ class Predictive:
 
 BASELINES = {cls.name: cls for cls in (Static, TargetTracking, StepScaling, HPA, Predictive)}
 """Each baseline's class by report name; the constructor's first argument is the tuned parameter."""
+
+TUNED_PATH = Path(__file__).with_name("tuned_baselines.json")
+
+
+def load_tuned(path: Path = TUNED_PATH) -> dict[str, float]:
+    """Frozen tuned parameter of each baseline (``training/policies/tuned_baselines.json``, written by
+    ``python -m training.policies.tuning``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no tuned baselines; run `python -m training.policies.tuning` to write it")
+    doc = json.loads(path.read_text())
+    try:
+        return {name: float(entry["value"]) for name, entry in doc["baselines"].items()}
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: expected {{'baselines': {{name: {{'value': number}}}}}}: {err}") from None

@@ -5,9 +5,9 @@ are still warming up), so "hold" looks best early and PPO collapses onto "hold, 
 a local optimum about as good as target tracking. Starting from the oracle's behaviour puts PPO in the right
 basin; PPO then corrects what the oracle could only do with foresight (e.g. the headroom a spike needs).
 
-Demonstrations: the oracle (``training.oracle``) plans fresh *training* scenarios (``TRAIN_STREAM``, sub-stream
+Demonstrations: the oracle (``training.policies.oracle``) plans fresh *training* scenarios (``TRAIN_STREAM``, sub-stream
 11: never validation nor evaluation); at every minute the observation is what the policy would see
-(``training.vector_env.observation_of``) and the label is the action whose fleet (``desired_from_action``) is
+(``training.sim.fleet.observation_of``) and the label is the action whose fleet (``desired_from_action``) is
 closest to the oracle's (the lowest on ties). The policy network (same architecture as the RLModule's policy path)
 is fitted by cross-entropy, then written into the RLModule's actor encoder and ``pi`` head on the learner, and
 the env runners get the new weights. The value network is left to PPO.
@@ -21,12 +21,11 @@ from typing import Any
 import numpy as np
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
-
-from .config import SimConfig
-from .loads import TRAIN_STREAM, sample_scenario
-from .oracle import Oracle
-from .sim import FleetSim, Observation
-from .vector_env import observation_of
+from training.policies.base import rollout
+from training.policies.oracle import Oracle
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, StepResult, observation_of
+from training.sim.loads import TRAIN_STREAM, sample_scenario
 
 DEMO_SUBSTREAM = 11
 
@@ -54,16 +53,13 @@ def oracle_demonstrations(
         for i in range(scenarios)
     ]
     sim = FleetSim(sim_config, cases, seed=np.random.SeedSequence([TRAIN_STREAM, DEMO_SUBSTREAM, seed]))
-    oracle = Oracle()
-    oracle.reset(sim)
     xs, ys = [], []
-    obs = sim.observe()
-    for _ in range(sim.minutes):
-        desired = oracle.act(obs)
+
+    def record(t: int, obs: Observation, desired: np.ndarray, result: StepResult) -> None:
         xs.append(observation_of(obs))
         ys.append(nearest_action(desired, obs))
-        sim.step(desired)
-        obs = sim.observe()
+
+    rollout(Oracle(), sim, on_step=record)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -108,7 +104,7 @@ def rllib_policy_keys(state: dict[str, Any]) -> list[tuple[str, str]]:
 
 def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     """Behaviour-clone the oracle into the algorithm's policy (learner and env runners)."""
-    from .export import policy_net
+    from training.rl.export import policy_net
 
     t0 = time.perf_counter()
     state = algo.learner_group.get_weights()["default_policy"]

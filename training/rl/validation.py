@@ -1,6 +1,7 @@
-"""The fixed validation set behind the per-iteration ``profit_vs_oracle``, and the greedy network as a policy.
+"""The fixed validation set behind the per-iteration ``profit_vs_oracle`` (the greedy network acts through
+``training.policies.network.NetworkPolicy``).
 
-Validation scenarios come from the tuning stream (``training.loads.TUNE_STREAM``, sub-stream 7): never trained
+Validation scenarios come from the tuning stream (``training.sim.loads.TUNE_STREAM``, sub-stream 7): never trained
 on (training draws ``TRAIN_STREAM``) and never in the held-out evaluation (``EVAL_STREAM``), so watching them
 during training does not leak into the gate's figures. They are drawn like training scenarios (synthetic shapes
 and windows of the traces' training parts, 3 to 300 machines). The clairvoyant oracle's profit on each is
@@ -17,33 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.policy import NumpyPolicy
-
-from .config import SimConfig
-from .loads import TUNE_STREAM, Scenario, sample_scenario
-from .oracle import Oracle
-from .policies import Policy, clip_fleet, reset_policy
-from .sim import FleetSim, Observation
-from .vector_env import desired_of, observation_of
+from training.policies.base import Policy, rollout
+from training.policies.oracle import Oracle
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim
+from training.sim.loads import TUNE_STREAM, Scenario, sample_scenario
 
 VALIDATION_SUBSTREAM = 7
 VALIDATION_SEED = 20240101
-
-
-class NetworkPolicy:
-    """A policy network acting greedily through the evaluation interface (``training.policies``)."""
-
-    name = "ppo"
-
-    def __init__(self, net: NumpyPolicy, name: str = "ppo"):
-        self.net = net
-        self.name = name
-
-    def reset(self, sim: FleetSim) -> None:
-        """Stateless: everything it needs is in the observation."""
-
-    def act(self, obs: Observation) -> np.ndarray:
-        return clip_fleet(desired_of(self.net.act(observation_of(obs)), obs), obs)
 
 
 def validation_scenarios(count: int, minutes: int, capacity: float, trace_probability: float) -> list[Scenario]:
@@ -58,17 +40,6 @@ def validation_scenarios(count: int, minutes: int, capacity: float, trace_probab
     ]
 
 
-def run_policy(policy: Policy, sim: FleetSim) -> np.ndarray:
-    """Profit per fleet, in dollars, of ``policy`` over the whole simulation (``sim`` is reset first)."""
-    sim.reset()
-    reset_policy(policy, sim, None)
-    obs = sim.observe()
-    for _ in range(sim.minutes):
-        sim.step(policy.act(obs))
-        obs = sim.observe()
-    return sim.totals["reward"]
-
-
 @dataclass
 class ValidationSet:
     sim: FleetSim
@@ -78,10 +49,10 @@ class ValidationSet:
     def build(cls, sim_config: SimConfig, count: int, minutes: int, trace_probability: float) -> ValidationSet:
         scenarios = validation_scenarios(count, minutes, sim_config.capacity_rpm_per_machine, trace_probability)
         sim = FleetSim(sim_config, scenarios, seed=VALIDATION_SEED)
-        return cls(sim=sim, oracle_profit=run_policy(Oracle(), sim))
+        return cls(sim=sim, oracle_profit=rollout(Oracle(), sim)["reward"])
 
     def profit(self, policy: Policy) -> np.ndarray:
-        return run_policy(policy, self.sim)
+        return rollout(policy, self.sim)["reward"]
 
     def profit_vs_oracle(self, policy: Policy) -> float:
         return float(self.profit(policy).sum() / self.oracle_profit.sum())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_noise import pair_cell
-from .evaluate import Report
+from training.evaluation.noise import pair_cell
+from training.evaluation.scoreboard import Report
 
 WINDOW_MINUTES = 1440
 """Load-vs-capacity plots show at most one day: the day around the scenario's peak load."""
@@ -54,7 +54,7 @@ def markdown(report: Report) -> str:
 
 
 def _noise_section(noise: dict | None) -> list[str]:
-    """The candidate against each rule over many capacity-noise draws (``training.bench_noise``), if recorded."""
+    """The candidate against each rule over many capacity-noise draws (``training.evaluation.noise``), if recorded."""
     if not noise:
         return []
     cand, draws = noise["candidate"], noise["draws"]

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sagemaker_env import SageMakerEnv
+from training.cloud.sagemaker_env import SageMakerEnv
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""Tunes each baseline's one parameter on the training split and freezes it in ``training/tuned_baselines.json``.
+"""Tunes each baseline's one parameter on the training split and freezes it in ``tuned_baselines.json`` here.
 
-    python -m training.tuning            # rewrites training/tuned_baselines.json (about 2 minutes)
+    python -m training.policies.tuning            # rewrites training/policies/tuned_baselines.json (about 2 minutes)
 
 Tuning scenarios (``tuning_cases``), disjoint from the evaluation: 24 synthetic loads from the tuning random
 stream (``TUNE_STREAM``; evaluation uses ``EVAL_STREAM``) and 3 windows of each recorded trace's training part
@@ -27,13 +27,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-
-from .baselines import BASELINES
-from .config import SimConfig
-from .evaluate import TUNED_PATH, Case, synthetic_case, trace_case
-from .loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
-from .policies import reset_policy
-from .sim import FleetSim
+from training.evaluation.cases import Case, synthetic_case, trace_case
+from training.policies.base import rollout
+from training.policies.rules import BASELINES, TUNED_PATH
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim
+from training.sim.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 
 MINUTES = 3 * 1440
 N_SYNTHETIC = 24
@@ -82,15 +81,9 @@ def mean_profit(
     past = [c.past for c in cases]
     for k, value in enumerate(values):
         sim = FleetSim(config, scenarios, seed=seed)
-        policy = BASELINES[name](float(value))
-        reset_policy(policy, sim, past)
-        obs = sim.observe()
-        for _ in range(sim.minutes):
-            sim.step(policy.act(obs))
-            obs = sim.observe()
+        out[k] = rollout(BASELINES[name](float(value)), sim, past)["reward"].mean()
         if progress is not None:
             progress.update(sim.minutes)
-        out[k] = sim.totals["reward"].mean()
     return out
 
 
@@ -123,7 +116,7 @@ def tune(name: str, cases: list[Case], config: SimConfig, *, seed: int = 0, prog
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.tuning", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m training.policies.tuning", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=TUNED_PATH, help="JSON to write (default: %(default)s)")
     parser.add_argument("--only", nargs="*", choices=sorted(GRIDS), help="tune only these baselines")
     parser.add_argument("--seed", type=int, default=0, help="capacity-noise seed of the tuning runs")
@@ -141,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = baselines[name]
         print(f"{name}: {entry['parameter']} = {entry['value']} (mean profit {entry['mean_profit']:.1f} $)")
     doc = {
-        "command": "python -m training.tuning",
+        "command": "python -m training.policies.tuning",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "objective": "mean profit ($) per tuning scenario, same capacity noise for every parameter value",
         "search": f"grid step {COARSE_STEP} over each range, then step {FINE_STEP} within +-0.01 of the best",

@@ -8,7 +8,7 @@ The log line is a contract with the SageMaker metric definitions of the CDK app 
 
 ``episode_return`` is the expected return of a training episode under the current (exploring) policy, in the
 training reward's units (profit per minute divided by the episode's mean load in machines, see
-``training.vector_env``), estimated from the iteration's samples: mean training reward per step x episode
+``training.sim.vector_env``), estimated from the iteration's samples: mean training reward per step x episode
 minutes. It exists from the first iteration on, unlike RLlib's mean over finished episodes (reported only in
 the iterations where 1000-minute episodes end, and in the units of the return-normalised reward).
 ``episode_profit`` is the same estimate in dollars. ``timesteps`` counts environment steps (decisions, RLlib's

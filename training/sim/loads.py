@@ -19,12 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
-from scipy.signal import lfilter
 
 from inference.features import HISTORY
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TRAIN_FRACTION = 0.7
 TRAIN_STREAM = 1
 EVAL_STREAM = 2
@@ -124,6 +122,26 @@ def initial_fleet(load: np.ndarray, capacity: float, headroom: float = 1.25) -> 
     return max(1, math.ceil(load[HISTORY - 1] / capacity * headroom))
 
 
+def gaussian_nearest(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing with edge values repeated, in numpy: scipy's ``gaussian_filter1d(x, sigma,
+    mode="nearest")`` (same kernel, radius ``4 sigma``) to within rounding."""
+    radius = int(4.0 * sigma + 0.5)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    weights /= weights.sum()
+    return np.convolve(np.pad(x, radius, mode="edge"), weights, mode="valid")
+
+
+def smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    """scipy's ``gaussian_filter1d`` when scipy is installed (bit for bit what training measured), else
+    ``gaussian_nearest``, so that replaying a trace needs numpy only."""
+    try:
+        from scipy.ndimage import gaussian_filter1d
+    except ImportError:
+        return gaussian_nearest(x, sigma)
+    return gaussian_filter1d(x, sigma, mode="nearest")
+
+
 def scale_trace(
     raw: np.ndarray, reference: np.ndarray, mean_machines: float, capacity: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, float]:
@@ -134,7 +152,7 @@ def scale_trace(
     """
     factor = mean_machines * capacity / max(float(reference.mean()), 1e-9)
     if reference.mean() < LOW_VOLUME_RPM:
-        rate = gaussian_filter1d(raw.astype(np.float64), SMOOTH_SIGMA_MINUTES, mode="nearest") * factor
+        rate = smooth(raw.astype(np.float64), SMOOTH_SIGMA_MINUTES) * factor
         return rng.poisson(rate).astype(np.float64), factor
     return np.round(raw * factor), factor
 
@@ -233,6 +251,8 @@ def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.r
     theta = 1.0 / 360.0
     shocks = rng.normal(0.0, spec.wander_sigma * math.sqrt(2 * theta), minutes)
     level0 = rng.normal(0.0, spec.wander_sigma)
+    from scipy.signal import lfilter  # training only: the synthetic generator never runs in the controller
+
     wander, _ = lfilter([1.0], [1.0, theta - 1.0], shocks, zi=[(1.0 - theta) * level0])
     eps = rng.normal(0.0, spec.noise_sigma, minutes)
     noise = eps.copy()

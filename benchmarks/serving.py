@@ -9,9 +9,9 @@ requests over keep-alive connections. Reports requests (= decisions) per second,
 measures them, and errors (non-2xx responses and socket errors), which must be zero. wrk comes from Debian
 (``apt-get install -y wrk``); without it the HTTP part is skipped with a message saying so.
 
-    python -m scripts.bench_serving                  # both parts, 60 s of HTTP load
-    python -m scripts.bench_serving --skip-http      # in-process only
-    python -m scripts.bench_serving --model artifacts/model/model.tar.gz --duration 60 --connections 8
+    python -m benchmarks.serving                  # both parts, 60 s of HTTP load
+    python -m benchmarks.serving --skip-http      # in-process only
+    python -m benchmarks.serving --model artifacts/model/model.tar.gz --duration 60 --connections 8
 
 Targets (2-core machine): in-process p50 <= 100 us for one decision; HTTP >= 2,000 decisions/s with p99 <= 10 ms.
 """

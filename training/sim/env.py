@@ -21,7 +21,7 @@ Profit in dollars for the minute: ``served * 0.90 / 1000 - 0.05 * active - 200 *
 downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
 
 ## Starting State
-A scenario from ``sampler`` (default: ``training.loads.sample_scenario``, random synthetic shapes and windows of
+A scenario from ``sampler`` (default: ``training.sim.loads.sample_scenario``, random synthetic shapes and windows of
 the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
 observed and the scenario's initial fleet serving. ``options={"scenario": Scenario}`` pins the scenario.
 
@@ -44,10 +44,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import HISTORY, LOAD_DIM, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
-
-from .config import SimConfig
-from .loads import Scenario, sample_scenario
-from .sim import STEP_KEYS, FleetSim
+from training.sim.config import SimConfig
+from training.sim.fleet import STEP_KEYS, FleetSim
+from training.sim.loads import Scenario, sample_scenario
 
 _NEXT_ACTIVE, _NEXT_PENDING, _FAILED = (STEP_KEYS.index(k) for k in ("next_active", "next_pending", "failed"))
 Sampler = Callable[[np.random.Generator, int], Scenario]

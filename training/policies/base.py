@@ -5,6 +5,9 @@ A policy decides, once a minute and for N fleets at once, the whole fleet each s
     policy.reset(sim)                      # before minute 0; ``sim`` is a ``training.sim.FleetSim``
     desired = policy.act(sim.observe())    # int64 array (N,), then ``sim.step(desired)``
 
+``rollout`` is that loop, the only one: the scoreboard, tuning, validation, the warm start's demonstrations and
+the benchmarks all run policies through it.
+
 ``act`` sees only the decision-contract fields of ``Observation`` (what a real cloud observes). A policy that
 uses metric history older than the observation window (the predictive rule) also accepts
 ``reset(sim, past=...)``: ``past[i]`` is the load of fleet ``i`` in the minutes before its scenario's history,
@@ -18,11 +21,12 @@ deploy.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .sim import FleetSim, Observation
+from training.sim.fleet import FleetSim, Observation, StepResult
 
 
 @runtime_checkable
@@ -58,49 +62,20 @@ def clip_fleet(desired: np.ndarray, obs: Observation) -> np.ndarray:
     return np.clip(desired, obs.min_machines, obs.max_machines).astype(np.int64)
 
 
-class ArtifactPolicy:
-    """A packaged policy (``model.tar.gz`` or its directory) deciding exactly as the endpoint serves it.
+StepHook = Callable[[int, Observation, np.ndarray, StepResult], None]
+"""Called after each minute ``t`` with the observation decided on, the decision and the minute's result."""
 
-    Each minute's observation becomes a ``DecisionRequest`` and goes through the handler's ``predict_fn``:
-    ``inference.features.featurize`` -> greedy argmax -> ``inference.actions.desired_from_action`` -> the safety
-    shield (change limit, no scale-in while failing, bounds, fallback outside the training range). What the
-    scoreboard measures is what production would do, shield overrides and fallbacks included; ``shield_counts``
-    says how often they fired since the policy was loaded (over every simulation it ran).
-    """
 
-    def __init__(self, path: str, name: str | None = None):
-        from inference.handler import load_model
-
-        self.path = path
-        self.model = load_model(str(path))
-        self.loaded = self.model.policy
-        self.name = name or f"ppo-{self.model.model_version}"
-        self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
-
-    def reset(self, sim: FleetSim) -> None:
-        """Stateless between minutes: everything it needs is in the request."""
-
-    def describe(self) -> dict[str, Any]:
-        """What the report records about this policy."""
-        return {"model_version": self.model.model_version, "path": str(self.path), "shield": dict(self.shield_counts)}
-
-    def act(self, obs: Observation) -> np.ndarray:
-        from inference.contract import DecisionRequest
-        from inference.handler import predict_fn
-
-        request = DecisionRequest(
-            load=obs.load,
-            minute=obs.minute,
-            failed=obs.failed,
-            active=obs.active,
-            pending=obs.pending,
-            capacity=obs.capacity_rpm_per_machine,
-            min_machines=obs.min_machines,
-            max_machines=obs.max_machines,
-            single=False,
-        )
-        decisions = predict_fn(request, self.model).decisions
-        self.shield_counts["decisions"] += len(decisions.desired)
-        self.shield_counts["shielded"] += int(decisions.shielded.sum())
-        self.shield_counts["fallbacks"] += int(decisions.fallback.sum())
-        return decisions.desired.astype(np.int64)
+def rollout(
+    policy: Policy, sim: FleetSim, past: list[np.ndarray] | None = None, on_step: StepHook | None = None
+) -> dict[str, np.ndarray]:
+    """Reset ``sim`` and ``policy`` (with ``past``, see ``reset_policy``), run every minute; returns ``sim.totals``."""
+    obs = sim.reset()
+    reset_policy(policy, sim, past)
+    for t in range(sim.minutes):
+        desired = policy.act(obs)
+        result = sim.step(desired)
+        if on_step is not None:
+            on_step(t, obs, desired, result)
+        obs = sim.observe()
+    return sim.totals

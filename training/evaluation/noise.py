@@ -1,4 +1,5 @@
-"""Is a policy's lead over the rules real, or one draw of the capacity noise? The scoreboard under many draws.
+"""Is a policy's lead over the rules real, or one draw of the capacity noise? The scoreboard under many draws,
+with paired statistics (``benchmarks.noise`` is the command line; the gate records the same table).
 
 The evaluation report and the gate score every policy on one draw of the fleet's capacity noise (``seed`` 0).
 On a small group (two World Cup days, a 5-machine fleet) that draw alone moves a policy's profit by 1 to 3 %,
@@ -12,25 +13,20 @@ synthetic loads together, each trace's evaluation part, all together) and for ea
 - whether the candidate beats every rule with the interval above zero ("beats", or "tie" when some interval
   straddles zero, or "loses").
 
-    python -m training.bench_noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
+    python -m benchmarks.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from scipy import stats
 from tqdm import tqdm
 
-from .config import SimConfig
-from .evaluate import Case, default_policies, evaluation_cases, group_of, run_policy
-from .policies import ArtifactPolicy, Policy
-
-ALL = "all scenarios"
+from training.evaluation.cases import ALL, Case, groups
+from training.evaluation.scoreboard import run_policy
+from training.policies.base import Policy
+from training.sim.config import SimConfig
 
 
 @dataclass(frozen=True)
@@ -49,6 +45,8 @@ class Paired:
         mean = float(diff.mean())
         if n < 2:
             return cls(mean, mean, mean, int((diff > 0).sum()), n)
+        from scipy import stats
+
         half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n))
         return cls(mean, mean - half, mean + half, int((diff > 0).sum()), n)
 
@@ -80,9 +78,7 @@ def summarise(
     table: dict[str, np.ndarray], cases: list[Case], candidates: list[str], rules: list[str]
 ) -> dict[str, dict]:
     """Per group and per scenario: mean and s.d. of every policy, paired differences of each candidate."""
-    columns: dict[str, list[int]] = {}
-    for i, case in enumerate(cases):
-        columns.setdefault(group_of(case.kind, case.scenario.name), []).append(i)
+    columns = groups((c.kind, c.scenario.name) for c in cases)
     columns[ALL] = list(range(len(cases)))
     for i, case in enumerate(cases):
         if case.kind == "synthetic":  # traces are already groups of their own
@@ -101,51 +97,3 @@ def summarise(
             }
         doc[label] = entry
     return doc
-
-
-def render(doc: dict[str, dict], candidates: list[str], rules: list[str], seeds: int) -> str:
-    lines = [f"paired over {seeds} capacity-noise draws; difference = candidate - rule, mean [95 % interval] wins"]
-    for cand in candidates:
-        lines.append(f"\n{cand}")
-        for label, entry in doc.items():
-            mean, sd = entry["mean"][cand], entry["sd"][cand]
-            cells = [f"{rule} {pair_cell(entry[cand]['vs'][rule])}" for rule in rules]
-            lines.append(
-                f"  {label:20s} {mean:>12,.0f} ± {sd:>7,.0f}  {entry[cand]['verdict']:5s} | " + "; ".join(cells)
-            )
-        counted = [e[cand]["verdict"] for k, e in doc.items() if k.startswith("synthetic-") or "-eval" in k]
-        lines.append(
-            f"  scenarios: beats every rule on {counted.count('beats')}, ties on {counted.count('tie')}, "
-            f"loses to some rule on {counted.count('loses')} of {len(counted)}"
-        )
-    return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench_noise", description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", action="append", required=True, help="a packaged model.tar.gz (repeatable)")
-    parser.add_argument("--seeds", type=int, default=10, help="capacity-noise draws (default 10)")
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
-    args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be at least 1, got {args.seeds}")
-
-    rules = default_policies(oracle=False)
-    candidates: dict[str, Policy] = {}
-    for path in args.policy:
-        if not Path(path).exists():
-            parser.error(f"--policy {path}: no such file or directory")
-        name = path if path not in candidates else f"{path} ({len(candidates)})"
-        candidates[name] = ArtifactPolicy(path, name=name)
-    cases = evaluation_cases(quick=not args.full)
-    table = profits({**rules, **candidates}, cases, SimConfig(), args.seeds)
-    doc = summarise(table, cases, list(candidates), list(rules))
-    print(render(doc, list(candidates), list(rules), args.seeds))
-    if args.json:
-        args.json.write_text(json.dumps({"seeds": args.seeds, "full": args.full, "groups": doc}, indent=1) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,14 +6,14 @@ and uses the returned ``VectorEnv`` as is. ``FleetVectorEnv`` steps ``num_envs``
 ``training.sim.FleetSim`` instead of ``num_envs`` Python environments, which is what makes >= 20,000 env steps/s
 on 2 cores possible (see ``training/bench_rllib.py``).
 
-Semantics are those of ``training.env.FleetEnv`` batched: the observation comes from
+Semantics are those of ``training.sim.env.FleetEnv`` batched: the observation comes from
 ``inference.features.featurize`` of what the cloud observes, an action index goes through
 ``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by the
 episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
 ``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
-serving fleet (``training.sim.expected_reward``): same optimal policy, far less variance. With
+serving fleet (``training.sim.fleet.expected_profit``): same optimal policy, far less variance. With
 ``exclude_offered_revenue`` the revenue the whole offered load would bring is subtracted from every minute: the
 load does not depend on the policy, so neither does that term (same optimal policy), but it is most of the
 reward's variance, and none of it says anything about the fleet: what is left is minus the minute's costs (lost
@@ -35,36 +35,25 @@ iteration reports a return estimate even before any episode has finished.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
-from inference.features import OBS_DIM, featurize
+from inference.actions import N_ACTIONS
+from inference.features import OBS_DIM
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
+from training.sim.loads import TRAIN_STREAM, Scenario, sample_scenario
 
-from .config import SimConfig
-from .loads import TRAIN_STREAM, Scenario, sample_scenario
-from .sim import FleetSim, Observation, expected_reward
-
-REWARD_NORMALIZATIONS = ("mean_need", "sqrt_need", "none")
-
-
-def observation_of(obs: Observation) -> np.ndarray:
-    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else."""
-    return featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
-
-
-def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
-    """Whole fleet each action index asks for, given the observation it was chosen on."""
-    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, basis, obs.active + obs.pending)
+RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
+REWARD_NORMALIZATIONS = get_args(RewardNormalization)
 
 
 class FleetVectorEnv(VectorEnv):
-    """``num_envs`` fleets on training scenarios drawn by ``training.loads.sample_scenario``."""
+    """``num_envs`` fleets on training scenarios drawn by ``training.sim.loads.sample_scenario``."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -73,7 +62,7 @@ class FleetVectorEnv(VectorEnv):
         num_envs: int = 1,
         sim_config: SimConfig | dict[str, Any] | None = None,
         trace_probability: float = 0.3,
-        reward_normalization: str = "mean_need",
+        reward_normalization: RewardNormalization = "mean_need",
         reward_scale: float = 1.0,
         return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
@@ -127,7 +116,7 @@ class FleetVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is not None:
-            # Training streams only: held-out evaluation draws from EVAL_STREAM (training.loads).
+            # Training streams only: held-out evaluation draws from EVAL_STREAM (training.sim.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
         scenarios = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
         self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)))
@@ -155,7 +144,7 @@ class FleetVectorEnv(VectorEnv):
             result = self.sim.step(desired_of(actions, self._obs))
             self._obs = self.sim.observe()
             dollars = (
-                expected_reward(self.sim_config, result.load, result.active, result.machine_cost)
+                expected_profit(self.sim_config, result.load, result.active, result.machine_cost)
                 if self.expected_rewards
                 else result.reward
             )
@@ -204,8 +193,3 @@ class RunningReturnScale:
         if done:
             self.returns[:] = 0.0
         return reward / np.sqrt(self.var + self.epsilon)
-
-
-def make_vector_env(num_envs: int = 1, **kwargs: Any) -> FleetVectorEnv:
-    """Vector entry point for ``gymnasium.register`` and RLlib's env creator."""
-    return FleetVectorEnv(num_envs=num_envs, **kwargs)

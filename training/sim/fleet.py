@@ -1,6 +1,6 @@
 """The fleet simulator: N independent fleets advanced together by numpy, one step = one minute.
 
-This is the only implementation of the fleet's dynamics; the Gymnasium environment (``training.env``), the
+This is the only implementation of the fleet's dynamics; the Gymnasium environment (``training.sim.env``), the
 evaluation and the vectorised training environment all run it.
 
 Each step, for minute ``t`` and every fleet:
@@ -22,17 +22,35 @@ seed face exactly the same capacities (common random numbers): differences in pr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
 
-import numba
 import numpy as np
-from scipy.special import ndtr
 
-from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
+from inference.actions import desired_from_action, sizing_basis
+from inference.features import HISTORY, MINUTES_PER_WEEK, featurize, minute_of_week
+from training.sim.config import SimConfig
+from training.sim.kernel import (
+    OUT_ACTIVE,
+    OUT_CAPACITY,
+    OUT_DELTA,
+    OUT_DOWN,
+    OUT_DOWNTIME_COST,
+    OUT_FAILED,
+    OUT_LOAD,
+    OUT_MACHINE_COST,
+    OUT_PENDING,
+    OUT_REVENUE,
+    OUT_REWARD,
+    OUT_SERVED,
+    STEP_KEYS,
+    TOTAL_KEYS,
+    kernel_inputs,
+    step_kernel,
+)
+from training.sim.loads import Scenario
 
-from .config import SimConfig
-from .loads import Scenario
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 @dataclass
@@ -78,21 +96,6 @@ class StepResult:
     done: bool
 
 
-TOTAL_KEYS = (
-    "reward",
-    "revenue",
-    "machine_cost",
-    "downtime_cost",
-    "load",
-    "served",
-    "failed",
-    "down",
-    "machine_minutes",
-    "warming_minutes",
-    "scaling_actions",
-)
-
-
 class FleetSim:
     """N fleets, each on its own scenario; all scenarios must simulate the same number of minutes."""
 
@@ -129,30 +132,7 @@ class FleetSim:
         self._cap = np.full(self.n, config.capacity_rpm_per_machine)
         self._min = np.full(self.n, config.min_machines, dtype=np.int64)
         self._max = np.full(self.n, config.max_machines, dtype=np.int64)
-        c = config
-        self._params = np.array(
-            [
-                c.capacity_rpm_per_machine,
-                c.capacity_sigma,
-                c.request_value / 1000.0,
-                c.machine_cost,
-                c.downtime_cost,
-                c.downtime_percent / 100.0,
-            ]
-        )
-        self._flags = np.array(
-            [
-                c.warmup_latency,
-                c.min_machines,
-                c.max_machines,
-                c.max_scale_in_per_step,
-                c.max_scale_out_per_step,
-                c.capacity_noise == "machine",
-                c.warming_cost,
-                c.cut_order == "serving_first",
-            ],
-            dtype=np.int64,
-        )
+        self._params, self._flags = kernel_inputs(config)
         self.reset()
 
     def reset(self) -> Observation:
@@ -170,10 +150,6 @@ class FleetSim:
     @property
     def pending(self) -> np.ndarray:
         return self.ring.sum(axis=1)
-
-    @property
-    def start_times(self) -> list[datetime]:
-        return [s.start for s in self.scenarios]
 
     def observe(self) -> Observation:
         t = min(self.t, self.minutes - 1)
@@ -194,7 +170,7 @@ class FleetSim:
         if self.t >= self.minutes:
             raise RuntimeError("episode is over: call reset()")
         out = np.empty((self.n, len(STEP_KEYS)))
-        _step_kernel(
+        step_kernel(
             np.asarray(desired, dtype=np.int64).reshape(self.n),
             self.active,
             self.ring,
@@ -209,7 +185,7 @@ class FleetSim:
         if self.config.warmup_latency > 0:
             self.head = (self.head + 1) % self.ring.shape[1]
         self.last = out
-        self.failed = out[:, _FAILED]
+        self.failed = out[:, OUT_FAILED]
         self.t += 1
         return out
 
@@ -217,18 +193,18 @@ class FleetSim:
         """Apply one decision per fleet and simulate one minute."""
         out = self.advance(desired)
         return StepResult(
-            reward=out[:, _REWARD],
-            revenue=out[:, _REVENUE],
-            machine_cost=out[:, _MACHINE_COST],
-            downtime_cost=out[:, _DOWNTIME_COST],
-            load=out[:, _LOAD],
-            served=out[:, _SERVED],
+            reward=out[:, OUT_REWARD],
+            revenue=out[:, OUT_REVENUE],
+            machine_cost=out[:, OUT_MACHINE_COST],
+            downtime_cost=out[:, OUT_DOWNTIME_COST],
+            load=out[:, OUT_LOAD],
+            served=out[:, OUT_SERVED],
             failed=self.failed,
-            capacity=out[:, _CAPACITY],
-            down=out[:, _DOWN] > 0,
-            active=out[:, _ACTIVE],
-            pending=out[:, _PENDING],
-            delta=out[:, _DELTA],
+            capacity=out[:, OUT_CAPACITY],
+            down=out[:, OUT_DOWN] > 0,
+            active=out[:, OUT_ACTIVE],
+            pending=out[:, OUT_PENDING],
+            delta=out[:, OUT_DELTA],
             done=self.t >= self.minutes,
         )
 
@@ -238,141 +214,47 @@ class FleetSim:
         return {k: self._totals[:, i].copy() for i, k in enumerate(TOTAL_KEYS)}
 
 
-STEP_KEYS = (
-    "reward",
-    "revenue",
-    "machine_cost",
-    "downtime_cost",
-    "load",
-    "served",
-    "failed",
-    "capacity",
-    "down",
-    "active",
-    "pending",
-    "delta",
-    "next_active",
-    "next_pending",
-)
-"""Column order of the kernel's per-step output (``FleetSim.last``); ``next_*`` are the fleet the next decision
-observes, after the machines due next minute have joined."""
-(
-    _REWARD,
-    _REVENUE,
-    _MACHINE_COST,
-    _DOWNTIME_COST,
-    _LOAD,
-    _SERVED,
-    _FAILED,
-    _CAPACITY,
-    _DOWN,
-    _ACTIVE,
-    _PENDING,
-    _DELTA,
-    _NEXT_ACTIVE,
-    _NEXT_PENDING,
-) = range(len(STEP_KEYS))
+def expected_profit(
+    config: SimConfig, load: float | np.ndarray, serving: np.ndarray, machine_cost: np.ndarray | None = None
+) -> np.ndarray:
+    """A minute's profit in expectation over the capacity noise, given its load and serving machines.
 
+    With ``L`` the load, ``n`` the serving machines, capacity ``C ~ N(n mu, s)``, ``s = n sigma`` (one draw for
+    the fleet) or ``sqrt(n) sigma`` (per-machine draws), ``z = (L - n mu) / s``::
 
-def expected_reward(config: SimConfig, load: np.ndarray, active: np.ndarray, machine_cost: np.ndarray) -> np.ndarray:
-    """The minute's profit in expectation over the capacity noise, given its load and serving fleet.
+        g(n) = v * (L - (L - n mu) Phi(z) - s phi(z))           # v * E[min(L, C)], v = value per request
+               - machine_cost                                   # default: machine_cost * n
+               - downtime_cost * Phi((ceil(d L) - n mu) / s)     # P(served < d L), d = downtime_percent / 100
 
-    The capacity draw is independent of everything the policy can know, so replacing the sampled reward by its
-    expectation given (state, action) leaves every policy's expected return, hence the optimal policy,
-    unchanged, while it turns the rare $200 downtime minutes into a smooth penalty ``200 * P(down)``: the
-    variance that hides from PPO whether 1.35x or 1.55x headroom pays for a given fleet. Same formula as the
-    kernel: down when ``floor(capacity) < downtime_percent * load``, i.e. ``capacity < ceil(...)``; the
-    expected served requests are ``E[min(load, capacity)]`` for a normal capacity (the floor, half a request
-    a minute, is ignored). Used for training only; evaluation always samples.
+    The kernel floors capacity to whole requests: the downtime probability is exact, revenue within half a
+    request. The oracle plans with it; training may use it as a low-variance reward (the capacity draw is
+    independent of everything the policy knows, so the optimal policy is unchanged). Evaluation always samples.
+    Needs scipy (imported here, so that the simulator itself runs on numpy alone).
     """
+    from scipy.special import ndtr
+
     c = config
     load = np.asarray(load, dtype=np.float64)
-    a = np.asarray(active, dtype=np.float64)
-    mean = a * c.capacity_rpm_per_machine
-    std = (np.sqrt(a) if c.capacity_noise == "machine" else a) * c.capacity_sigma
+    n = np.asarray(serving, dtype=np.float64)
+    mean = n * c.capacity_rpm_per_machine
+    sd = n * c.capacity_sigma if c.capacity_noise == "fleet" else np.sqrt(n) * c.capacity_sigma
     threshold = np.ceil(c.downtime_percent / 100.0 * load - 1e-9)
-    safe_std = np.where(std > 0, std, 1.0)
-    p_down = np.where(std > 0, ndtr((threshold - mean) / safe_std), (mean < threshold).astype(np.float64))
+    safe_sd = np.where(sd > 0, sd, 1.0)
+    z = (load - mean) / safe_sd
+    shortfall = (load - mean) * ndtr(z) + safe_sd * np.exp(-0.5 * z * z) / _SQRT_2PI
+    served = np.where(sd > 0, load - shortfall, np.minimum(load, np.floor(mean)))
+    p_down = np.where(sd > 0, ndtr((threshold - mean) / safe_sd), (np.floor(mean) < threshold).astype(np.float64))
     p_down = np.where(load > 0, p_down, 0.0)
-    z = (load - mean) / safe_std
-    shortfall = (load - mean) * ndtr(z) + safe_std * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
-    served = np.where(std > 0, load - shortfall, np.minimum(load, mean))
-    return served * c.request_value / 1000.0 - machine_cost - c.downtime_cost * p_down
+    cost = c.machine_cost * n if machine_cost is None else machine_cost
+    return served * (c.request_value / 1000.0) - cost - c.downtime_cost * p_down
 
 
-@numba.njit(cache=True)
-def _step_kernel(desired, active, ring, head, load, z, params, flags, out, totals):  # pragma: no cover - jitted
-    """One minute for every fleet, in place (numba: the same code serves 1 fleet or 100,000 fast)."""
-    mu, sigma, value, cost, dcost, dfrac = params[0], params[1], params[2], params[3], params[4], params[5]
-    warmup, min_m, max_m, max_in, max_out = flags[0], flags[1], flags[2], flags[3], flags[4]
-    per_machine, warming_cost, serving_first = flags[5] == 1, flags[6] == 1, flags[7] == 1
-    w = ring.shape[1]
-    for i in range(desired.shape[0]):
-        fleet = active[i]
-        for k in range(w):
-            fleet += ring[i, k]
-        target = min(max(desired[i], min_m), max_m)
-        delta = min(max(target - fleet, -max_in), max_out)
-        if delta < 0:
-            cuts = -delta
-            if serving_first:
-                take = min(cuts, active[i])
-                active[i] -= take
-                cuts -= take
-            for k in range(w - 1, -1, -1):
-                slot = (head + k) % w
-                take = min(cuts, ring[i, slot])
-                ring[i, slot] -= take
-                cuts -= take
-            if not serving_first:
-                active[i] -= min(cuts, active[i])
-        elif delta > 0:
-            if warmup == 0:
-                active[i] += delta
-            else:
-                ring[i, (head + warmup - 1) % w] += delta
-        a = active[i]
-        if per_machine:
-            capacity = np.floor(max(a * mu + np.sqrt(a) * sigma * z[i], 0.0))
-        else:
-            capacity = np.floor(a * max(mu + sigma * z[i], 0.0))
-        lo = load[i]
-        served = min(lo, capacity)
-        failed = lo - served
-        down = 1.0 if (served < dfrac * lo and lo > 0) else 0.0
-        pending = 0
-        for k in range(w):
-            pending += ring[i, k]
-        revenue = served * value
-        machine_cost = (a + pending if warming_cost else a) * cost
-        downtime_cost = down * dcost
-        reward = revenue - machine_cost - downtime_cost
-        out[i, 0] = reward
-        out[i, 1] = revenue
-        out[i, 2] = machine_cost
-        out[i, 3] = downtime_cost
-        out[i, 4] = lo
-        out[i, 5] = served
-        out[i, 6] = failed
-        out[i, 7] = capacity
-        out[i, 8] = down
-        out[i, 9] = a
-        out[i, 10] = pending
-        out[i, 11] = delta
-        totals[i, 0] += reward
-        totals[i, 1] += revenue
-        totals[i, 2] += machine_cost
-        totals[i, 3] += downtime_cost
-        totals[i, 4] += lo
-        totals[i, 5] += served
-        totals[i, 6] += failed
-        totals[i, 7] += down
-        totals[i, 8] += a
-        totals[i, 9] += pending
-        totals[i, 10] += 1.0 if delta != 0 else 0.0
-        if warmup > 0:
-            active[i] += ring[i, head]
-            pending -= ring[i, head]
-            ring[i, head] = 0
-        out[i, 12] = active[i]  # the fleet the next decision observes
-        out[i, 13] = pending
+def observation_of(obs: Observation) -> np.ndarray:
+    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else."""
+    return featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
+
+
+def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
+    """Whole fleet each action index asks for, given the observation it was chosen on."""
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
+    return desired_from_action(action, basis, obs.active + obs.pending)

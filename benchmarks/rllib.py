@@ -1,19 +1,21 @@
 """Benchmarks of the RLlib training setup: sampling throughput, and peak memory of a training run. JSON out.
 
-    python -m training.bench_rllib throughput [--repeats 7] [--out bench.json]
-    python -m training.bench_rllib memory -- python -m training.train --preset quick --out /tmp/q
+    python -m benchmarks.rllib throughput [--repeats 7] [--out bench.json]
+    python -m benchmarks.rllib memory -- python -m training.train --preset quick --out /tmp/q
 
 ``throughput``: env steps per second that RLlib's env runners deliver to the driver (episodes collected
 with ``synchronous_parallel_sample``, exactly what each PPO iteration does before learning), median of
 ``--repeats`` batches after one warm-up batch, for three set-ups on the same 2 env runners (one CPU each):
 
-- ``gym_single``: RLlib's defaults, one ``training.env.FleetEnv`` per runner (Gymnasium SYNC vectorisation);
+- ``gym_single``: RLlib's defaults, one ``training.sim.env.FleetEnv`` per runner (Gymnasium SYNC vectorisation);
 - ``gym_sync_16``: 16 ``FleetEnv`` per runner, vectorised by Gymnasium (SYNC);
-- ``batched_vector``: ``training.vector_env.FleetVectorEnv`` as a native vector env
+- ``batched_vector``: ``training.sim.vector_env.FleetVectorEnv`` as a native vector env
   (``gym_env_vectorize_mode="vector_entry_point"``), ``--envs`` fleets per runner (the training set-up).
 
-An env step is one training decision, which holds its level for ``decision_minutes`` simulated minutes (5 by
-default); ``median_fleet_minutes_per_s`` counts the simulated fleet-minutes behind them.
+The two ``gym_*`` set-ups run the per-minute, raw-dollar environment (``FleetEnv`` refuses training's 5-minute
+decisions and reward normalisation), so they measure sampling speed only, not the environment training uses.
+An env step is one decision, which holds its level for ``decision_minutes`` simulated minutes (5 in training,
+1 in the ``gym_*`` set-ups); ``median_fleet_minutes_per_s`` counts the simulated fleet-minutes behind them.
 
 ``memory``: runs a command and samples, every 0.5 s, the proportional set size (PSS, shared pages split
 between the processes that map them) summed over the command's whole process tree (driver, Ray's GCS and
@@ -33,14 +35,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .sagemaker_env import SageMakerEnv
+from training.cloud.sagemaker_env import SageMakerEnv
+
+PER_MINUTE = {"decision_minutes": 1, "reward_normalization": "none", "normalize_returns": False}
+"""``TrainConfig`` overrides of the single-env set-ups: the per-minute, raw-dollar environment ``FleetEnv`` is
+(``training.rl.ppo.PER_MINUTE_DOLLARS``); it refuses training's 5-minute, normalised one."""
 
 
 def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch: int, repeats: int) -> dict:
     from ray.rllib.execution.rollout_ops import synchronous_parallel_sample
 
-    from .train import build_ppo_config
-    from .train_config import TrainConfig, finalize
+    from training.rl.config import TrainConfig, finalize
+    from training.rl.ppo import build_ppo_config
 
     fragment = max(1, batch // (2 * envs))
     cfg = finalize(
@@ -75,14 +81,15 @@ def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
-    from . import ray_cluster
+    from training.cloud import ray_cluster
 
     ray_cluster.configure_auth(SageMakerEnv())
     import ray
     from ray.tune.registry import register_env
 
-    from .train import ROOT, rllib_env_creator
-    from .train_config import ENV_NAME
+    from training.rl.config import ENV_NAME
+    from training.rl.ppo import rllib_env_creator
+    from training.rl.train import ROOT
 
     ray.init(
         address="local",
@@ -99,7 +106,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             "batched_vector": ("vector_entry_point", args.envs, args.batch),
         }
         results = {
-            name: _sample_rate({}, vectorize, envs, batch, args.repeats)
+            name: _sample_rate(PER_MINUTE if vectorize == "sync" else {}, vectorize, envs, batch, args.repeats)
             for name, (vectorize, envs, batch) in setups.items()
             if name in args.setups
         }
@@ -165,7 +172,7 @@ def memory(command: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench_rllib", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.rllib", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     tp = sub.add_parser("throughput", help="RLlib sampling throughput on 2 env runners")
     tp.add_argument("--repeats", type=int, default=7)

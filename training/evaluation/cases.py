@@ -1,0 +1,133 @@
+"""The held-out cases every policy is scored on, and the groups the gate judges them in.
+
+Scenarios (``evaluation_cases``), none of them used for tuning or training:
+
+- ``synthetic-i``: held-out synthetic loads (``training.sim.loads`` evaluation stream ``EVAL_STREAM``, random
+  shapes of 3 to 300 machines on average), 3 days each (1 day with ``quick``);
+- ``nasa-eval``, ``worldcup-eval``: the evaluation part (last 30 % by time) of each recorded trace, scaled with
+  the factor measured on its training part (mean 20 machines), the whole part (2 days with ``quick``).
+
+Each scenario comes with up to 14 days of the load before it (``Case.past``): the metric history a live system
+would hold (the training part of a trace; the same synthetic generator's earlier days), which the predictive
+rule forecasts from and the static rule sizes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import numpy as np
+
+from inference.features import HISTORY
+from training.sim.loads import EVAL_STREAM, TRACES, Scenario, initial_fleet, synthetic_scenario, trace_scenario
+
+PAST_MINUTES = 14 * 1440
+"""Metric history before each scenario (AWS predictive scaling uses up to 14 days)."""
+SYNTHETIC = {"full": (16, 3 * 1440), "quick": (4, 1440)}
+"""(number of held-out synthetic scenarios, minutes each)."""
+TRACE_MINUTES = {"full": None, "quick": 2 * 1440}
+"""Minutes of each trace's evaluation part (None: all of it)."""
+TRACE_MEAN_MACHINES = 20.0
+"""Traces are scaled so that their training part averages this many machines."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A scenario to evaluate on, with the load observed before it (oldest first), for rules that use history."""
+
+    scenario: Scenario
+    past: np.ndarray
+    kind: str
+    """"synthetic" or "trace"."""
+
+
+def _split_past(long: Scenario, past_minutes: int, capacity: float) -> tuple[Scenario, np.ndarray]:
+    """Cut the first ``past_minutes`` of a long scenario off as its past; the rest is the scenario."""
+    past = long.load[:past_minutes]
+    load = long.load[past_minutes:]
+    scenario = Scenario(
+        name=long.name,
+        load=load,
+        start=long.start + timedelta(minutes=past_minutes),
+        initial_machines=initial_fleet(load, capacity),
+        meta={**long.meta, "past_minutes": past_minutes},
+    )
+    return scenario, past
+
+
+def synthetic_case(
+    index: int,
+    minutes: int,
+    *,
+    stream: int = EVAL_STREAM,
+    past_minutes: int = PAST_MINUTES,
+    capacity: float = 300.0,
+    prefix: str = "synthetic",
+) -> Case:
+    """Synthetic scenario ``index`` of random stream ``stream`` (``EVAL_STREAM``: held out), with its past."""
+    rng = np.random.default_rng([stream, index])
+    long = synthetic_scenario(rng, past_minutes + minutes, name=f"{prefix}-{index}", capacity=capacity)
+    scenario, past = _split_past(long, past_minutes, capacity)
+    return Case(scenario, past, "synthetic")
+
+
+def trace_case(
+    name: str,
+    part: str,
+    *,
+    minutes: int | None = None,
+    offset: int = 0,
+    past_minutes: int = PAST_MINUTES,
+    mean_machines: float = TRACE_MEAN_MACHINES,
+    capacity: float = 300.0,
+) -> Case:
+    """A window of a trace's ``part`` (see ``training.sim.loads.trace_scenario``) with up to ``past_minutes`` of the
+    trace before it. The past of the evaluation part is the end of the training part."""
+    scenario = trace_scenario(
+        name, part, mean_machines=mean_machines, capacity=capacity, minutes=minutes, offset=offset
+    )
+    first = scenario.meta["first_minute"]  # raw index of the first simulated minute
+    have = min(past_minutes, first - 2 * HISTORY)
+    past = np.zeros(0)
+    if have > 0:
+        before = trace_scenario(
+            name, "train", mean_machines=mean_machines, capacity=capacity, minutes=have,
+            offset=first - 2 * HISTORY - have,
+        )  # fmt: skip
+        past = before.load[HISTORY:]
+    scenario = Scenario(
+        scenario.name, scenario.load, scenario.start, scenario.initial_machines,
+        meta={**scenario.meta, "past_minutes": len(past)},
+    )  # fmt: skip
+    return Case(scenario, past, "trace")
+
+
+ALL = "all scenarios"
+"""The group of every scenario together."""
+GateScope = Literal["overall", "each"]
+"""Which groups decide: "overall" (all scenarios together, the issue's rule) or "each" (every group too)."""
+
+
+def group_of(kind: str, name: str) -> str:
+    """The group a scenario is judged in: the held-out synthetic loads together, each trace on its own."""
+    return "held-out synthetic" if kind == "synthetic" else name
+
+
+def groups(scenarios: Iterable[tuple[str, str]]) -> dict[str, list[int]]:
+    """Indices of the (kind, name) pairs in each judged group, in order of first appearance."""
+    out: dict[str, list[int]] = {}
+    for i, (kind, name) in enumerate(scenarios):
+        out.setdefault(group_of(kind, name), []).append(i)
+    return out
+
+
+def evaluation_cases(quick: bool = False, capacity: float = 300.0) -> list[Case]:
+    """The held-out scenarios of the scoreboard (see the module docstring)."""
+    mode = "quick" if quick else "full"
+    count, minutes = SYNTHETIC[mode]
+    cases = [synthetic_case(i, minutes, capacity=capacity) for i in range(count)]
+    cases += [trace_case(name, "eval", minutes=TRACE_MINUTES[mode], capacity=capacity) for name in sorted(TRACES)]
+    return cases
