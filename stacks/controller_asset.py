@@ -3,8 +3,7 @@
 What goes in (a directory that `lambda_.Code.from_asset` zips; same sources, same asset hash):
 - `controller/` and `inference/` (the decision contract and the one fallback rule),
 - the simulator core of `training/` (`training/sim/` without its Gymnasium envs) and the recorded traces of
-  `training/data` that simulated fleets replay,
-- the stand-ins of `stacks/lambda_shims/` for numba and the three scipy functions the simulator core imports.
+  `training/data` that simulated fleets replay (the core imports numpy only: numba and scipy are optional there).
 
 Nothing else of `training/` (no RLlib, torch or Ray code). Checked here, at synth: every staged module's
 top-level imports resolve to the standard library, a staged package, the layers (numpy, Powertools) or the
@@ -35,7 +34,6 @@ SIM_CORE = (
 )
 TRACE_DIR = "training/data"
 TRACE_FILES = ("*.csv", "*.txt", "README.md")
-SHIMS = Path(__file__).resolve().parent / "lambda_shims"
 HANDLER = "controller.handler.lambda_handler"
 PROVIDED = {
     "numpy": "the AWS SDK for pandas layer",
@@ -76,10 +74,6 @@ def package_files(root: Path) -> dict[str, Path]:
     for pattern in TRACE_FILES:
         for path in sorted((root / TRACE_DIR).glob(pattern)):
             files[path.relative_to(root).as_posix()] = path
-    for name, path in _tree(SHIMS.parent, SHIMS.name):
-        rel = name.split("/", 1)[1]
-        if rel.endswith(".py"):
-            files[rel] = path
     return dict(sorted(files.items()))
 
 
