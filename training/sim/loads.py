@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -67,39 +67,136 @@ class TraceError(ValueError):
     """A trace file that cannot be used; the message names the file and line."""
 
 
-def read_trace(path: str | Path) -> np.ndarray:
-    """Requests per minute from a CSV with header ``minute,requests`` and minutes 0, 1, 2, ... without gaps."""
+TRACE_HEADERS = (["timestamp", "requests"], ["minute", "requests"])
+MAX_TRACE_MINUTES = 366 * 1440
+"""A trace may span at most a year (gaps included): a typo in a timestamp must not allocate a century."""
+
+
+@dataclass(frozen=True)
+class TraceFile:
+    """A trace file as read by ``load_trace``: requests per minute, gaps filled with 0."""
+
+    path: Path
+    requests: np.ndarray
+    start: datetime | None
+    """UTC time of the first row (``timestamp,requests`` files); None for ``minute,requests`` files."""
+    gaps: tuple[tuple[int, int], ...] = ()
+    """(index of the first missing minute, missing minutes) of each gap, in order."""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    @property
+    def gap_minutes(self) -> int:
+        return sum(n for _, n in self.gaps)
+
+    @property
+    def longest_gap(self) -> int:
+        return max((n for _, n in self.gaps), default=0)
+
+    def time_of(self, index: int) -> datetime:
+        """UTC time of minute ``index`` (minute files count from 1970-01-01 00:00 UTC)."""
+        return (self.start or datetime(1970, 1, 1, tzinfo=UTC)) + timedelta(minutes=index)
+
+    def describe(self) -> dict:
+        """What the reader found, for reports: format, span, gaps."""
+        return {
+            "file": str(self.path),
+            "format": "minute,requests" if self.start is None else "timestamp,requests",
+            "start": None if self.start is None else self.start.isoformat(),
+            "minutes": len(self.requests),
+            "gaps": len(self.gaps),
+            "gap_minutes": self.gap_minutes,
+            "longest_gap_minutes": self.longest_gap,
+            "gap_policy": "filled with 0 requests",
+        }
+
+
+def _timestamp(text: str, where: str) -> datetime:
+    """An ISO-8601 UTC timestamp on a whole minute, or a TraceError naming ``where`` (file:line)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TraceError(f"{where}: timestamp {text!r} is not ISO-8601 (e.g. 2026-11-14T09:30:00Z)") from None
+    if when.tzinfo is None:
+        raise TraceError(f"{where}: timestamp {text!r} has no UTC offset; write UTC as ...Z or ...+00:00")
+    if when.utcoffset() != timedelta(0):
+        raise TraceError(f"{where}: timestamp {text!r} is not UTC (offset {when.utcoffset()}); convert it to UTC")
+    if when.second or when.microsecond:
+        raise TraceError(f"{where}: timestamp {text!r} is not on a whole minute")
+    return when.astimezone(UTC)
+
+
+def load_trace(path: str | Path) -> TraceFile:
+    """Read a trace: ``timestamp,requests`` (ISO-8601 UTC, one row a minute, increasing; a missing minute is a gap,
+    filled with 0 requests and reported in ``gaps``) or ``minute,requests`` (minutes 0, 1, 2, ... without gaps).
+
+    Errors (``TraceError``) name the file and line: a wrong header or column count, an unparsable, non-UTC,
+    duplicate or out-of-order timestamp, a minute out of sequence, a negative, NaN or infinite request count.
+    """
     path = Path(path)
     if not path.is_file():
         raise TraceError(f"{path}: trace file not found")
     values: list[float] = []
+    gaps: list[tuple[int, int]] = []
+    start: datetime | None = None
+    previous: tuple[datetime, int] | None = None  # the last row's time and line
     with path.open(newline="") as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["minute", "requests"]:
-            raise TraceError(f"{path}:1: expected header 'minute,requests', got {','.join(header or [])!r}")
+        header = [h.strip() for h in next(reader, None) or []]
+        if header not in TRACE_HEADERS:
+            raise TraceError(
+                f"{path}:1: expected header 'timestamp,requests' or 'minute,requests', got {','.join(header)!r}"
+            )
+        first = header[0]
         for row in reader:
             line = reader.line_num
+            where = f"{path}:{line}"
             if not row or all(not c.strip() for c in row):
                 continue
             if len(row) != 2:
-                raise TraceError(f"{path}:{line}: expected 2 columns (minute,requests), got {len(row)}")
-            try:
-                minute = int(row[0])
-            except ValueError:
-                raise TraceError(f"{path}:{line}: minute {row[0]!r} is not an integer") from None
-            if minute != len(values):
-                raise TraceError(f"{path}:{line}: minute {minute} out of sequence, expected {len(values)}")
+                raise TraceError(f"{where}: expected 2 columns ({first},requests), got {len(row)}")
+            if first == "minute":
+                try:
+                    minute = int(row[0])
+                except ValueError:
+                    raise TraceError(f"{where}: minute {row[0]!r} is not an integer") from None
+                if minute != len(values):
+                    raise TraceError(f"{where}: minute {minute} out of sequence, expected {len(values)}")
+            else:
+                when = _timestamp(row[0], where)
+                if previous is None:
+                    start = when
+                else:
+                    step = int((when - previous[0]).total_seconds() // 60)
+                    if step <= 0:
+                        kind = "duplicate" if step == 0 else "out of order"
+                        raise TraceError(
+                            f"{where}: timestamp {row[0].strip()!r} is {kind}: not after line {previous[1]}'s "
+                            f"{previous[0].isoformat()}"
+                        )
+                    if len(values) + step > MAX_TRACE_MINUTES:
+                        raise TraceError(f"{where}: the trace would span more than {MAX_TRACE_MINUTES} minutes")
+                    if step > 1:
+                        gaps.append((len(values), step - 1))
+                        values.extend([0.0] * (step - 1))
+                previous = (when, line)
             try:
                 requests = float(row[1])
             except ValueError:
-                raise TraceError(f"{path}:{line}: requests {row[1]!r} is not a number") from None
+                raise TraceError(f"{where}: requests {row[1]!r} is not a number") from None
             if not math.isfinite(requests) or requests < 0:
-                raise TraceError(f"{path}:{line}: requests {row[1]!r} must be a finite number >= 0")
+                raise TraceError(f"{where}: requests {row[1]!r} must be a finite number >= 0")
             values.append(requests)
     if len(values) < 2 * HISTORY:
         raise TraceError(f"{path}: only {len(values)} minutes; at least {2 * HISTORY} are needed")
-    return np.asarray(values)
+    return TraceFile(path, np.asarray(values), start, tuple(gaps))
+
+
+def read_trace(path: str | Path) -> np.ndarray:
+    """Requests per minute of a trace file (``load_trace``: either format, gaps filled with 0)."""
+    return load_trace(path).requests
 
 
 @lru_cache(maxsize=8)
@@ -208,6 +305,42 @@ def trace_part_minutes(name: str, part: str) -> int:
     return cut - HISTORY if part == "train" else len(raw) - cut
 
 
+def team_scenario(trace: TraceFile, part: str, *, minutes: int | None = None, offset: int = 0) -> Scenario:
+    """A window of a team's trace file's ``part`` ("train": the first ``TRAIN_FRACTION`` by time, "eval": the
+    rest), in the team's own requests per minute (never rescaled), with the HISTORY minutes before it."""
+    if part not in ("train", "eval"):
+        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
+    raw = trace.requests
+    cut = int(len(raw) * TRAIN_FRACTION)
+    lo, hi = (HISTORY, cut) if part == "train" else (cut, len(raw))
+    begin = lo + offset
+    end = hi if minutes is None else begin + minutes
+    if not (lo <= begin < end <= hi):
+        raise ValueError(f"window [{begin}, {end}) lies outside the {part} part [{lo}, {hi}) of {trace.path}")
+    load = raw[begin - HISTORY : end].astype(np.float64)
+    return Scenario(
+        name=f"{trace.name}-{part}",
+        load=load,
+        start=trace.time_of(begin),
+        initial_machines=1,  # set by the caller, which knows the fleet's capacity (initial_fleet)
+        meta={"trace_file": str(trace.path), "part": part, "first_minute": begin, "scale_factor": 1.0},
+    )
+
+
+def _team_window(trace: TraceFile, rng: np.random.Generator, minutes: int, capacity: float) -> Scenario:
+    room = team_part_minutes(trace, "train") - minutes
+    if room < 0:
+        raise ValueError(f"{trace.path}: its training part is shorter than an episode ({minutes} minutes)")
+    scenario = team_scenario(trace, "train", minutes=minutes, offset=int(rng.integers(0, room + 1)))
+    return replace(scenario, initial_machines=initial_fleet(scenario.load, capacity))
+
+
+def team_part_minutes(trace: TraceFile, part: str) -> int:
+    """Simulatable minutes in a team trace's part."""
+    cut = int(len(trace.requests) * TRAIN_FRACTION)
+    return cut - HISTORY if part == "train" else len(trace.requests) - cut
+
+
 @dataclass(frozen=True)
 class SyntheticSpec:
     """Shape of a synthetic load. Levels are multiplicative factors on the mean."""
@@ -312,12 +445,27 @@ def eval_synthetic(index: int, minutes: int, capacity: float = 300.0) -> Scenari
 
 
 def sample_scenario(
-    rng: np.random.Generator, minutes: int, *, trace_probability: float = 0.3, capacity: float = 300.0
+    rng: np.random.Generator,
+    minutes: int,
+    *,
+    trace_probability: float = 0.3,
+    capacity: float = 300.0,
+    team_traces: tuple[TraceFile, ...] = (),
 ) -> Scenario:
     """A random training scenario: a synthetic load, or a random window of a trace's training part at a
-    random scale. Draw ``rng`` from ``TRAIN_STREAM`` (or ``TUNE_STREAM``); evaluation uses ``EVAL_STREAM``."""
+    random scale. Draw ``rng`` from ``TRAIN_STREAM`` (or ``TUNE_STREAM``); evaluation uses ``EVAL_STREAM``.
+
+    ``team_traces`` (``python -m training.train --trace``) join the recorded traces, each as likely as one of
+    them, in the team's own requests per minute (only their training part). Without them the draws are exactly
+    the ones made before team traces existed."""
     if rng.random() < trace_probability:
-        name = str(rng.choice(sorted(TRACES)))
+        if not team_traces:
+            name = str(rng.choice(sorted(TRACES)))
+        else:
+            pick = int(rng.integers(len(TRACES) + len(team_traces)))
+            if pick >= len(TRACES):
+                return _team_window(team_traces[pick - len(TRACES)], rng, minutes, capacity)
+            name = sorted(TRACES)[pick]
         room = trace_part_minutes(name, "train") - minutes
         mean_machines = float(math.exp(rng.uniform(math.log(3.0), math.log(300.0))))
         return trace_scenario(
