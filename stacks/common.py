@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from constructs import Construct
 
 from stacks.config import StageConfig
 
@@ -31,3 +33,18 @@ def removal_policy(config: StageConfig) -> cdk.RemovalPolicy:
 
 def log_retention(config: StageConfig) -> logs.RetentionDays:
     return _RETENTION[config.retention.log_retention_days]
+
+
+def stage_log_group(
+    scope: Construct, construct_id: str, *, name: str, config: StageConfig, key: kms.IKey
+) -> logs.LogGroup:
+    """A log group of the stage: encrypted with the stage key (whose policy admits CloudWatch Logs for the stage's
+    group names), with the stage's retention and removal policy."""
+    return logs.LogGroup(
+        scope,
+        construct_id,
+        log_group_name=name,
+        encryption_key=key,
+        retention=log_retention(config),
+        removal_policy=removal_policy(config),
+    )

@@ -20,14 +20,13 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.artifact import ArtifactError, ModelArtifact
-from stacks.common import log_retention, removal_policy
+from stacks.common import stage_log_group
 from stacks.config import StageConfig
 from stacks.controller_asset import HANDLER, ControllerPackageError
 from stacks.controller_iam import controller_policy
@@ -100,14 +99,7 @@ class ControllerStack(cdk.Stack):
         where = f"{self.region}:{self.account}"
 
         # The stage key's policy lets CloudWatch Logs use it for the stage's /aws/lambda/rl-autoscaler-<stage>-* groups.
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            encryption_key=key,
-            retention=log_retention(config),
-            removal_policy=removal_policy(config),
-        )
+        self.log_group = stage_log_group(self, "Logs", name=f"/aws/lambda/{function_name}", config=config, key=key)
         self.dead_letters = sqs.Queue(
             self,
             "DeadLetters",

@@ -11,13 +11,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.artifact import ModelArtifact
-from stacks.common import log_retention, removal_policy
+from stacks.common import stage_log_group
 from stacks.config import StageConfig
 from stacks.images import inference_image
 from stacks.metrics import DECISION_NAMESPACE
@@ -127,14 +126,7 @@ class ServingStack(cdk.Stack):
                 ),
             },
         )
-        self.log_group = logs.LogGroup(
-            self,
-            "EndpointLogs",
-            log_group_name=log_group_name,
-            encryption_key=key,
-            retention=log_retention(config),
-            removal_policy=removal_policy(config),
-        )
+        self.log_group = stage_log_group(self, "EndpointLogs", name=log_group_name, config=config, key=key)
 
         self.model = sagemaker.CfnModel(
             self,

@@ -12,10 +12,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.common import log_retention, removal_policy
+from stacks.common import stage_log_group
 from stacks.config import StageConfig
 
 CODE = Path(__file__).with_name("lambdas") / "stage_files.py"
@@ -39,14 +38,7 @@ class StageFiles(Construct):
         stack = cdk.Stack.of(self)
         self.key = key
         function_name = f"rl-autoscaler-{config.name.lower()}-{purpose}"
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            log_group_name=f"/aws/lambda/{function_name}",
-            encryption_key=key,
-            retention=log_retention(config),
-            removal_policy=removal_policy(config),
-        )
+        self.log_group = stage_log_group(self, "Logs", name=f"/aws/lambda/{function_name}", config=config, key=key)
         self.role = iam.Role(
             self,
             "Role",

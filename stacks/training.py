@@ -14,13 +14,12 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common import log_retention, removal_policy
+from stacks.common import stage_log_group
 from stacks.config import StageConfig
 from stacks.images import training_image
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
@@ -230,13 +229,12 @@ class TrainingStack(cdk.Stack):
         )
         train.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
 
-        self.log_group = logs.LogGroup(
+        self.log_group = stage_log_group(
             self,
             "ExecutionLogs",
-            log_group_name=f"/aws/vendedlogs/states/rl-autoscaler-{config.name.lower()}-training",
-            encryption_key=key,
-            retention=log_retention(config),
-            removal_policy=removal_policy(config),
+            name=f"/aws/vendedlogs/states/rl-autoscaler-{config.name.lower()}-training",
+            config=config,
+            key=key,
         )
         self.state_machine = sfn.StateMachine(
             self,
