@@ -39,7 +39,7 @@ import tarfile
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +201,7 @@ def _complete_metadata(given: Mapping[str, Any], spec: MLPSpec, weights_sha256: 
     meta = {
         "contract_version": CONTRACT_VERSION,
         "model_version": given["model_version"],
-        "created_at": given.get("created_at") or datetime.now(timezone.utc).isoformat(timespec="seconds"),  # noqa: UP017 (py<3.11 image)
+        "created_at": given.get("created_at") or datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": spec.to_dict(),
         "weights": {"file": WEIGHTS_FILE, "sha256": weights_sha256, "dtype": "float32"},
         "observation": given["observation"],

@@ -233,7 +233,7 @@ def _path(where: str, name: str) -> str:
 def _timestamp(value: object, where: str) -> datetime:
     if type(value) is not str or len(value) > _MAX_TIMESTAMP_CHARS:
         raise BadRequest(f"{_path(where, 'timestamp')}: must be an ISO-8601 string, got {_describe(value)}")
-    text = value[:-1] + "+00:00" if value[-1:] in ("Z", "z") else value  # Python < 3.11 refuses "Z"
+    text = value[:-1] + "Z" if value[-1:] == "z" else value  # RFC 3339 allows "z"; fromisoformat takes only "Z"
     try:
         when = datetime.fromisoformat(text)
         return when if when.tzinfo is None else when.astimezone(UTC)
