@@ -290,6 +290,22 @@ class Observer:
             request["NextToken"] = token
         return [v if s == "Complete" else f"GetMetricData status {s}" for v, s in zip(values, status)]
 
+    def fetch(
+        self, metrics: Sequence[MetricSpec], start: int, last: int
+    ) -> tuple[list[dict[int, float]], ObserveStats]:
+        """Per-minute Sums of `metrics` over minutes `[start, last]`, read exactly as `observe` reads (batched within
+        the per-call limits, pages followed): `{epoch minute: value}` per metric, a minute without a datapoint
+        absent. For tools (`controller.export_trace`); a failed call or an incomplete result raises."""
+        queries = [_Query(str(i), "requests", metric, start) for i, metric in enumerate(metrics)]
+        stats = ObserveStats(queries=len(queries))
+        out: list[dict[int, float]] = [{} for _ in metrics]
+        for batch, first in _pack(queries, last):
+            for q, values in zip(batch, self._get(batch, first, last, stats)):
+                if isinstance(values, str):
+                    raise RuntimeError(f"{q.metric.namespace} {q.metric.metric_name}: {values}")
+                out[int(q.fleet)] = values
+        return out, stats
+
     def _observation(self, series: Series | None, minute: int, last: int, error: str | None) -> Observation:
         newest = series.newest(last) if series is not None else None
         if series is None or newest is None:
