@@ -2,8 +2,9 @@
 
 Replays the held-out loads under ``--seeds`` draws of the capacity noise, every policy on the same draw each time
 (paired), and prints per group (held-out synthetic together, each trace's evaluation part, all together) and per
-scenario each policy's mean profit and s.d., and each candidate's paired difference to every tuned rule with a
-95 % interval and the draws it wins (``training.evaluation.noise``).
+synthetic scenario each candidate's mean profit and s.d., its paired difference to every tuned rule with a
+95 % interval and the draws it wins, and the gate's verdict: the same judging function as the gate
+(``training.evaluation.judge``), so "would pass the gate" here means the gate would pass it on these draws.
 
     python -m benchmarks.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
 """
@@ -15,24 +16,28 @@ import json
 from pathlib import Path
 
 from training.evaluation.cases import evaluation_cases
-from training.evaluation.noise import pair_cell, profits, summarise
+from training.evaluation.judge import Judgement, judge, scenario_verdicts
+from training.evaluation.noise import MIN_DRAWS, pair_cell, replay
 from training.evaluation.scoreboard import default_policies
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy
 from training.sim.config import SimConfig
 
 
-def render(doc: dict[str, dict], candidates: list[str], rules: list[str], seeds: int) -> str:
+def render(judgements: dict[str, Judgement], rules: list[str], seeds: int) -> str:
     lines = [f"paired over {seeds} capacity-noise draws; difference = candidate - rule, mean [95 % interval] wins"]
-    for cand in candidates:
-        lines.append(f"\n{cand}")
-        for label, entry in doc.items():
-            mean, sd = entry["mean"][cand], entry["sd"][cand]
-            cells = [f"{rule} {pair_cell(entry[cand]['vs'][rule])}" for rule in rules]
+    for cand, judgement in judgements.items():
+        lines.append(f"\n{cand}: gate {'passes' if judgement.passed else 'REFUSES'}: {judgement.reason}")
+        for c in judgement.checks:
+            mean, sd = c["mean"][cand], c["sd"][cand]
+            cells = [f"{rule} {pair_cell(c['vs'][rule])}" for rule in rules]
+            a = c["availability"]
             lines.append(
-                f"  {label:20s} {mean:>12,.0f} ± {sd:>7,.0f}  {entry[cand]['verdict']:5s} | " + "; ".join(cells)
+                f"  {c['scope']:20s} {mean:>12,.0f} ± {sd:>7,.0f}  {c['verdict']:5s} | "
+                + "; ".join(cells)
+                + f" | % down {a['pct_minutes_down']:.3f} vs {a['rule']} {a['rule_pct_minutes_down']:.3f}"
             )
-        counted = [e[cand]["verdict"] for k, e in doc.items() if k.startswith("synthetic-") or "-eval" in k]
+        counted = list(scenario_verdicts(judgement).values())
         lines.append(
             f"  scenarios: beats every rule on {counted.count('beats')}, ties on {counted.count('tie')}, "
             f"loses to some rule on {counted.count('loses')} of {len(counted)}"
@@ -47,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
     parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seeds < MIN_DRAWS:
+        parser.error(f"--seeds must be at least {MIN_DRAWS} (an interval needs two draws), got {args.seeds}")
 
     rules = default_policies(oracle=False)
     candidates: dict[str, Policy] = {}
@@ -58,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         name = path if path not in candidates else f"{path} ({len(candidates)})"
         candidates[name] = ArtifactPolicy(path, name=name)
     cases = evaluation_cases(quick=not args.full)
-    table = profits({**rules, **candidates}, cases, SimConfig(), args.seeds)
-    doc = summarise(table, cases, list(candidates), list(rules))
-    print(render(doc, list(candidates), list(rules), args.seeds))
+    draws = replay({**rules, **candidates}, cases, SimConfig(), args.seeds)
+    judgements = {cand: judge(draws, cand, list(rules)) for cand in candidates}
+    print(render(judgements, list(rules), args.seeds))
     if args.json:
-        args.json.write_text(json.dumps({"seeds": args.seeds, "full": args.full, "groups": doc}, indent=1) + "\n")
+        doc = {cand: {"passed": j.passed, "reason": j.reason, "checks": j.checks} for cand, j in judgements.items()}
+        args.json.write_text(json.dumps({"seeds": args.seeds, "full": args.full, "candidates": doc}, indent=1) + "\n")
     return 0
 
 

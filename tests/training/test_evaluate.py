@@ -1,4 +1,4 @@
-"""The scoreboard: report schema, common random numbers, held-out scenarios, the gate, the CLI end to end."""
+"""The scoreboard: report schema, common random numbers, held-out scenarios, the CLI end to end."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 from inference.features import HISTORY
 from training.evaluate import main
 from training.evaluation.cases import Case, evaluation_cases, synthetic_case, trace_case
-from training.evaluation.judge import judge
 from training.evaluation.report import write_report
 from training.evaluation.scoreboard import default_policies, evaluate, run_policy
 from training.policies.artifact import ArtifactPolicy
@@ -113,18 +112,6 @@ def test_trace_past_is_the_end_of_the_training_part():
     cut = int(len(raw) * TRAIN_FRACTION)
     factor = case.scenario.meta["scale_factor"]
     np.testing.assert_allclose(case.past, np.round(raw[cut - HISTORY - 3000 : cut - HISTORY] * factor))
-
-
-def test_judge(small_report):
-    assert judge(small_report, "oracle", "target_tracking").passed
-    failed = judge(small_report, "static", "oracle")
-    assert not failed.passed and "static total profit" in failed.reason
-    assert [c["scope"] for c in failed.checks][-1] == "all scenarios"
-    assert all(set(c) == set(failed.checks[-1]) for c in failed.checks)  # one shape for every check
-    with pytest.raises(KeyError, match="ppo"):
-        judge(small_report, "ppo")
-    with pytest.raises(ValueError, match="scope"):
-        judge(small_report, "oracle", scope="some")
 
 
 def test_tuned_values_load_and_bad_file_is_named(tmp_path):

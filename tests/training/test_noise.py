@@ -1,4 +1,4 @@
-"""Noise draws: paired differences over capacity-noise draws, their verdicts, and the benchmark's command line."""
+"""Noise draws: the paired replay, paired differences and their verdicts, and the benchmark's command line."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from benchmarks import noise as noise_cli
 from inference.artifact import package_policy, random_policy, untrained_metadata
 from training.evaluation import noise as bench_noise
 from training.evaluation.cases import evaluation_cases
+from training.evaluation.scoreboard import default_policies
+from training.sim.config import SimConfig
 
 
 def test_paired_interval_and_verdict() -> None:
@@ -22,24 +24,23 @@ def test_paired_interval_and_verdict() -> None:
     assert bench_noise.Paired.of(np.array([1.0, 2.0, 3.0, 4.0])).verdict == "beats"
     assert bench_noise.Paired.of(np.array([5.0, 6.0, 5.5])).verdict == "beats"
     assert bench_noise.Paired.of(np.array([-5.0, -6.0, -5.5])).verdict == "loses"
-    single = bench_noise.Paired.of(np.array([-1.0]))
-    assert (single.lo, single.hi, single.verdict) == (-1.0, -1.0, "loses")
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        bench_noise.Paired.of(np.array([-1.0]))  # one draw has no interval
 
 
-def test_summary_groups_scenarios_and_pairs_draws() -> None:
-    cases = evaluation_cases(quick=True)
-    rng = np.random.default_rng(0)
-    rule = rng.normal(100.0, 10.0, size=(8, len(cases)))
-    better = rule + 1.0  # the same draws, one dollar more everywhere: beats with any noise
-    worse_on_wc = better.copy()
-    wc = [c.scenario.name for c in cases].index("worldcup-eval")
-    worse_on_wc[:, wc] -= 50.0
-    doc = bench_noise.summarise({"rule": rule, "a": better, "b": worse_on_wc}, cases, ["a", "b"], ["rule"])
-    assert {"held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios", "synthetic-0"} <= set(doc)
-    assert doc["all scenarios"]["a"]["vs"]["rule"]["mean"] == pytest.approx(len(cases))
-    assert all(doc[k]["a"]["verdict"] == "beats" for k in doc)
-    assert doc["worldcup-eval"]["b"]["verdict"] == "loses" and doc["nasa-eval"]["b"]["verdict"] == "beats"
-    assert doc["held-out synthetic"]["mean"]["rule"] == pytest.approx(rule[:, :4].sum(axis=1).mean())
+def test_replay_pairs_draws() -> None:
+    cases = evaluation_cases(quick=True)[-1:]  # the two World Cup days
+    rules = default_policies(oracle=False)
+    policies = {"target_tracking": rules["target_tracking"], "again": rules["target_tracking"], "hpa": rules["hpa"]}
+    draws = bench_noise.replay(policies, cases, SimConfig(), 2, progress=False)
+    assert draws.draws == 2 and draws.scenarios == [("trace", "worldcup-eval")]
+    assert draws.minutes.tolist() == [cases[0].scenario.minutes]
+    tt = draws.profit["target_tracking"]
+    assert tt.shape == (2, 1) and tt[0, 0] != tt[1, 0]  # two draws of the noise
+    np.testing.assert_array_equal(tt, draws.profit["again"])  # the same draws for every policy
+    np.testing.assert_array_equal(draws.minutes_down["target_tracking"], draws.minutes_down["again"])
+    with pytest.raises(ValueError, match="at least 2"):
+        bench_noise.replay(policies, cases, SimConfig(), 1, progress=False)
 
 
 def test_main_scores_a_packaged_policy(tmp_path, capsys) -> None:
@@ -48,10 +49,17 @@ def test_main_scores_a_packaged_policy(tmp_path, capsys) -> None:
     assert noise_cli.main(["--policy", str(tarball), "--seeds", "2", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "paired over 2 capacity-noise draws" in text and "scenarios: beats every rule on" in text
+    assert "gate REFUSES" in text or "gate passes" in text  # the gate's own judging function
     doc = json.loads(out.read_text())
-    assert doc["seeds"] == 2 and doc["groups"]["worldcup-eval"][str(tarball)]["vs"]["target_tracking"]["draws"] == 2
+    judged = doc["candidates"][str(tarball)]
+    wc = next(c for c in judged["checks"] if c["scope"] == "worldcup-eval")
+    assert doc["seeds"] == 2 and wc["vs"]["target_tracking"]["draws"] == 2 and wc["blocking"]
+    assert isinstance(judged["passed"], bool) and judged["reason"]
 
 
-def test_main_refuses_a_missing_policy(tmp_path) -> None:
+def test_main_refuses_a_missing_policy_and_one_draw(tmp_path) -> None:
     with pytest.raises(SystemExit):
         noise_cli.main(["--policy", str(tmp_path / "nope.tar.gz")])
+    tarball = package_policy(random_policy(seed=1), tmp_path, metadata=untrained_metadata())
+    with pytest.raises(SystemExit):
+        noise_cli.main(["--policy", str(tarball), "--seeds", "1"])

@@ -87,6 +87,8 @@ def test_validation_names_the_field():
         tc.finalize(tc.TrainConfig(gamma=1.5))
     with pytest.raises(ValueError, match=r"decision_minutes=7"):
         tc.finalize(tc.TrainConfig(decision_minutes=7))  # does not divide the 1000-minute episodes
+    with pytest.raises(ValueError, match=r"noise_draws=1"):
+        tc.finalize(tc.TrainConfig(noise_draws=1))  # the gate's interval needs two draws
     with pytest.raises(ValueError, match="episode_minutes as its own"):
         tc.sim_config(tc.TrainConfig(sim={"episode_minutes": 5}))
     with pytest.raises(ValueError, match="unknown SimConfig"):

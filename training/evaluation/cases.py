@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
 
 import numpy as np
 
@@ -107,8 +106,6 @@ def trace_case(
 
 ALL = "all scenarios"
 """The group of every scenario together."""
-GateScope = Literal["overall", "each"]
-"""Which groups decide: "overall" (all scenarios together, the issue's rule) or "each" (every group too)."""
 
 
 def group_of(kind: str, name: str) -> str:

@@ -35,7 +35,7 @@ def markdown(report: Report) -> str:
             f"| {_fmt(s['min_profit_vs_oracle'], '.3f')} | {s['pct_minutes_down']:.3f} "
             f"| {s['pct_requests_dropped']:.4f} | {s['machine_minutes']:,.0f} | {s['scaling_actions']:,} |"
         )
-    lines += _noise_section(report.extra.get("noise_draws"))
+    lines += gate_section(report.extra.get("gate"))
     lines += [
         "",
         "## Per scenario",
@@ -55,29 +55,39 @@ def markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _noise_section(noise: dict | None) -> list[str]:
-    """The candidate against each rule over many capacity-noise draws (``training.evaluation.noise``), if recorded."""
-    if not noise:
+def gate_section(gate: dict | None) -> list[str]:
+    """The gate's verdict over the capacity-noise draws (``training.evaluation.judge``), if the gate wrote one."""
+    if not gate:
         return []
-    cand, draws = noise["candidate"], noise["draws"]
-    groups = noise["groups"]
-    rules = list(next(iter(groups.values()))[cand]["vs"])
+    cand, draws, rules = gate["candidate"], gate["draws"], gate["rules"]
+    status = "passed" if gate["passed"] else "FAILED, packaged anyway (forced)" if gate["forced"] else "FAILED"
     lines = [
         "",
-        f"## {cand} over {draws} capacity-noise draws",
+        f"## The gate: {cand} over {draws} capacity-noise draws ({status})",
         "",
-        f"Paired: every policy on the same draws. Cells: mean of ({cand} - rule) profit in $, 95 % interval, "
-        "draws won. Verdict: beats every rule with the interval above zero, tie, or loses to one.",
+        f"{gate['reason']}.",
         "",
-        f"| group or scenario | {cand} mean profit ($) | s.d. | verdict | " + " | ".join(rules) + " |",
-        "| --- | ---: | ---: | --- |" + " --- |" * len(rules),
+        f"Paired: every policy on the same draws; the table above is one draw and does not decide. Cells: mean of "
+        f"({cand} - rule) profit in $, 95 % interval (Student's t), draws won. Verdict: beats every rule with the "
+        "interval above zero, tie, or loses (some rule's interval below zero). Availability: % of minutes down of "
+        f"{cand} and of the group's most profitable rule, and (rule - {cand}) in percentage points. A group "
+        "(blocking) fails on a loss in profit or in availability; scenarios are recorded, not blocking.",
+        "",
+        f"| group or scenario | blocking | passed | {cand} mean profit ($) | s.d. | verdict | "
+        + " | ".join(rules)
+        + f" | availability: {cand} vs best rule, % down |",
+        "| --- | --- | --- | ---: | ---: | --- |" + " --- |" * len(rules) + " --- |",
     ]
-    for label, entry in groups.items():
-        cells = [pair_cell(entry[cand]["vs"][r]) for r in rules]
+    for c in gate["checks"]:
+        cells = [pair_cell(c["vs"][r]) for r in rules]
+        a = c["availability"]
+        avail = (
+            f"{a['pct_minutes_down']:.3f} vs {a['rule']} {a['rule_pct_minutes_down']:.3f}: "
+            f"{pair_cell(a, unit='pp')} ({a['verdict']})"
+        )
         lines.append(
-            f"| {label} | {entry['mean'][cand]:,.0f} | {entry['sd'][cand]:,.0f} | {entry[cand]['verdict']} | "
-            + " | ".join(cells)
-            + " |"
+            f"| {c['scope']} | {'yes' if c['blocking'] else 'no'} | {'yes' if c['passed'] else 'no'} "
+            f"| {c['mean'][cand]:,.0f} | {c['sd'][cand]:,.0f} | {c['verdict']} | " + " | ".join(cells) + f" | {avail} |"
         )
     return lines
 

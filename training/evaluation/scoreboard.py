@@ -8,9 +8,10 @@ depends only on the seed and the scenarios, so every policy faces the same capac
 (``training.evaluation.report.write_report``): ``report.json`` (schema in docs/evaluation.md), ``report.md`` and
 PNG plots.
 
-API for other code (the PPO gate): ``evaluate(policies, cases, config) -> Report``, then ``report.summary()``,
-``report.result(policy, scenario)``, and ``training.evaluation.judge.judge(report, candidate, baseline)``. Adding
-a policy is one entry in the ``policies`` dict (any object with ``reset(sim)`` and ``act(obs)``, see
+API for other code (the PPO gate): ``evaluate(policies, cases, config) -> Report``, then ``report.summary()``
+and ``report.result(policy, scenario)``. The report is one draw of the noise and decides nothing: the gate judges
+on many draws (``training.evaluation.noise.replay``, ``training.evaluation.judge.judge``). Adding a policy is
+one entry in the ``policies`` dict (any object with ``reset(sim)`` and ``act(obs)``, see
 ``training.policies.base``).
 """
 

@@ -19,7 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from training.evaluation.cases import GateScope
 from training.sim.config import SimConfig
 from training.sim.vector_env import RewardNormalization
 
@@ -159,16 +158,12 @@ class TrainConfig:
     """Held-out cases of the gate's evaluation report: "quick" (4 one-day synthetic, 2 days of each trace's
     evaluation part) or "full" (16 three-day synthetic, each trace's whole evaluation part)."""
     noise_draws: int = 10
-    """Capacity-noise draws on which the gate also replays the held-out cases (``training.evaluation.noise``): each
-    group's paired difference to every rule with a 95 % interval, in report.json and report.md. Recorded, never
-    blocking (the gate's rule is on the report's draw); 0 skips it."""
+    """Capacity-noise draws (at least 2) on which the gate replays the held-out cases and judges the policy
+    (``training.evaluation.judge``): refused when any tuned rule beats it with 95 % confidence on any group."""
     export_check_observations: int = 1000
     """Observations on which the export must reproduce the RLlib module's greedy actions."""
     force: bool = False
     """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
-    gate_scope: GateScope = "overall"
-    """"overall": beat tuned target tracking over all held-out scenarios together (the issue's rule); "each":
-    also on the synthetic scenarios together and on each trace's evaluation part."""
 
     # Derived in finalize(); not settable.
     preset: str = "custom"
@@ -333,7 +328,7 @@ def validate(cfg: TrainConfig) -> None:
         "checkpoint_every": cfg.checkpoint_every >= 1,
         "keep_checkpoints": cfg.keep_checkpoints >= 1,
         "export_check_observations": cfg.export_check_observations >= 1,
-        "noise_draws": cfg.noise_draws >= 0,
+        "noise_draws": cfg.noise_draws >= 2,
     }
     for name, kind in _types().items():  # every Literal field: its value is one of the choices
         if get_origin(kind) is Literal:
@@ -361,7 +356,7 @@ RESUME_FREE = frozenset(
     {
         "exp_name", "total_timesteps", "time_budget_s", "driver_torch_threads", "runner_torch_threads",
         "object_store_mb", "ray_head_port", "validation_every", "select_best", "checkpoint_dir", "checkpoint_every",
-        "keep_checkpoints", "resume", "eval", "export_check_observations", "noise_draws", "force", "gate_scope",
+        "keep_checkpoints", "resume", "eval", "export_check_observations", "noise_draws", "force",
         *DERIVED,
     }
 )  # fmt: skip

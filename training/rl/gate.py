@@ -2,17 +2,14 @@
 
 Before packaging, the policy is evaluated exactly as the endpoint will serve it: a staged copy of the artifact,
 loaded by the serving handler, deciding every minute through ``predict_fn`` (greedy action, then the safety
-shield, whose fallbacks and change limits count), with the evaluation report (``training.evaluation.scoreboard``) beside
-every tuned baseline and the clairvoyant oracle, on held-out scenarios only:
-synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of both recorded traces.
-It passes when it beats tuned target tracking on profit at equal or better availability (% of minutes down)
-over all the held-out scenarios together (``training.evaluation.judge``, the one rule): ``scope="overall"``.
-The same comparison is also made, and recorded, on each group: the held-out synthetic scenarios together, and
-each recorded trace's evaluation part; with ``scope="each"`` (``--gate-scope each``) every group must pass too.
-
-The report is one draw of the capacity noise; with ``noise_draws`` the gate also replays the held-out cases
-under that many draws (``training.evaluation.noise``) and records, per group and per scenario, the candidate's paired
-difference to every rule with a 95 % interval and a verdict (beats / tie / loses). Recorded, not blocking.
+shield, whose fallbacks and change limits count), beside every tuned baseline and the clairvoyant oracle, on
+held-out scenarios only: synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of
+both recorded traces. The evaluation report (``training.evaluation.scoreboard``, one draw of the capacity noise)
+is the headline; it does not decide. The decision comes from ``noise_draws`` (at least 2) paired draws of the
+capacity noise (``training.evaluation.noise``), judged by the one rule (``training.evaluation.judge``): the
+policy is refused when any tuned rule beats it with 95 % confidence on any group (held-out synthetic, each
+trace's evaluation part, all together), or when it is down more often than the group's best rule with 95 %
+confidence. Every group's and every synthetic scenario's verdict is recorded in ``report.json`` and ``report.md``.
 
 A failing policy is not packaged: a clear message on stderr and exit code ``EXIT_GATE_FAILED``, unless forced
 (``--force``), in which case the metadata records ``gate.forced = true`` and the reason. ``report.json``,
@@ -21,7 +18,7 @@ A failing policy is not packaged: a clear message on stderr and exit code ``EXIT
 After packaging, the artifact is loaded back and must reproduce the RLlib module's greedy actions on 1,000
 observations (``training.rl.export``); otherwise it is deleted and the exit code is ``EXIT_EXPORT_MISMATCH``.
 
-    python -m training.gate --checkpoint CKPT --out DIR [--force] [--eval quick|full]
+    python -m training.gate --checkpoint CKPT --out DIR [--force] [--eval quick|full] [--noise-draws N]
 """
 
 from __future__ import annotations
@@ -39,9 +36,10 @@ from typing import Any, get_args
 from inference.artifact import package_policy
 from training.evaluation import noise
 from training.evaluation.cases import evaluation_cases
-from training.evaluation.judge import SCOPES, judge
+from training.evaluation.judge import judge
 from training.evaluation.report import write_report
-from training.evaluation.scoreboard import Report, default_policies, evaluate
+from training.evaluation.scoreboard import default_policies, evaluate
+from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
 from training.rl.config import EvalCases
@@ -53,6 +51,7 @@ CANDIDATE = "ppo"
 UNDECIDED = {"passed": False, "forced": False, "reason": "being evaluated by the gate"}
 """Gate metadata of the staged artifact the gate evaluates (never shipped: packaging writes the decision)."""
 BASELINE = "target_tracking"
+"""The rule whose single-draw figures the artifact's metadata summarises beside the candidate and the oracle."""
 EXIT_GATE_FAILED = 3
 EXIT_EXPORT_MISMATCH = 4
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +68,9 @@ class GateDecision:
         return {"passed": self.passed, "forced": self.forced, "reason": self.reason}
 
 
-def decide(report: Report, force: bool = False, scope: str = "overall") -> GateDecision:
-    """The gate's decision on a report holding ``ppo`` and ``target_tracking`` (``training.evaluation.judge``)."""
-    verdict = judge(report, CANDIDATE, BASELINE, scope)
+def decide(draws: noise.Draws, rules: list[str], force: bool = False) -> GateDecision:
+    """The gate's decision on the noise draws of ``ppo`` and ``rules`` (``training.evaluation.judge``)."""
+    verdict = judge(draws, CANDIDATE, rules)
     return GateDecision(verdict.passed, bool(force and not verdict.passed), verdict.reason, verdict.checks)
 
 
@@ -102,13 +101,14 @@ def gate_and_package(
     model_version: str,
     eval_quick: bool,
     force: bool = False,
-    gate_scope: str = "overall",
     check_count: int = 1000,
-    noise_draws: int = 0,
+    noise_draws: int = 10,
     seed: int = 0,
     progress: bool = True,
+    team_traces: tuple[str, ...] = (),
 ) -> int:
-    """Evaluate, gate, package and check one trained network; returns the process exit code."""
+    """Evaluate, gate, package and check one trained network; returns the process exit code. ``team_traces``:
+    trace files whose late part (``training.evaluation.team``) joins the held-out cases."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.tar.gz", "metadata.json"):
@@ -125,6 +125,10 @@ def gate_and_package(
     }
 
     cases = evaluation_cases(quick=eval_quick, capacity=sim_config.capacity_rpm_per_machine)
+    team: list[dict[str, Any]] = []
+    if team_traces:
+        extra, team = team_cases(list(team_traces), capacity=sim_config.capacity_rpm_per_machine)
+        cases += extra
     with tempfile.TemporaryDirectory(prefix="gate-") as staging:
         # The candidate is the artifact itself, served through the handler and its shield: the gate measures
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
@@ -132,22 +136,23 @@ def gate_and_package(
         candidate = ArtifactPolicy(str(staged), name=CANDIDATE)
         policies = {**default_policies(), CANDIDATE: candidate}
         report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
-        if noise_draws:
-            rules = [name for name in policies if name not in (CANDIDATE, "oracle")]
-            runs = {n: policies[n] for n in [*rules, CANDIDATE]}
-            table = noise.profits(runs, cases, sim_config, noise_draws, progress=progress)
-            groups = noise.summarise(table, cases, [CANDIDATE], rules)
-            report.extra["noise_draws"] = {"draws": noise_draws, "candidate": CANDIDATE, "groups": groups}
-    decision = decide(report, force, gate_scope)
+        rules = [name for name in policies if name not in (CANDIDATE, "oracle")]
+        runs = {n: policies[n] for n in [*rules, CANDIDATE]}
+        draws = noise.replay(runs, cases, sim_config, noise_draws, progress=progress)
+    decision = decide(draws, rules, force)
     summary = report.summary()
     evaluation = {
         "cases": "quick" if eval_quick else "full",
         "scenarios": report.scenario_names,
         "summary": {name: summary[name] for name in (CANDIDATE, BASELINE, "oracle") if name in summary},
-        "gate_checks": decision.checks,
+        "noise_draws": noise_draws,
+        "gate_checks": [c for c in decision.checks if c["blocking"]],
     }
-    report.extra.update({"gate": {**decision.metadata(), "checks": decision.checks}, "training": training})
+    gate = {**decision.metadata(), "draws": noise_draws, "candidate": CANDIDATE, "rules": rules}
+    report.extra.update({"gate": {**gate, "checks": decision.checks}, "training": training})
     report.extra["command"] = " ".join(sys.argv)
+    if team:
+        report.extra["team_traces"] = team
 
     if not decision.passed and not force:
         report.policies[CANDIDATE]["parameters"]["path"] = None  # staged only, not packaged
@@ -193,16 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
-    parser.add_argument("--gate-scope", choices=SCOPES, default=None, help="default: as trained")
     parser.add_argument(
         "--eval", choices=get_args(EvalCases), default=None, help="evaluation cases (default: as trained)"
     )
     parser.add_argument(
-        "--noise-draws", type=int, default=None, help="capacity-noise draws to record (default: as trained, else 10)"
+        "--noise-draws", type=int, default=None, help="capacity-noise draws the gate judges on (default: as trained)"
     )
     args = parser.parse_args(argv)
-    if args.noise_draws is not None and args.noise_draws < 0:
-        parser.error(f"--noise-draws must be 0 or more, got {args.noise_draws}")
+    if args.noise_draws is not None and args.noise_draws < noise.MIN_DRAWS:
+        parser.error(
+            f"--noise-draws must be at least {noise.MIN_DRAWS} (an interval needs two), got {args.noise_draws}"
+        )
 
     from training.rl.export import load_rllib_module, module_state, policy_net
 
@@ -227,9 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         model_version=state["run_name"],
         eval_quick=eval_quick,
         force=args.force,
-        gate_scope=args.gate_scope or cfg.get("gate_scope", "overall"),
         check_count=cfg.get("export_check_observations", 1000),
-        noise_draws=cfg.get("noise_draws", 10) if args.noise_draws is None else args.noise_draws,
+        noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
     )
 
 

@@ -62,6 +62,7 @@ from training.rl.config import (
     validate,
 )
 from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
+from training.sim.loads import TRAIN_FRACTION, load_trace, team_part_minutes
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("training.train")
@@ -81,6 +82,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "SM_OUTPUT_DATA_DIR)")  # fmt: skip
     parser.add_argument("--config", default=None, help="JSON file of hyperparameter overrides")
     parser.add_argument("--no-package", action="store_true", help="train only: no evaluation, gate or packaging")
+    parser.add_argument(
+        "--trace", action="append", default=[], metavar="FILE",
+        help="a team's trace file (timestamp,requests or minute,requests), repeatable: its first 70 %% by time joins "
+        "the training scenarios (as likely as each recorded trace, in its own requests per minute), its last 30 %% "
+        "joins the gate's held-out cases",
+    )  # fmt: skip
     add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -201,7 +208,9 @@ class Progress:
         }
 
 
-def start(cfg: TrainConfig, ckpt_root: Path, multi_host: bool) -> tuple[Progress, Any, Path | None]:
+def start(
+    cfg: TrainConfig, ckpt_root: Path, multi_host: bool, team_traces: tuple[str, ...] = ()
+) -> tuple[Progress, Any, Path | None]:
     """The algorithm, resumed from the newest checkpoint or fresh (behaviour-cloned with ``bc_warm_start``)."""
     resume_from = checkpoints.latest(ckpt_root) if cfg.resume else None
     if resume_from is None:
@@ -211,7 +220,7 @@ def start(cfg: TrainConfig, ckpt_root: Path, multi_host: bool) -> tuple[Progress
         print(f"resuming {progress.cfg.run_name} from {resume_from} (iteration {progress.iteration})", flush=True)
     cfg = progress.cfg
     # A resumed run re-seeds its env runners so that it does not replay the scenarios it has already seen.
-    algo = build_ppo_config(cfg).debugging(seed=cfg.seed + 7919 * progress.iteration).build_algo()
+    algo = build_ppo_config(cfg, team_traces).debugging(seed=cfg.seed + 7919 * progress.iteration).build_algo()
     if resume_from is not None:
         algo.restore_from_path(str((resume_from / checkpoints.ALGO_DIR).resolve()))
     elif cfg.bc_warm_start:
@@ -301,8 +310,11 @@ def select(progress: Progress, ckpt_root: Path, last: Path, tt_ratio: float) -> 
     return chosen, summary
 
 
-def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tuple[TrainConfig, Path, dict[str, Any]]:
-    """The training loop; returns the final config, the checkpoint to package and a summary for the metadata."""
+def train(
+    cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool, team_traces: tuple[str, ...] = ()
+) -> tuple[TrainConfig, Path, dict[str, Any]]:
+    """The training loop; returns the final config, the checkpoint to package and a summary for the metadata.
+    ``team_traces``: trace files whose training part joins the training scenarios (``--trace``)."""
     import torch
     from ray.tune.registry import register_env
     from tqdm.auto import tqdm
@@ -316,7 +328,7 @@ def train(cfg: TrainConfig, out: Path, ckpt_root: Path, multi_host: bool) -> tup
     validation = ValidationSet.build(
         sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability
     )
-    progress, algo, ckpt = start(cfg, ckpt_root, multi_host)
+    progress, algo, ckpt = start(cfg, ckpt_root, multi_host, team_traces)
     cfg, first = progress.cfg, progress.iteration + 1
     node_host = ray_cluster.node_hosts()
     started = time.perf_counter() - progress.elapsed_s
@@ -366,6 +378,19 @@ def _tuned_target_tracking() -> Any:
     return TargetTracking(load_tuned()["target_tracking"])
 
 
+def check_team_traces(paths: list[str], episode_minutes: int) -> tuple[str, ...]:
+    """``--trace`` files, read once here so that a bad file fails before Ray starts (``TraceError`` names the file
+    and line); each training part must hold an episode."""
+    for path in paths:
+        trace = load_trace(path)
+        if team_part_minutes(trace, "train") < episode_minutes:
+            raise ValueError(
+                f"{path}: its training part (first {TRAIN_FRACTION:.0%} by time) has "
+                f"{team_part_minutes(trace, 'train')} minutes, fewer than an episode ({episode_minutes})"
+            )
+    return tuple(paths)
+
+
 def write_run_files(cfg: TrainConfig, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(to_dict(cfg), indent=1) + "\n")
@@ -386,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         cfg = resolve_config(args, sm)
         validate(cfg)
+        team_traces = check_team_traces(args.trace, cfg.episode_minutes)
         plan = ray_cluster.plan_hosts(sm, cfg.ray_head_port)
         token_source = ray_cluster.configure_auth(sm)
     except (ValueError, ray_cluster.ClusterError) as exc:
@@ -422,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     with ray_runtime(cfg, plan, out):
-        cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None)
+        cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None, team_traces=team_traces)
+    if team_traces:
+        summary["team_traces"] = [load_trace(p).describe() for p in team_traces]
     (out / "training_summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if args.no_package:
         print(f"trained; final checkpoint {final_ckpt} (--no-package: no evaluation, gate or artifact)")
@@ -441,10 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         model_version=cfg.run_name,
         eval_quick=cfg.eval == "quick",
         force=cfg.force,
-        gate_scope=cfg.gate_scope,
         check_count=cfg.export_check_observations,
         noise_draws=cfg.noise_draws,
         seed=0,
+        team_traces=team_traces,
     )
     if code == 0 and sm.model_dir is not None:
         export_to_model_dir(out / "model.tar.gz", sm.model_dir)
