@@ -161,3 +161,70 @@ def test_without_team_traces_the_sampler_draws_exactly_as_before():
         y = sample_scenario(b, 100, trace_probability=0.5, team_traces=())
         assert x.name == y.name
         np.testing.assert_array_equal(x.load, y.load)
+
+
+# python -m training.train --trace: the training scenarios, the gate's cases, the default unchanged.
+
+DEFAULT_LOAD_SUMS = [2763625.0, 213038.0, 282189.0, 8346726.0, 447140.0, 985899.0]
+"""Per-fleet load sums of ``FleetVectorEnv(6, episode_minutes=200, trace_probability=0.5).reset(seed=0)``,
+measured before team traces existed (commit 3b62412): without ``--trace`` training draws exactly these."""
+
+
+def test_without_team_traces_training_draws_what_it_drew_before():
+    from training.sim.config import SimConfig
+    from training.sim.vector_env import FleetVectorEnv
+
+    for kwargs in ({}, {"team_traces": ()}):
+        env = FleetVectorEnv(6, SimConfig(episode_minutes=200), trace_probability=0.5, **kwargs)
+        env.reset(seed=0)
+        assert env.sim.loads.sum(axis=1).tolist() == DEFAULT_LOAD_SUMS
+
+
+def test_the_vector_env_and_rllib_env_config_carry_team_traces(tmp_path):
+    from training.rl.ppo import rllib_env_creator
+    from training.sim.config import SimConfig
+
+    path = team_file(tmp_path, 3000)
+    env = rllib_env_creator(
+        {"num_envs": 64, "sim_config": SimConfig(episode_minutes=200).to_dict(), "trace_probability": 1.0,
+         "team_traces": [str(path)]}
+    )  # fmt: skip
+    env.reset(seed=1)
+    loads = load_trace(path).requests
+    team = [i for i in range(64) if np.isin(env.sim.loads[i, :50], loads).all()]
+    assert 10 <= len(team) <= 40  # about one in three fleets replays the team's training part
+
+
+def test_train_refuses_a_bad_or_short_trace_before_ray_starts(tmp_path, capsys):
+    from training.rl.train import main as train_main
+
+    bad = write(tmp_path, "timestamp,requests\n" + GOOD + f"{stamp(0)},3\n")
+    assert train_main(["--preset", "tiny", "--trace", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert f"trace.csv:{2 * HISTORY + 2}: timestamp" in capsys.readouterr().err
+    short = team_file(tmp_path, 250, name="short")  # 70 % = 175 minutes < the tiny preset's 200-minute episodes
+    assert train_main(["--preset", "tiny", "--trace", str(short), "--out", str(tmp_path / "o")]) == 2
+    assert "short.csv: its training part (first 70% by time) has 159 minutes" in capsys.readouterr().err
+
+
+def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypatch):
+    from inference.artifact import random_policy
+    from training.evaluation.cases import synthetic_case
+    from training.rl import export, gate
+    from training.sim.config import SimConfig
+    from training.sim.loads import TUNE_STREAM
+
+    usual = [synthetic_case(0, 180, stream=TUNE_STREAM, past_minutes=200, prefix="usual")]
+    monkeypatch.setattr(gate, "evaluation_cases", lambda **_: list(usual))
+    collect = export.collect_observations  # 512 fleets x 1000 minutes is the gate's; a few suffice here
+    monkeypatch.setattr(export, "collect_observations", lambda p, c, seed: collect(p, c, num_envs=8, steps=50))
+    path = team_file(tmp_path, 3000)
+    code = gate.gate_and_package(
+        net=random_policy(seed=3), module=None, out_dir=tmp_path / "out", sim_config=SimConfig(),
+        training={}, model_version="test", eval_quick=True, check_count=10, noise_draws=2, progress=False,
+        team_traces=(str(path),),
+    )  # fmt: skip
+    assert code == gate.EXIT_GATE_FAILED  # an untrained network; the report is written all the same
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [s["name"] for s in doc["scenarios"]] == ["usual-0", "team-eval"]
+    assert doc["team_traces"][0]["split"]["late"]["minutes"] == 3000 - int(3000 * TRAIN_FRACTION)
+    assert "## Team traces" in (tmp_path / "out" / "report.md").read_text()

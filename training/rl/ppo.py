@@ -3,6 +3,7 @@ that reads each env runner's counters."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from training.rl.config import ENV_NAME, TrainConfig, sim_config
@@ -47,7 +48,9 @@ def rllib_env_creator(env_config: dict[str, Any]) -> Any:
 
 
 # ALGO LOGIC: the whole RLlib configuration, from TrainConfig.
-def build_ppo_config(cfg: TrainConfig) -> Any:
+def build_ppo_config(cfg: TrainConfig, team_traces: tuple[str, ...] = ()) -> Any:
+    """PPO on the fleet simulator from ``cfg``; ``team_traces`` (trace files, ``python -m training.train --trace``)
+    join the training scenarios. Without them the env config is exactly what it was before they existed."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
 
@@ -62,6 +65,8 @@ def build_ppo_config(cfg: TrainConfig) -> Any:
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }
+    if team_traces:  # absolute paths: env runners may run in another working directory
+        env_config["team_traces"] = [str(Path(p).resolve()) for p in team_traces]
     return (
         PPOConfig()
         .environment(ENV_NAME, env_config=env_config, disable_env_checking=True)

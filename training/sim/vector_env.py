@@ -46,7 +46,7 @@ from inference.actions import N_ACTIONS
 from inference.features import OBS_DIM
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from training.sim.loads import TRAIN_STREAM, Scenario, sample_scenario
+from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_scenario
 
 RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
 REWARD_NORMALIZATIONS = get_args(RewardNormalization)
@@ -69,6 +69,7 @@ class FleetVectorEnv(VectorEnv):
         expected_rewards: bool = False,
         exclude_offered_revenue: bool = False,
         decision_minutes: int = 1,
+        team_traces: tuple[str, ...] | list[str] = (),
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -90,6 +91,8 @@ class FleetVectorEnv(VectorEnv):
         self.expected_rewards = expected_rewards
         self.exclude_offered_revenue = exclude_offered_revenue
         self.decision_minutes = int(decision_minutes)
+        # Teams' trace files mixed into the training scenarios (their training part only; ``sample_scenario``).
+        self.team_traces = tuple(load_trace(path) for path in team_traces)
         self.scenario_sampler = scenario_sampler or self._sample_training_scenario
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.single_action_space = gym.spaces.Discrete(N_ACTIONS)
@@ -112,6 +115,7 @@ class FleetVectorEnv(VectorEnv):
             self.sim_config.episode_minutes,
             trace_probability=self.trace_probability,
             capacity=self.sim_config.capacity_rpm_per_machine,
+            team_traces=self.team_traces,
         )
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
