@@ -20,11 +20,17 @@ import io
 import json
 import os
 import sys
+import threading
+import traceback
 import types
 import zipfile
 from typing import Any
 
 NOT_RUN_PREFIX = "rehearsal: custom resource answered without running its function:"
+_STACK_WORK = threading.RLock()
+"""Held while moto creates or updates a stack's resources, and while an answer marks a stack ready. moto invokes a
+custom resource's function in a thread of its own: an answer that came while the stack was still being created
+raced the creation (a loaded machine left the stack CREATE_IN_PROGRESS for ever); now it waits for it."""
 
 
 def _answer(event: dict[str, Any], status: str, reason: str, data: dict[str, Any] | None = None) -> None:
@@ -32,13 +38,16 @@ def _answer(event: dict[str, Any], status: str, reason: str, data: dict[str, Any
     from moto.cloudformation.models import cloudformation_backends
 
     _, _, _, region, account, _ = event["StackId"].split(":", 5)
-    stack = cloudformation_backends[account][region].get_stack(event["StackId"])
-    if status == "SUCCESS":
-        stack.get_custom_resource(event["LogicalResourceId"]).set_data(data or {})
-        stack.verify_readiness()
-    else:  # moto ignores a FAILED answer and would wait forever: fail the stack, as CloudFormation does
-        print(f"rehearsal: custom resource {event['LogicalResourceId']} FAILED: {reason}", file=sys.stderr, flush=True)
-        stack.status = f"{event['RequestType'].upper()}_FAILED"
+    with _STACK_WORK:
+        stack = cloudformation_backends[account][region].get_stack(event["StackId"])
+        if status == "SUCCESS":
+            stack.get_custom_resource(event["LogicalResourceId"]).set_data(data or {})
+            stack.verify_readiness()
+        else:  # moto ignores a FAILED answer and would wait forever: fail the stack, as CloudFormation does
+            print(
+                f"rehearsal: custom resource {event['LogicalResourceId']} FAILED: {reason}", file=sys.stderr, flush=True
+            )
+            stack.status = f"{event['RequestType'].upper()}_FAILED"
 
 
 def _inline_python(function: Any) -> str | None:
@@ -48,8 +57,20 @@ def _inline_python(function: Any) -> str | None:
         return archive.read("index.py").decode() if "index.py" in archive.namelist() else None
 
 
+def _serialised(method: Any) -> Any:
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _STACK_WORK:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 def install(port: int) -> None:
     import moto.awslambda.models as lambda_models
+    from moto.cloudformation.models import Stack
+
+    Stack.create_resources = _serialised(Stack.create_resources)
+    Stack.update = _serialised(Stack.update)
 
     os.environ.update(
         {
@@ -71,12 +92,15 @@ def install(port: int) -> None:
             print(f"{NOT_RUN_PREFIX} {event['LogicalResourceId']} ({self.run_time})", file=sys.stderr, flush=True)
             _answer(event, "SUCCESS", "not run by the deploy rehearsal (moto runs Lambda code only in Docker)")
             return b""
-        module = types.ModuleType("index")
-        exec(compile(source, f"<{self.function_name}>/index.py", "exec"), module.__dict__)
-        # Its answer (a PUT to ResponseURL on Lambda) goes straight to moto's stack, in this process.
-        module.respond = lambda event, status, reason, physical, data: _answer(event, status, reason, data)
-        handler_name = (self.handler or "index.handler").split(".", 1)[1]
-        getattr(module, handler_name)(event, None)
+        try:
+            module = types.ModuleType("index")
+            exec(compile(source, f"<{self.function_name}>/index.py", "exec"), module.__dict__)
+            # Its answer (a PUT to ResponseURL on Lambda) goes straight to moto's stack, in this process.
+            module.respond = lambda event, status, reason, physical, data: _answer(event, status, reason, data)
+            handler_name = (self.handler or "index.handler").split(".", 1)[1]
+            getattr(module, handler_name)(event, None)
+        except Exception:  # a function that dies without answering would leave the stack in progress for ever
+            _answer(event, "FAILED", traceback.format_exc(limit=3))
         return b""
 
     lambda_models.LambdaFunction.invoke = invoke
