@@ -8,8 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The SageMaker images' interpreters (stacks/images.py): small venvs without torch or ray, where
 # tests/test_python_versions.py runs the serving code (3.12) and the simulator and evaluation code (3.13).
-PYTHON312 ?= $(firstword $(shell command -v python3.12) $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12))
-PYTHON313 ?= $(firstword $(shell command -v python3.13) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+# The first candidate that runs: a pyenv shim on PATH fails when that version is not pyenv's global one.
+runs = $(firstword $(foreach p,$(1),$(shell "$(p)" -c "" >/dev/null 2>&1 && echo "$(p)")))
+PYTHON312 ?= $(call runs,$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
+PYTHON313 ?= $(call runs,$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
 .PHONY: install demo test lint format bench clean interpreters
 
