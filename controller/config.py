@@ -29,6 +29,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from inference.contract import OBSERVATION_LAG_MINUTES
+
 MODES = ("off", "shadow", "active")
 """In rising order of authority: a stage-wide cap keeps the lower of the two."""
 MODE_RANK = {mode: rank for rank, mode in enumerate(MODES)}
@@ -303,8 +305,9 @@ class Settings:
     modes_parameter: str
     history_minutes: int
     """Minutes of load_rpm the packaged policy uses (the artifact's metadata)."""
-    publication_lag_minutes: int = 2
-    """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
+    publication_lag_minutes: int = OBSERVATION_LAG_MINUTES
+    """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used (the policy is
+    trained and scored on observations this old: ``inference.contract.OBSERVATION_LAG_MINUTES``)."""
     stale_after_minutes: int = 10
     """A fleet whose newest published minute is older than this holds and counts StaleDataHold."""
     endpoint_timeout_s: float = 2.0
@@ -371,7 +374,7 @@ class Settings:
             fleets=fleets,
             modes_parameter=need("MODES_PARAMETER"),
             history_minutes=number("HISTORY_MINUTES", int, None) if need("HISTORY_MINUTES") else 0,
-            publication_lag_minutes=number("PUBLICATION_LAG_MINUTES", int, 2),
+            publication_lag_minutes=number("PUBLICATION_LAG_MINUTES", int, OBSERVATION_LAG_MINUTES),
             stale_after_minutes=number("STALE_AFTER_MINUTES", int, 10),
             endpoint_timeout_s=number("ENDPOINT_TIMEOUT_S", float, 2.0),
             endpoint_max_attempts=number("ENDPOINT_MAX_ATTEMPTS", int, 2),

@@ -11,7 +11,9 @@ Minutes are epoch minutes (`int(seconds // 60)`); a minute is the 60 s starting 
   any minute fresh enough to decide on has a full history behind it).
 - **No requests vs not yet published.** Metrics such as ALB `RequestCount` publish nothing in a minute without
   requests, so a minute without a datapoint *before* a published one is 0 requests. Minutes after the newest
-  published one are "not yet published": the observation ends at the newest published minute.
+  published one are "not yet published": the observation ends at the newest published minute. Minutes before the
+  series' oldest datapoint are not known (a new fleet, or a first run with less history than the window): the
+  observation starts at that datapoint, and the decision contract pads it with that value, as the simulator does.
 - **Stale.** A fleet whose newest published minute is older than `M - STALE_AFTER_MINUTES` (or that has none) is
   stale: it holds (never acts) and counts `StaleDataHold`.
 - **Batching.** One query per metric (requests, each failed metric), packed into as few calls as the API allows:
@@ -73,6 +75,13 @@ class Series:
             if not math.isnan(self.requests[i]):
                 return self.first + i
             i -= 1
+        return None
+
+    def oldest(self) -> int | None:
+        """The oldest minute with a published request count."""
+        for i, value in enumerate(self.requests):
+            if not math.isnan(value):
+                return self.first + i
         return None
 
     def merge(self, start: int, end: int, requests: Mapping[int, float], failed: Mapping[int, float]) -> None:
@@ -310,7 +319,7 @@ class Observer:
         newest = series.newest(last) if series is not None else None
         if series is None or newest is None:
             return Observation(load_rpm=(), failed_rpm=0.0, newest=None, stale=True, fetch_error=error)
-        load = series.load(max(series.first, newest - self.history + 1), newest)
+        load = series.load(max(newest - self.history + 1, series.oldest() or newest), newest)
         stale = newest < minute - self.stale_after
         return Observation(
             load_rpm=load, failed_rpm=series.failed_at(newest), newest=newest, stale=stale, fetch_error=error

@@ -14,9 +14,10 @@ exported with our torch 2.13 serves on the older torch of the SageMaker image. `
 runs no code from the file. The weights' sha256 is in the metadata and checked on load.
 
 Metadata keys: ``contract_version``, ``model_version``, ``created_at``, ``architecture`` (``policy.MLPSpec``),
-``weights`` (file and sha256), ``observation`` (``history``, ``dim`` and, per feature, ``name``, ``lo``, ``hi``:
-the range seen in training, which the shield's out-of-distribution check uses), ``actions`` (the action table),
-``training``, ``evaluation``, ``gate`` (``passed``, ``forced``, ``reason``), ``data_sha256``, ``code_version``.
+``weights`` (file and sha256), ``observation`` (``history``, ``lag_minutes``, ``dim`` and, per feature, ``name``,
+``lo``, ``hi``: the range seen in training, which the shield's out-of-distribution check uses), ``actions`` (the
+action table), ``training``, ``evaluation``, ``gate`` (``passed``, ``forced``, ``reason``), ``data_sha256``,
+``code_version``.
 The caller of ``package_policy`` provides ``model_version``, ``observation`` (from ``observation_spec``),
 ``training``, ``evaluation``, ``gate``, ``data_sha256`` and ``code_version``; the rest is filled in here.
 
@@ -46,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import actions, features
+from .contract import OBSERVATION_LAG_MINUTES
 from .errors import ModelLoadError
 from .policy import MLPSpec, NumpyPolicy, build_torch, spec_of_torch
 
@@ -86,8 +88,11 @@ _REQUIREMENTS = """# Nothing to install: serving needs only numpy (torch only to
 """
 
 
-def observation_spec(observations: np.ndarray | None = None) -> dict[str, Any]:
-    """The ``observation`` metadata: feature names and per-feature training range [lo, hi].
+def observation_spec(
+    observations: np.ndarray | None = None, lag_minutes: int = OBSERVATION_LAG_MINUTES
+) -> dict[str, Any]:
+    """The ``observation`` metadata: feature names and per-feature training range [lo, hi], and the
+    observation lag the policy was trained with (``lag_minutes``, which a stage's controller should match).
 
     ``observations`` is an (N, OBS_DIM) sample of what the policy saw in training; without one, the nominal
     ranges (``NOMINAL_RANGES``) are used.
@@ -104,6 +109,7 @@ def observation_spec(observations: np.ndarray | None = None) -> dict[str, Any]:
         lo, hi = obs.min(axis=0), obs.max(axis=0)
     return {
         "history": features.HISTORY,
+        "lag_minutes": int(lag_minutes),
         "dim": features.OBS_DIM,
         "features": [{"name": n, "lo": float(a), "hi": float(b)} for n, a, b in zip(features.FEATURE_NAMES, lo, hi)],
     }

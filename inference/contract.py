@@ -44,6 +44,11 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 """Request body limit (SageMaker's own limit is 6 MB): 1,000 decisions with an hour of history each fit."""
 MAX_LOAD_POINTS = 10_080
 """Longest ``load_rpm`` list (a week of minutes); only the last ``features.HISTORY`` values are used."""
+OBSERVATION_LAG_MINUTES = 2
+"""Default age of the newest ``load_rpm`` minute: a decision for minute ``M`` sees minutes up to
+``M - 1 - OBSERVATION_LAG_MINUTES``. CloudWatch publishes a minute's Sum one to three minutes after it ends, so
+the controller reads only minutes older than this (its ``PUBLICATION_LAG_MINUTES``), and the simulator trains
+and scores every policy, rules included, on observations this old (``SimConfig.observation_lag_minutes``)."""
 MAX_RPM = 1e12
 MIN_CAPACITY_RPM = 1e-3
 MAX_MACHINES = 1_000_000

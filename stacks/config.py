@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from inference.contract import OBSERVATION_LAG_MINUTES
+
 REGION = "eu-west-1"
 """Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
 
@@ -166,7 +168,7 @@ class RetentionConfig(_Frozen):
 class ControllerSettings(_Frozen):
     """The controller Lambda of the stage (stacks/controller.py); its fleets are the stage's `fleets`."""
 
-    publication_lag_minutes: int = Field(default=2, ge=0, le=15)
+    publication_lag_minutes: int = Field(default=OBSERVATION_LAG_MINUTES, ge=0, le=15)
     """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
     stale_after_minutes: int = Field(default=10, ge=1, le=120)
     """A fleet whose newest complete minute is older than this holds (never acts) and counts StaleDataHold."""

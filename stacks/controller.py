@@ -49,6 +49,15 @@ def history_minutes(artifact: ModelArtifact) -> int:
     return value
 
 
+def trained_lag_minutes(artifact: ModelArtifact) -> int:
+    """The observation lag the packaged policy was trained and scored with (metadata `observation.lag_minutes`;
+    artifacts made before the simulator modelled the lag saw the minute just before the decision: 0)."""
+    value = artifact.metadata.get("observation", {}).get("lag_minutes", 0)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 60:
+        raise ArtifactError(f"model metadata observation.lag_minutes must be an integer in 0..60, got {value!r}")
+    return value
+
+
 def controller_environment(config: StageConfig, artifact: ModelArtifact, bucket_name: str) -> dict[str, str]:
     """The environment the handler reads (coord contract); fails synth if it exceeds Lambda's 4 KB."""
     settings = config.controller
@@ -158,6 +167,15 @@ class ControllerStack(cdk.Stack):
             environment=controller_environment(config, artifact, bucket_name),
             log_group=self.log_group,
         )
+        trained_lag = trained_lag_minutes(artifact)
+        if trained_lag != settings.publication_lag_minutes:
+            cdk.Annotations.of(self).add_warning_v2(
+                "rl-autoscaler:observation-lag-mismatch",
+                f"Stage {config.name}: the controller decides on minutes {settings.publication_lag_minutes} min "
+                f"old (controller.publication_lag_minutes) but the packaged policy ({artifact.model_version}) was "
+                f"trained and scored on minutes {trained_lag} min old; train it with "
+                f"--sim '{{\"observation_lag_minutes\": {settings.publication_lag_minutes}}}' or set the lag to match.",
+            )
         # The policy before the function (a first run has its permissions); the role is already a GetAtt.
         function_resource = self.function.node.default_child
         assert isinstance(function_resource, lambda_.CfnFunction)

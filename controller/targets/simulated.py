@@ -165,6 +165,7 @@ def sim_config(fleet: FleetConfig) -> SimConfig:
         capacity_rpm_per_machine=fleet.capacity_rpm_per_machine,
         min_machines=fleet.min_machines,
         max_machines=max(fleet.max_machines, fleet.min_machines, 1),
+        observation_lag_minutes=0,  # the fleet is only advanced here; CloudWatch gives the controller its lag
     )
 
 

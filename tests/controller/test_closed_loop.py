@@ -48,6 +48,20 @@ def test_closed_loop_matches_the_scoreboard_and_survives_an_endpoint_outage(poli
     assert summary["passed"], summary["checks"]
 
 
+def test_the_scoreboard_models_the_controllers_publication_lag(policy: Path, tmp_path: Path) -> None:
+    """The controller reading CloudWatch minutes 2 minutes old earns exactly what the scoreboard reports with
+    ``observation_lag_minutes=2``: the simulator's lag is the controller's, minute for minute."""
+    summary = _script().rehearse(
+        policy, trace="worldcup", hours=2, outage_minutes=10, seed=0, log_dir=tmp_path / "endpoint",
+        progress=False, publication_lag=2,
+    )  # fmt: skip
+    clean = summary["clean"]
+    assert clean["same_load"]
+    assert clean["difference"] == 0.0, clean
+    assert clean["machine_minutes"] == clean["scoreboard_machine_minutes"]
+    assert summary["checks"]["clean profit equals the scoreboard"]
+
+
 def test_the_command_has_help() -> None:
     import subprocess
 

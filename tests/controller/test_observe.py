@@ -53,6 +53,17 @@ def test_a_gap_between_published_minutes_is_zero_requests_and_failed_metrics_sum
     assert o.failed_rpm == 6.0
 
 
+def test_minutes_before_the_oldest_datapoint_are_unknown_not_zero() -> None:
+    """A new fleet (or one with less history than the window) starts its observation at its oldest datapoint;
+    the contract pads it with that value, as the simulator pads a scenario's history."""
+    (f,) = fleets("a")
+    cw = FakeCloudWatch(now=M, lag=0)
+    record(cw, f, range(M - 8, M), lambda m: 100 + (m - M))  # published for 8 minutes only
+    o = observer(cw).observe([f], M, {})[0]["a"]
+    assert o.newest == M - 3
+    assert o.load_rpm == tuple(float(100 + m - M) for m in range(M - 8, M - 2))  # no leading zeros
+
+
 def test_minutes_not_yet_published_end_the_series_and_stale_data_holds() -> None:
     (f,) = fleets("a")
     cw = FakeCloudWatch(now=M, lag=1)

@@ -113,7 +113,8 @@ def test_driven_minute_by_minute_it_matches_the_scoreboard_to_the_cent(aws: Clie
             target.apply(f, int(desired))
         target = SimulatedTarget(aws, store, STAGE)  # a fresh adapter each run, as a fresh Lambda would
     doc = load_state(store, "sim")
-    metrics, _ = evaluate.run_policy(TrackingPlusOne(), [case], SimConfig(), seed=0)
+    # this driver reads the minute just before the decision: the scoreboard without observation lag
+    metrics, _ = evaluate.run_policy(TrackingPlusOne(), [case], SimConfig(observation_lag_minutes=0), seed=0)
     assert doc["totals"]["minutes"] == minutes and doc["skipped_minutes"] == 0
     assert doc["totals"]["reward"] == metrics[0]["profit"]
     assert doc["totals"]["load"] == metrics[0]["requests"]

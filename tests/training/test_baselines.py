@@ -32,9 +32,13 @@ def piecewise(total: int, *changes: tuple[int, float], first: float) -> np.ndarr
     return need
 
 
+LAG0 = SimConfig(observation_lag_minutes=0)
+"""The rules' mechanics are tested on the minute just before the decision; ``TestObservationLag`` adds the lag."""
+
+
 def run(policy, scenario: Scenario, config: SimConfig | None = None, past=None) -> dict[str, np.ndarray]:
     """Decisions and fleet state at every minute of one scenario."""
-    sim = FleetSim(config or SimConfig(), [scenario], seed=0)
+    sim = FleetSim(config or LAG0, [scenario], seed=0)
     reset_policy(policy, sim, past)
     out = {"desired": [], "active": [], "pending": []}
     obs = sim.observe()
@@ -78,7 +82,7 @@ class TestTargetTracking:
 
     def test_scale_in_cooldown_of_five_minutes(self):
         # The simulator can remove at most 5 machines a minute, so the low alarm persists after a scale in.
-        config = SimConfig(max_scale_in_per_step=5)
+        config = LAG0.replace(max_scale_in_per_step=5)
         r = run(TargetTracking(0.5), crafted(piecewise(40, (0, 4.0), first=20.0), initial=40), config)
         assert r["desired"][15] == 8 and r["active"][16] == 35
         assert (r["desired"][16:20] == 35).all()  # cooldown: the fleet is held for 300 s
@@ -86,7 +90,7 @@ class TestTargetTracking:
 
     def test_scale_in_blocked_while_machines_warm(self):
         # A 30-minute warm-up: the low alarm has its 15 datapoints long before the order arrives.
-        config = SimConfig(warmup_latency=30)
+        config = LAG0.replace(warmup_latency=30)
         r = run(TargetTracking(0.5), crafted(piecewise(60, (1, 30.0), (6, 2.0), first=10.0), initial=20), config)
         assert r["desired"][4] == 60 and r["pending"][5] == 40  # ordered after minutes 1, 2, 3 were high
         assert (r["desired"][5:34] == 60).all()  # low since minute 6, but 40 machines are still warming
@@ -169,6 +173,34 @@ class TestPredictive:
         np.testing.assert_array_equal(predictive["desired"], tracking["desired"])
 
 
+class TestObservationLag:
+    """Every rule sees the same stale metrics as in real life: with a lag of L minutes, each decision that
+    depends on the load comes L minutes later (the fleet's own counts are not late)."""
+
+    @pytest.mark.parametrize("lag", [1, 2, 5])
+    @pytest.mark.parametrize("name", ["target_tracking", "step_scaling", "hpa"])
+    def test_reactive_rules_act_lag_minutes_later(self, name, lag):
+        scenario = crafted(piecewise(60, (20, 20.0), (40, 8.0), first=10.0), initial=20)
+        param = 1.0 if name == "static" else 0.5
+        on_time = run(BASELINES[name](param), scenario)["desired"]
+        late = run(BASELINES[name](param), scenario, LAG0.replace(observation_lag_minutes=lag))["desired"]
+        assert (on_time[:20] == 20).all() and on_time[25] > 20
+        np.testing.assert_array_equal(late[lag:], on_time[:-lag])
+
+    def test_predictive_forecasts_from_what_was_published(self):
+        days = 14
+        past = TestPredictive.daily_pattern(days * 1440, MONDAY - timedelta(days=days, minutes=HISTORY)) * CAP
+        need = TestPredictive.daily_pattern(HISTORY + 13 * 60, MONDAY - timedelta(minutes=HISTORY))
+        on_time = run(Predictive(0.5), crafted(need, initial=20), past=[past])["desired"]
+        late = run(Predictive(0.5), crafted(need, initial=20), LAG0.replace(observation_lag_minutes=2), [past])
+        # The hourly forecast is the same a 2 minutes later (it uses whole past hours): the 09:55 launch stands.
+        nine_55 = 9 * 60 + 55
+        assert late["desired"][nine_55] == on_time[nine_55] == 80
+        # Target tracking's low alarm inside it sees 11:00's fall 2 minutes later.
+        eleven = 11 * 60
+        assert on_time[eleven + 15] == 20 and late["desired"][eleven + 15] == 80 and late["desired"][eleven + 17] == 20
+
+
 def test_static_sizes_for_the_past_peak():
     past = np.array([1000.0, 6000.0, 2000.0])
     r = run(Static(1.2), crafted(piecewise(10, first=5.0), initial=5), past=[past])
@@ -181,7 +213,7 @@ def test_batched_parameters_match_separate_runs(name):
     need = piecewise(120, (20, 30.0), (60, 12.0), first=15.0)
     scenarios = [crafted(need, initial=25), crafted(need * 1.5, initial=40)]
     values = [0.55, 0.8] if name != "static" else [1.0, 1.3]
-    sim = FleetSim(SimConfig(), scenarios, seed=0)
+    sim = FleetSim(LAG0, scenarios, seed=0)
     batched = BASELINES[name](np.array(values))
     reset_policy(batched, sim, [np.full(100, 4000.0)] * 2)
     got = []
@@ -198,7 +230,7 @@ def test_batched_parameters_match_separate_runs(name):
 
 
 def test_bad_parameter_is_refused_by_name():
-    sim = FleetSim(SimConfig(), [crafted(piecewise(5, first=1.0), initial=1)] * 2)
+    sim = FleetSim(LAG0, [crafted(piecewise(5, first=1.0), initial=1)] * 2)
     with pytest.raises(ValueError, match="target"):
         TargetTracking(np.array([0.5, 0.6, 0.7])).reset(sim)
     with pytest.raises(ValueError, match="target must be > 0"):

@@ -9,8 +9,9 @@ import pytest
 
 from inference.features import HISTORY
 from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, expected_profit
-from training.sim.loads import Scenario
+from training.sim.env import FleetEnv
+from training.sim.fleet import FleetSim, desired_of, expected_profit, observation_of
+from training.sim.loads import Scenario, synthetic_scenario
 
 
 def flat(level: float, minutes: int, initial: int = 10, name: str = "flat") -> Scenario:
@@ -154,12 +155,54 @@ def test_totals_match_the_sum_of_steps():
 
 def test_observation_sees_load_up_to_the_previous_minute():
     load = np.arange(HISTORY + 5, dtype=float)
-    sim = FleetSim(SimConfig(), [Scenario("ramp", load, datetime(2024, 1, 1, tzinfo=UTC), 1)])
+    sim = FleetSim(SimConfig(observation_lag_minutes=0), [Scenario("ramp", load, datetime(2024, 1, 1, tzinfo=UTC), 1)])
     np.testing.assert_array_equal(sim.observe().load[0], load[:HISTORY])
     sim.step(np.array([1]))
     obs = sim.observe()
     np.testing.assert_array_equal(obs.load[0], load[1 : HISTORY + 1])
     assert obs.minute[0] == 1  # Monday 00:01
+
+
+def test_observation_lag_delays_load_and_failed_requests_but_not_the_fleet():
+    """Deciding minute t with lag L the policy sees minutes up to t - 1 - L (padded with the oldest history
+    minute before the scenario), the failed requests of minute t - 1 - L, and the machines of now."""
+    lag = 2
+    load = np.concatenate([np.full(HISTORY, 300.0), [300.0, 3000.0, 300.0, 300.0, 300.0, 300.0]])
+    load[:HISTORY] = np.arange(HISTORY) + 100.0
+    sim = FleetSim(
+        SimConfig(observation_lag_minutes=lag, capacity_sigma=0.0),
+        [Scenario("burst", load, datetime(2024, 1, 1, tzinfo=UTC), 1)],
+    )
+    obs = sim.observe()
+    np.testing.assert_array_equal(obs.load[0], np.concatenate([[100.0, 100.0], load[: HISTORY - lag]]))
+    failed_seen, failed_now = [], []
+    for t in range(6):
+        obs = sim.observe()
+        np.testing.assert_array_equal(obs.load[0], sim.observed_loads[0, t : t + HISTORY])
+        assert obs.load[0, -1] == (load[HISTORY + t - 1 - lag] if t - 1 - lag >= -HISTORY else load[0])
+        failed_seen.append(float(obs.failed[0]))
+        result = sim.step(np.array([1]))
+        failed_now.append(float(result.failed[0]))
+        assert sim.observe().active[0] == result.active[0]  # machine counts are the target's, never late
+    assert failed_now[1] == 2700.0  # minute 1's burst on one machine
+    assert failed_seen == [0.0, 0.0, 0.0, 0.0, *failed_now[1:3]]  # seen deciding minute 1 + 1 + lag = 4
+
+
+def test_lagged_environments_agree():
+    """FleetEnv (one fleet) and FleetSim observe the same lagged load through the one featurizer."""
+    config = SimConfig(observation_lag_minutes=3, capacity_sigma=0.0)
+    env = FleetEnv(config.to_dict())
+    rng = np.random.default_rng(0)
+    scenario = synthetic_scenario(rng, 50)
+    obs, _ = env.reset(seed=0, options={"scenario": scenario})
+    sim = FleetSim(config, [scenario], seed=0)
+    sim_obs = sim.observe()
+    for _ in range(20):
+        np.testing.assert_allclose(obs, observation_of(sim_obs)[0], rtol=1e-6, atol=1e-6)
+        desired = desired_of(np.array([5]), sim_obs)
+        obs, *_ = env.step(5)
+        sim.step(desired)
+        sim_obs = sim.observe()
 
 
 def test_bad_config_names_the_field():

@@ -72,7 +72,7 @@ class Static:
     def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
         n = sim.n
         headroom = per_fleet(self.headroom, n, "headroom")
-        peak = sim.loads[:, :HISTORY].max(axis=1)
+        peak = sim.observed_loads[:, :HISTORY].max(axis=1)
         if past is not None:
             peak = np.maximum(peak, [np.max(p) if len(p) else 0.0 for p in past])
         self.fleet = np.ceil(headroom * peak / sim.config.capacity_rpm_per_machine - EPS).astype(np.int64)
@@ -422,13 +422,16 @@ class Predictive:
         if len(past) != n:
             raise ValueError(f"past must hold one array per fleet ({n}), got {len(past)}")
         past = [np.asarray(p, dtype=np.float64)[-keep:] for p in past]
-        known = np.array([len(p) for p in past]) + HISTORY
-        self.offset = int(known.max())
-        self.valid_from = self.offset - known
+        # Published before minute 0: the past, then the history up to minute -1 - lag.
+        self.lag = sim.lag
+        seen = HISTORY - self.lag
+        known = np.array([len(p) for p in past]) + seen
+        self.offset = int(known.max()) + self.lag
+        self.valid_from = self.offset - self.lag - known
         # Minute index i of the buffer holds the load of episode minute i - offset; cumulative sums give hour means.
         self.loads = np.zeros((n, self.offset + sim.minutes + 1))
         for i, p in enumerate(past):
-            self.loads[i, self.valid_from[i] : self.offset] = np.concatenate([p, sim.loads[i, :HISTORY]])
+            self.loads[i, self.valid_from[i] : self.offset - self.lag] = np.concatenate([p, sim.loads[i, :seen]])
         self.cumsum = np.zeros((n, self.loads.shape[1] + 1))
         self.cumsum[:, 1 : self.offset + 1] = np.cumsum(self.loads[:, : self.offset], axis=1)
         # Forecast load of the hour containing minute t (key 0) and t + buffer (key 1), cached per fleet until the
@@ -474,10 +477,12 @@ class Predictive:
     def act(self, obs: Observation) -> np.ndarray:
         t = obs.t
         now = self.offset + t  # buffer index of the minute being decided
-        if t > 0:
-            self.loads[:, now - 1] = obs.load[:, -1]
-            self.cumsum[:, now] = self.cumsum[:, now - 1] + obs.load[:, -1]
-        refresh = now - (obs.minute % 360)  # the latest 6-hourly forecast refresh (UTC 00, 06, 12, 18)
+        if t > 0:  # the newest observed minute, t - 1 - lag
+            newest = now - 1 - self.lag
+            self.loads[:, newest] = obs.load[:, -1]
+            self.cumsum[:, newest + 1] = self.cumsum[:, newest] + obs.load[:, -1]
+        # The latest 6-hourly forecast refresh (UTC 00, 06, 12, 18), from the minutes published by then.
+        refresh = now - (obs.minute % 360) - self.lag
         for j, ahead in enumerate((0, self.buffer)):
             start = now + ahead - (obs.minute % 60 + ahead) % 60
             key = np.stack([start, refresh], axis=1)

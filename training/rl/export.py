@@ -111,4 +111,4 @@ def check_observations(policy: NumpyPolicy, sim_config: SimConfig, count: int, s
     pool = collect_observations(policy, sim_config, seed=seed)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
-    return pool[pick], observation_spec(pool)
+    return pool[pick], observation_spec(pool, sim_config.observation_lag_minutes)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
+from inference.contract import OBSERVATION_LAG_MINUTES
+from inference.features import HISTORY
+
 
 @dataclass(frozen=True)
 class SimConfig:
@@ -45,6 +48,11 @@ class SimConfig:
     exceeds the serving fleet, cancels the newest orders). "warming_first" cancels the newest orders first."""
     episode_minutes: int = 1000
     """Steps per training episode (article 002: max_time_steps); the episode is truncated, never terminated."""
+    observation_lag_minutes: int = OBSERVATION_LAG_MINUTES
+    """Age of the newest observed minute: deciding minute ``t``, every policy (rules included) sees load and
+    failed requests up to minute ``t - 1 - lag``, as the controller sees CloudWatch's complete minutes
+    (``inference.contract.OBSERVATION_LAG_MINUTES``, its ``PUBLICATION_LAG_MINUTES``). The fleet's own machine
+    counts are read from the target and are never late. 0 is article 002's simulator; below ``HISTORY``."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -63,6 +71,8 @@ class SimConfig:
             "max_scale_in_per_step": self.max_scale_in_per_step >= 1,
             "cut_order": self.cut_order in ("serving_first", "warming_first"),
             "episode_minutes": self.episode_minutes >= 1,
+            "observation_lag_minutes": isinstance(self.observation_lag_minutes, int)
+            and 0 <= self.observation_lag_minutes < HISTORY,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -23,7 +23,8 @@ downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
 ## Starting State
 A scenario from ``sampler`` (default: ``training.sim.loads.sample_scenario``, random synthetic shapes and windows of
 the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
-observed and the scenario's initial fleet serving. ``options={"scenario": Scenario}`` pins the scenario.
+observed and the scenario's initial fleet serving. Observations are ``observation_lag_minutes`` old, as the
+simulator's (``training.sim.fleet``). ``options={"scenario": Scenario}`` pins the scenario.
 
 ## Episode End
 Never terminated. Truncated after ``episode_minutes`` steps (1000, article 002's ``max_time_steps``).
@@ -48,7 +49,7 @@ from training.sim.config import SimConfig
 from training.sim.fleet import STEP_KEYS, FleetSim
 from training.sim.loads import Scenario, sample_scenario
 
-_NEXT_ACTIVE, _NEXT_PENDING, _FAILED = (STEP_KEYS.index(k) for k in ("next_active", "next_pending", "failed"))
+_NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
 Sampler = Callable[[np.random.Generator, int], Scenario]
 
 
@@ -82,9 +83,8 @@ class FleetEnv(gym.Env):
         scenario = (options or {}).get("scenario") or self.sampler(self.np_random, self.config.episode_minutes)
         self.sim = FleetSim(self.config, [scenario], seed=int(self.np_random.integers(2**63)))
         self.steps = min(self.config.episode_minutes, self.sim.minutes)
-        load = self.sim.loads[0]
         cap = self.config.capacity_rpm_per_machine
-        windows = sliding_window_view(load, HISTORY)[: self.steps + 1]
+        windows = sliding_window_view(self.sim.observed_loads[0], HISTORY)[: self.steps + 1]
         minutes = (self.sim.start_minute[0] + np.arange(self.steps + 1)) % MINUTES_PER_WEEK
         # The load part of every observation of the episode at once; only the fleet part changes per step.
         self._load_obs = load_features(windows, np.full(len(windows), cap), minutes).astype(np.float32)
@@ -114,7 +114,8 @@ class FleetEnv(gym.Env):
         t = self.t
         desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active + self._pending)
         out = self.sim.advance(desired)
-        self._active, self._pending, self._failed = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING], out[:, _FAILED]
+        self._active, self._pending = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING]
+        self._failed = self.sim.observed_failed
         self.t += 1
         info = dict(zip(STEP_KEYS, out[0].tolist()))
         return self._obs(), info.pop("reward"), False, self.t >= self.steps, info

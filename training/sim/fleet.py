@@ -16,6 +16,10 @@ Each step, for minute ``t`` and every fleet:
    - 200 * [served < 99.5 % of load]``.
 5. Machines due at ``t + 1`` join the serving fleet.
 
+Observation lag: deciding minute ``t``, the observation holds the load and failed requests of the minutes up
+to ``t - 1 - L`` (``L = observation_lag_minutes``, CloudWatch's publication lag), and the fleet's machines now.
+Minutes before the scenario's history are the oldest history minute repeated (``features.pad_history``).
+
 All capacity noise is drawn when the simulator is built, from its seed, so that two policies run on the same
 seed face exactly the same capacities (common random numbers): differences in profit are the policies'.
 """
@@ -58,9 +62,10 @@ class Observation:
     """What a real cloud observes before deciding minute ``t``, for each of N fleets (the decision contract)."""
 
     load: np.ndarray
-    """(N, HISTORY) requests per minute of the last HISTORY minutes, oldest first."""
+    """(N, HISTORY) requests per minute of the last HISTORY observed minutes (up to ``t - 1 - lag``), oldest
+    first."""
     failed: np.ndarray
-    """Requests that failed in the last minute."""
+    """Requests that failed in the newest observed minute."""
     active: np.ndarray
     """Machines serving now."""
     pending: np.ndarray
@@ -120,6 +125,9 @@ class FleetSim:
         self.minutes = self.loads.shape[1] - HISTORY
         if self.minutes < 1:
             raise ValueError(f"scenarios need more than HISTORY={HISTORY} minutes of load")
+        self.lag = config.observation_lag_minutes
+        # What the cloud has published when minute t is decided: row i, columns t .. t + HISTORY - 1.
+        self.observed_loads = np.concatenate([np.repeat(self.loads[:, :1], self.lag, axis=1), self.loads], axis=1)
         self.start_minute = minute_of_week([s.start for s in scenarios])
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal((self.n, self.minutes))
@@ -143,6 +151,8 @@ class FleetSim:
         self.ring = np.zeros((self.n, w), dtype=np.int64)
         self.head = 0
         self.failed = np.zeros(self.n)
+        # Column t: failed requests of minute t - 1 - lag (0 before minute 0), the value observed deciding t.
+        self._failed_seen = np.zeros((self.n, self.minutes + self.lag + 1))
         self._totals = np.zeros((self.n, len(TOTAL_KEYS)))
         self.last = np.zeros((self.n, len(STEP_KEYS)))
         return self.observe()
@@ -151,11 +161,16 @@ class FleetSim:
     def pending(self) -> np.ndarray:
         return self.ring.sum(axis=1)
 
+    @property
+    def observed_failed(self) -> np.ndarray:
+        """Failed requests of the newest minute observed deciding minute ``t`` (``t - 1 - lag``)."""
+        return self._failed_seen[:, self.t]
+
     def observe(self) -> Observation:
         t = min(self.t, self.minutes - 1)
         return Observation(
-            load=self.loads[:, self.t : self.t + HISTORY],
-            failed=self.failed,
+            load=self.observed_loads[:, self.t : self.t + HISTORY],
+            failed=self.observed_failed,
             active=self.active.copy(),
             pending=self.pending,
             capacity_rpm_per_machine=self._cap,
@@ -186,6 +201,7 @@ class FleetSim:
             self.head = (self.head + 1) % self.ring.shape[1]
         self.last = out
         self.failed = out[:, OUT_FAILED]
+        self._failed_seen[:, self.t + self.lag + 1] = self.failed
         self.t += 1
         return out
 
