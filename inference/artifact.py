@@ -72,6 +72,13 @@ NOMINAL_RANGES: dict[str, tuple[float, float]] = {
     "log_active_vs_need": (-3.0, 3.0),
     "log_fleet_vs_need": (-3.0, 3.0),
     "failed_fraction": (0.0, 1.0),
+    "day_fraction": (0.0, 1.0),
+    "noise": (-2.0, 0.4),
+    "swing": (0.0, 3.0),
+    "spike_rate": (0.0, 1.0),
+    "surprise": (0.0, 3.0),
+    "yday_level": (-features.RATIO_CLIP, features.RATIO_CLIP),
+    "yday_rise": (-features.RATIO_CLIP, features.RATIO_CLIP),
 }
 """Ranges by construction, for a policy that has seen no data (``untrained_metadata``): up to 10,000 machines'
 worth of load, fleets from 1/20 to 20 times the need."""
@@ -108,7 +115,7 @@ def observation_spec(
             raise ValueError("observations hold NaN or infinity")
         lo, hi = obs.min(axis=0), obs.max(axis=0)
     return {
-        "history": features.HISTORY,
+        "history": features.CONTEXT_MINUTES,
         "lag_minutes": int(lag_minutes),
         "dim": features.OBS_DIM,
         "features": [{"name": n, "lo": float(a), "hi": float(b)} for n, a, b in zip(features.FEATURE_NAMES, lo, hi)],

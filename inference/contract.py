@@ -43,7 +43,7 @@ MAX_INSTANCES = 1000
 MAX_BODY_BYTES = 2 * 1024 * 1024
 """Request body limit (SageMaker's own limit is 6 MB): 1,000 decisions with an hour of history each fit."""
 MAX_LOAD_POINTS = 10_080
-"""Longest ``load_rpm`` list (a week of minutes); only the last ``features.HISTORY`` values are used."""
+"""Longest ``load_rpm`` list (a week of minutes); only the last ``features.CONTEXT_MINUTES`` values are used."""
 OBSERVATION_LAG_MINUTES = 2
 """Default age of the newest ``load_rpm`` minute: a decision for minute ``M`` sees minutes up to
 ``M - 1 - OBSERVATION_LAG_MINUTES``. CloudWatch publishes a minute's Sum one to three minutes after it ends, so
@@ -81,6 +81,9 @@ class DecisionRequest:
 
     load: np.ndarray
     """(N, features.HISTORY) float64 requests per minute, oldest first, padded by ``features.pad_history``."""
+    history: np.ndarray
+    """(N, L) float64 the last ``features.CONTEXT_MINUTES`` (at most) of each ``load_rpm``, oldest first,
+    left-padded with ``NaN`` (not sent) to the request's longest list: the character features' input."""
     minute: np.ndarray
     """(N,) int64 minute of the week (UTC) being decided."""
     failed: np.ndarray
@@ -191,7 +194,8 @@ def _check_count(n: int, what: str) -> None:
 
 
 def _instance(obj: object, where: str) -> tuple:
-    """One decision object -> (padded load, timestamp, failed, active, pending, capacity, min, max)."""
+    """One decision object -> (padded load, timestamp, failed, active, pending, capacity, min, max, the last
+    ``CONTEXT_MINUTES`` of load)."""
     if type(obj) is not dict:
         raise BadRequest(f"{where or 'body'}: must be a JSON object with the fields {', '.join(FIELDS)}")
     if not obj.keys() <= _FIELD_SET:
@@ -210,6 +214,7 @@ def _instance(obj: object, where: str) -> tuple:
         if (type(v) is not float and type(v) is not int) or not 0.0 <= v <= MAX_RPM:
             _bad_load(load, where)
     padded = features.pad_history(load if len(load) <= features.HISTORY else load[-features.HISTORY :])
+    recent = load if len(load) <= features.CONTEXT_MINUTES else load[-features.CONTEXT_MINUTES :]
     failed = _number(obj["failed_rpm"], where, "failed_rpm", 0.0)
     active = _count(obj["active_machines"], where, "active_machines")
     pending = _count(obj["pending_machines"], where, "pending_machines")
@@ -220,7 +225,7 @@ def _instance(obj: object, where: str) -> tuple:
     hi = MAX_MACHINES if hi is None else _count(hi, where, "max_machines")
     if lo > hi:
         raise BadRequest(f"{_path(where, 'min_machines')}: {lo} is above max_machines {hi}")
-    return padded, when, failed, active, pending, capacity, lo, hi
+    return padded, when, failed, active, pending, capacity, lo, hi, recent
 
 
 def _bad_load(load: list, where: str) -> None:
@@ -266,8 +271,13 @@ def _count(value: object, where: str, name: str) -> int:
 
 def _assemble(rows: list[tuple], single: bool) -> DecisionRequest:
     cols = list(zip(*rows))
+    width = max(len(recent) for recent in cols[8])
+    history = np.full((len(rows), width), np.nan)
+    for i, recent in enumerate(cols[8]):
+        history[i, width - len(recent) :] = recent
     return DecisionRequest(
         load=np.stack(cols[0]) if len(rows) > 1 else cols[0][0][None, :],
+        history=history,
         minute=features.minute_of_week(list(cols[1])),
         failed=np.array(cols[2], dtype=np.float64),
         active=np.array(cols[3], dtype=np.int64),

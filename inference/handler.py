@@ -117,7 +117,9 @@ def input_fn(input_data: str | bytes | bytearray, content_type: str, context: An
 
 @boundary
 def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
-    obs = features.featurize(data.load, data.failed, data.active, data.pending, data.capacity, data.minute)
+    obs = features.featurize(
+        data.load, data.failed, data.active, data.pending, data.capacity, data.minute, data.history
+    )
     try:
         logits = model.policy.policy.logits(obs)
         action = logits.argmax(axis=1)

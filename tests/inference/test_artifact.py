@@ -189,7 +189,7 @@ def test_observation_spec_from_training_samples() -> None:
     assert [f["name"] for f in spec["features"]] == list(features.FEATURE_NAMES)
     np.testing.assert_allclose([f["lo"] for f in spec["features"]], obs.min(axis=0), rtol=1e-6)
     np.testing.assert_allclose([f["hi"] for f in spec["features"]], obs.max(axis=0), rtol=1e-6)
-    with pytest.raises(ValueError, match=r"\(N, 23\)"):
+    with pytest.raises(ValueError, match=rf"\(N, {features.OBS_DIM}\)"):
         artifact.observation_spec(obs[:, :5])
 
 

@@ -71,8 +71,9 @@ def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
     for _ in range(60):
         seen = env.sim.observe()  # the contract fields a cloud would report
         expected = featurize(
-            seen.load, seen.failed, seen.active, seen.pending, seen.capacity_rpm_per_machine, seen.minute
-        )[0]
+            seen.load, seen.failed, seen.active, seen.pending, seen.capacity_rpm_per_machine, seen.minute,
+            seen.history,
+        )[0]  # fmt: skip
         np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
         action = int(rng.integers(N_ACTIONS))
         want = desired_from_action(

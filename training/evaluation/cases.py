@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 
 from inference.features import HISTORY
-from training.sim.loads import EVAL_STREAM, TRACES, Scenario, initial_fleet, synthetic_scenario, trace_scenario
+from training.sim.loads import EVAL_STREAM, TRACES, Scenario, split_past, synthetic_scenario, trace_scenario
 
 PAST_MINUTES = 14 * 1440
 """Metric history before each scenario (AWS predictive scaling uses up to 14 days)."""
@@ -43,20 +42,6 @@ class Case:
     """"synthetic" or "trace"."""
 
 
-def _split_past(long: Scenario, past_minutes: int, capacity: float) -> tuple[Scenario, np.ndarray]:
-    """Cut the first ``past_minutes`` of a long scenario off as its past; the rest is the scenario."""
-    past = long.load[:past_minutes]
-    load = long.load[past_minutes:]
-    scenario = Scenario(
-        name=long.name,
-        load=load,
-        start=long.start + timedelta(minutes=past_minutes),
-        initial_machines=initial_fleet(load, capacity),
-        meta={**long.meta, "past_minutes": past_minutes},
-    )
-    return scenario, past
-
-
 def synthetic_case(
     index: int,
     minutes: int,
@@ -69,7 +54,7 @@ def synthetic_case(
     """Synthetic scenario ``index`` of random stream ``stream`` (``EVAL_STREAM``: held out), with its past."""
     rng = np.random.default_rng([stream, index])
     long = synthetic_scenario(rng, past_minutes + minutes, name=f"{prefix}-{index}", capacity=capacity)
-    scenario, past = _split_past(long, past_minutes, capacity)
+    scenario, past = split_past(long, past_minutes, capacity)
     return Case(scenario, past, "synthetic")
 
 

@@ -82,7 +82,7 @@ def run_policy(
     series: list[dict[str, np.ndarray]] = [{} for _ in cases]
     for idx in groups.values():
         scenarios = [cases[i].scenario for i in idx]
-        sim = FleetSim(config, scenarios, seed=_group_seed(seed, scenarios))
+        sim = FleetSim(config, scenarios, seed=_group_seed(seed, scenarios), past=[cases[i].past for i in idx])
         T = sim.minutes
         rec = {k: np.zeros((sim.n, T), dtype=np.float32) for k in ("active", "pending", "capacity", "down")}
 

@@ -41,6 +41,7 @@ class ArtifactPolicy:
 
         request = DecisionRequest(
             load=obs.load,
+            history=obs.history,
             minute=obs.minute,
             failed=obs.failed,
             active=obs.active,

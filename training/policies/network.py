@@ -19,7 +19,9 @@ class NetworkPolicy:
         self.name = name
 
     def reset(self, sim: FleetSim) -> None:
-        """Stateless: everything it needs is in the observation."""
+        """Everything it needs is in the observation; the simulator's cumulative sums give its character
+        features fast (the same formula as from ``obs.history``)."""
+        self.sim = sim
 
     def act(self, obs: Observation) -> np.ndarray:
-        return clip_fleet(desired_of(self.net.act(observation_of(obs)), obs), obs)
+        return clip_fleet(desired_of(self.net.act(observation_of(obs, self.sim.context())), obs), obs)

@@ -80,7 +80,7 @@ def mean_profit(
     scenarios = [c.scenario for c in cases]
     past = [c.past for c in cases]
     for k, value in enumerate(values):
-        sim = FleetSim(config, scenarios, seed=seed)
+        sim = FleetSim(config, scenarios, seed=seed, past=past)
         out[k] = rollout(BASELINES[name](float(value)), sim, past)["reward"].mean()
         if progress is not None:
             progress.update(sim.minutes)

@@ -48,6 +48,9 @@ class TrainConfig:
     """Minutes per training episode (truncated, never terminated)."""
     trace_probability: float = 0.3
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
+    short_history_probability: float = 0.2
+    """Probability that a training scenario's day of history is cut to a random length, as for a fleet watched
+    for less than a day (``training.sim.loads.sample_with_past``)."""
     sim: dict = field(default_factory=dict)
     """Overrides of ``training.sim.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     decision_minutes: int = 5
@@ -298,6 +301,7 @@ def validate(cfg: TrainConfig) -> None:
         "episode_minutes": cfg.episode_minutes >= 1,
         "decision_minutes": cfg.decision_minutes >= 1 and cfg.episode_minutes % cfg.decision_minutes == 0,
         "trace_probability": 0.0 <= cfg.trace_probability <= 1.0,
+        "short_history_probability": 0.0 <= cfg.short_history_probability <= 1.0,
         "reward_scale": cfg.reward_scale > 0,
         "num_env_runners": cfg.num_env_runners >= -1,
         "num_envs_per_env_runner": cfg.num_envs_per_env_runner >= 1,

@@ -44,6 +44,7 @@ def rllib_env_creator(env_config: dict[str, Any]) -> Any:
         )
     sim = dict(config.get("sim_config") or {})
     sim["trace_probability"] = config.get("trace_probability", 0.3)
+    sim["short_history_probability"] = config.get("short_history_probability", 0.2)
     return FleetEnv(sim)
 
 
@@ -57,6 +58,7 @@ def build_ppo_config(cfg: TrainConfig, team_traces: tuple[str, ...] = ()) -> Any
     env_config = {
         "sim_config": sim_config(cfg).to_dict(),
         "trace_probability": cfg.trace_probability,
+        "short_history_probability": cfg.short_history_probability,
         "reward_normalization": cfg.reward_normalization,
         "reward_scale": cfg.reward_scale,
         "expected_rewards": cfg.expected_rewards,

@@ -22,15 +22,18 @@ from training.policies.base import Policy, rollout
 from training.policies.oracle import Oracle
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim
-from training.sim.loads import TUNE_STREAM, Scenario, sample_scenario
+from training.sim.loads import TUNE_STREAM, Scenario, sample_with_past
 
 VALIDATION_SUBSTREAM = 7
 VALIDATION_SEED = 20240101
 
 
-def validation_scenarios(count: int, minutes: int, capacity: float, trace_probability: float) -> list[Scenario]:
+def validation_scenarios(
+    count: int, minutes: int, capacity: float, trace_probability: float
+) -> list[tuple[Scenario, np.ndarray]]:
+    """(scenario, the day before it) pairs, drawn as training draws them (``sample_with_past``)."""
     return [
-        sample_scenario(
+        sample_with_past(
             np.random.default_rng([TUNE_STREAM, VALIDATION_SUBSTREAM, i]),
             minutes,
             trace_probability=trace_probability,
@@ -47,8 +50,8 @@ class ValidationSet:
 
     @classmethod
     def build(cls, sim_config: SimConfig, count: int, minutes: int, trace_probability: float) -> ValidationSet:
-        scenarios = validation_scenarios(count, minutes, sim_config.capacity_rpm_per_machine, trace_probability)
-        sim = FleetSim(sim_config, scenarios, seed=VALIDATION_SEED)
+        drawn = validation_scenarios(count, minutes, sim_config.capacity_rpm_per_machine, trace_probability)
+        sim = FleetSim(sim_config, [s for s, _ in drawn], seed=VALIDATION_SEED, past=[p for _, p in drawn])
         return cls(sim=sim, oracle_profit=rollout(Oracle(), sim)["reward"])
 
     def profit(self, policy: Policy) -> np.ndarray:

@@ -25,7 +25,7 @@ from training.policies.base import rollout
 from training.policies.oracle import Oracle
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, StepResult, observation_of
-from training.sim.loads import TRAIN_STREAM, sample_scenario
+from training.sim.loads import TRAIN_STREAM, sample_with_past
 
 DEMO_SUBSTREAM = 11
 
@@ -43,8 +43,8 @@ def oracle_demonstrations(
     sim_config: SimConfig, scenarios: int, seed: int, trace_probability: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(observations, action labels) along the oracle's trajectories on ``scenarios`` training scenarios."""
-    cases = [
-        sample_scenario(
+    drawn = [
+        sample_with_past(
             np.random.default_rng([TRAIN_STREAM, DEMO_SUBSTREAM, seed, i]),
             sim_config.episode_minutes,
             trace_probability=trace_probability,
@@ -52,7 +52,12 @@ def oracle_demonstrations(
         )
         for i in range(scenarios)
     ]
-    sim = FleetSim(sim_config, cases, seed=np.random.SeedSequence([TRAIN_STREAM, DEMO_SUBSTREAM, seed]))
+    sim = FleetSim(
+        sim_config,
+        [s for s, _ in drawn],
+        seed=np.random.SeedSequence([TRAIN_STREAM, DEMO_SUBSTREAM, seed]),
+        past=[p for _, p in drawn],
+    )
     xs, ys = [], []
 
     def record(t: int, obs: Observation, desired: np.ndarray, result: StepResult) -> None:

@@ -23,15 +23,17 @@ downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
 ## Starting State
 A scenario from ``sampler`` (default: ``training.sim.loads.sample_scenario``, random synthetic shapes and windows of
 the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
-observed and the scenario's initial fleet serving. Observations are ``observation_lag_minutes`` old, as the
-simulator's (``training.sim.fleet``). ``options={"scenario": Scenario}`` pins the scenario.
+observed (and the day before it: ``sample_with_past``) and the scenario's initial fleet serving.
+``options={"scenario": Scenario, "past": array}`` pins both. Observations are ``observation_lag_minutes`` old, as the
+simulator's (``training.sim.fleet``).
 
 ## Episode End
 Never terminated. Truncated after ``episode_minutes`` steps (1000, article 002's ``max_time_steps``).
 
 ## Arguments
 ``config``: ``SimConfig`` or a dict of its fields (RLlib passes ``env_config`` dicts); ``trace_probability``:
-share of training episodes replaying a recorded trace.
+share of training episodes replaying a recorded trace; ``short_history_probability``: share whose day of history
+is cut short.
 """
 
 from __future__ import annotations
@@ -44,13 +46,22 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
-from inference.features import HISTORY, LOAD_DIM, MINUTES_PER_WEEK, OBS_DIM, fleet_features, load_features
+from inference.features import (
+    FLEET_DIM,
+    HISTORY,
+    LOAD_DIM,
+    MINUTES_PER_WEEK,
+    OBS_DIM,
+    ContextTracker,
+    fleet_features,
+    load_features,
+)
 from training.sim.config import SimConfig
 from training.sim.fleet import STEP_KEYS, FleetSim
-from training.sim.loads import Scenario, sample_scenario
+from training.sim.loads import Scenario, sample_with_past
 
 _NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
-Sampler = Callable[[np.random.Generator, int], Scenario]
+Sampler = Callable[[np.random.Generator, int], Scenario | tuple[Scenario, np.ndarray]]
 
 
 class FleetEnv(gym.Env):
@@ -61,11 +72,14 @@ class FleetEnv(gym.Env):
         config: SimConfig | dict[str, Any] | None = None,
         sampler: Sampler | None = None,
         trace_probability: float = 0.3,
+        short_history_probability: float = 0.2,
     ):
         if isinstance(config, dict):
             config = dict(config)
             trace_probability = float(config.pop("trace_probability", trace_probability))
+            short_history_probability = float(config.pop("short_history_probability", short_history_probability))
             config = SimConfig.from_dict(config)
+        self.short_history_probability = short_history_probability
         self.config = config or SimConfig()
         self.trace_probability = trace_probability
         self.sampler = sampler or self._default_sampler
@@ -73,15 +87,26 @@ class FleetEnv(gym.Env):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.sim: FleetSim | None = None
 
-    def _default_sampler(self, rng: np.random.Generator, minutes: int) -> Scenario:
-        return sample_scenario(
-            rng, minutes, trace_probability=self.trace_probability, capacity=self.config.capacity_rpm_per_machine
+    def _default_sampler(self, rng: np.random.Generator, minutes: int) -> tuple[Scenario, np.ndarray]:
+        return sample_with_past(
+            rng,
+            minutes,
+            short_history_probability=self.short_history_probability,
+            trace_probability=self.trace_probability,
+            capacity=self.config.capacity_rpm_per_machine,
         )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        scenario = (options or {}).get("scenario") or self.sampler(self.np_random, self.config.episode_minutes)
-        self.sim = FleetSim(self.config, [scenario], seed=int(self.np_random.integers(2**63)))
+        options = options or {}
+        if options.get("scenario") is not None:
+            scenario, past = options["scenario"], options.get("past")
+        else:
+            drawn = self.sampler(self.np_random, self.config.episode_minutes)
+            scenario, past = drawn if isinstance(drawn, tuple) else (drawn, None)
+        self.sim = FleetSim(
+            self.config, [scenario], seed=int(self.np_random.integers(2**63)), past=None if past is None else [past]
+        )
         self.steps = min(self.config.episode_minutes, self.sim.minutes)
         cap = self.config.capacity_rpm_per_machine
         windows = sliding_window_view(self.sim.observed_loads[0], HISTORY)[: self.steps + 1]
@@ -91,10 +116,12 @@ class FleetEnv(gym.Env):
         self._need = windows[:, -1] / cap
         self._last = windows[:, -1]
         self._basis = sizing_basis(windows, cap)
+        newest = self.sim.newest_column + np.arange(self.steps + 1)
+        self._context = ContextTracker(self.sim.series, np.full(1, cap)).at(newest, np.zeros_like(newest))
         self._active = self.sim.active.astype(np.float64)
         self._pending = self.sim.pending.astype(np.float64)
         self._failed = np.zeros(1)
-        self._fleet = np.empty((1, OBS_DIM - LOAD_DIM))
+        self._fleet = np.empty((1, FLEET_DIM))
         self.t = 0
         return self._obs(), {"scenario": scenario.name}
 
@@ -105,7 +132,8 @@ class FleetEnv(gym.Env):
         )
         obs = np.empty(OBS_DIM, dtype=np.float32)
         obs[:LOAD_DIM] = self._load_obs[t]
-        obs[LOAD_DIM:] = self._fleet[0]
+        obs[LOAD_DIM : LOAD_DIM + FLEET_DIM] = self._fleet[0]
+        obs[LOAD_DIM + FLEET_DIM :] = self._context[t]
         return obs
 
     def step(self, action):

@@ -18,7 +18,9 @@ Each step, for minute ``t`` and every fleet:
 
 Observation lag: deciding minute ``t``, the observation holds the load and failed requests of the minutes up
 to ``t - 1 - L`` (``L = observation_lag_minutes``, CloudWatch's publication lag), and the fleet's machines now.
-Minutes before the scenario's history are the oldest history minute repeated (``features.pad_history``).
+Minutes before the scenario's history come from its ``past`` when given, else they are the oldest minute known
+repeated (``features.pad_history``). The observation also carries the last ``CONTEXT_MINUTES`` observed minutes
+(``history``, ``NaN`` where neither the past nor the scenario has them) for the character features.
 
 All capacity noise is drawn when the simulator is built, from its seed, so that two policies run on the same
 seed face exactly the same capacities (common random numbers): differences in profit are the policies'.
@@ -32,7 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.actions import desired_from_action, sizing_basis
-from inference.features import HISTORY, MINUTES_PER_WEEK, featurize, minute_of_week
+from inference.features import (
+    CONTEXT_MINUTES,
+    DAY,
+    HISTORY,
+    MINUTES_PER_WEEK,
+    ContextTracker,
+    featurize,
+    minute_of_week,
+)
 from training.sim.config import SimConfig
 from training.sim.kernel import (
     OUT_ACTIVE,
@@ -64,6 +74,8 @@ class Observation:
     load: np.ndarray
     """(N, HISTORY) requests per minute of the last HISTORY observed minutes (up to ``t - 1 - lag``), oldest
     first."""
+    history: np.ndarray
+    """(N, CONTEXT_MINUTES) the longer load history ending at the same minute as ``load``, ``NaN`` = unknown."""
     failed: np.ndarray
     """Requests that failed in the newest observed minute."""
     active: np.ndarray
@@ -110,9 +122,12 @@ class FleetSim:
         scenarios: list[Scenario],
         seed: int | np.random.SeedSequence = 0,
         noise: np.ndarray | None = None,
+        past: list[np.ndarray] | None = None,
     ):
         """``noise``: standard-normal capacity draws (N, minutes) to use instead of drawing them from ``seed``,
-        e.g. to run many copies of one scenario on identical noise."""
+        e.g. to run many copies of one scenario on identical noise. ``past``: each fleet's load before its
+        scenario's history, oldest first, as the metrics a live system holds (only the last ``DAY + lag``
+        minutes are used; ``NaN`` = unknown)."""
         if not scenarios:
             raise ValueError("FleetSim needs at least one scenario")
         lengths = {len(s.load) for s in scenarios}
@@ -126,8 +141,22 @@ class FleetSim:
         if self.minutes < 1:
             raise ValueError(f"scenarios need more than HISTORY={HISTORY} minutes of load")
         self.lag = config.observation_lag_minutes
-        # What the cloud has published when minute t is decided: row i, columns t .. t + HISTORY - 1.
-        self.observed_loads = np.concatenate([np.repeat(self.loads[:, :1], self.lag, axis=1), self.loads], axis=1)
+        if past is not None and len(past) != self.n:
+            raise ValueError(f"past must hold one array per fleet ({self.n}), got {len(past)}")
+        # Each fleet's known load: the past's last DAY + lag minutes (NaN where unknown), then the scenario's.
+        self._past_len = DAY + self.lag
+        known = np.full((self.n, self._past_len), np.nan)
+        for i, p in enumerate(past or []):
+            tail = np.asarray(p, dtype=np.float64)[-self._past_len :]
+            if tail.size:
+                known[i, self._past_len - tail.size :] = tail
+        self.series = np.concatenate([known, self.loads], axis=1)
+        # What the cloud has published when minute t is decided: row i, columns t .. t + HISTORY - 1; minutes
+        # before anything known are the oldest known minute.
+        lead = self.series[:, self._past_len - self.lag :]
+        oldest = lead[np.arange(self.n), np.argmax(~np.isnan(lead), axis=1)]
+        self.observed_loads = np.where(np.isnan(lead), oldest[:, None], lead)
+        self._tracker: ContextTracker | None = None
         self.start_minute = minute_of_week([s.start for s in scenarios])
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal((self.n, self.minutes))
@@ -162,6 +191,18 @@ class FleetSim:
         return self.ring.sum(axis=1)
 
     @property
+    def newest_column(self) -> int:
+        """Column of ``series`` holding the newest observed minute (``t - 1 - lag``)."""
+        return self._past_len + HISTORY + self.t - 1 - self.lag
+
+    def context(self) -> np.ndarray:
+        """The character features (N, CONTEXT_DIM) of the current observation from cumulative sums
+        (``features.ContextTracker``): what ``featurize`` computes from ``observe().history``, in O(1) per step."""
+        if self._tracker is None:
+            self._tracker = ContextTracker(self.series, self._cap)
+        return self._tracker.at(np.full(self.n, self.newest_column))
+
+    @property
     def observed_failed(self) -> np.ndarray:
         """Failed requests of the newest minute observed deciding minute ``t`` (``t - 1 - lag``)."""
         return self._failed_seen[:, self.t]
@@ -170,6 +211,7 @@ class FleetSim:
         t = min(self.t, self.minutes - 1)
         return Observation(
             load=self.observed_loads[:, self.t : self.t + HISTORY],
+            history=self.series[:, self.newest_column + 1 - CONTEXT_MINUTES : self.newest_column + 1],
             failed=self.observed_failed,
             active=self.active.copy(),
             pending=self.pending,
@@ -265,9 +307,12 @@ def expected_profit(
     return served * (c.request_value / 1000.0) - cost - c.downtime_cost * p_down
 
 
-def observation_of(obs: Observation) -> np.ndarray:
-    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else."""
-    return featurize(obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute)
+def observation_of(obs: Observation, context: np.ndarray | None = None) -> np.ndarray:
+    """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else.
+    ``context``: its character features already computed (``FleetSim.context``), else from ``obs.history``."""
+    return featurize(
+        obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute, obs.history, context
+    )
 
 
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from inference.features import HISTORY
+from inference.features import DAY, HISTORY
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TRAIN_FRACTION = 0.7
@@ -478,3 +479,42 @@ def sample_scenario(
             seed=int(rng.integers(2**31)),
         )
     return synthetic_scenario(rng, minutes, capacity=capacity)
+
+
+def split_past(long: Scenario, past_minutes: int, capacity: float) -> tuple[Scenario, np.ndarray]:
+    """Cut the first ``past_minutes`` of a long scenario off as its past; the rest is the scenario."""
+    past = long.load[:past_minutes]
+    load = long.load[past_minutes:]
+    scenario = Scenario(
+        name=long.name,
+        load=load,
+        start=long.start + timedelta(minutes=past_minutes),
+        initial_machines=initial_fleet(load, capacity),
+        meta={**long.meta, "past_minutes": past_minutes},
+    )
+    return scenario, past
+
+
+TRAINING_PAST_MINUTES = DAY + 16
+"""Past drawn before every training scenario: the character window, and the lag the simulator may add."""
+
+
+def sample_with_past(
+    rng: np.random.Generator,
+    minutes: int,
+    *,
+    short_history_probability: float = 0.0,
+    past_minutes: int = TRAINING_PAST_MINUTES,
+    capacity: float = 300.0,
+    **kwargs: Any,
+) -> tuple[Scenario, np.ndarray]:
+    """A training scenario (``sample_scenario``) with the ``past_minutes`` of load before it, so that episodes start
+    with the day of history the policy's character features read (warm-up from the scenario's own past). With
+    probability ``short_history_probability`` the past is cut to a random length (``NaN`` before it), as for a
+    fleet the controller has watched for less than a day, so that the policy learns what little history means."""
+    long = sample_scenario(rng, past_minutes + minutes, capacity=capacity, **kwargs)
+    scenario, past = split_past(long, past_minutes, capacity)
+    if short_history_probability > 0 and rng.random() < short_history_probability:
+        past = past.copy()
+        past[: past_minutes - int(rng.integers(0, past_minutes + 1))] = np.nan
+    return scenario, past

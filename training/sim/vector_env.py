@@ -46,7 +46,7 @@ from inference.actions import N_ACTIONS
 from inference.features import OBS_DIM
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_scenario
+from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past
 
 RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
 REWARD_NORMALIZATIONS = get_args(RewardNormalization)
@@ -66,10 +66,12 @@ class FleetVectorEnv(VectorEnv):
         reward_scale: float = 1.0,
         return_normalization_gamma: float | None = None,
         scenario_sampler: Any = None,
+        # returns a Scenario, or (Scenario, past) as sample_with_past does
         expected_rewards: bool = False,
         exclude_offered_revenue: bool = False,
         decision_minutes: int = 1,
         team_traces: tuple[str, ...] | list[str] = (),
+        short_history_probability: float = 0.2,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -81,6 +83,9 @@ class FleetVectorEnv(VectorEnv):
             raise ValueError(f"decision_minutes must be >= 1, got {decision_minutes}")
         if not 0.0 <= trace_probability <= 1.0:
             raise ValueError(f"trace_probability must be in [0, 1], got {trace_probability}")
+        if not 0.0 <= short_history_probability <= 1.0:
+            raise ValueError(f"short_history_probability must be in [0, 1], got {short_history_probability}")
+        self.short_history_probability = float(short_history_probability)
         if isinstance(sim_config, dict):
             sim_config = SimConfig.from_dict(sim_config)
         self.sim_config = sim_config or SimConfig()
@@ -109,10 +114,11 @@ class FleetVectorEnv(VectorEnv):
         self._zeros = np.zeros(num_envs)
         self._false = np.zeros(num_envs, dtype=bool)
 
-    def _sample_training_scenario(self, rng: np.random.Generator) -> Scenario:
-        return sample_scenario(
+    def _sample_training_scenario(self, rng: np.random.Generator) -> tuple[Scenario, np.ndarray]:
+        return sample_with_past(
             rng,
             self.sim_config.episode_minutes,
+            short_history_probability=self.short_history_probability,
             trace_probability=self.trace_probability,
             capacity=self.sim_config.capacity_rpm_per_machine,
             team_traces=self.team_traces,
@@ -122,8 +128,10 @@ class FleetVectorEnv(VectorEnv):
         if seed is not None:
             # Training streams only: held-out evaluation draws from EVAL_STREAM (training.sim.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
-        scenarios = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
-        self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)))
+        drawn = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
+        scenarios = [d[0] if isinstance(d, tuple) else d for d in drawn]
+        past = [d[1] if isinstance(d, tuple) else np.zeros(0) for d in drawn]
+        self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)), past=past)
         cap = self.sim_config.capacity_rpm_per_machine
         mean_need = np.maximum(self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap, 1.0)
         if self.reward_normalization == "mean_need":
@@ -134,7 +142,7 @@ class FleetVectorEnv(VectorEnv):
             self._reward_factor = np.full(self.num_envs, self.reward_scale)
         self._obs = self.sim.observe()
         self._needs_reset = False
-        return observation_of(self._obs), {}
+        return observation_of(self._obs, self.sim.context()), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self._needs_reset:
@@ -163,7 +171,7 @@ class FleetVectorEnv(VectorEnv):
             reward = self._return_norm(reward, result.done)
         self._needs_reset = result.done
         truncated = np.full(self.num_envs, result.done)
-        return observation_of(self._obs), reward, self._false.copy(), truncated, {}
+        return observation_of(self._obs, self.sim.context()), reward, self._false.copy(), truncated, {}
 
     def pop_counters(self) -> tuple[float, float, float]:
         """(minutes simulated per fleet x fleets, sum of training rewards, sum of profit in dollars) since the
