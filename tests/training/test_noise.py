@@ -12,6 +12,7 @@ from inference.artifact import package_policy, random_policy, untrained_metadata
 from training.evaluation import noise as bench_noise
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.scoreboard import default_policies
+from training.policies.rules import TargetTracking
 from training.sim.config import SimConfig
 
 
@@ -31,12 +32,16 @@ def test_paired_interval_and_verdict() -> None:
 def test_replay_pairs_draws() -> None:
     cases = evaluation_cases(quick=True)[-1:]  # the two World Cup days
     rules = default_policies(oracle=False)
-    policies = {"target_tracking": rules["target_tracking"], "again": rules["target_tracking"], "hpa": rules["hpa"]}
+    policies = {
+        "target_tracking": rules["target_tracking"], "again": rules["target_tracking"], "hpa": rules["hpa"],
+        "hot": TargetTracking(0.95),  # runs out of capacity now and then: its profit depends on the draw
+    }  # fmt: skip
     draws = bench_noise.replay(policies, cases, SimConfig(), 2, progress=False)
     assert draws.draws == 2 and draws.scenarios == [("trace", "worldcup-eval")]
     assert draws.minutes.tolist() == [cases[0].scenario.minutes]
     tt = draws.profit["target_tracking"]
-    assert tt.shape == (2, 1) and tt[0, 0] != tt[1, 0]  # two draws of the noise
+    hot = draws.profit["hot"]
+    assert tt.shape == hot.shape == (2, 1) and hot[0, 0] != hot[1, 0]  # two draws of the noise
     np.testing.assert_array_equal(tt, draws.profit["again"])  # the same draws for every policy
     np.testing.assert_array_equal(draws.minutes_down["target_tracking"], draws.minutes_down["again"])
     with pytest.raises(ValueError, match="at least 2"):
