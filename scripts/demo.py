@@ -108,11 +108,14 @@ def drive_the_loop(endpoint: LocalEndpoint, shadow_hours: int = 3, active_hours:
 
 
 def check_against_scoreboard(endpoint: LocalEndpoint, model: Path, hours: int = 6) -> dict:
-    """Active from the start: the loop's profit against the scoreboard's for the served policy, same minutes."""
+    """Active from the start: the loop's profit against the scoreboard's for the served policy, same minutes,
+    both observing with a deployed stage's publication lag."""
     rl = _loop_module()
     minutes = 60 * hours
-    board = rl.scoreboard(model, "worldcup", minutes, 0)
-    loop = rl.Loop(endpoint, "worldcup", 0)
+    from inference.contract import OBSERVATION_LAG_MINUTES  # as a deployed stage observes
+
+    board = rl.scoreboard(model, "worldcup", minutes, 0, OBSERVATION_LAG_MINUTES)
+    loop = rl.Loop(endpoint, "worldcup", 0, publication_lag=OBSERVATION_LAG_MINUTES)
     with loop.running():
         clean = loop.drive(minutes)
     profit, expected = clean.totals["reward"], board["profit"]
