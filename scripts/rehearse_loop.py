@@ -131,8 +131,10 @@ class Loop:
         from controller.run import Dependencies
         from controller.state import S3Store
         from controller.targets import build_adapters
-        from inference.features import HISTORY
+        from inference.artifact import load_artifact
 
+        # as the stack sets HISTORY_MINUTES: the minutes of load_rpm the packaged policy declares it uses
+        history = int(load_artifact(self.endpoint.model).metadata["observation"]["history"])
         with mock_aws():
             clients = Clients(region=REGION)
             for service in ("cloudwatch", "s3", "ssm"):
@@ -155,7 +157,7 @@ class Loop:
                 state_bucket=BUCKET,
                 fleets=parse_fleets([self.spec], STAGE),
                 modes_parameter=MODES_PARAMETER,
-                history_minutes=HISTORY,
+                history_minutes=history,
                 publication_lag_minutes=self.publication_lag,
             )
             self.store = S3Store(s3, BUCKET)

@@ -58,6 +58,7 @@ from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
 
 # The only imports of training/ in controller/ (the simulator core; the Lambda ships it).
 from training.sim import STEP_KEYS, TRACES, FleetSim, Scenario, SimConfig, trace_part_minutes, trace_scenario
+from training.sim.loads import TRAINING_PAST_MINUTES, trace_past
 
 from .base import FleetState, TargetError
 
@@ -182,6 +183,17 @@ def scenario_for(fleet: FleetConfig, window: Window) -> Scenario:
     )
 
 
+def past_for(fleet: FleetConfig, scenario: Scenario) -> np.ndarray:
+    """The last ``TRAINING_PAST_MINUTES`` of the trace before the replayed window's history, exactly as the
+    scoreboard's ``trace_case`` has it (``training.sim.trace_past``)."""
+    return trace_past(
+        fleet.target["trace"],
+        int(scenario.meta["first_minute"]),
+        mean_machines=TRACE_MEAN_MACHINES * float(fleet.target["scale"]),
+        capacity=fleet.capacity_rpm_per_machine,
+    )[-TRAINING_PAST_MINUTES:]
+
+
 def identity(fleet: FleetConfig) -> dict[str, Any]:
     """What the state was made for: a change restarts the replay."""
     t = fleet.target
@@ -283,12 +295,16 @@ class SimulatedTarget:
             doc = {}
         out: list[dict[str, Any]] = []
         if doc.get("version") != STATE_VERSION or doc.get("identity") != identity(fleet):
+            first = not doc
             if doc:
                 log.warning("simulated fleet %s: target config changed, the replay starts afresh", fleet.name)
             doc, sim = new_state(fleet, now)
-            load = sim.loads[0]
-            for k in range(HISTORY):  # the history before the first minute, failed requests 0
-                out += self._points(fleet, now - HISTORY + k, float(load[k]), 0.0)
+            if first:  # (a restarted replay keeps what was published: CloudWatch would add a second copy up)
+                # what CloudWatch would already hold, failed requests 0: the day of the trace before the replay
+                # (the policy's character window) and the scenario's own history
+                known = np.concatenate([past_for(fleet, sim.scenarios[0]), sim.loads[0, :HISTORY]])
+                for k, value in enumerate(known):
+                    out += self._points(fleet, now - len(known) + k, float(value), 0.0)
         else:
             sim, points = self._advance(fleet, doc, build_sim(fleet, doc), now)
             out += points

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
+from inference.features import CONTEXT_MINUTES
 from stacks.artifact import ArtifactError, ModelArtifact
 from stacks.config import StageConfigError, select_stages
 from stacks.controller import ENVIRONMENT_LIMIT_BYTES, controller_environment, history_minutes
@@ -118,7 +119,7 @@ def test_environment_follows_the_contract(app: Synthesised, stage: str) -> None:
     assert env["STAGE"] == stage and env["ENDPOINT_NAME"] == config.endpoint_name
     assert joined(env["STATE_BUCKET"]) == f"rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1"
     assert env["MODES_PARAMETER"] == f"/rl-autoscaler/{stage.lower()}/controller/modes"
-    assert env["HISTORY_MINUTES"] == "16"  # the test policy's metadata: observation.history
+    assert env["HISTORY_MINUTES"] == str(CONTEXT_MINUTES)  # the test policy's metadata: observation.history
     assert env["PUBLICATION_LAG_MINUTES"] == str(config.controller.publication_lag_minutes)
     assert env["STALE_AFTER_MINUTES"] == str(config.controller.stale_after_minutes)
     assert env["ENDPOINT_TIMEOUT_S"] == "2" and env["ENDPOINT_MAX_ATTEMPTS"] == "2"

@@ -19,11 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.features import HISTORY
-from training.sim.loads import EVAL_STREAM, TRACES, Scenario, split_past, synthetic_scenario, trace_scenario
+from training.sim.loads import (
+    EVAL_STREAM,
+    PAST_MINUTES,
+    TRACES,
+    Scenario,
+    split_past,
+    synthetic_scenario,
+    trace_past,
+    trace_scenario,
+)
 
-PAST_MINUTES = 14 * 1440
-"""Metric history before each scenario (AWS predictive scaling uses up to 14 days)."""
 SYNTHETIC = {"full": (16, 3 * 1440), "quick": (4, 1440)}
 """(number of held-out synthetic scenarios, minutes each)."""
 TRACE_MINUTES = {"full": None, "quick": 2 * 1440}
@@ -73,15 +79,9 @@ def trace_case(
     scenario = trace_scenario(
         name, part, mean_machines=mean_machines, capacity=capacity, minutes=minutes, offset=offset
     )
-    first = scenario.meta["first_minute"]  # raw index of the first simulated minute
-    have = min(past_minutes, first - 2 * HISTORY)
-    past = np.zeros(0)
-    if have > 0:
-        before = trace_scenario(
-            name, "train", mean_machines=mean_machines, capacity=capacity, minutes=have,
-            offset=first - 2 * HISTORY - have,
-        )  # fmt: skip
-        past = before.load[HISTORY:]
+    past = trace_past(
+        name, scenario.meta["first_minute"], past_minutes=past_minutes, mean_machines=mean_machines, capacity=capacity
+    )
     scenario = Scenario(
         scenario.name, scenario.load, scenario.start, scenario.initial_machines,
         meta={**scenario.meta, "past_minutes": len(past)},

@@ -299,6 +299,30 @@ def trace_scenario(
     )
 
 
+PAST_MINUTES = 14 * 1440
+"""Metric history before each evaluation scenario (AWS predictive scaling uses up to 14 days)."""
+
+
+def trace_past(
+    name: str, first_minute: int, *, past_minutes: int = PAST_MINUTES, mean_machines: float, capacity: float
+) -> np.ndarray:
+    """Up to ``past_minutes`` of a trace's load just before the history of a window whose first simulated minute is
+    raw minute ``first_minute``, scaled as its training part: from the training part while the window's history
+    starts there (so the evaluation part's past is the end of the training part), else from the evaluation part
+    (a window later in it), never across the two. The evaluation's ``trace_case`` and the controller's simulated
+    fleet both read it, so a low-volume trace's resampling (which depends on the window) is the same for both."""
+    cut = int(len(_trace(name)) * TRAIN_FRACTION)
+    end = first_minute - HISTORY  # raw minute just after the past
+    part, lo = ("train", HISTORY) if end <= cut else ("eval", cut)
+    have = min(past_minutes, end - lo)
+    if have <= 0:
+        return np.zeros(0)
+    before = trace_scenario(
+        name, part, mean_machines=mean_machines, capacity=capacity, minutes=have, offset=end - have - lo
+    )
+    return before.load[HISTORY:]
+
+
 def trace_part_minutes(name: str, part: str) -> int:
     """Simulatable minutes in a trace's part."""
     raw = _trace(name)
