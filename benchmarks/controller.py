@@ -1,6 +1,6 @@
 """Controller benchmark: one run for 1,000 fleets, AWS stubbed, the local endpoint real; prints one JSON object.
 
-    python -m benchmarks.controller                       # 1,000 fleets, 5 runs (one per minute)
+    python -m benchmarks.controller                       # 1,000 fleets, 5 runs (one per minute), a day of history
     python -m benchmarks.controller --fleets 1000 --runs 7 --model artifacts/model/model.tar.gz
 
 What runs for real: the whole `controller.run.run` (observe, decide, limits, state, publish), the decision
@@ -45,6 +45,7 @@ from controller.observe import epoch_minute, minute_time  # noqa: E402
 from controller.run import Dependencies, run  # noqa: E402
 from controller.state import MemoryStore  # noqa: E402
 from controller.targets.base import FleetState  # noqa: E402
+from inference.features import CONTEXT_MINUTES  # noqa: E402
 
 DEFAULT_MODEL = REPO / "artifacts" / "model" / "model.tar.gz"
 T0 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
@@ -177,7 +178,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fleets", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5, help="consecutive minutes timed (the first is reported apart)")
-    parser.add_argument("--history", type=int, default=16, help="HISTORY_MINUTES (the artifact's metadata)")
+    parser.add_argument(
+        "--history", type=int, default=CONTEXT_MINUTES, help="HISTORY_MINUTES (the artifact metadata; %(default)s)"
+    )
     parser.add_argument("--model", type=Path, default=None)
     args = parser.parse_args(argv)
 

@@ -241,3 +241,35 @@ def test_expected_profit_without_noise_is_the_reward():
     sim = FleetSim(config, [flat(2990.0, 3, initial=10), flat(3100.0, 3, initial=10, name="short")], seed=0)
     r = sim.step(np.full(2, 10))
     np.testing.assert_allclose(expected_profit(config, r.load, r.active, r.machine_cost), r.reward, atol=1e-9)
+
+
+def test_the_observed_history_is_the_past_then_the_scenario_and_nan_before_it():
+    """Episodes start with the day before them observed (the character features' window); minutes before what is
+    known are NaN, never zeros."""
+    from inference.features import CONTEXT_MINUTES, DAY
+
+    rng = np.random.default_rng(0)
+    scenario = synthetic_scenario(rng, 30)
+    past = np.arange(DAY // 2, dtype=float) + 1.0  # half a day known
+    sim = FleetSim(SimConfig(observation_lag_minutes=2), [scenario, scenario], seed=0, past=[past, np.zeros(0)])
+    obs = sim.observe()
+    assert obs.history.shape == (2, CONTEXT_MINUTES)
+    known = np.concatenate([past, scenario.load[: HISTORY - 2]])
+    np.testing.assert_array_equal(obs.history[0, -len(known) :], known)
+    assert np.isnan(obs.history[0, : -len(known)]).all()
+    assert np.isnan(obs.history[1, : -(HISTORY - 2)]).all()
+    np.testing.assert_array_equal(obs.history[:, -1], obs.load[:, -1])  # both end at the newest observed minute
+    np.testing.assert_array_equal(obs.load[0, :2], past[-2:])  # the lag reads the real past, not padding
+
+
+def test_training_scenarios_come_with_a_day_of_their_own_past():
+    from inference.features import DAY
+    from training.sim.loads import sample_with_past
+
+    full = [sample_with_past(np.random.default_rng(i), 100) for i in range(20)]
+    assert all(len(p) >= DAY and not np.isnan(p).any() for _, p in full)
+    cut = [sample_with_past(np.random.default_rng(i), 100, short_history_probability=1.0) for i in range(20)]
+    known = [int((~np.isnan(p)).sum()) for _, p in cut]
+    assert len(set(known)) > 10 and min(known) < DAY // 2  # random lengths, NaN before them
+    for (scenario, _), (again, _) in zip(full, cut):
+        np.testing.assert_array_equal(scenario.load, again.load)  # the same scenarios, only the past cut

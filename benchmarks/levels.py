@@ -1,0 +1,154 @@
+"""What the policy learned: the safety level it picks on each held-out fleet, beside that fleet's best fixed level.
+
+    python -m benchmarks.levels --policy DIR/model.tar.gz [--full] [--draws 3] [--out DIR]
+
+For every evaluation scenario: its size (mean load in machines), its character as the policy sees it at the first
+decision (``noise`` and ``spike_rate`` of ``inference.features``), the levels of the action table the served
+policy chose (greedy action; median and interquartile range over the scenario's minutes), and the fixed level of
+the table that earns most on that scenario (mean over ``--draws`` capacity-noise draws, every level on the same
+draws). A policy that sees each fleet's character should pick tight levels on calm fleets and cautious ones on
+spiky fleets, near each fleet's best fixed level; one that does not picks the same level everywhere.
+
+Writes ``levels.json``, ``levels.md`` and ``levels.png`` (level against size, coloured by noise) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.actions import FixedSizing
+from inference.actions import LEVELS
+from inference.features import FEATURE_NAMES
+from training.evaluation.cases import Case, evaluation_cases
+from training.evaluation.scoreboard import run_policy
+from training.policies.artifact import ArtifactPolicy
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, observation_of
+
+NOISE, SPIKES = FEATURE_NAMES.index("noise"), FEATURE_NAMES.index("spike_rate")
+
+
+class RecordingPolicy:
+    """The served policy, recording the level of its greedy action and the observation of its first minute."""
+
+    def __init__(self, policy: ArtifactPolicy) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.levels: list[np.ndarray] = []
+        self.first: np.ndarray | None = None
+
+    def reset(self, sim: FleetSim) -> None:
+        self.policy.reset(sim)
+        self.levels, self.first = [], None
+
+    def act(self, obs: Observation) -> np.ndarray:
+        features = observation_of(obs)
+        if self.first is None:
+            self.first = features
+        self.levels.append(np.asarray(LEVELS)[self.policy.loaded.policy.logits(features).argmax(axis=1)])
+        return self.policy.act(obs)
+
+
+def best_fixed_levels(cases: list[Case], config: SimConfig, draws: int) -> np.ndarray:
+    """(levels, scenarios) mean profit of every fixed level of the table over ``draws`` noise draws."""
+    profit = np.zeros((len(LEVELS), len(cases)))
+    for i, level in enumerate(LEVELS):
+        for seed in range(draws):
+            metrics, _ = run_policy(FixedSizing("margin", level), cases, config, seed=seed)
+            profit[i] += np.array([m["profit"] for m in metrics]) / draws
+    return profit
+
+
+def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> list[dict[str, Any]]:
+    cases = evaluation_cases(quick=not full)
+    fixed = best_fixed_levels(cases, config, draws)
+    rows = []
+    for k, case in enumerate(cases):
+        recorder = RecordingPolicy(ArtifactPolicy(str(policy_path)))
+        metrics, _ = run_policy(recorder, [case], config, seed=0)
+        chosen = np.concatenate(recorder.levels)
+        assert recorder.first is not None
+        best = int(np.argmax(fixed[:, k]))
+        rows.append({
+            "scenario": case.scenario.name,
+            "mean_machines": float(case.scenario.load.mean() / config.capacity_rpm_per_machine),
+            "noise": float(recorder.first[0, NOISE]),
+            "spike_rate": float(recorder.first[0, SPIKES]),
+            "policy_level_median": float(np.median(chosen)),
+            "policy_level_q25": float(np.quantile(chosen, 0.25)),
+            "policy_level_q75": float(np.quantile(chosen, 0.75)),
+            "policy_profit": metrics[0]["profit"],
+            "best_fixed_level": float(LEVELS[best]),
+            "best_fixed_profit": float(fixed[best, k]),
+            "fixed_profit_by_level": {str(z): round(float(p), 2) for z, p in zip(LEVELS, fixed[:, k])},
+        })  # fmt: skip
+    return rows
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = np.array([r["mean_machines"] for r in rows])
+    noise = np.array([r["noise"] for r in rows])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    med = np.array([r["policy_level_median"] for r in rows])
+    err = np.array([[m - r["policy_level_q25"], r["policy_level_q75"] - m] for m, r in zip(med, rows)]).T
+    ax.errorbar(size, med, yerr=err, fmt="none", ecolor="grey", alpha=0.6, zorder=1)
+    points = ax.scatter(size, med, c=noise, cmap="viridis", marker="o", label="policy (median, IQR)", zorder=2)
+    ax.scatter(size, [r["best_fixed_level"] for r in rows], c=noise, cmap="viridis", marker="x", s=60,
+               label="best fixed level of the scenario", zorder=3)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("mean load (machines)")
+    ax.set_ylabel("safety level of the action table")
+    fig.colorbar(points, label="noise feature (first decision)")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("Safety level picked by the policy vs the best fixed level, per held-out scenario", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | mean machines | noise | spike rate | policy level (median, IQR) | best fixed level | "
+        "policy profit ($) | best fixed profit ($) |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['mean_machines']:.1f} | {r['noise']:.3f} | {r['spike_rate']:.4f} | "
+            f"{r['policy_level_median']:g} ({r['policy_level_q25']:g} to {r['policy_level_q75']:g}) | "
+            f"{r['best_fixed_level']:g} | {r['policy_profit']:,.0f} | {r['best_fixed_profit']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", type=Path, required=True, help="a packaged policy (model.tar.gz)")
+    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
+    parser.add_argument("--draws", type=int, default=3, help="noise draws for each scenario's best fixed level")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/levels"), help="directory for the outputs")
+    args = parser.parse_args(argv)
+    if args.draws < 1:
+        parser.error("--draws must be >= 1")
+    rows = measure(args.policy, args.full, args.draws, SimConfig())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "levels.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (args.out / "levels.md").write_text(markdown(rows))
+    plot(rows, args.out / "levels.png")
+    print(markdown(rows))
+    print(f"wrote {args.out}/levels.json, levels.md, levels.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
