@@ -165,6 +165,7 @@ def test_without_team_traces_the_sampler_draws_exactly_as_before():
 
 # python -m training.train --trace: the training scenarios, the gate's cases, the default unchanged.
 
+
 def test_without_team_traces_training_draws_what_it_draws_with_none():
     from training.sim.config import SimConfig
     from training.sim.vector_env import FleetVectorEnv

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from inference.artifact import load_artifact
+from inference.features import OBS_DIM
 from training.rl.gate import EXIT_GATE_FAILED
 
 pytestmark = pytest.mark.slow  # starts Ray and trains (tiny preset)
@@ -116,6 +117,6 @@ def test_export_check_catches_a_different_network(trained, tmp_path):
     out, _ = trained
     module = load_rllib_module(sorted((out / "checkpoints").glob("iter_*"))[-1])
     tarball = package_policy(random_policy(seed=5), tmp_path, metadata=untrained_metadata())
-    obs = np.random.default_rng(0).standard_normal((1000, 23)).astype(np.float32)
+    obs = np.random.default_rng(0).standard_normal((1000, OBS_DIM)).astype(np.float32)
     check = compare_greedy(module, tarball, obs)
     assert not check["passed"] and check["mismatches"] > 100

@@ -1,0 +1,45 @@
+"""What the observation lag costs the rules: the full scoreboard's rules at several lags, with tuned values at hand.
+
+    python -m benchmarks.lag                                  # lags 0 and 2, training/policies/tuned_baselines.json
+    git show 1f1526d:training/policies/tuned_baselines.json > /tmp/lag0.json
+    python -m benchmarks.lag --tuned /tmp/lag0.json           # the values tuned before the lag existed
+
+Every rule and the oracle on the full held-out set (seed 0, the scoreboard's cases and noise), once per lag
+(``SimConfig.observation_lag_minutes``); prints total profit and % of minutes down per policy and lag as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from training.evaluation.cases import evaluation_cases
+from training.evaluation.scoreboard import default_policies, evaluate
+from training.policies.rules import TUNED_PATH, load_tuned
+from training.sim.config import SimConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tuned", type=Path, default=TUNED_PATH, help="tuned values (default: %(default)s)")
+    parser.add_argument("--lags", type=int, nargs="+", default=[0, 2], help="observation lags (default: 0 2)")
+    parser.add_argument("--quick", action="store_true", help="the quick evaluation set")
+    args = parser.parse_args(argv)
+    tuned = load_tuned(args.tuned)
+    cases = evaluation_cases(quick=args.quick)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for lag in args.lags:
+        report = evaluate(
+            default_policies(tuned), cases, SimConfig(observation_lag_minutes=lag), record=False, progress=False
+        )
+        out[f"lag {lag}"] = {
+            name: {"total_profit": round(s["total_profit"], 2), "pct_minutes_down": round(s["pct_minutes_down"], 3)}
+            for name, s in report.summary().items()
+        }
+    print(json.dumps({"tuned": str(args.tuned), "tuned_values": tuned, "results": out}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
