@@ -18,7 +18,7 @@ from aws_cdk.assertions import Template
 from inference.features import CONTEXT_MINUTES
 from stacks.artifact import ArtifactError, ModelArtifact
 from stacks.config import StageConfigError, select_stages
-from stacks.controller import ENVIRONMENT_LIMIT_BYTES, controller_environment, history_minutes
+from stacks.controller import ENVIRONMENT_LIMIT_BYTES, controller_environment, history_minutes, trained_lag_minutes
 from stacks.controller_asset import ControllerPackageError
 from stacks.layers import CONTROLLER_LAYERS
 from tests.infra.helpers import CDK_CONTEXT, STAGES, Synthesised, build_app, joined, only, resources
@@ -437,3 +437,27 @@ def test_dashboard_of_a_stage_without_fleets_says_so(tmp_path: Path, policy_arti
     texts = [w["properties"]["markdown"] for w in body["widgets"] if w["type"] == "text"]
     assert any("No fleet configured for Dev" in t for t in texts)
     assert not any(t.startswith("## Decisions:") for t in texts)
+
+
+def _lag_warnings(stage: Any) -> list[Any]:
+    return [
+        m
+        for m in stage.controller.node.metadata
+        if m.type == "aws:cdk:warning" and "observation-lag-mismatch" in json.dumps(m.data)
+    ]
+
+
+def test_synth_warns_when_the_controller_observes_later_or_earlier_than_the_policy_was_trained(
+    app: Synthesised, tmp_path: Path
+) -> None:
+    from inference.artifact import observation_spec, package_policy, random_policy, untrained_metadata
+
+    assert all(not _lag_warnings(s) for s in app.stages.values())  # the shipped stages match the policy (2 minutes)
+    metadata = {**untrained_metadata("lag-0"), "observation": observation_spec(None, lag_minutes=0)}
+    model = package_policy(random_policy(0), tmp_path / "model", metadata=metadata)
+    _, stages = build_app(tmp_path / "out", stage="Dev", model_artifact=model)
+    (warning,) = _lag_warnings(stages[0])
+    assert "trained and scored on minutes 0 min old" in json.dumps(warning.data)
+    assert trained_lag_minutes(ModelArtifact(sha256="0" * 64, metadata={"observation": {"history": 16}})) == 0
+    with pytest.raises(ArtifactError, match=r"observation\.lag_minutes"):
+        trained_lag_minutes(ModelArtifact(sha256="0" * 64, metadata={"observation": {"lag_minutes": "2"}}))
