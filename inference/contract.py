@@ -272,9 +272,7 @@ def _count(value: object, where: str, name: str) -> int:
 def _assemble(rows: list[tuple], single: bool) -> DecisionRequest:
     cols = list(zip(*rows))
     width = max(len(recent) for recent in cols[8])
-    history = np.full((len(rows), width), np.nan)
-    for i, recent in enumerate(cols[8]):
-        history[i, width - len(recent) :] = recent
+    history = np.stack([features.pad_context(recent, width) for recent in cols[8]])
     return DecisionRequest(
         load=np.stack(cols[0]) if len(rows) > 1 else cols[0][0][None, :],
         history=history,

@@ -247,10 +247,10 @@ def context_features(history: np.ndarray, capacity_rpm_per_machine: np.ndarray) 
     )  # fmt: skip
 
 
-def pad_context(load_rpm: list[float] | np.ndarray) -> np.ndarray:
-    """The last ``CONTEXT_MINUTES`` of one load list (oldest first), left-padded with ``NaN`` (not sent)."""
-    arr = np.asarray(load_rpm, dtype=np.float64)[-CONTEXT_MINUTES:]
-    return np.concatenate([np.full(CONTEXT_MINUTES - arr.size, np.nan), arr])
+def pad_context(load_rpm: list[float] | np.ndarray, width: int = CONTEXT_MINUTES) -> np.ndarray:
+    """The last ``width`` minutes of one load list (oldest first), left-padded with ``NaN`` (not sent)."""
+    arr = np.asarray(load_rpm, dtype=np.float64)[-width:]
+    return np.concatenate([np.full(width - arr.size, np.nan), arr])
 
 
 class ContextTracker:

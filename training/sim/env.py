@@ -52,13 +52,12 @@ from inference.features import (
     LOAD_DIM,
     MINUTES_PER_WEEK,
     OBS_DIM,
-    ContextTracker,
     fleet_features,
     load_features,
 )
 from training.sim.config import SimConfig
 from training.sim.fleet import STEP_KEYS, FleetSim
-from training.sim.loads import Scenario, sample_with_past
+from training.sim.loads import Scenario, sample_with_past, with_past
 
 _NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
 Sampler = Callable[[np.random.Generator, int], Scenario | tuple[Scenario, np.ndarray]]
@@ -101,12 +100,10 @@ class FleetEnv(gym.Env):
         options = options or {}
         if options.get("scenario") is not None:
             scenario, past = options["scenario"], options.get("past")
+            past = np.zeros(0) if past is None else past
         else:
-            drawn = self.sampler(self.np_random, self.config.episode_minutes)
-            scenario, past = drawn if isinstance(drawn, tuple) else (drawn, None)
-        self.sim = FleetSim(
-            self.config, [scenario], seed=int(self.np_random.integers(2**63)), past=None if past is None else [past]
-        )
+            scenario, past = with_past(self.sampler(self.np_random, self.config.episode_minutes))
+        self.sim = FleetSim(self.config, [scenario], seed=int(self.np_random.integers(2**63)), past=[past])
         self.steps = min(self.config.episode_minutes, self.sim.minutes)
         cap = self.config.capacity_rpm_per_machine
         windows = sliding_window_view(self.sim.observed_loads[0], HISTORY)[: self.steps + 1]
@@ -117,7 +114,7 @@ class FleetEnv(gym.Env):
         self._last = windows[:, -1]
         self._basis = sizing_basis(windows, cap)
         newest = self.sim.newest_column + np.arange(self.steps + 1)
-        self._context = ContextTracker(self.sim.series, np.full(1, cap)).at(newest, np.zeros_like(newest))
+        self._context = self.sim.tracker.at(newest, np.zeros_like(newest))
         self._active = self.sim.active.astype(np.float64)
         self._pending = self.sim.pending.astype(np.float64)
         self._failed = np.zeros(1)

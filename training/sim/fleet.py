@@ -198,9 +198,14 @@ class FleetSim:
     def context(self) -> np.ndarray:
         """The character features (N, CONTEXT_DIM) of the current observation from cumulative sums
         (``features.ContextTracker``): what ``featurize`` computes from ``observe().history``, in O(1) per step."""
+        return self.tracker.at(np.full(self.n, self.newest_column))
+
+    @property
+    def tracker(self) -> ContextTracker:
+        """Cumulative sums of the character features over ``series`` (built on first use)."""
         if self._tracker is None:
             self._tracker = ContextTracker(self.series, self._cap)
-        return self._tracker.at(np.full(self.n, self.newest_column))
+        return self._tracker
 
     @property
     def observed_failed(self) -> np.ndarray:

@@ -542,3 +542,8 @@ def sample_with_past(
         past = past.copy()
         past[: past_minutes - int(rng.integers(0, past_minutes + 1))] = np.nan
     return scenario, past
+
+
+def with_past(drawn: Scenario | tuple[Scenario, np.ndarray]) -> tuple[Scenario, np.ndarray]:
+    """What a scenario sampler returned, as (scenario, past): a sampler may return a bare ``Scenario`` (no past)."""
+    return drawn if isinstance(drawn, tuple) else (drawn, np.zeros(0))

@@ -46,7 +46,7 @@ from inference.actions import N_ACTIONS
 from inference.features import OBS_DIM
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past
+from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
 
 RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
 REWARD_NORMALIZATIONS = get_args(RewardNormalization)
@@ -128,9 +128,9 @@ class FleetVectorEnv(VectorEnv):
         if seed is not None:
             # Training streams only: held-out evaluation draws from EVAL_STREAM (training.sim.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
-        drawn = [self.scenario_sampler(self._rng) for _ in range(self.num_envs)]
-        scenarios = [d[0] if isinstance(d, tuple) else d for d in drawn]
-        past = [d[1] if isinstance(d, tuple) else np.zeros(0) for d in drawn]
+        drawn = [with_past(self.scenario_sampler(self._rng)) for _ in range(self.num_envs)]
+        scenarios = [scenario for scenario, _ in drawn]
+        past = [p for _, p in drawn]
         self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)), past=past)
         cap = self.sim_config.capacity_rpm_per_machine
         mean_need = np.maximum(self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap, 1.0)
