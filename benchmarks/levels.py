@@ -1,15 +1,19 @@
 """What the policy learned: the safety level it picks on each held-out fleet, beside that fleet's best fixed level.
 
-    python -m benchmarks.levels --policy DIR/model.tar.gz [--full] [--draws 3] [--out DIR]
+    python -m benchmarks.levels --policy DIR/model.tar.gz [--full] [--draws 10] [--out DIR]
 
 For every evaluation scenario: its size (mean load in machines), its character as the policy sees it at the first
 decision (``noise`` and ``spike_rate`` of ``inference.features``), the levels of the action table the served
-policy chose (greedy action; median and interquartile range over the scenario's minutes), and the fixed level of
-the table that earns most on that scenario (mean over ``--draws`` capacity-noise draws, every level on the same
-draws). A policy that sees each fleet's character should pick tight levels on calm fleets and cautious ones on
-spiky fleets, near each fleet's best fixed level; one that does not picks the same level everywhere.
+policy chose (greedy action on draw 0; median and interquartile range over the scenario's minutes), and the fixed
+level of the table that earns most on that scenario (mean over ``--draws`` capacity-noise draws). The served policy
+and every fixed level run on the same draws (``training.evaluation.noise.replay``), so the totals come with paired
+95 % intervals: the policy against the best single level, and against the best level chosen per scenario (an upper
+bound of any "character -> level" map within the table, chosen on the same draws). A policy that sees each fleet's
+character should pick tight levels on calm fleets and cautious ones on spiky fleets, near each fleet's best fixed
+level; one that does not picks the same level everywhere.
 
-Writes ``levels.json``, ``levels.md`` and ``levels.png`` (level against size, coloured by noise) under ``--out``.
+Writes ``levels.json`` (``scenarios`` and ``totals``), ``levels.md`` and ``levels.png`` (level against size,
+coloured by noise) under ``--out``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import numpy as np
 from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS
 from inference.features import FEATURE_NAMES
-from training.evaluation.cases import Case, evaluation_cases
+from training.evaluation.cases import evaluation_cases
+from training.evaluation.noise import Paired, pair_cell, replay
 from training.evaluation.scoreboard import run_policy
 from training.policies.artifact import ArtifactPolicy
 from training.sim.config import SimConfig
@@ -54,26 +59,21 @@ class RecordingPolicy:
         return self.policy.act(obs)
 
 
-def best_fixed_levels(cases: list[Case], config: SimConfig, draws: int) -> np.ndarray:
-    """(levels, scenarios) mean profit of every fixed level of the table over ``draws`` noise draws."""
-    profit = np.zeros((len(LEVELS), len(cases)))
-    for i, level in enumerate(LEVELS):
-        for seed in range(draws):
-            metrics, _ = run_policy(FixedSizing("margin", level), cases, config, seed=seed)
-            profit[i] += np.array([m["profit"] for m in metrics]) / draws
-    return profit
-
-
-def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> list[dict[str, Any]]:
+def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> dict[str, Any]:
     cases = evaluation_cases(quick=not full)
-    fixed = best_fixed_levels(cases, config, draws)
+    fixed_names = [f"level {z:g}" for z in LEVELS]
+    policies = {name: FixedSizing("margin", z) for name, z in zip(fixed_names, LEVELS)}
+    policies["policy"] = ArtifactPolicy(str(policy_path))
+    profit = replay(policies, cases, config, draws, progress=False).profit  # name -> (draws, cases)
+    fixed = np.stack([profit[name] for name in fixed_names])  # (levels, draws, cases)
+    best = fixed.mean(axis=1).argmax(axis=0)  # each case's best level over the draws
+    served = profit["policy"]
     rows = []
     for k, case in enumerate(cases):
         recorder = RecordingPolicy(ArtifactPolicy(str(policy_path)))
-        metrics, _ = run_policy(recorder, [case], config, seed=0)
+        run_policy(recorder, [case], config, seed=0)
         chosen = np.concatenate(recorder.levels)
         assert recorder.first is not None
-        best = int(np.argmax(fixed[:, k]))
         rows.append({
             "scenario": case.scenario.name,
             "mean_machines": float(case.scenario.load.mean() / config.capacity_rpm_per_machine),
@@ -82,12 +82,23 @@ def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> lis
             "policy_level_median": float(np.median(chosen)),
             "policy_level_q25": float(np.quantile(chosen, 0.25)),
             "policy_level_q75": float(np.quantile(chosen, 0.75)),
-            "policy_profit": metrics[0]["profit"],
-            "best_fixed_level": float(LEVELS[best]),
-            "best_fixed_profit": float(fixed[best, k]),
-            "fixed_profit_by_level": {str(z): round(float(p), 2) for z, p in zip(LEVELS, fixed[:, k])},
+            "policy_profit": float(served[:, k].mean()),
+            "best_fixed_level": float(LEVELS[best[k]]),
+            "best_fixed_profit": float(fixed[best[k], :, k].mean()),
+            "fixed_profit_by_level": {str(z): round(float(p), 2) for z, p in zip(LEVELS, fixed[:, :, k].mean(axis=1))},
         })  # fmt: skip
-    return rows
+    single = int(fixed.sum(axis=2).mean(axis=1).argmax())  # the best level for every case together
+    per_case = fixed[best, :, np.arange(len(cases))].sum(axis=0)  # (draws,): each case at its own best level
+    totals = {
+        "draws": draws,
+        "policy": float(served.sum(axis=1).mean()),
+        "best_single_level": float(LEVELS[single]),
+        "best_single_level_profit": float(fixed[single].sum(axis=1).mean()),
+        "best_level_per_scenario_profit": float(per_case.mean()),
+        "policy_minus_best_single_level": Paired.of(served.sum(axis=1) - fixed[single].sum(axis=1)).to_json(),
+        "policy_minus_best_level_per_scenario": Paired.of(served.sum(axis=1) - per_case).to_json(),
+    }
+    return {"scenarios": rows, "totals": totals}
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -116,7 +127,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(result: dict[str, Any]) -> str:
+    rows, totals = result["scenarios"], result["totals"]
     lines = [
         "| scenario | mean machines | noise | spike rate | policy level (median, IQR) | best fixed level | "
         "policy profit ($) | best fixed profit ($) |",
@@ -128,6 +140,15 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{r['policy_level_median']:g} ({r['policy_level_q25']:g} to {r['policy_level_q75']:g}) | "
             f"{r['best_fixed_level']:g} | {r['policy_profit']:,.0f} | {r['best_fixed_profit']:,.0f} |"
         )
+    lines += [
+        "",
+        f"Totals over {totals['draws']} paired draws: policy {totals['policy']:,.0f} $; best single level "
+        f"({totals['best_single_level']:g}) {totals['best_single_level_profit']:,.0f} $; best level per scenario "
+        f"{totals['best_level_per_scenario_profit']:,.0f} $.",
+        f"Policy - best single level: {pair_cell(totals['policy_minus_best_single_level'])} $; policy - best level "
+        f"per scenario: {pair_cell(totals['policy_minus_best_level_per_scenario'])} $ "
+        "(mean [95 % interval] wins/draws).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -135,17 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, required=True, help="a packaged policy (model.tar.gz)")
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--draws", type=int, default=3, help="noise draws for each scenario's best fixed level")
+    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
     parser.add_argument("--out", type=Path, default=Path("artifacts/levels"), help="directory for the outputs")
     args = parser.parse_args(argv)
-    if args.draws < 1:
-        parser.error("--draws must be >= 1")
-    rows = measure(args.policy, args.full, args.draws, SimConfig())
+    if args.draws < 2:
+        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    result = measure(args.policy, args.full, args.draws, SimConfig())
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "levels.json").write_text(json.dumps(rows, indent=1) + "\n")
-    (args.out / "levels.md").write_text(markdown(rows))
-    plot(rows, args.out / "levels.png")
-    print(markdown(rows))
+    (args.out / "levels.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "levels.md").write_text(markdown(result))
+    plot(result["scenarios"], args.out / "levels.png")
+    print(markdown(result))
     print(f"wrote {args.out}/levels.json, levels.md, levels.png")
     return 0
 

@@ -26,8 +26,14 @@ def test_lag_changes_what_the_reactive_rules_see_and_nothing_of_the_oracle(capsy
 @pytest.mark.slow
 def test_levels_reports_the_policys_levels_beside_each_scenarios_best(tmp_path, capsys) -> None:
     model = package_policy(random_policy(0), tmp_path / "m", metadata=untrained_metadata("levels-test"))
-    assert levels_cli.main(["--policy", str(model), "--draws", "1", "--out", str(tmp_path / "out")]) == 0
-    rows = json.loads((tmp_path / "out" / "levels.json").read_text())
+    assert levels_cli.main(["--policy", str(model), "--draws", "2", "--out", str(tmp_path / "out")]) == 0
+    result = json.loads((tmp_path / "out" / "levels.json").read_text())
+    rows, totals = result["scenarios"], result["totals"]
+    assert totals["draws"] == 2 and totals["best_single_level"] in LEVELS
+    assert totals["best_level_per_scenario_profit"] >= totals["best_single_level_profit"]  # chosen per scenario
+    pair = totals["policy_minus_best_single_level"]
+    assert pair["lo"] <= pair["mean"] <= pair["hi"] and pair["draws"] == 2
+    assert pair["mean"] == pytest.approx(totals["policy"] - totals["best_single_level_profit"], abs=0.01)
     assert [r["scenario"] for r in rows][-2:] == ["nasa-eval", "worldcup-eval"]
     for r in rows:
         assert r["best_fixed_level"] in LEVELS
