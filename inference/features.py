@@ -80,6 +80,23 @@ FLEET_DIM = 3
 """Width of the fleet part (``fleet_features``)."""
 CONTEXT_DIM = len(CONTEXT_NAMES)
 """Width of the character part (``context_features``), the last features."""
+FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "noise": ("noise", "swing"),
+    "spikes": ("spike_rate", "surprise"),
+    "yesterday": ("yday_level", "yday_rise"),
+    "day": CONTEXT_NAMES,
+}
+"""The character features by what they describe, for ablations (``TrainConfig.ablate``, ``benchmarks.ablation``);
+"day" is all of them. ``day_fraction`` belongs to no smaller group: it only says how far to trust the others."""
+
+
+def group_columns(groups: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Sorted observation columns of the features in ``groups`` (names of ``FEATURE_GROUPS``)."""
+    unknown = [g for g in groups if g not in FEATURE_GROUPS]
+    if unknown:
+        raise ValueError(f"unknown feature group(s) {unknown}; known: {', '.join(FEATURE_GROUPS)}")
+    names = {name for g in groups for name in FEATURE_GROUPS[g]}
+    return np.array(sorted(FEATURE_NAMES.index(name) for name in names), dtype=np.int64)
 
 
 def minute_of_week(timestamps: datetime | list[datetime]) -> np.ndarray:

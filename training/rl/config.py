@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from inference.features import FEATURE_GROUPS
 from training.sim.config import SimConfig
 from training.sim.vector_env import RewardNormalization
 
@@ -51,6 +52,10 @@ class TrainConfig:
     short_history_probability: float = 0.2
     """Probability that a training scenario's day of history is cut to a random length, as for a fleet watched
     for less than a day (``training.sim.loads.sample_with_past``)."""
+    ablate: tuple[str, ...] = ()
+    """Feature groups to train without, held at 0 (``inference.features.FEATURE_GROUPS``: noise, spikes,
+    yesterday, day), e.g. "noise,spikes": for ablations (``python -m benchmarks.ablation``); the packaged network
+    ignores them (``training.rl.export.policy_net``)."""
     sim: dict = field(default_factory=dict)
     """Overrides of ``training.sim.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     decision_minutes: int = 5
@@ -263,6 +268,13 @@ def coerce(name: str, value: Any) -> Any:
             if not isinstance(parsed, dict):
                 raise ValueError(f"not a JSON object: {value!r}")
             return parsed
+        if kind == tuple[str, ...]:
+            if isinstance(value, str):
+                text = value.strip()
+                parsed = json.loads(text) if text.startswith("[") else text.split(",")
+            else:
+                parsed = value
+            return tuple(str(v).strip() for v in parsed if str(v).strip())
         if kind == tuple[int, ...]:
             if isinstance(value, str):
                 text = value.strip()
@@ -333,6 +345,7 @@ def validate(cfg: TrainConfig) -> None:
         "keep_checkpoints": cfg.keep_checkpoints >= 1,
         "export_check_observations": cfg.export_check_observations >= 1,
         "noise_draws": cfg.noise_draws >= 2,
+        "ablate": all(g in FEATURE_GROUPS for g in cfg.ablate),
     }
     for name, kind in _types().items():  # every Literal field: its value is one of the choices
         if get_origin(kind) is Literal:
@@ -448,6 +461,7 @@ def from_args(args: argparse.Namespace, hps: dict[str, Any] | None = None) -> Tr
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     out = asdict(cfg)
     out["hidden"] = list(cfg.hidden)
+    out["ablate"] = list(cfg.ablate)
     return out
 
 

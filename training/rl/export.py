@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.artifact import load_artifact, observation_spec
+from inference.features import group_columns
 from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
 from training.rl.checkpoints import module_path
 from training.sim.config import SimConfig
@@ -40,9 +41,28 @@ def module_state(module: Any) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def policy_net(state: dict[str, Any], activation: str) -> Any:
-    """The artifact's ``nn.Sequential`` from an RLlib module state dict (policy path only)."""
-    return from_rllib_state_dict(state, fcnet_activation=activation)
+def policy_net(state: dict[str, Any], activation: str, ablate: tuple[str, ...] | list[str] = ()) -> Any:
+    """The artifact's ``nn.Sequential`` from an RLlib module state dict (policy path only).
+
+    ``ablate``: the feature groups the run trained without (``TrainConfig.ablate``). Training saw them as 0, so
+    their first-layer weights were never fitted; they are zeroed, and the network ignores those features
+    whatever a caller sends: the packaged policy acts as it was trained, with no serving change."""
+    import torch
+
+    net = from_rllib_state_dict(state, fcnet_activation=activation)
+    if ablate:
+        with torch.no_grad():
+            net[0].weight[:, torch.from_numpy(group_columns(ablate))] = 0.0
+    return net
+
+
+def ablated_view(obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()) -> np.ndarray:
+    """``obs`` as a run trained without ``ablate`` saw it (those columns 0): what its RLlib module expects."""
+    if not ablate:
+        return obs
+    out = np.array(obs, dtype=np.float32)
+    out[:, group_columns(ablate)] = 0.0
+    return out
 
 
 def numpy_policy(net: Any) -> NumpyPolicy:
@@ -88,9 +108,11 @@ def collect_observations(
     return np.concatenate(seen)
 
 
-def compare_greedy(module: Any, artifact_path: str | Path, obs: np.ndarray) -> dict[str, Any]:
-    """Greedy actions of the RLlib module vs the packaged artifact on ``obs``."""
-    logits = rllib_logits(module, obs)
+def compare_greedy(
+    module: Any, artifact_path: str | Path, obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()
+) -> dict[str, Any]:
+    """Greedy actions of the RLlib module (on ``obs`` as it was trained to see them) vs the packaged artifact."""
+    logits = rllib_logits(module, ablated_view(obs, ablate))
     ref = logits.argmax(axis=1)
     got = load_artifact(artifact_path).act(obs)
     top2 = np.sort(logits, axis=1)[:, -2:]

@@ -106,9 +106,12 @@ def gate_and_package(
     seed: int = 0,
     progress: bool = True,
     team_traces: tuple[str, ...] = (),
+    ablate: tuple[str, ...] = (),
 ) -> int:
     """Evaluate, gate, package and check one trained network; returns the process exit code. ``team_traces``:
-    trace files whose late part (``training.evaluation.team``) joins the held-out cases."""
+    trace files whose late part (``training.evaluation.team``) joins the held-out cases; ``ablate``: the feature
+    groups the run trained without (``net`` already ignores them; the export check shows them to the RLlib module
+    as 0, as training did)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.tar.gz", "metadata.json"):
@@ -168,7 +171,7 @@ def gate_and_package(
     metadata.update(evaluation=evaluation, gate=decision.metadata())
     tarball = package_policy(net, out, metadata=metadata)
     report.policies[CANDIDATE]["parameters"]["path"] = str(tarball)
-    check = compare_greedy(module, tarball, check_obs)
+    check = compare_greedy(module, tarball, check_obs, ablate)
     report.extra["export_check"] = check
     write_report(report, out)
     if not check["passed"]:
@@ -221,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     state = load_state(ckpt)
     cfg = state["config"]
     module = load_rllib_module(ckpt)
-    net = policy_net(module_state(module), cfg["activation"])
+    ablate = tuple(cfg.get("ablate", ()))
+    net = policy_net(module_state(module), cfg["activation"], ablate)
     eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
     training = {**state.get("training", {}), "checkpoint": str(ckpt)}
     return gate_and_package(
@@ -235,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         check_count=cfg.get("export_check_observations", 1000),
         noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
+        ablate=ablate,
     )
 
 

@@ -15,9 +15,11 @@ PER_MINUTE_DOLLARS = {
     "return_normalization_gamma": None,
     "expected_rewards": False,
     "exclude_offered_revenue": False,
+    "ablate": [],
 }
 """The env-config values under which ``FleetEnv`` and ``FleetVectorEnv`` are the same environment: one decision
-a minute, the sampled profit in dollars as reward. The single env honours nothing else, so it refuses others."""
+a minute, the sampled profit in dollars as reward, every feature seen. The single env honours nothing else, so it
+refuses others."""
 
 
 def rllib_env_creator(env_config: dict[str, Any]) -> Any:
@@ -67,6 +69,8 @@ def build_ppo_config(cfg: TrainConfig, team_traces: tuple[str, ...] = ()) -> Any
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }
+    if cfg.ablate:  # only when set: without it the env config is what it was before ablations existed
+        env_config["ablate"] = list(cfg.ablate)
     if team_traces:  # absolute paths: env runners may run in another working directory
         env_config["team_traces"] = [str(Path(p).resolve()) for p in team_traces]
     return (

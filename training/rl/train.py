@@ -346,7 +346,7 @@ def train(
             validated = progress.iteration == first or progress.iteration % cfg.validation_every == 0 or done
             if validated:
                 weights = algo.learner_group.get_weights()["default_policy"]
-                net = numpy_policy(policy_net(weights, cfg.activation))
+                net = numpy_policy(policy_net(weights, cfg.activation, cfg.ablate))
                 progress.last_ratio = validation.profit_vs_oracle(NetworkPolicy(net))
             progress.elapsed_s = time.perf_counter() - started
             row = record(progress, steps, learner, runners, time.perf_counter() - t0)
@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
 
     module = load_rllib_module(final_ckpt)
     code = gate_and_package(
-        net=policy_net(module_state(module), cfg.activation),
+        net=policy_net(module_state(module), cfg.activation, cfg.ablate),
         module=module,
         out_dir=out,
         sim_config=sim_config(cfg),
@@ -473,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         noise_draws=cfg.noise_draws,
         seed=0,
         team_traces=team_traces,
+        ablate=cfg.ablate,
     )
     if code == 0 and sm.model_dir is not None:
         export_to_model_dir(out / "model.tar.gz", sm.model_dir)

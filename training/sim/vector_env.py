@@ -43,7 +43,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from inference.actions import N_ACTIONS
-from inference.features import OBS_DIM
+from inference.features import OBS_DIM, group_columns
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
@@ -72,6 +72,7 @@ class FleetVectorEnv(VectorEnv):
         decision_minutes: int = 1,
         team_traces: tuple[str, ...] | list[str] = (),
         short_history_probability: float = 0.2,
+        ablate: tuple[str, ...] | list[str] = (),
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -86,6 +87,9 @@ class FleetVectorEnv(VectorEnv):
         if not 0.0 <= short_history_probability <= 1.0:
             raise ValueError(f"short_history_probability must be in [0, 1], got {short_history_probability}")
         self.short_history_probability = float(short_history_probability)
+        # Feature groups the policy trains without (held at 0, their "not known" value): ablations only.
+        self.ablate = tuple(ablate)
+        self._ablated = group_columns(self.ablate)
         if isinstance(sim_config, dict):
             sim_config = SimConfig.from_dict(sim_config)
         self.sim_config = sim_config or SimConfig()
@@ -142,7 +146,7 @@ class FleetVectorEnv(VectorEnv):
             self._reward_factor = np.full(self.num_envs, self.reward_scale)
         self._obs = self.sim.observe()
         self._needs_reset = False
-        return observation_of(self._obs, self.sim.context()), {}
+        return self._observation(), {}
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         if self._needs_reset:
@@ -171,7 +175,13 @@ class FleetVectorEnv(VectorEnv):
             reward = self._return_norm(reward, result.done)
         self._needs_reset = result.done
         truncated = np.full(self.num_envs, result.done)
-        return observation_of(self._obs, self.sim.context()), reward, self._false.copy(), truncated, {}
+        return self._observation(), reward, self._false.copy(), truncated, {}
+
+    def _observation(self) -> np.ndarray:
+        assert self.sim is not None and self._obs is not None
+        obs = observation_of(self._obs, self.sim.context())
+        obs[:, self._ablated] = 0.0
+        return obs
 
     def pop_counters(self) -> tuple[float, float, float]:
         """(minutes simulated per fleet x fleets, sum of training rewards, sum of profit in dollars) since the

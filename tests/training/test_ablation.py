@@ -1,0 +1,123 @@
+"""Training without a feature group (``TrainConfig.ablate``): the env hides it, the packaged network ignores it,
+and ``benchmarks.ablation`` trains, packages and judges such runs end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.features import CONTEXT_NAMES, FEATURE_GROUPS, FEATURE_NAMES, OBS_DIM, group_columns
+from training.rl import config as tc
+from training.rl.export import ablated_view, numpy_policy, policy_net
+from training.rl.ppo import rllib_env_creator
+from training.sim.config import SimConfig
+from training.sim.vector_env import FleetVectorEnv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_groups_name_character_features_only():
+    assert set(FEATURE_GROUPS["day"]) == set(CONTEXT_NAMES)
+    for name, members in FEATURE_GROUPS.items():
+        assert set(members) <= set(CONTEXT_NAMES), name
+    assert [FEATURE_NAMES[i] for i in group_columns(["yesterday", "noise"])] == [
+        "noise", "swing", "yday_level", "yday_rise"
+    ]  # fmt: skip
+    assert group_columns([]).size == 0
+    with pytest.raises(ValueError, match=r"unknown feature group\(s\) \['weekly'\]"):
+        group_columns(["weekly"])
+
+
+def test_env_hides_exactly_the_ablated_columns():
+    config = SimConfig(episode_minutes=60)
+    full, ablated = FleetVectorEnv(8, config), FleetVectorEnv(8, config, ablate=("spikes", "yesterday"))
+    hidden = group_columns(("spikes", "yesterday"))
+    shown = np.setdiff1d(np.arange(OBS_DIM), hidden)
+    a, _ = full.reset(seed=3)
+    b, _ = ablated.reset(seed=3)
+    for _ in range(5):
+        assert np.array_equal(a[:, shown], b[:, shown])
+        assert not b[:, hidden].any()
+        actions = np.full(8, 4)
+        a, *_ = full.step(actions)
+        b, *_ = ablated.step(actions)
+    assert a[:, hidden].any()  # the hidden features carry information in the full env
+
+
+def _rllib_state(seed: int = 0, hidden: int = 8) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "encoder.actor_encoder.net.mlp.0.weight": rng.standard_normal((hidden, OBS_DIM)).astype(np.float32),
+        "encoder.actor_encoder.net.mlp.0.bias": rng.standard_normal(hidden).astype(np.float32),
+        "pi.net.mlp.0.weight": rng.standard_normal((13, hidden)).astype(np.float32),
+        "pi.net.mlp.0.bias": rng.standard_normal(13).astype(np.float32),
+    }
+
+
+def test_packaged_network_ignores_the_ablated_features_and_keeps_the_rest():
+    state = _rllib_state()
+    plain = numpy_policy(policy_net(state, "tanh"))
+    ablated = numpy_policy(policy_net(state, "tanh", ("noise",)))
+    obs = np.random.default_rng(1).standard_normal((64, OBS_DIM)).astype(np.float32)
+    noisy = obs.copy()
+    noisy[:, group_columns(["noise"])] += 5.0
+    assert np.allclose(ablated.logits(obs), ablated.logits(noisy))  # ignores them whatever is sent
+    # ...and acts as the trained module does on what training showed it (those features at 0).
+    assert np.allclose(ablated.logits(obs), plain.logits(ablated_view(obs, ("noise",))), atol=1e-6)
+    assert not np.allclose(plain.logits(obs), plain.logits(noisy))
+    assert ablated_view(obs) is obs
+
+
+def test_config_parses_and_names_bad_groups():
+    cfg = tc.apply(tc.TrainConfig(), {"ablate": "noise, spikes"}, "test")
+    assert cfg.ablate == ("noise", "spikes")
+    assert tc.apply(tc.TrainConfig(), {"ablate": '["day"]'}, "test").ablate == ("day",)
+    assert tc.apply(tc.TrainConfig(), {"ablate": ""}, "test").ablate == ()
+    assert tc.to_dict(cfg)["ablate"] == ["noise", "spikes"]
+    with pytest.raises(ValueError, match=r"ablate=\('weekly',\)"):
+        tc.finalize(tc.TrainConfig(ablate=("weekly",)))
+
+
+def test_env_config_carries_the_ablation_only_when_set():
+    plain = tc.finalize(tc.TrainConfig(), run_name="r")
+    from training.rl.ppo import build_ppo_config
+
+    assert "ablate" not in build_ppo_config(plain).env_config
+    ablated = tc.finalize(tc.TrainConfig(ablate=("noise",)), run_name="r")
+    assert build_ppo_config(ablated).env_config["ablate"] == ["noise"]
+    with pytest.raises(ValueError, match="cannot honour {'ablate': \\['noise'\\]}"):
+        rllib_env_creator({"ablate": ["noise"]})  # the single env shows every feature
+
+
+@pytest.mark.slow  # two tiny training runs (Ray) and their replay
+def test_benchmark_trains_packages_and_judges_ablated_runs(tmp_path):
+    out = tmp_path / "ablation"
+    cmd = [sys.executable, "-m", "benchmarks.ablation", "--preset", "tiny", "--seeds", "1", "--groups", "noise",
+           "--draws", "2", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    result = json.loads((out / "ablation.json").read_text())
+    assert list(result["runs"]) == ["none-s1", "noise-s1"]  # the baseline is always trained
+    pair = result["runs"]["noise-s1"]["minus_baseline"]
+    assert set(pair) == set(result["scopes"]) and pair["all scenarios"]["draws"] == 2
+    total = result["runs"]["noise-s1"]["total_mean"] - result["runs"]["none-s1"]["total_mean"]
+    assert pair["all scenarios"]["mean"] == pytest.approx(total)
+    assert "noise-s1" in (out / "ablation.md").read_text()
+    # The ablated run's artifact ignores the group, and its export matched the RLlib module.
+    from inference.artifact import load_artifact
+
+    assert json.loads((out / "noise-s1" / "train_config.json").read_text())["ablate"] == ["noise"]
+    assert json.loads((out / "noise-s1" / "report.json").read_text())["export_check"]["passed"]
+    loaded = load_artifact(out / "noise-s1" / "model.tar.gz")
+    obs = np.random.default_rng(2).standard_normal((32, OBS_DIM)).astype(np.float32)
+    moved = obs.copy()
+    moved[:, group_columns(["noise"])] = 1.0
+    assert np.allclose(loaded.policy.logits(obs), loaded.policy.logits(moved))
+    # A second call reuses the packaged runs instead of training again.
+    again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0 and json.loads((out / "ablation.json").read_text())["trained_now"] == {}
