@@ -35,7 +35,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from inference.features import FEATURE_GROUPS
+from inference.features import FEATURE_GROUPS, group_columns
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
@@ -81,12 +81,10 @@ def measure(runs: dict[str, Path], baseline_of: dict[str, str], full: bool, draw
     result: dict[str, Any] = {"draws": draws, "cases": "full" if full else "quick", "runs": {}}
     for name in runs:
         verdict = judge(replayed, name, list(rules))
-        total = replayed.profit[name].sum(axis=1)
         entry: dict[str, Any] = {
             "profit": {scope: float(replayed.profit[name][:, idx].sum(axis=1).mean()) for scope, idx in scopes.items()},
             "gate_passed": verdict.passed,
             "gate_reason": verdict.reason,
-            "total_mean": float(total.mean()),
         }
         base = baseline_of.get(name)
         if base is not None:
@@ -133,18 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("artifacts/ablation"), help="directory for runs and results")
     parser.add_argument("--retrain", action="store_true", help="train again even where a run is already packaged")
     args = parser.parse_args(argv)
-    unknown = [g for g in args.groups if g != BASELINE and g not in FEATURE_GROUPS]
-    if unknown:
-        parser.error(f"unknown group(s) {unknown}; known: {BASELINE}, {', '.join(FEATURE_GROUPS)}")
+    try:
+        group_columns([g for g in args.groups if g != BASELINE])
+    except ValueError as exc:
+        parser.error(f"{exc} (or '{BASELINE}')")
     if args.draws < 2:
         parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
     groups_ = [BASELINE, *(g for g in args.groups if g != BASELINE)]  # the baseline always runs, first
-    runs = {run_name(g, s): args.out / run_name(g, s) for s in args.seeds for g in groups_}
+    planned = {run_name(g, s): (g, s) for s in args.seeds for g in groups_}
+    runs = {name: args.out / name for name in planned}
     trained: dict[str, Any] = {}
     todo = [name for name, path in runs.items() if args.retrain or not (path / "model.tar.gz").is_file()]
     for name in tqdm(todo, desc="training runs", unit="run"):
-        group, seed = name.rsplit("-s", 1)
-        trained[name] = train(runs[name], group, int(seed), args.preset)
+        trained[name] = train(runs[name], *planned[name], args.preset)
     baseline_of = {run_name(g, s): run_name(BASELINE, s) for s in args.seeds for g in groups_ if g != BASELINE}
     result = measure(runs, baseline_of, args.full, args.draws)
     result.update(preset=args.preset, seeds=args.seeds, trained_now=trained)

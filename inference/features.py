@@ -99,6 +99,16 @@ def group_columns(groups: tuple[str, ...] | list[str]) -> np.ndarray:
     return np.array(sorted(FEATURE_NAMES.index(name) for name in names), dtype=np.int64)
 
 
+def hide_groups(obs: np.ndarray, groups: tuple[str, ...] | list[str]) -> np.ndarray:
+    """``obs`` (N, OBS_DIM) with the features of ``groups`` at 0, their "not known" value: what a policy trained
+    without them saw (a copy; ``obs`` itself when there are none)."""
+    if not groups:
+        return obs
+    out = np.array(obs, dtype=np.float32)
+    out[:, group_columns(groups)] = 0.0
+    return out
+
+
 def minute_of_week(timestamps: datetime | list[datetime]) -> np.ndarray:
     """Minutes since Monday 00:00 UTC for each timestamp (naive timestamps are taken as UTC)."""
     stamps = [timestamps] if isinstance(timestamps, datetime) else timestamps

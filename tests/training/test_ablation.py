@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.features import CONTEXT_NAMES, FEATURE_GROUPS, FEATURE_NAMES, OBS_DIM, group_columns
+from inference.features import CONTEXT_NAMES, FEATURE_GROUPS, FEATURE_NAMES, OBS_DIM, group_columns, hide_groups
 from training.rl import config as tc
-from training.rl.export import ablated_view, numpy_policy, policy_net
+from training.rl.export import numpy_policy, policy_net
 from training.rl.ppo import rllib_env_creator
 from training.sim.config import SimConfig
 from training.sim.vector_env import FleetVectorEnv
@@ -69,9 +69,9 @@ def test_packaged_network_ignores_the_ablated_features_and_keeps_the_rest():
     noisy[:, group_columns(["noise"])] += 5.0
     assert np.allclose(ablated.logits(obs), ablated.logits(noisy))  # ignores them whatever is sent
     # ...and acts as the trained module does on what training showed it (those features at 0).
-    assert np.allclose(ablated.logits(obs), plain.logits(ablated_view(obs, ("noise",))), atol=1e-6)
+    assert np.allclose(ablated.logits(obs), plain.logits(hide_groups(obs, ("noise",))), atol=1e-6)
     assert not np.allclose(plain.logits(obs), plain.logits(noisy))
-    assert ablated_view(obs) is obs
+    assert hide_groups(obs, ()) is obs
 
 
 def test_config_parses_and_names_bad_groups():
@@ -106,7 +106,7 @@ def test_benchmark_trains_packages_and_judges_ablated_runs(tmp_path):
     assert list(result["runs"]) == ["none-s1", "noise-s1"]  # the baseline is always trained
     pair = result["runs"]["noise-s1"]["minus_baseline"]
     assert set(pair) == set(result["scopes"]) and pair["all scenarios"]["draws"] == 2
-    total = result["runs"]["noise-s1"]["total_mean"] - result["runs"]["none-s1"]["total_mean"]
+    total = result["runs"]["noise-s1"]["profit"]["all scenarios"] - result["runs"]["none-s1"]["profit"]["all scenarios"]
     assert pair["all scenarios"]["mean"] == pytest.approx(total)
     assert "noise-s1" in (out / "ablation.md").read_text()
     # The ablated run's artifact ignores the group, and its export matched the RLlib module.

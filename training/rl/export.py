@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.artifact import load_artifact, observation_spec
-from inference.features import group_columns
+from inference.features import group_columns, hide_groups
 from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
 from training.rl.checkpoints import module_path
 from training.sim.config import SimConfig
@@ -54,15 +54,6 @@ def policy_net(state: dict[str, Any], activation: str, ablate: tuple[str, ...] |
         with torch.no_grad():
             net[0].weight[:, torch.from_numpy(group_columns(ablate))] = 0.0
     return net
-
-
-def ablated_view(obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()) -> np.ndarray:
-    """``obs`` as a run trained without ``ablate`` saw it (those columns 0): what its RLlib module expects."""
-    if not ablate:
-        return obs
-    out = np.array(obs, dtype=np.float32)
-    out[:, group_columns(ablate)] = 0.0
-    return out
 
 
 def numpy_policy(net: Any) -> NumpyPolicy:
@@ -112,7 +103,7 @@ def compare_greedy(
     module: Any, artifact_path: str | Path, obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()
 ) -> dict[str, Any]:
     """Greedy actions of the RLlib module (on ``obs`` as it was trained to see them) vs the packaged artifact."""
-    logits = rllib_logits(module, ablated_view(obs, ablate))
+    logits = rllib_logits(module, hide_groups(obs, ablate))
     ref = logits.argmax(axis=1)
     got = load_artifact(artifact_path).act(obs)
     top2 = np.sort(logits, axis=1)[:, -2:]

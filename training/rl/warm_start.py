@@ -109,13 +109,14 @@ def rllib_policy_keys(state: dict[str, Any]) -> list[tuple[str, str]]:
 
 def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     """Behaviour-clone the oracle into the algorithm's policy (learner and env runners)."""
-    from training.rl.export import ablated_view, policy_net
+    from inference.features import hide_groups
+    from training.rl.export import policy_net
 
     t0 = time.perf_counter()
     state = algo.learner_group.get_weights()["default_policy"]
     net = policy_net(state, cfg.activation, cfg.ablate)
     obs, actions = oracle_demonstrations(sim_config, cfg.bc_scenarios, cfg.seed, cfg.trace_probability)
-    obs = ablated_view(obs, cfg.ablate)  # as the env shows them
+    obs = hide_groups(obs, cfg.ablate)  # as the env shows them
     fit = behaviour_clone(net, obs, actions, epochs=cfg.bc_epochs, seed=cfg.seed)
     linears = [m for m in net if hasattr(m, "weight")]
     new_state = dict(state)

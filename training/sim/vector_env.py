@@ -43,7 +43,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from inference.actions import N_ACTIONS
-from inference.features import OBS_DIM, group_columns
+from inference.features import OBS_DIM, group_columns, hide_groups
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
@@ -89,7 +89,7 @@ class FleetVectorEnv(VectorEnv):
         self.short_history_probability = float(short_history_probability)
         # Feature groups the policy trains without (held at 0, their "not known" value): ablations only.
         self.ablate = tuple(ablate)
-        self._ablated = group_columns(self.ablate)
+        group_columns(self.ablate)  # refuses an unknown group now, not at the first step
         if isinstance(sim_config, dict):
             sim_config = SimConfig.from_dict(sim_config)
         self.sim_config = sim_config or SimConfig()
@@ -179,9 +179,7 @@ class FleetVectorEnv(VectorEnv):
 
     def _observation(self) -> np.ndarray:
         assert self.sim is not None and self._obs is not None
-        obs = observation_of(self._obs, self.sim.context())
-        obs[:, self._ablated] = 0.0
-        return obs
+        return hide_groups(observation_of(self._obs, self.sim.context()), self.ablate)
 
     def pop_counters(self) -> tuple[float, float, float]:
         """(minutes simulated per fleet x fleets, sum of training rewards, sum of profit in dollars) since the
