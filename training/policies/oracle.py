@@ -43,6 +43,7 @@ from inference.features import HISTORY
 from training.policies.base import clip_fleet
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, expected_profit
+from training.sim.loads import load_moments
 
 
 def sliding_max(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -87,13 +88,23 @@ def _steps_allowed(t: int, warmup: int, max_out: int) -> int:
     return max_out if t >= warmup else 0
 
 
-def plan_fleet(load: np.ndarray, config: SimConfig, initial: int, n_max: int | None = None) -> tuple[np.ndarray, float]:
+def plan_fleet(
+    load: np.ndarray,
+    config: SimConfig,
+    initial: int,
+    n_max: int | None = None,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
     """Serving fleet per minute maximising expected profit for the load ``load`` (T,), and that expectation.
 
     ``initial`` machines serve at minute 0 with nothing warming. Fleet sizes range over
-    ``[min_machines, n_max]`` (default: enough for 2.5x the peak load, and the initial fleet).
+    ``[min_machines, n_max]`` (default: enough for 2.5x the peak load, and the initial fleet). With ``weights``
+    (Q,), ``load`` is (T, Q): each minute's load is uncertain, taking value ``load[t, q]`` with probability
+    ``weights[q]`` (quadrature nodes), and the plan maximises the expectation over it too.
     """
     load = np.asarray(load, dtype=np.float64)
+    if weights is not None and (load.ndim != 2 or load.shape[1] != len(weights)):
+        raise ValueError(f"load must be (minutes, {len(weights)}) with {len(weights)} weights, got {load.shape}")
     T = len(load)
     mu = config.capacity_rpm_per_machine
     lo_n = config.min_machines
@@ -114,7 +125,10 @@ def plan_fleet(load: np.ndarray, config: SimConfig, initial: int, n_max: int | N
             cont = sliding_max(nxt, -a, 0)
             if up > 0:
                 cont = np.maximum(cont, sliding_max(nxt - w * sizes, 1, up) + w * sizes)
-        values[t] = expected_profit(config, load[t], sizes) + cont
+        if weights is None:
+            values[t] = expected_profit(config, load[t], sizes) + cont
+        else:
+            values[t] = weights @ expected_profit(config, load[t][:, None], sizes) + cont
         nxt = values[t]
 
     plan = np.empty(T, dtype=np.int64)
@@ -148,11 +162,14 @@ class Oracle:
 
     name = "oracle"
 
+    def _plan(self, sim: FleetSim, i: int) -> tuple[np.ndarray, float]:
+        return plan_fleet(sim.loads[i, HISTORY:], sim.config, int(sim.active[i]))
+
     def reset(self, sim: FleetSim) -> None:
         cfg = sim.config
         plans, fleets, values = [], [], []
         for i in range(sim.n):
-            plan, value = plan_fleet(sim.loads[i, HISTORY:], cfg, int(sim.active[i]))
+            plan, value = self._plan(sim, i)
             plans.append(plan)
             fleets.append(fleet_orders(plan, cfg.warmup_latency))
             values.append(value)
@@ -162,3 +179,39 @@ class Oracle:
 
     def act(self, obs: Observation) -> np.ndarray:
         return clip_fleet(self.fleet[:, obs.t], obs)
+
+
+RATE_NODES = 9
+"""Gauss-Hermite nodes over each minute's load distribution in ``RateOracle``'s plan."""
+
+
+class RateOracle(Oracle):
+    """The ceiling of any deployable policy on synthetic loads: an oracle told each scenario's future *rate*
+    (``Scenario.rate``: daily and weekly cycles, drift, wander and spikes, all of it ahead of time) but not the
+    draws around it (the minute-to-minute noise, the Poisson counts, the capacity).
+
+    Why it bounds every causal policy: what a deployed policy sees (the load up to ``t - 1 - lag``, its own
+    fleet, past failures) tells it nothing about a future minute's noise that the rate does not (the noise is
+    MA(1), so independent of anything at least two minutes older; counts and capacity draws are independent), so
+    knowing the rate is at least as good as any history; and against a known rate with independent noise the best
+    policy is an open-loop plan, which ``plan_fleet`` finds over the load's distribution (``load_moments``, a
+    normal approximation integrated with ``RATE_NODES`` nodes). Its plan's expected profit (``expected_profit``
+    after ``reset``) is therefore an upper bound on any causal policy's expected profit, and running it in the
+    simulator shows what that bound earns on the realised loads.
+
+    On a scenario without a rate (a recorded trace) it plans as the ``Oracle`` on the exact load: a looser bound
+    of the same direction.
+    """
+
+    name = "rate oracle"
+
+    def _plan(self, sim: FleetSim, i: int) -> tuple[np.ndarray, float]:
+        scenario = sim.scenarios[i]
+        if scenario.rate is None:
+            return super()._plan(sim, i)
+        x, w = np.polynomial.hermite_e.hermegauss(RATE_NODES)
+        mean, var = load_moments(
+            scenario.rate[HISTORY:], scenario.meta["spec"]["noise_sigma"], sim.config.capacity_rpm_per_machine / 300.0
+        )
+        nodes = np.maximum(mean[:, None] + np.sqrt(var)[:, None] * x, 0.0)
+        return plan_fleet(nodes, sim.config, int(sim.active[i]), weights=w / w.sum())

@@ -58,6 +58,9 @@ class Scenario:
     initial_machines: int
     meta: dict = field(default_factory=dict)
     """How the load was made (generator parameters or trace, split and scale factor)."""
+    rate: np.ndarray | None = None
+    """For a synthetic load, the intensity it was drawn around (``synthetic_draw``), indexed as ``load``; ``None``
+    for a recorded trace. No policy may read it: it is what the rate ceiling is told."""
 
     @property
     def minutes(self) -> int:
@@ -394,8 +397,35 @@ class SyntheticSpec:
     """Range of a spike's onset ramp in minutes (1: instantaneous)."""
 
 
+NOISE_MA = 0.5
+"""Moving-average coefficient of the synthetic minute-to-minute noise: ``noise_t = e_t + 0.5 e_(t-1)``."""
+
+
+def load_moments(rate: np.ndarray, noise_sigma: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of a synthetic minute's load given its ``rate``, before its noise is drawn.
+
+    ``L ~ Poisson(rate * exp(noise))``, ``noise ~ N(0, (1 + NOISE_MA^2) noise_sigma^2)``: mean ``rate e^(s2/2)``,
+    variance ``mean + rate^2 e^s2 (e^s2 - 1)`` (Poisson counting plus the log-normal factor). ``scale``: the
+    factor the load and rate were multiplied by after the draw (``capacity / 300`` in ``synthetic_scenario``)."""
+    s2 = (1.0 + NOISE_MA**2) * noise_sigma**2
+    rate = np.asarray(rate, dtype=np.float64)
+    mean = rate * math.exp(s2 / 2)
+    return mean, scale * mean + rate**2 * math.exp(s2) * math.expm1(s2)
+
+
 def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator) -> np.ndarray:
     """``minutes`` of requests per minute (integers as floats), minute 0 at UTC time ``start``."""
+    return synthetic_draw(spec, minutes, start, rng)[0]
+
+
+def synthetic_draw(
+    spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``synthetic_load`` and the intensity it was drawn around: (load, rate), both (minutes,).
+
+    ``rate`` is the generator's predictable-in-principle part (daily and weekly cycles, drift, the slow wander and
+    the spikes, requests per minute); the load is ``Poisson(rate * exp(noise))`` with ``noise`` the minute-to-minute
+    MA(1) term (``spec.noise_sigma``). What the rate ceiling (``training.policies.oracle.RateOracle``) is told."""
     t = np.arange(minutes, dtype=np.float64)
     t0 = start.weekday() * 1440 + start.hour * 60 + start.minute
     minute_of_week = (t0 + t) % 10080
@@ -414,7 +444,7 @@ def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.r
     wander, _ = lfilter([1.0], [1.0, theta - 1.0], shocks, zi=[(1.0 - theta) * level0])
     eps = rng.normal(0.0, spec.noise_sigma, minutes)
     noise = eps.copy()
-    noise[1:] += 0.5 * eps[:-1]
+    noise[1:] += NOISE_MA * eps[:-1]
     spikes = np.ones(minutes)
     for _ in range(rng.poisson(spec.spikes_per_day * minutes / 1440.0)):
         at = rng.uniform(0, minutes)
@@ -425,8 +455,9 @@ def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.r
         shape = np.where(rel < 0, 0.0, np.minimum(1.0, (rel + 1) / ramp))
         shape *= np.exp(-np.maximum(rel - length, 0.0) / max(length / 4, 1.0))
         spikes += height * shape
-    rate = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander + noise) * spikes
-    return rng.poisson(np.maximum(rate, 0.0)).astype(np.float64)
+    lam = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander + noise) * spikes
+    rate = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander) * spikes
+    return rng.poisson(np.maximum(lam, 0.0)).astype(np.float64), rate
 
 
 def random_spec(rng: np.random.Generator, mean_machines: tuple[float, float] = (3.0, 300.0)) -> SyntheticSpec:
@@ -458,9 +489,10 @@ def synthetic_scenario(
 ) -> Scenario:
     spec = spec or random_spec(rng)
     start = random_start(rng)
-    load = synthetic_load(spec, HISTORY + minutes, start - timedelta(minutes=HISTORY), rng)
+    load, rate = synthetic_draw(spec, HISTORY + minutes, start - timedelta(minutes=HISTORY), rng)
     load *= capacity / 300.0
-    return Scenario(name, load, start, initial_fleet(load, capacity), meta={"spec": spec.__dict__})
+    rate *= capacity / 300.0
+    return Scenario(name, load, start, initial_fleet(load, capacity), meta={"spec": spec.__dict__}, rate=rate)
 
 
 def eval_synthetic(index: int, minutes: int, capacity: float = 300.0) -> Scenario:
@@ -515,6 +547,7 @@ def split_past(long: Scenario, past_minutes: int, capacity: float) -> tuple[Scen
         start=long.start + timedelta(minutes=past_minutes),
         initial_machines=initial_fleet(load, capacity),
         meta={**long.meta, "past_minutes": past_minutes},
+        rate=None if long.rate is None else long.rate[past_minutes:],
     )
     return scenario, past
 

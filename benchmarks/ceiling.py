@@ -1,0 +1,153 @@
+"""How close can any deployable policy get to the oracle? The rate ceiling beside the oracle, the rules and a policy.
+
+    python -m benchmarks.ceiling [--policy DIR/model.tar.gz ...] [--quick] [--draws 10] [--out artifacts/ceiling]
+
+The oracle (``training.policies.oracle.Oracle``) knows every future minute's load exactly, its noise included; no
+deployable policy can, so "profit / oracle" mixes what a policy fails to learn with what nobody can know. The rate
+oracle (``RateOracle``) knows each synthetic scenario's future *rate* (cycles, drift, wander and spikes, all ahead
+of time) but not the draws around it: its expected profit bounds any causal policy's on those scenarios. On the
+recorded traces there is no rate, and it plans as the oracle does (the only bound there is). So the rate oracle's
+total is an upper bound, generous in both parts, on what any policy that sees the past can make on the set.
+
+Every policy runs on the same ``--draws`` capacity-noise draws (``training.evaluation.noise.replay``): the rate
+oracle, the oracle, the tuned rules, the best single level of the action table on the full set (0.9, measured by
+``benchmarks.levels``) and each ``--policy``. Reports total profit per group and as a fraction of the oracle's and
+of the rate ceiling's, the plan's expected profit (the bound itself) beside what it earned on the realised loads,
+and paired 95 % intervals. Writes ``ceiling.json`` and ``ceiling.md`` under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.actions import FixedSizing
+from training.evaluation.cases import ALL, Case, evaluation_cases, groups
+from training.evaluation.noise import Draws, Paired, pair_cell, replay
+from training.evaluation.scoreboard import default_policies
+from training.policies.artifact import ArtifactPolicy
+from training.policies.base import Policy
+from training.policies.oracle import RateOracle
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim
+
+BEST_SINGLE_LEVEL = 0.9
+"""The action table's best fixed level on the full evaluation set (``python -m benchmarks.levels --full``)."""
+
+
+def planned_bound(cases: list[Case], config: SimConfig) -> list[float]:
+    """The rate oracle's expected profit per case, as planned (the bound itself, before any draw)."""
+    out = []
+    for case in cases:
+        oracle = RateOracle()
+        oracle.reset(FleetSim(config, [case.scenario], seed=0, past=[case.past]))
+        out.append(float(oracle.expected_profit[0]))
+    return out
+
+
+def summarise(draws: Draws, cases: list[Case], planned: list[float]) -> dict[str, Any]:
+    by_group = {ALL: list(range(len(cases))), **groups(draws.scenarios)}
+    policies = list(draws.profit)
+    totals: dict[str, dict[str, Any]] = {}
+    for name in policies:
+        row: dict[str, Any] = {}
+        for group, idx in by_group.items():
+            profit = draws.profit[name][:, idx].sum(axis=1)
+            oracle = draws.profit["oracle"][:, idx].sum(axis=1)
+            ceiling = draws.profit["rate oracle"][:, idx].sum(axis=1)
+            row[group] = {
+                "profit": float(profit.mean()),
+                "minutes_down": float(draws.minutes_down[name][:, idx].sum(axis=1).mean()),
+                "vs_oracle": float(profit.mean() / oracle.mean()),
+                "vs_rate_oracle": float(profit.mean() / ceiling.mean()),
+                "minus_rate_oracle": Paired.of(profit - ceiling).to_json(),
+            }
+        totals[name] = row
+    per_case = [
+        {
+            "scenario": name,
+            "kind": kind,
+            "oracle": float(draws.profit["oracle"][:, k].mean()),
+            "rate_oracle": float(draws.profit["rate oracle"][:, k].mean()),
+            "rate_oracle_planned": planned[k],
+            **{p: float(draws.profit[p][:, k].mean()) for p in policies if "oracle" not in p},
+        }
+        for k, (kind, name) in enumerate(draws.scenarios)
+    ]
+    return {"draws": draws.draws, "groups": list(by_group), "totals": totals, "scenarios": per_case}
+
+
+def markdown(result: dict[str, Any]) -> str:
+    groups_, totals = result["groups"], result["totals"]
+    lines = [
+        f"Mean profit over {result['draws']} paired capacity-noise draws, $ (fraction of the oracle's; of the rate "
+        "ceiling's).",
+        "",
+        "| policy | " + " | ".join(groups_) + " |",
+        "| --- |" + " ---: |" * len(groups_),
+    ]
+    for name, row in totals.items():
+        cells = [
+            f"{row[g]['profit']:,.0f} ({row[g]['vs_oracle']:.3f}; {row[g]['vs_rate_oracle']:.3f})" for g in groups_
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "Each policy minus the rate ceiling (all scenarios, mean [95 % interval] wins/draws); minutes down:"]
+    lines += [""]
+    lines += [
+        f"- {name}: {pair_cell(row[ALL]['minus_rate_oracle'])} $; {row[ALL]['minutes_down']:,.1f} minutes down"
+        for name, row in totals.items()
+    ]
+    synthetic = [r for r in result["scenarios"] if r["kind"] == "synthetic"]
+    lines += [
+        "",
+        "| scenario | oracle ($) | rate ceiling, planned ($) | rate ceiling, run ($) | run / oracle |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in synthetic:
+        lines.append(
+            f"| {r['scenario']} | {r['oracle']:,.0f} | {r['rate_oracle_planned']:,.0f} | {r['rate_oracle']:,.0f} | "
+            f"{r['rate_oracle'] / r['oracle']:.3f} |"
+        )
+    planned = sum(r["rate_oracle_planned"] for r in synthetic)
+    run = sum(r["rate_oracle"] for r in synthetic)
+    oracle = sum(r["oracle"] for r in synthetic)
+    lines.append(f"| all synthetic | {oracle:,.0f} | {planned:,.0f} | {run:,.0f} | {run / oracle:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def measure(policy_paths: list[Path], quick: bool, draws: int, config: SimConfig) -> dict[str, Any]:
+    cases = evaluation_cases(quick=quick)
+    policies: dict[str, Policy] = {"rate oracle": RateOracle(), **default_policies()}
+    policies[f"fixed level {BEST_SINGLE_LEVEL:g}"] = FixedSizing("margin", BEST_SINGLE_LEVEL)
+    for path in policy_paths:
+        policies[str(path)] = ArtifactPolicy(str(path))
+    result = summarise(replay(policies, cases, config, draws), cases, planned_bound(cases, config))
+    result["set"] = "quick" if quick else "full"
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", type=Path, action="append", default=[], help="a packaged policy (repeatable)")
+    parser.add_argument("--quick", action="store_true", help="the quick evaluation set (default: the full one)")
+    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/ceiling"), help="directory for the outputs")
+    args = parser.parse_args(argv)
+    if args.draws < 2:
+        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    for path in args.policy:
+        if not path.is_file():
+            parser.error(f"--policy {path}: no such file")
+    result = measure(args.policy, args.quick, args.draws, SimConfig())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "ceiling.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "ceiling.md").write_text(markdown(result))
+    print(markdown(result))
+    print(f"wrote {args.out}/ceiling.json, ceiling.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

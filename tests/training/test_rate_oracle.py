@@ -1,0 +1,158 @@
+"""The rate ceiling: the generator's rate and noise model, the DP over an uncertain load, and the benchmark."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from benchmarks import ceiling
+from benchmarks.actions import FixedSizing
+from training.evaluation.cases import synthetic_case, trace_case
+from training.evaluation.noise import Draws
+from training.evaluation.scoreboard import default_policies, run_policy
+from training.policies.oracle import Oracle, RateOracle, plan_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, expected_profit
+from training.sim.loads import (
+    NOISE_MA,
+    SyntheticSpec,
+    load_moments,
+    split_past,
+    synthetic_draw,
+    synthetic_load,
+    synthetic_scenario,
+)
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_synthetic_draw_is_the_load_and_the_rate_it_was_drawn_around():
+    spec = SyntheticSpec(mean_machines=40.0, spikes_per_day=3.0)
+    load, rate = synthetic_draw(spec, 2000, START, np.random.default_rng(3))
+    assert np.array_equal(load, synthetic_load(spec, 2000, START, np.random.default_rng(3)))
+    assert rate.shape == load.shape and np.all(rate > 0)
+    # The load scatters around the rate by its noise only: within a few percent at 40 machines.
+    assert abs(load.sum() / rate.sum() - 1) < 0.01
+    assert np.std(load / rate - 1) < 3 * np.sqrt((1 + NOISE_MA**2) * spec.noise_sigma**2 + 1 / rate.min())
+
+
+def test_scenarios_carry_their_rate_through_the_split_and_traces_have_none():
+    long = synthetic_scenario(np.random.default_rng(1), 500, capacity=150.0)
+    assert long.rate is not None and long.rate.shape == long.load.shape
+    scenario, _ = split_past(long, 200, 150.0)
+    assert scenario.rate is not None
+    assert np.array_equal(scenario.rate, long.rate[200:]) and len(scenario.rate) == len(scenario.load)
+    assert trace_case("nasa", "eval", minutes=60).scenario.rate is None
+
+
+@pytest.mark.parametrize(("rate", "sigma", "scale"), [(900.0, 0.06, 1.0), (30_000.0, 0.01, 1.0), (600.0, 0.03, 0.5)])
+def test_load_moments_match_the_generators_draws(rate, sigma, scale):
+    rng = np.random.default_rng(0)
+    eps = rng.normal(0.0, sigma, (200_000, 2))
+    loads = rng.poisson(rate * np.exp(eps[:, 1] + NOISE_MA * eps[:, 0])) * scale
+    mean, var = load_moments(np.array([rate * scale]), sigma, scale)
+    assert mean[0] == pytest.approx(loads.mean(), rel=2e-3)
+    assert var[0] == pytest.approx(loads.var(), rel=2e-2)
+
+
+def test_plan_over_a_certain_load_is_the_plain_plan():
+    load = np.array([2000.0, 2600, 3100, 900, 900, 2500, 2600])
+    config = SimConfig(warmup_latency=2)
+    plain = plan_fleet(load, config, 5)
+    nodes = plan_fleet(np.repeat(load[:, None], 3, axis=1), config, 5, weights=np.array([0.2, 0.5, 0.3]))
+    assert np.array_equal(plain[0], nodes[0]) and plain[1] == pytest.approx(nodes[1])
+
+
+def test_plan_over_an_uncertain_load_equals_brute_force_over_trajectories():
+    config = SimConfig(warmup_latency=2, min_machines=0, max_machines=3, capacity_sigma=60.0)
+    nodes = np.array([[200.0, 500], [650, 900], [300, 880], [880, 100], [500, 700]])
+    weights = np.array([0.3, 0.7])
+    _, value = plan_fleet(nodes, config, 1, n_max=3, weights=weights)
+    best = -np.inf
+    for plan in itertools.product(range(4), repeat=len(nodes)):
+        early = (1, *plan[: config.warmup_latency])  # nothing joins before the warm-up: only removals
+        if any(b > a for a, b in itertools.pairwise(early)):
+            continue
+        g = [weights @ expected_profit(config, nodes[t][:, None], np.array([n]))[:, 0] for t, n in enumerate(plan)]
+        best = max(best, float(np.sum(g)))
+    assert value == pytest.approx(best, abs=1e-9)
+
+
+def test_plan_refuses_nodes_that_do_not_match_the_weights():
+    with pytest.raises(ValueError, match=r"load must be \(minutes, 3\)"):
+        plan_fleet(np.ones((4, 2)), SimConfig(), 1, weights=np.ones(3) / 3)
+
+
+def test_rate_oracle_plans_a_trace_as_the_oracle():
+    case = trace_case("worldcup", "eval", minutes=120)
+    fleets = []
+    for policy in (Oracle(), RateOracle()):
+        policy.reset(FleetSim(SimConfig(), [case.scenario], seed=0, past=[case.past]))
+        fleets.append(policy.fleet)
+    assert np.array_equal(*fleets)
+
+
+def test_rate_oracle_bounds_the_rules_over_draws_of_the_load_and_earns_its_plan():
+    """Over fresh draws of each load around its rate (what the bound is an expectation over), the rate oracle's
+    mean profit matches its plan's expected profit and is at least every tuned rule's and every fixed level's."""
+    config = SimConfig()
+    base = [synthetic_case(i, 720, stream=4, past_minutes=0, prefix="rate-test") for i in range(4)]
+    policies = {"rate oracle": RateOracle(), **default_policies(oracle=False)}
+    policies |= {f"level {z}": FixedSizing("margin", z) for z in (0.65, 0.9, 1.2)}
+    profit = {name: [] for name in policies}
+    planned = []
+    for draw in range(6):
+        rng = np.random.default_rng([99, draw])
+        cases = []
+        for case in base:
+            s = case.scenario
+            mean, var = load_moments(s.rate, s.meta["spec"]["noise_sigma"])
+            load = np.maximum(np.round(rng.normal(mean, np.sqrt(var))), 0.0)
+            cases.append(replace(case, scenario=replace(s, load=load, initial_machines=s.initial_machines)))
+        for name, policy in policies.items():
+            profit[name].append(sum(m["profit"] for m in run_policy(policy, cases, config, seed=draw)[0]))
+        planned.append(policies["rate oracle"].expected_profit.sum())
+    assert np.mean(profit["rate oracle"]) == pytest.approx(np.mean(planned), rel=0.01)
+    for name in policies:
+        assert np.mean(profit["rate oracle"]) >= np.mean(profit[name]), name
+
+
+def test_ceiling_summary_and_markdown():
+    cases = [synthetic_case(i, 60, stream=4, past_minutes=0, prefix="c") for i in range(2)]
+    cases.append(trace_case("nasa", "eval", minutes=60))
+    profit = {
+        "rate oracle": np.array([[90.0, 45, 10], [92, 44, 11]]),
+        "oracle": np.array([[100.0, 50, 10], [100, 50, 11]]),
+        "rule": np.array([[80.0, 40, 5], [82, 38, 6]]),
+    }
+    draws = Draws(
+        scenarios=[(c.kind, c.scenario.name) for c in cases],
+        minutes=np.full(3, 60.0),
+        profit=profit,
+        minutes_down={k: np.zeros_like(v) for k, v in profit.items()},
+    )
+    result = ceiling.summarise(draws, cases, planned=[91.0, 44.0, 10.5])
+    assert result["groups"] == ["all scenarios", "held-out synthetic", "nasa-eval"]
+    synthetic = result["totals"]["rule"]["held-out synthetic"]
+    assert synthetic["profit"] == pytest.approx(120.0)
+    assert synthetic["vs_oracle"] == pytest.approx(120 / 150)
+    assert synthetic["vs_rate_oracle"] == pytest.approx(120 / 135.5)
+    assert synthetic["minus_rate_oracle"]["verdict"] == "loses"
+    assert result["scenarios"][0]["rate_oracle_planned"] == 91.0 and result["scenarios"][0]["rule"] == 81.0
+    text = ceiling.markdown(result)
+    assert "| all synthetic | 150 | 135 | 136 | 0.903 |" in text
+    assert "- rule: -" in text and "0.0 minutes down" in text
+    assert synthetic["minutes_down"] == 0.0
+
+
+def test_ceiling_cli_refuses_bad_arguments(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        ceiling.main(["--draws", "1", "--out", str(tmp_path)])
+    assert "--draws must be >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ceiling.main(["--policy", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path)])
+    assert "no such file" in capsys.readouterr().err
