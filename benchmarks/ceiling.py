@@ -23,18 +23,67 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks.actions import FixedSizing
+from inference.actions import PEAK_WINDOW
+from inference.features import HISTORY
 from training.evaluation.cases import ALL, Case, evaluation_cases, groups
 from training.evaluation.noise import Draws, Paired, pair_cell, replay
-from training.evaluation.scoreboard import default_policies
+from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy
-from training.policies.oracle import RateOracle
+from training.policies.oracle import RateOracle, sliding_max
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim
 
 BEST_SINGLE_LEVEL = 0.9
 """The action table's best fixed level on the full evaluation set (``python -m benchmarks.levels --full``)."""
+SURPRISE_RISE = 0.03
+"""A minute is a surprise when its rate beats by more than this the peak a fleet serving it could be sized on."""
+TARGET = 0.97
+"""Issue 13's target: total profit at least this fraction of the oracle's."""
+
+
+def surprise_minutes(rate: np.ndarray, config: SimConfig) -> np.ndarray:
+    """Simulated minutes (bool, ``len(rate) - HISTORY``) that no deployable policy can have provisioned for.
+
+    The fleet serving minute ``t`` was ordered at ``t - warmup`` at the latest, by a decision that saw the load up to
+    ``t - warmup - 1 - lag``: ``d = warmup + 1 + lag`` minutes earlier (8 by default). A minute is a surprise when its
+    rate exceeds by more than ``SURPRISE_RISE`` the rate's peak over the ``PEAK_WINDOW`` minutes ending ``d``
+    minutes earlier: a spike's onset or ramp, or a rise faster than anything seen, that only a policy which
+    foresees the rate, or always holds the headroom, can serve."""
+    d = config.warmup_latency + 1 + config.observation_lag_minutes
+    reachable = sliding_max(np.asarray(rate, dtype=np.float64), -d - PEAK_WINDOW + 1, -d)[HISTORY:]
+    return rate[HISTORY:] > (1.0 + SURPRISE_RISE) * reachable
+
+
+def attribute(
+    policies: dict[str, Policy], cases: list[Case], config: SimConfig, reference: str = "oracle"
+) -> dict[str, Any]:
+    """Where each policy's gap to the oracle lies on the synthetic cases (noise draw 0): in surprise minutes or
+    elsewhere, and how much of each is extra downtime cost or extra machine cost."""
+    synthetic = [c for c in cases if c.scenario.rate is not None]
+    masks = [surprise_minutes(c.scenario.rate, config) for c in synthetic]
+    series = {name: run_policy(p, synthetic, config, seed=0, record=True)[1] for name, p in policies.items()}
+    ref = series[reference]
+    assert ref is not None
+    out: dict[str, Any] = {"surprise_share_of_minutes": float(np.concatenate(masks).mean())}
+    for name, recorded in series.items():
+        assert recorded is not None
+        parts = {"surprise": np.zeros(3), "elsewhere": np.zeros(3)}
+        for k, mask in enumerate(masks):
+            for part, m in (("surprise", mask), ("elsewhere", ~mask)):
+                parts[part] += [
+                    float((ref[k]["profit"][m] - recorded[k]["profit"][m]).sum()),
+                    float((recorded[k]["downtime_cost"][m] - ref[k]["downtime_cost"][m]).sum()),
+                    float((recorded[k]["machine_cost"][m] - ref[k]["machine_cost"][m]).sum()),
+                ]
+        out[name] = {
+            part: dict(zip(("gap", "extra_downtime_cost", "extra_machine_cost"), v.tolist()))
+            for part, v in parts.items()
+        }
+    return out
 
 
 def planned_bound(cases: list[Case], config: SimConfig) -> list[float]:
@@ -114,7 +163,41 @@ def markdown(result: dict[str, Any]) -> str:
     run = sum(r["rate_oracle"] for r in synthetic)
     oracle = sum(r["oracle"] for r in synthetic)
     lines.append(f"| all synthetic | {oracle:,.0f} | {planned:,.0f} | {run:,.0f} | {run / oracle:.3f} |")
+    if "attribution" in result:
+        lines += ["", *attribution_markdown(result)]
     return "\n".join(lines) + "\n"
+
+
+def attribution_markdown(result: dict[str, Any]) -> list[str]:
+    att, totals = result["attribution"], result["totals"]
+    lines = [
+        f"Where the gap to the oracle lies on the synthetic scenarios (draw 0; surprise minutes: "
+        f"{att['surprise_share_of_minutes']:.1%} of them), $:",
+        "",
+        "| policy | gap | in surprise minutes | of it extra downtime cost | elsewhere | of it extra machine cost |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, parts in att.items():
+        if not isinstance(parts, dict) or name == "oracle":
+            continue
+        sur, rest = parts["surprise"], parts["elsewhere"]
+        lines.append(
+            f"| {name} | {sur['gap'] + rest['gap']:,.0f} | {sur['gap']:,.0f} | {sur['extra_downtime_cost']:,.0f} | "
+            f"{rest['gap']:,.0f} | {rest['extra_machine_cost']:,.0f} |"
+        )
+    fixed = f"fixed level {BEST_SINGLE_LEVEL:g}"
+    if fixed in att:
+        need = TARGET * totals["oracle"][ALL]["profit"] - totals[fixed][ALL]["profit"]
+        traces = [g for g in result["groups"] if g not in (ALL, "held-out synthetic")]
+        trace_gap = sum(totals["oracle"][g]["profit"] - totals[fixed][g]["profit"] for g in traces)
+        reachable = att[fixed]["elsewhere"]["gap"] + trace_gap
+        lines += [
+            "",
+            f"{TARGET:g} of the oracle needs {need:+,.0f} $ over {fixed}; all of its gap outside the surprise minutes "
+            f"on the synthetic scenarios ({att[fixed]['elsewhere']['gap']:,.0f} $) and all of its gap on the traces "
+            f"({trace_gap:,.0f} $) come to {reachable:,.0f} $ ({reachable / need:.0%} of it).",
+        ]
+    return lines
 
 
 def measure(policy_paths: list[Path], quick: bool, draws: int, config: SimConfig) -> dict[str, Any]:
@@ -125,6 +208,7 @@ def measure(policy_paths: list[Path], quick: bool, draws: int, config: SimConfig
         policies[str(path)] = ArtifactPolicy(str(path))
     result = summarise(replay(policies, cases, config, draws), cases, planned_bound(cases, config))
     result["set"] = "quick" if quick else "full"
+    result["attribution"] = attribute({k: v for k, v in policies.items() if k != "rate oracle"}, cases, config)
     return result
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import ceiling
 from benchmarks.actions import FixedSizing
+from inference.features import HISTORY
 from training.evaluation.cases import synthetic_case, trace_case
 from training.evaluation.noise import Draws
 from training.evaluation.scoreboard import default_policies, run_policy
@@ -156,3 +157,34 @@ def test_ceiling_cli_refuses_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ceiling.main(["--policy", str(tmp_path / "missing.tar.gz"), "--out", str(tmp_path)])
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("lag", "warmup"), [(2, 5), (0, 5), (1, 0)])
+def test_surprise_minutes_are_the_rises_no_order_could_have_met(lag, warmup):
+    config = SimConfig(observation_lag_minutes=lag, warmup_latency=warmup)
+    rate = np.full(HISTORY + 200, 3000.0)
+    rate[HISTORY + 100 :] = 3300.0  # +10 % from simulated minute 100 on
+    rate[HISTORY + 150] = 3050.0  # a dip, then back: not above the reachable peak by 3 %
+    surprise = ceiling.surprise_minutes(rate, config)
+    d = warmup + 1 + lag
+    assert np.flatnonzero(surprise).tolist() == list(range(100, 100 + d))
+    assert not ceiling.surprise_minutes(np.full(HISTORY + 50, 10.0), config).any()
+
+
+def test_attribution_splits_each_gap_into_surprise_minutes_and_the_rest():
+    config = SimConfig()
+    cases = [synthetic_case(i, 720, stream=4, past_minutes=0, prefix="att") for i in (1, 2)]
+    cases.append(trace_case("nasa", "eval", minutes=720))  # no rate: left out of the attribution
+    policies = {"oracle": Oracle(), "fixed level 0.9": FixedSizing("margin", 0.9)}
+    att = ceiling.attribute(policies, cases, config)
+    synthetic = cases[:2]
+    gap = sum(
+        o["profit"] - f["profit"]
+        for o, f in zip(
+            run_policy(Oracle(), synthetic, config)[0], run_policy(policies["fixed level 0.9"], synthetic, config)[0]
+        )
+    )
+    parts = att["fixed level 0.9"]
+    assert parts["surprise"]["gap"] + parts["elsewhere"]["gap"] == pytest.approx(gap, rel=1e-5)
+    assert att["oracle"]["surprise"] == {"gap": 0.0, "extra_downtime_cost": 0.0, "extra_machine_cost": 0.0}
+    assert 0 < att["surprise_share_of_minutes"] < 0.2

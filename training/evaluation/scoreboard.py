@@ -62,6 +62,10 @@ def _group_seed(seed: int, scenarios: list[Scenario]) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(",".join(s.name for s in scenarios).encode())])
 
 
+RECORDED = ("active", "pending", "capacity", "down", "profit", "machine_cost", "downtime_cost")
+"""Per-minute series ``run_policy(record=True)`` keeps for each case, beside its load."""
+
+
 def run_policy(
     policy: Policy,
     cases: list[Case],
@@ -74,7 +78,7 @@ def run_policy(
     """Run one policy on every case (cases of equal length share one batched simulation).
 
     Returns the metrics of each case (``METRIC_KEYS``) and, with ``record``, its per-minute series (load,
-    active, pending, capacity, down)."""
+    active, pending, capacity, down, and the money: profit, machine_cost, downtime_cost in $)."""
     groups: dict[int, list[int]] = defaultdict(list)
     for i, case in enumerate(cases):
         groups[case.scenario.minutes].append(i)
@@ -84,7 +88,7 @@ def run_policy(
         scenarios = [cases[i].scenario for i in idx]
         sim = FleetSim(config, scenarios, seed=_group_seed(seed, scenarios), past=[cases[i].past for i in idx])
         T = sim.minutes
-        rec = {k: np.zeros((sim.n, T), dtype=np.float32) for k in ("active", "pending", "capacity", "down")}
+        rec = {k: np.zeros((sim.n, T), dtype=np.float32) for k in RECORDED}
 
         def on_step(t: int, obs: Any, desired: Any, r: StepResult, rec: dict[str, np.ndarray] = rec) -> None:
             if record:
@@ -92,6 +96,9 @@ def run_policy(
                 rec["pending"][:, t] = r.pending
                 rec["capacity"][:, t] = r.capacity
                 rec["down"][:, t] = r.down
+                rec["profit"][:, t] = r.reward
+                rec["machine_cost"][:, t] = r.machine_cost
+                rec["downtime_cost"][:, t] = r.downtime_cost
             if progress is not None:
                 progress.update(1)
 
