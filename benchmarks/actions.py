@@ -11,7 +11,9 @@ scenarios (tuning stream) as a fraction of the oracle's profit::
 
 - ``last xM``: ``ceil(M x last minute's load)``, the first action table;
 - ``peak xM``: ``ceil(M x peak of the last PEAK_WINDOW minutes)``, the second;
-- ``margin Z``: the current table's action of level Z every minute (``inference.actions.desired_from_action``).
+- ``margin Z``: the current table's action of level Z every minute (``inference.actions.desired_from_action``);
+- ``seasonal Z``: the same level on the larger of the window's peak and a seasonal-naive forecast (yesterday's
+  load over the next minutes, scaled to today; ``seasonal_basis``), the forecastable part of a day's history.
 
 Prints one JSON document.
 """
@@ -23,7 +25,8 @@ import json
 
 import numpy as np
 
-from inference.actions import LEVELS, desired_from_action, sizing_basis
+from inference.actions import LEVELS, PEAK_WINDOW, desired_from_action, sizing_basis
+from inference.features import DAY
 from training.evaluation.cases import Case, evaluation_cases, group_of
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.base import Policy, clip_fleet
@@ -33,7 +36,25 @@ from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation
 
 MULTIPLIERS = (1.3, 1.4, 1.5, 1.6, 1.7)
-BASES = ("last", "peak", "margin")
+BASES = ("last", "peak", "margin", "seasonal")
+SEASONAL_AHEAD = 5
+"""The seasonal forecast is yesterday's peak over the decided minute and the next ``SEASONAL_AHEAD`` (the best of
+0-5, 3-8 and 5-10 minutes ahead on the full set)."""
+
+
+def seasonal_basis(obs: Observation, lag: int) -> np.ndarray:
+    """Machines' worth of a seasonal-naive forecast of minutes ``t .. t + SEASONAL_AHEAD``: yesterday's peak over
+    them, times today's last ``PEAK_WINDOW`` observed minutes over the same minutes yesterday (clipped to 1/3..3).
+    NaN where the history does not reach back a day."""
+    h = obs.history
+    newest = h.shape[1] - 1  # minute t - 1 - lag
+    ahead = newest + np.arange(SEASONAL_AHEAD + 1) + 1 + lag - DAY
+    yesterday = h[:, ahead].max(axis=1)
+    now = h[:, -PEAK_WINDOW:].sum(axis=1)
+    then = h[:, newest + 1 - PEAK_WINDOW - DAY : newest + 1 - DAY].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.clip(now / then, 1 / 3, 3.0)
+    return ratio * yesterday / obs.capacity_rpm_per_machine
 
 
 class FixedSizing:
@@ -42,13 +63,14 @@ class FixedSizing:
     def __init__(self, basis: str, value: float) -> None:
         if basis not in BASES:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
-        if basis == "margin" and value not in LEVELS:
+        if basis in ("margin", "seasonal") and value not in LEVELS:
             raise ValueError(f"level must be one of the action table's {LEVELS}, got {value}")
         self.basis, self.value = basis, value
-        self.name = f"{basis} {value}" if basis == "margin" else f"{basis} x{value}"
+        self.name = f"{basis} {value}" if basis in ("margin", "seasonal") else f"{basis} x{value}"
+        self.lag = SimConfig().observation_lag_minutes
 
     def reset(self, sim: FleetSim) -> None:
-        pass
+        self.lag = sim.config.observation_lag_minutes
 
     def act(self, obs: Observation) -> np.ndarray:
         cap = obs.capacity_rpm_per_machine
@@ -57,6 +79,9 @@ class FixedSizing:
         peak = sizing_basis(obs.load, cap)
         if self.basis == "peak":
             return clip_fleet(np.ceil(peak * self.value - 1e-9), obs)
+        if self.basis == "seasonal":
+            forecast = seasonal_basis(obs, self.lag)
+            peak = np.where(np.isfinite(forecast), np.maximum(peak, forecast), peak)
         action = np.full(len(peak), LEVELS.index(self.value))
         return clip_fleet(desired_from_action(action, peak, obs.active + obs.pending), obs)
 
@@ -75,7 +100,7 @@ def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, 
 def rules() -> list[FixedSizing]:
     levels = [z for z in LEVELS if 0.5 <= z <= 1.5]
     return [FixedSizing(b, m) for b in ("last", "peak") for m in MULTIPLIERS] + [
-        FixedSizing("margin", z) for z in levels
+        FixedSizing(b, z) for b in ("margin", "seasonal") for z in levels
     ]
 
 

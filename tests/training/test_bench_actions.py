@@ -37,3 +37,41 @@ def test_multiplier_bases_and_bad_basis():
     np.testing.assert_array_equal(FixedSizing("peak", 1.5).act(obs), np.maximum(np.ceil(peak * 1.5 - 1e-9), 1))
     with pytest.raises(ValueError, match="basis"):
         FixedSizing("mean", 1.5)
+
+
+def test_seasonal_basis_forecasts_yesterdays_next_minutes_scaled_to_today():
+    from types import SimpleNamespace
+
+    from benchmarks.actions import SEASONAL_AHEAD, seasonal_basis
+    from inference.features import CONTEXT_MINUTES, DAY
+
+    lag = 2
+    history = np.full((3, CONTEXT_MINUTES), 3000.0)
+    newest = CONTEXT_MINUTES - 1
+    # Yesterday, two minutes after the decided minute t (column newest + 1 + lag + 2 - DAY): 6000 requests.
+    history[0, newest + 1 + lag + 2 - DAY] = 6000.0
+    history[1, -16:] = 4500.0  # today 1.5x yesterday's same minutes: the forecast scales with it
+    history[2, :100] = np.nan  # less than a day watched: no forecast
+    obs = SimpleNamespace(history=history, capacity_rpm_per_machine=np.full(3, 300.0))
+    got = seasonal_basis(obs, lag)
+    assert got[0] == 20.0 and got[1] == 15.0 and np.isnan(got[2])
+    # A rise beyond the forecast's reach (SEASONAL_AHEAD + 1 minutes ahead) is not seen.
+    history[0, newest + 1 + lag + 2 - DAY] = 3000.0
+    history[0, newest + 1 + lag + SEASONAL_AHEAD + 1 - DAY] = 6000.0
+    assert seasonal_basis(obs, lag)[0] == 10.0
+
+
+def test_seasonal_rule_never_sizes_below_the_margin_rule():
+    case = synthetic_case(2, 240)
+    sim = FleetSim(SimConfig(), [case.scenario], seed=0, past=[case.past])
+    seasonal, margin = FixedSizing("seasonal", 0.9), FixedSizing("margin", 0.9)
+    seasonal.reset(sim)
+    obs = sim.observe()
+    above = 0
+    for _ in range(240):
+        got, base = seasonal.act(obs), margin.act(obs)
+        assert got[0] >= base[0]
+        above += int(got[0] > base[0])
+        sim.step(got)
+        obs = sim.observe()
+    assert above > 0
