@@ -1,0 +1,233 @@
+"""One step of policy improvement over the best fixed level: does learning beat the action table this way?
+
+    python -m benchmarks.improvement [--base 0.9] [--hold 5] [--horizon 40] [--batches 100] [--full] [--draws 10]
+
+Rollout policy improvement: from the states that the fixed-level policy visits on training-side scenarios (the
+training distribution, ``TRAIN_STREAM``), every action of the table is branched with common random numbers (each
+copy replays the same load and capacity draws), held ``--hold`` minutes, then the base level is followed for the
+rest of ``--horizon`` minutes. Each branch is scored by its expected profit over the capacity noise
+(``expected_profit``), so branches differ only by their action. The advantage over the base action (scaled by
+``sqrt(basis + 1)``, the fleet's size) is regressed by the policy's own MLP (mean squared error: the mean is what
+the improvement needs, and spikes make the advantages heavy-tailed), and the greedy action on the regression is
+the improved policy. Greedy on exact Q-values of the base, it would be at least as good as the base; what this
+measures is how much of that survives estimating them from the observation.
+
+The improved network is packaged as an artifact and replayed against the base level and the tuned rules on the
+evaluation set (``--draws`` paired noise draws): as the endpoint serves it (every minute, shield included), and
+with each greedy decision held ``--hold`` minutes as in its branches. Prints and writes ``improvement.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from benchmarks.actions import FixedSizing
+from inference.actions import LEVELS, N_ACTIONS, sizing_basis
+from inference.artifact import load_artifact, observation_spec, package_policy
+from inference.policy import MLPSpec, build_torch
+from training.evaluation.cases import ALL, evaluation_cases, groups
+from training.evaluation.noise import Paired, replay
+from training.evaluation.scoreboard import default_policies
+from training.policies.artifact import ArtifactPolicy
+from training.policies.base import Policy, clip_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
+from training.sim.kernel import OUT_ACTIVE, OUT_LOAD
+from training.sim.loads import TRAIN_STREAM, sample_with_past
+
+
+def branch_batch(
+    rng: np.random.Generator,
+    config: SimConfig,
+    *,
+    base: int,
+    hold: int,
+    horizon: int,
+    every: int,
+    scenarios: int,
+    minutes: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observations (S, OBS_DIM), advantages over ``base`` (S, N_ACTIONS) and fleet scales (S,) of the states the
+    base level visits every ``every`` minutes on ``scenarios`` fresh training scenarios."""
+    drawn = [sample_with_past(rng, minutes, short_history_probability=0.2) for _ in range(scenarios)]
+    scen, past = [d[0] for d in drawn], [d[1] for d in drawn]
+    walk = FleetSim(config, scen, seed=int(rng.integers(2**31)), past=past)
+    copies = FleetSim(config, scen * N_ACTIONS, noise=np.tile(walk.noise, (N_ACTIONS, 1)), past=past * N_ACTIONS)
+    actions = np.repeat(np.arange(N_ACTIONS), scenarios)
+    follow = np.full(scenarios * N_ACTIONS, base)
+    obs_rows, adv_rows, scale_rows = [], [], []
+    obs = walk.observe()
+    for t in range(minutes - horizon):
+        if t % every == 0:
+            obs_rows.append(observation_of(obs, walk.context()))
+            scale_rows.append(np.sqrt(sizing_basis(obs.load, obs.capacity_rpm_per_machine) + 1.0))
+            copies.t, copies.head = t, walk.head
+            copies.active = np.tile(walk.active, N_ACTIONS)
+            copies.ring = np.tile(walk.ring, (N_ACTIONS, 1))
+            q = np.zeros(scenarios * N_ACTIONS)
+            for k in range(horizon):
+                o = copies.observe()
+                out = copies.advance(clip_fleet(desired_of(actions if k < hold else follow, o), o))
+                q += expected_profit(config, out[:, OUT_LOAD], out[:, OUT_ACTIVE])
+            q = q.reshape(N_ACTIONS, scenarios).T
+            adv_rows.append(q - q[:, [base]])
+        walk.advance(clip_fleet(desired_of(np.full(scenarios, base), obs), obs))
+        obs = walk.observe()
+    return np.concatenate(obs_rows), np.concatenate(adv_rows), np.concatenate(scale_rows)
+
+
+def fit(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[Any, np.ndarray]:
+    """The policy MLP regressing ``y`` on ``x`` (MSE, Adam); returns it and the held-out tenth's indices."""
+    import torch
+
+    torch.manual_seed(seed)
+    net = build_torch(MLPSpec())
+    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    order = torch.randperm(len(xt))
+    held_out, train = order[: len(xt) // 10], order[len(xt) // 10 :]
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for _ in tqdm(range(epochs), desc="regression", unit="epoch"):
+        perm = train[torch.randperm(len(train))]
+        for i in range(0, len(perm), 2048):
+            j = perm[i : i + 2048]
+            loss = ((net(xt[j]) - yt[j]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net, held_out.numpy()
+
+
+class HeldGreedy:
+    """A packaged network's greedy action, re-chosen every ``hold`` minutes and held in between (no shield)."""
+
+    def __init__(self, path: Path, hold: int) -> None:
+        self.policy = load_artifact(path).policy
+        self.hold = hold
+        self.name = f"held {hold} min"
+        self.action: np.ndarray | None = None
+
+    def reset(self, sim: FleetSim) -> None:
+        self.action = None
+
+    def act(self, obs: Observation) -> np.ndarray:
+        if self.action is None or obs.t % self.hold == 0:
+            self.action = self.policy.logits(observation_of(obs)).argmax(axis=1)
+        return clip_fleet(desired_of(self.action, obs), obs)
+
+
+def measure(args: argparse.Namespace, config: SimConfig) -> dict[str, Any]:
+    base = LEVELS.index(args.base)
+    rng = np.random.default_rng([TRAIN_STREAM, args.seed])
+    start = time.perf_counter()
+    parts = [
+        branch_batch(
+            rng,
+            config,
+            base=base,
+            hold=args.hold,
+            horizon=args.horizon,
+            every=args.every,
+            scenarios=args.scenarios,
+            minutes=args.minutes,
+        )
+        for _ in tqdm(range(args.batches), desc="branching", unit="batch")
+    ]
+    x, adv, scale = (np.concatenate(p) for p in zip(*parts))
+    branching_s = time.perf_counter() - start
+    net, held_out = fit(x, adv / scale[:, None], args.epochs, args.seed)
+    import torch
+
+    with torch.no_grad():
+        greedy = net(torch.tensor(x, dtype=torch.float32)).argmax(1).numpy()
+    metadata = {
+        "model_version": f"improvement-{args.base:g}-hold{args.hold}",
+        "observation": observation_spec(x, config.observation_lag_minutes),
+        "training": {"algorithm": "rollout policy improvement (benchmarks.improvement)", **vars(args) | {"out": ""}},
+        "evaluation": {},
+        "gate": {"passed": False, "forced": True, "reason": "a benchmark's network, not gated"},
+        "data_sha256": "",
+        "code_version": "",
+    }
+    path = package_policy(net, args.out, metadata=metadata)
+    cases = evaluation_cases(quick=not args.full)
+    base_name = f"level {args.base:g}"
+    rules = {k: v for k, v in default_policies(oracle=False).items() if k != "static"}
+    policies: dict[str, Policy] = {**rules, base_name: FixedSizing("margin", args.base)}
+    policies |= {"served": ArtifactPolicy(str(path)), "held": HeldGreedy(path, args.hold)}
+    draws = replay(policies, cases, config, args.draws)
+    by_group = {ALL: list(range(len(cases))), **groups(draws.scenarios)}
+    evaluation = {
+        name: {
+            group: {
+                "profit": float(draws.profit[name][:, idx].sum(axis=1).mean()),
+                f"minus_{base_name}": Paired.of(
+                    draws.profit[name][:, idx].sum(axis=1) - draws.profit[base_name][:, idx].sum(axis=1)
+                ).to_json(),
+            }
+            for group, idx in by_group.items()
+        }
+        for name in policies
+    }
+    return {
+        "states": len(x),
+        "branching_s": round(branching_s, 1),
+        "mean_advantage_per_level": {str(z): float(v) for z, v in zip(LEVELS, adv.mean(axis=0))},
+        "share_best_per_level": shares(adv.argmax(axis=1)),
+        "held_out_gain_per_state": float(adv[held_out, greedy[held_out]].mean()),
+        "greedy_share_per_level": shares(greedy),
+        "evaluation_set": "full" if args.full else "quick",
+        "draws": args.draws,
+        "evaluation": evaluation,
+    }
+
+
+def shares(actions: np.ndarray) -> dict[str, float]:
+    """Share of ``actions`` on each level of the table."""
+    return {str(z): float(v) for z, v in zip(LEVELS, np.bincount(actions, minlength=N_ACTIONS) / len(actions))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=float, default=0.9, help="the fixed level improved on (default 0.9)")
+    parser.add_argument("--hold", type=int, default=5, help="minutes each branched action is held (default 5)")
+    parser.add_argument("--horizon", type=int, default=40, help="minutes each branch is scored over (default 40)")
+    parser.add_argument("--every", type=int, default=15, help="minutes between branched states (default 15)")
+    parser.add_argument("--batches", type=int, default=100, help="batches of fresh training scenarios (default 100)")
+    parser.add_argument("--scenarios", type=int, default=48, help="scenarios per batch (default 48)")
+    parser.add_argument("--minutes", type=int, default=1440, help="minutes per scenario (default 1440)")
+    parser.add_argument("--epochs", type=int, default=40, help="regression epochs (default 40)")
+    parser.add_argument("--seed", type=int, default=77)
+    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
+    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/improvement"), help="directory for the outputs")
+    args = parser.parse_args(argv)
+    if args.base not in LEVELS:
+        parser.error(f"--base must be a level of the action table {LEVELS}, got {args.base}")
+    if not 1 <= args.hold <= args.horizon < args.minutes:
+        parser.error("need 1 <= --hold <= --horizon < --minutes")
+    if args.draws < 2:
+        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    result = measure(args, SimConfig())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "improvement.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "evaluation"}, indent=1))
+    for name, row in result["evaluation"].items():
+        cells = "; ".join(
+            f"{g}: {r['profit']:,.0f} ({r[f'minus_level {args.base:g}']['mean']:+,.0f} "
+            f"[{r[f'minus_level {args.base:g}']['lo']:+,.0f}, {r[f'minus_level {args.base:g}']['hi']:+,.0f}])"
+            for g, r in row.items()
+        )
+        print(f"{name}: {cells}")
+    print(f"wrote {args.out}/improvement.json and the improved network's model.tar.gz")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
