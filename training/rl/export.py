@@ -99,11 +99,22 @@ def collect_observations(
     return np.concatenate(seen)
 
 
+def model_logits(module: Any, obs: np.ndarray) -> np.ndarray:
+    """Logits of a trained model: an RLlib module (``rllib_logits``) or a plain torch network."""
+    if hasattr(module, "forward_inference"):
+        return rllib_logits(module, obs)
+    import torch
+
+    with torch.no_grad():
+        return module(torch.from_numpy(np.asarray(obs, dtype=np.float32))).cpu().numpy()
+
+
 def compare_greedy(
     module: Any, artifact_path: str | Path, obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()
 ) -> dict[str, Any]:
-    """Greedy actions of the RLlib module (on ``obs`` as it was trained to see them) vs the packaged artifact."""
-    logits = rllib_logits(module, hide_groups(obs, ablate))
+    """Greedy actions of the trained model (``model_logits``, on ``obs`` as it was trained to see them) vs the
+    packaged artifact."""
+    logits = model_logits(module, hide_groups(obs, ablate))
     ref = logits.argmax(axis=1)
     got = load_artifact(artifact_path).act(obs)
     top2 = np.sort(logits, axis=1)[:, -2:]

@@ -68,9 +68,9 @@ class GateDecision:
         return {"passed": self.passed, "forced": self.forced, "reason": self.reason}
 
 
-def decide(draws: noise.Draws, rules: list[str], force: bool = False) -> GateDecision:
-    """The gate's decision on the noise draws of ``ppo`` and ``rules`` (``training.evaluation.judge``)."""
-    verdict = judge(draws, CANDIDATE, rules)
+def decide(draws: noise.Draws, rules: list[str], force: bool = False, candidate: str = CANDIDATE) -> GateDecision:
+    """The gate's decision on the noise draws of ``candidate`` and ``rules`` (``training.evaluation.judge``)."""
+    verdict = judge(draws, candidate, rules)
     return GateDecision(verdict.passed, bool(force and not verdict.passed), verdict.reason, verdict.checks)
 
 
@@ -107,11 +107,13 @@ def gate_and_package(
     progress: bool = True,
     team_traces: tuple[str, ...] = (),
     ablate: tuple[str, ...] = (),
+    candidate: str = CANDIDATE,
 ) -> int:
-    """Evaluate, gate, package and check one trained network; returns the process exit code. ``team_traces``:
-    trace files whose late part (``training.evaluation.team``) joins the held-out cases; ``ablate``: the feature
-    groups the run trained without (``net`` already ignores them; the export check shows them to the RLlib module
-    as 0, as training did)."""
+    """Evaluate, gate, package and check one trained network; returns the process exit code. ``module``: the
+    trained model the export check compares the artifact with (an RLlib module, or ``net`` itself for a plain torch
+    network). ``team_traces``: trace files whose late part (``training.evaluation.team``) joins the held-out cases;
+    ``ablate``: the feature groups the run trained without (``net`` already ignores them; the export check shows
+    them to the RLlib module as 0, as training did); ``candidate``: the policy's name in the report."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.tar.gz", "metadata.json"):
@@ -136,29 +138,28 @@ def gate_and_package(
         # The candidate is the artifact itself, served through the handler and its shield: the gate measures
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
         staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
-        candidate = ArtifactPolicy(str(staged), name=CANDIDATE)
-        policies = {**default_policies(), CANDIDATE: candidate}
+        policies = {**default_policies(), candidate: ArtifactPolicy(str(staged), name=candidate)}
         report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
-        rules = [name for name in policies if name not in (CANDIDATE, "oracle")]
-        runs = {n: policies[n] for n in [*rules, CANDIDATE]}
+        rules = [name for name in policies if name not in (candidate, "oracle")]
+        runs = {n: policies[n] for n in [*rules, candidate]}
         draws = noise.replay(runs, cases, sim_config, noise_draws, progress=progress)
-    decision = decide(draws, rules, force)
+    decision = decide(draws, rules, force, candidate)
     summary = report.summary()
     evaluation = {
         "cases": "quick" if eval_quick else "full",
         "scenarios": report.scenario_names,
-        "summary": {name: summary[name] for name in (CANDIDATE, BASELINE, "oracle") if name in summary},
+        "summary": {name: summary[name] for name in (candidate, BASELINE, "oracle") if name in summary},
         "noise_draws": noise_draws,
         "gate_checks": [c for c in decision.checks if c["blocking"]],
     }
-    gate = {**decision.metadata(), "draws": noise_draws, "candidate": CANDIDATE, "rules": rules}
+    gate = {**decision.metadata(), "draws": noise_draws, "candidate": candidate, "rules": rules}
     report.extra.update({"gate": {**gate, "checks": decision.checks}, "training": training})
     report.extra["command"] = " ".join(sys.argv)
     if team:
         report.extra["team_traces"] = team
 
     if not decision.passed and not force:
-        report.policies[CANDIDATE]["parameters"]["path"] = None  # staged only, not packaged
+        report.policies[candidate]["parameters"]["path"] = None  # staged only, not packaged
         write_report(report, out)
         print(
             f"GATE FAILED: the trained policy is not packaged. It {decision.reason}.\n"
@@ -170,7 +171,7 @@ def gate_and_package(
 
     metadata.update(evaluation=evaluation, gate=decision.metadata())
     tarball = package_policy(net, out, metadata=metadata)
-    report.policies[CANDIDATE]["parameters"]["path"] = str(tarball)
+    report.policies[candidate]["parameters"]["path"] = str(tarball)
     check = compare_greedy(module, tarball, check_obs, ablate)
     report.extra["export_check"] = check
     write_report(report, out)
@@ -178,7 +179,7 @@ def gate_and_package(
         tarball.unlink(missing_ok=True)
         (out / "metadata.json").unlink(missing_ok=True)
         print(
-            f"EXPORT CHECK FAILED: the packaged network disagrees with the RLlib module on {check['mismatches']} of "
+            f"EXPORT CHECK FAILED: the packaged network disagrees with the trained model on {check['mismatches']} of "
             f"{check['observations']} observations (max logit difference {check['max_abs_logit_diff']:.2e}); "
             "artifact removed.",
             file=sys.stderr,

@@ -1,0 +1,96 @@
+"""The character policy: every level replayed on common draws, the regression on the character alone, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.actions import LEVELS, N_ACTIONS
+from inference.features import FEATURE_NAMES, OBS_DIM
+from training import character
+from training.character import CHARACTER_INPUTS, CharacterConfig
+from training.policies.base import clip_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, desired_of
+from training.sim.loads import TRAIN_STREAM, sample_with_past
+
+TINY = CharacterConfig(**character.PRESETS["tiny"])
+
+
+def test_config_names_what_is_wrong():
+    with pytest.raises(ValueError, match=r"base_level=0.95.*eval='mid'"):
+        CharacterConfig(base_level=0.95, eval="mid")
+    with pytest.raises(ValueError, match="noise_draws=1"):
+        CharacterConfig(noise_draws=1)
+
+
+def test_input_mask_keeps_the_character_only():
+    mask = character.input_mask()
+    assert mask.shape == (OBS_DIM,)
+    assert [FEATURE_NAMES[i] for i in np.flatnonzero(mask)] == [n for n in FEATURE_NAMES if n in CHARACTER_INPUTS]
+
+
+def test_every_level_replays_the_same_scenarios_and_draws():
+    cfg = CharacterConfig(scenarios=10, days=1, draws=1, short_history_probability=0.0)
+    observations, profit = character.replay_levels(cfg, SimConfig())
+    assert observations.shape == (10, 1440 // character.OBSERVE_EVERY, OBS_DIM)
+    assert profit.shape == (10, N_ACTIONS) and len(np.unique(profit[0])) > N_ACTIONS // 2
+    # The base level's profit is that of an ordinary run of the level on the same scenarios and noise.
+    rng = np.random.default_rng([TRAIN_STREAM, cfg.seed])
+    drawn = [sample_with_past(rng, 1440, short_history_probability=0.0) for _ in range(10)]
+    noise = np.random.default_rng([TRAIN_STREAM, cfg.seed, 0]).standard_normal((10, 1440))
+    sim = FleetSim(SimConfig(), [d[0] for d in drawn], noise=noise, past=[d[1] for d in drawn])
+    base = np.full(10, LEVELS.index(cfg.base_level))
+    obs = sim.observe()
+    while sim.t < sim.minutes:
+        sim.step(clip_fleet(desired_of(base, obs), obs))
+        obs = sim.observe()
+    np.testing.assert_allclose(profit[:, LEVELS.index(cfg.base_level)], sim.totals["reward"])
+
+
+def test_regression_learns_the_level_each_character_pays_for_and_ignores_the_rest():
+    """Scenarios whose noise feature is high earn most at a cautious level, calm ones at a tight level: the fitted
+    network picks each where it belongs, on held-out scenarios too, and no other input moves its choice."""
+    rng = np.random.default_rng(0)
+    n, samples = 400, 32
+    obs = rng.normal(0.0, 1.0, (n, samples, OBS_DIM)).astype(np.float32)
+    noisy = rng.random(n) < 0.5
+    obs[:, :, FEATURE_NAMES.index("noise")] = np.where(noisy, 0.08, 0.01)[:, None]
+    tight, cautious = LEVELS.index(0.65), LEVELS.index(1.35)
+    profit = np.full((n, N_ACTIONS), 1000.0)
+    profit[np.arange(n), np.where(noisy, cautious, tight)] = 1300.0
+    cfg = CharacterConfig(scenarios=n, days=1, epochs=60, validation_share=0.25)
+    net, summary = character.fit(obs, profit, cfg)
+    import torch
+
+    with torch.no_grad():
+        chosen = net(torch.from_numpy(obs.reshape(-1, OBS_DIM))).argmax(dim=1).numpy().reshape(n, samples)
+        shuffled = obs.copy()
+        others = [i for i, name in enumerate(FEATURE_NAMES) if name not in CHARACTER_INPUTS]
+        shuffled[:, :, others] = rng.normal(0.0, 5.0, (n, samples, len(others)))
+        again = net(torch.from_numpy(shuffled.reshape(-1, OBS_DIM))).argmax(dim=1).numpy().reshape(n, samples)
+    assert np.all(chosen[noisy] == cautious) and np.all(chosen[~noisy] == tight)
+    np.testing.assert_array_equal(chosen, again)
+    assert summary["held_out_gain_over_base_per_day"] == pytest.approx(300.0 * summary["held_out_scenarios"])
+
+
+@pytest.mark.slow  # the gate's evaluation of the quick set, twice over 2 draws
+def test_cli_trains_gates_and_packages_a_servable_policy(tmp_path):
+    assert character.main(["--preset", "tiny", "--out", str(tmp_path), "--force"]) == 0
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["training"]["algorithm"].startswith("character")
+    assert meta["training"]["config"]["scenarios"] == TINY.scenarios
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["gate"]["candidate"] == "character"
+    from inference.artifact import load_artifact
+
+    loaded = load_artifact(tmp_path / "model.tar.gz")
+    assert loaded.act(np.zeros((3, OBS_DIM), dtype=np.float32)).shape == (3,)
+
+
+def test_cli_refuses_a_bad_value_by_name(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        character.main(["--out", str(tmp_path), "--scenarios", "3"])
+    assert "scenarios=3" in capsys.readouterr().err

@@ -1,0 +1,230 @@
+"""The character policy: each fleet's safety level learned from its character, by replaying every level.
+
+    python -m training.character --out DIR [--preset quick|full] [--scenarios N] [--force] [--noise-draws 10]
+
+PPO's greedy policy settles on one level of the action table for every fleet (docs/training.md): the differences
+between neighbouring levels are small beside the noise its own exploration adds. This trainer asks the question
+directly. The simulator can replay a training scenario under every level of the table on the same load and
+capacity draws, so each scenario's profit at every level is known, not estimated from one exploring trajectory
+(a counterfactual for every action, as in a contextual bandit with full feedback). A network of the artifact's own
+shape regresses each level's profit over the base level's (dollars per day, mean squared error: the mean is the
+objective, and the spikes make the differences heavy-tailed) from what the fleet's observation says of its
+character (``CHARACTER_INPUTS``: its size, how much of a day the caller sent, its noise, swing, spike rate and
+surprise; every other input is hidden in training and its first-layer weights zeroed before packaging), at
+observations taken every ``OBSERVE_EVERY`` minutes of the base level's run. Its greedy action is the level for
+that character, so the policy is tight on calm fleets and cautious on spiky ones as far as the training scenarios
+show it pays, and it does not flip level from minute to minute (the character moves slowly).
+
+The network is packaged as any policy is (``training.rl.gate.gate_and_package``: evaluation through the served
+artifact and its shield, the gate over paired noise draws, the export check), so it deploys like PPO's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from inference.actions import LEVELS, N_ACTIONS
+from inference.features import FEATURE_NAMES, OBS_DIM
+from training.evaluation.noise import MIN_DRAWS
+from training.policies.base import clip_fleet
+from training.sim.config import SimConfig
+from training.sim.fleet import FleetSim, desired_of, observation_of
+from training.sim.loads import TRAIN_STREAM, sample_with_past
+
+CHARACTER_INPUTS = ("log_need", "day_fraction", "noise", "swing", "spike_rate", "surprise")
+"""Observation features the character policy reads; the fast ones (load ratios, time, fleet, failures,
+yesterday's level) are hidden from it."""
+OBSERVE_EVERY = 60
+"""Minutes between the observations taken of each training scenario."""
+DOLLARS_PER_UNIT = 100.0
+"""Regression targets are profit differences in units of 100 $ per simulated day."""
+
+
+@dataclass(frozen=True)
+class CharacterConfig:
+    scenarios: int = 600
+    """Training scenarios (``TRAIN_STREAM``: synthetic loads and trace windows, as PPO trains on)."""
+    days: int = 3
+    """Days each scenario runs at every level."""
+    draws: int = 2
+    """Capacity-noise draws each scenario runs at every level (common to all levels)."""
+    base_level: float = 0.9
+    """The level profits are measured against (the table's best single level on the full evaluation set)."""
+    short_history_probability: float = 0.2
+    """Share of scenarios whose day of history is cut short, as in PPO's training."""
+    epochs: int = 60
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    validation_share: float = 0.1
+    """Share of the scenarios held out to report the regression's gain over the base level."""
+    seed: int = 1
+    eval: str = "quick"
+    """Held-out cases of the gate ("quick" or "full")."""
+    noise_draws: int = 10
+
+    def __post_init__(self) -> None:
+        bad = {
+            "scenarios": self.scenarios >= 10,
+            "days": self.days >= 1,
+            "draws": self.draws >= 1,
+            "base_level": self.base_level in LEVELS,
+            "short_history_probability": 0.0 <= self.short_history_probability <= 1.0,
+            "epochs": self.epochs >= 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "validation_share": 0.0 < self.validation_share < 1.0,
+            "eval": self.eval in ("quick", "full"),
+            "noise_draws": self.noise_draws >= MIN_DRAWS,
+        }
+        wrong = [k for k, ok in bad.items() if not ok]
+        if wrong:
+            raise ValueError(
+                f"invalid CharacterConfig field(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in wrong)}"
+            )
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"scenarios": 600, "eval": "quick"},
+    "full": {"scenarios": 1200, "eval": "full"},
+    "tiny": {"scenarios": 12, "days": 1, "draws": 1, "epochs": 2, "eval": "quick", "noise_draws": 2},
+}
+"""quick: about 1 minute of replay and fitting on 2 cores; full: the quality run; tiny: tests only."""
+
+
+def input_mask() -> np.ndarray:
+    """1 for the ``CHARACTER_INPUTS`` columns of the observation, 0 elsewhere."""
+    mask = np.zeros(OBS_DIM, dtype=np.float32)
+    mask[[FEATURE_NAMES.index(n) for n in CHARACTER_INPUTS]] = 1.0
+    return mask
+
+
+def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Every level of the table on ``cfg.scenarios`` training scenarios: observations (scenarios, samples,
+    OBS_DIM) taken every ``OBSERVE_EVERY`` minutes of the base level's first draw, and mean profit per scenario
+    and level (scenarios, N_ACTIONS) over ``cfg.draws`` capacity draws shared by all levels."""
+    rng = np.random.default_rng([TRAIN_STREAM, cfg.seed])
+    minutes = cfg.days * 1440
+    drawn = [
+        sample_with_past(rng, minutes, short_history_probability=cfg.short_history_probability)
+        for _ in range(cfg.scenarios)
+    ]
+    scenarios, past = [d[0] for d in drawn], [d[1] for d in drawn]
+    base = LEVELS.index(cfg.base_level)
+    profit = np.zeros((cfg.scenarios, N_ACTIONS))
+    seen: list[np.ndarray] = []
+    with tqdm(total=cfg.draws * N_ACTIONS, desc="replaying every level", unit="level") as bar:
+        for draw in range(cfg.draws):
+            noise = np.random.default_rng([TRAIN_STREAM, cfg.seed, draw]).standard_normal((cfg.scenarios, minutes))
+            for action in range(N_ACTIONS):
+                sim = FleetSim(sim_config, scenarios, noise=noise, past=past)
+                record = action == base and draw == 0
+                actions = np.full(cfg.scenarios, action)
+                obs = sim.observe()
+                while sim.t < sim.minutes:
+                    if record and sim.t % OBSERVE_EVERY == 0:
+                        seen.append(observation_of(obs, sim.context()))
+                    sim.step(clip_fleet(desired_of(actions, obs), obs))
+                    obs = sim.observe()
+                profit[:, action] += sim.totals["reward"] / cfg.draws
+                bar.update(1)
+    return np.stack(seen, axis=1), profit
+
+
+def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> tuple[Any, dict[str, Any]]:
+    """The policy network regressing each level's profit over the base level's from the character inputs; and
+    what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's)."""
+    import torch
+
+    from inference.policy import MLPSpec, build_torch
+
+    n, samples, _ = observations.shape
+    base = LEVELS.index(cfg.base_level)
+    target = (profit - profit[:, [base]]) / (cfg.days * DOLLARS_PER_UNIT)
+    mask = input_mask()
+    x = torch.tensor(observations.reshape(-1, OBS_DIM) * mask, dtype=torch.float32)
+    y = torch.tensor(np.repeat(target, samples, axis=0), dtype=torch.float32)
+    scenario = np.repeat(np.arange(n), samples)
+    held = np.random.default_rng(cfg.seed).random(n) < cfg.validation_share
+    train = torch.from_numpy(np.flatnonzero(~held[scenario]))
+    torch.manual_seed(cfg.seed)
+    net = build_torch(MLPSpec())
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in tqdm(range(cfg.epochs), desc="fitting", unit="epoch"):
+        order = train[torch.randperm(len(train))]
+        for i in range(0, len(order), 1024):
+            j = order[i : i + 1024]
+            loss = ((net(x[j]) - y[j]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        net[0].weight[:, torch.from_numpy(mask == 0)] = 0.0  # the packaged network reads the character only
+        chosen = net(x).argmax(dim=1).numpy()
+    share = np.bincount(chosen, minlength=N_ACTIONS) / len(chosen)
+    rows = np.flatnonzero(held[scenario])
+    gain = profit[scenario[rows], chosen[rows]] - profit[scenario[rows], base]
+    summary = {
+        "training_scenarios": int((~held).sum()),
+        "held_out_scenarios": int(held.sum()),
+        "held_out_gain_over_base_per_day": float(gain.sum() / samples / cfg.days) if len(rows) else None,
+        "held_out_base_profit_per_day": float(profit[held, base].sum() / cfg.days),
+        "best_level_per_scenario_gain_per_day": float((profit.max(axis=1) - profit[:, base]).sum() / cfg.days),
+        "levels_chosen": {str(z): float(v) for z, v in zip(LEVELS, share)},
+    }
+    return net, summary
+
+
+def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: SimConfig | None = None) -> int:
+    """Replay, fit, then gate and package under ``out``; returns the process exit code (``gate_and_package``)."""
+    from training.rl.gate import gate_and_package
+
+    sim_config = sim_config or SimConfig()
+    start = time.perf_counter()
+    observations, profit = replay_levels(cfg, sim_config)
+    net, summary = fit(observations, profit, cfg)
+    summary["train_seconds"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(summary, indent=1), flush=True)
+    training = {"algorithm": "character: per-level replay, regression on the character", "config": asdict(cfg)}
+    return gate_and_package(
+        net=net,
+        module=net,
+        out_dir=out,
+        sim_config=sim_config,
+        training={**training, **summary},
+        model_version=f"character-{cfg.eval}-{cfg.seed}",
+        eval_quick=cfg.eval == "quick",
+        force=force,
+        noise_draws=cfg.noise_draws,
+        seed=0,
+        candidate="character",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.character", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("--scenarios", type=int, help="training scenarios (preset: quick 600, full 1200)")
+    parser.add_argument("--seed", type=int, help="scenario, noise and initialisation seed (default 1)")
+    parser.add_argument("--eval", choices=("quick", "full"), help="held-out cases of the gate (preset's)")
+    parser.add_argument("--noise-draws", type=int, help="paired noise draws the gate judges over (default 10)")
+    parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
+    args = parser.parse_args(argv)
+    given = {k: v for k, v in vars(args).items() if k in ("scenarios", "seed", "eval", "noise_draws") and v is not None}
+    try:
+        cfg = CharacterConfig(**{**PRESETS[args.preset], **given})
+    except ValueError as err:
+        parser.error(str(err))
+    return train(cfg, args.out, force=args.force)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
