@@ -58,6 +58,9 @@ class CharacterConfig:
     """Capacity-noise draws each scenario runs at every level (common to all levels)."""
     base_level: float = 0.9
     """The level profits are measured against (the table's best single level on the full evaluation set)."""
+    downtime_weight: float = 0.0
+    """Dollars charged in training per minute down, beyond the simulator's ``downtime_cost``: the gate also asks
+    that the policy be down no more often than the best rule, which the profit alone does not weigh enough."""
     short_history_probability: float = 0.2
     """Share of scenarios whose day of history is cut short, as in PPO's training."""
     epochs: int = 60
@@ -76,6 +79,7 @@ class CharacterConfig:
             "days": self.days >= 1,
             "draws": self.draws >= 1,
             "base_level": self.base_level in LEVELS,
+            "downtime_weight": self.downtime_weight >= 0,
             "short_history_probability": 0.0 <= self.short_history_probability <= 1.0,
             "epochs": self.epochs >= 1,
             "lr": self.lr > 0,
@@ -109,7 +113,8 @@ def input_mask() -> np.ndarray:
 def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
     """Every level of the table on ``cfg.scenarios`` training scenarios: observations (scenarios, samples,
     OBS_DIM) taken every ``OBSERVE_EVERY`` minutes of the base level's first draw, and mean profit per scenario
-    and level (scenarios, N_ACTIONS) over ``cfg.draws`` capacity draws shared by all levels."""
+    and level (scenarios, N_ACTIONS) over ``cfg.draws`` capacity draws shared by all levels, less
+    ``cfg.downtime_weight`` per minute down."""
     rng = np.random.default_rng([TRAIN_STREAM, cfg.seed])
     minutes = cfg.days * 1440
     drawn = [
@@ -133,7 +138,8 @@ def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarr
                         seen.append(observation_of(obs, sim.context()))
                     sim.step(clip_fleet(desired_of(actions, obs), obs))
                     obs = sim.observe()
-                profit[:, action] += sim.totals["reward"] / cfg.draws
+                totals = sim.totals
+                profit[:, action] += (totals["reward"] - cfg.downtime_weight * totals["down"]) / cfg.draws
                 bar.update(1)
     return np.stack(seen, axis=1), profit
 
@@ -216,9 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="scenario, noise and initialisation seed (default 1)")
     parser.add_argument("--eval", choices=("quick", "full"), help="held-out cases of the gate (preset's)")
     parser.add_argument("--noise-draws", type=int, help="paired noise draws the gate judges over (default 10)")
+    parser.add_argument("--downtime-weight", type=float, help="extra $ per minute down in training (preset's)")
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
     args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if k in ("scenarios", "seed", "eval", "noise_draws") and v is not None}
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in ("scenarios", "seed", "eval", "noise_draws", "downtime_weight") and v is not None
+    }
     try:
         cfg = CharacterConfig(**{**PRESETS[args.preset], **given})
     except ValueError as err:
