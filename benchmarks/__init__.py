@@ -1,2 +1,2 @@
-"""Benchmarks, one module each, printing JSON figures: ``python -m benchmarks.<name>`` (sim, actions, noise,
-rllib, serving, synth, controller); each module says what it measures."""
+"""Benchmarks, one module each, printing figures: ``python -m benchmarks.<name>``; each module says what it measures
+(``results`` holds what those judging over noise draws share)."""

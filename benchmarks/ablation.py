@@ -26,7 +26,6 @@ Writes ``ablation.json`` and ``ablation.md`` under ``--out``; each run's directo
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks import results
 from inference.features import FEATURE_GROUPS, group_columns
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.judge import judge
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2], help="training seeds (default 1 2)")
     parser.add_argument("--preset", default="quick", help="training preset (default quick)")
-    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    results.add_draws(parser)
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
     parser.add_argument("--out", type=Path, default=Path("artifacts/ablation"), help="directory for runs and results")
     parser.add_argument("--retrain", action="store_true", help="train again even where a run is already packaged")
@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         group_columns([g for g in args.groups if g != BASELINE])
     except ValueError as exc:
         parser.error(f"{exc} (or '{BASELINE}')")
-    if args.draws < 2:
-        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    results.check_draws(parser, args.draws)
     groups_ = [BASELINE, *(g for g in args.groups if g != BASELINE)]  # the baseline always runs, first
     planned = {run_name(g, s): (g, s) for s in args.seeds for g in groups_}
     runs = {name: args.out / name for name in planned}
@@ -147,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline_of = {run_name(g, s): run_name(BASELINE, s) for s in args.seeds for g in groups_ if g != BASELINE}
     result = measure(runs, baseline_of, args.full, args.draws)
     result.update(preset=args.preset, seeds=args.seeds, trained_now=trained)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ablation.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "ablation.md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {args.out}/ablation.json, ablation.md")
+    results.write(args.out, "ablation", result, markdown(result))
     return 0
 
 

@@ -19,12 +19,12 @@ and paired 95 % intervals. Writes ``ceiling.json`` and ``ceiling.md`` under ``--
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import PEAK_WINDOW
 from inference.features import HISTORY
@@ -216,20 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, action="append", default=[], help="a packaged policy (repeatable)")
     parser.add_argument("--quick", action="store_true", help="the quick evaluation set (default: the full one)")
-    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    results.add_draws(parser)
     parser.add_argument("--out", type=Path, default=Path("artifacts/ceiling"), help="directory for the outputs")
     args = parser.parse_args(argv)
-    if args.draws < 2:
-        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    results.check_draws(parser, args.draws)
     for path in args.policy:
         if not path.is_file():
             parser.error(f"--policy {path}: no such file")
     result = measure(args.policy, args.quick, args.draws, SimConfig())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ceiling.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "ceiling.md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {args.out}/ceiling.json, ceiling.md")
+    results.write(args.out, "ceiling", result, markdown(result))
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS, sizing_basis
 from inference.artifact import load_artifact, observation_spec, package_policy
@@ -205,18 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=40, help="regression epochs (default 40)")
     parser.add_argument("--seed", type=int, default=77)
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    results.add_draws(parser)
     parser.add_argument("--out", type=Path, default=Path("artifacts/improvement"), help="directory for the outputs")
     args = parser.parse_args(argv)
     if args.base not in LEVELS:
         parser.error(f"--base must be a level of the action table {LEVELS}, got {args.base}")
     if not 1 <= args.hold <= args.horizon < args.minutes:
         parser.error("need 1 <= --hold <= --horizon < --minutes")
-    if args.draws < 2:
-        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    results.check_draws(parser, args.draws)
     result = measure(args, SimConfig())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "improvement.json").write_text(json.dumps(result, indent=1) + "\n")
+    results.write(args.out, "improvement", result)
     print(json.dumps({k: v for k, v in result.items() if k != "evaluation"}, indent=1))
     for name, row in result["evaluation"].items():
         cells = "; ".join(

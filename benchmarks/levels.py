@@ -19,12 +19,12 @@ coloured by noise) under ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS
 from inference.features import FEATURE_NAMES
@@ -156,18 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, required=True, help="a packaged policy (model.tar.gz)")
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+    results.add_draws(parser)
     parser.add_argument("--out", type=Path, default=Path("artifacts/levels"), help="directory for the outputs")
     args = parser.parse_args(argv)
-    if args.draws < 2:
-        parser.error("--draws must be >= 2 (a 95 % interval needs two draws)")
+    results.check_draws(parser, args.draws)
     result = measure(args.policy, args.full, args.draws, SimConfig())
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "levels.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "levels.md").write_text(markdown(result))
+    results.write(args.out, "levels", result, markdown(result))
     plot(result["scenarios"], args.out / "levels.png")
-    print(markdown(result))
-    print(f"wrote {args.out}/levels.json, levels.md, levels.png")
+    print(f"wrote {args.out / 'levels.png'}")
     return 0
 
 
