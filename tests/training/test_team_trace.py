@@ -202,6 +202,12 @@ def test_train_refuses_a_bad_or_short_trace_before_ray_starts(tmp_path, capsys):
     short = team_file(tmp_path, 250, name="short")  # 70 % = 175 minutes < the tiny preset's 200-minute episodes
     assert train_main(["--preset", "tiny", "--trace", str(short), "--out", str(tmp_path / "o")]) == 2
     assert "short.csv: its training part (first 70% by time) has 159 minutes" in capsys.readouterr().err
+    # Long enough for an episode (1,384 minutes > 200) but not for the day of history drawn before it: refused here,
+    # not by the environments inside Ray.
+    no_day = team_file(tmp_path, 2000, name="noday")
+    assert train_main(["--preset", "tiny", "--trace", str(no_day), "--out", str(tmp_path / "o")]) == 2
+    assert "noday.csv: its training part (first 70% by time) has 1384 minutes" in (err := capsys.readouterr().err)
+    assert "day of history before it (1456): 1656" in err
 
 
 def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypatch):

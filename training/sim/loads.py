@@ -358,7 +358,9 @@ def team_scenario(trace: TraceFile, part: str, *, minutes: int | None = None, of
 def _team_window(trace: TraceFile, rng: np.random.Generator, minutes: int, capacity: float) -> Scenario:
     room = team_part_minutes(trace, "train") - minutes
     if room < 0:
-        raise ValueError(f"{trace.path}: its training part is shorter than an episode ({minutes} minutes)")
+        raise ValueError(
+            f"{trace.path}: its training part is shorter than an episode with its history ({minutes} minutes)"
+        )
     scenario = team_scenario(trace, "train", minutes=minutes, offset=int(rng.integers(0, room + 1)))
     return replace(scenario, initial_machines=initial_fleet(scenario.load, capacity))
 
