@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from training.evaluation.noise import MIN_DRAWS
 from training.policies.base import clip_fleet
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, desired_of, observation_of
-from training.sim.loads import TRAIN_STREAM, sample_with_past
+from training.sim.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
 
 CHARACTER_INPUTS = ("log_need", "day_fraction", "noise", "swing", "spike_rate", "surprise")
 """Observation features the character policy reads; the fast ones (load ratios, time, fleet, failures,
@@ -69,6 +69,9 @@ class CharacterConfig:
     validation_share: float = 0.1
     """Share of the scenarios held out to report the regression's gain over the base level."""
     seed: int = 1
+    team_traces: tuple[str, ...] = ()
+    """A team's trace files (``--trace``): their training part joins the training scenarios, their late part the
+    gate's cases, as with ``python -m training.train --trace``."""
     eval: str = "quick"
     """Held-out cases of the gate ("quick" or "full")."""
     noise_draws: int = 10
@@ -110,18 +113,30 @@ def input_mask() -> np.ndarray:
     return mask
 
 
+def training_scenarios(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[list[Scenario], list[np.ndarray]]:
+    """``cfg.scenarios`` training scenarios of ``cfg.days`` days with the history before each, drawn as PPO's."""
+    rng = np.random.default_rng([TRAIN_STREAM, cfg.seed])
+    team = tuple(load_trace(path) for path in cfg.team_traces)
+    drawn = [
+        sample_with_past(
+            rng,
+            cfg.days * 1440,
+            short_history_probability=cfg.short_history_probability,
+            capacity=sim_config.capacity_rpm_per_machine,
+            team_traces=team,
+        )
+        for _ in range(cfg.scenarios)
+    ]
+    return [d[0] for d in drawn], [d[1] for d in drawn]
+
+
 def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
     """Every level of the table on ``cfg.scenarios`` training scenarios: observations (scenarios, samples,
     OBS_DIM) taken every ``OBSERVE_EVERY`` minutes of the base level's first draw, and mean profit per scenario
     and level (scenarios, N_ACTIONS) over ``cfg.draws`` capacity draws shared by all levels, less
     ``cfg.downtime_weight`` per minute down."""
-    rng = np.random.default_rng([TRAIN_STREAM, cfg.seed])
     minutes = cfg.days * 1440
-    drawn = [
-        sample_with_past(rng, minutes, short_history_probability=cfg.short_history_probability)
-        for _ in range(cfg.scenarios)
-    ]
-    scenarios, past = [d[0] for d in drawn], [d[1] for d in drawn]
+    scenarios, past = training_scenarios(cfg, sim_config)
     base = LEVELS.index(cfg.base_level)
     profit = np.zeros((cfg.scenarios, N_ACTIONS))
     seen: list[np.ndarray] = []
@@ -210,6 +225,7 @@ def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: S
         force=force,
         noise_draws=cfg.noise_draws,
         seed=0,
+        team_traces=cfg.team_traces,
         candidate="character",
     )
 
@@ -224,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise-draws", type=int, help="paired noise draws the gate judges over (default 10)")
     parser.add_argument("--downtime-weight", type=float, help="extra $ per minute down in training (preset's)")
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
+    parser.add_argument(
+        "--trace", action="append", default=[], metavar="FILE", help="a team's trace (timestamp,requests), repeatable"
+    )
     args = parser.parse_args(argv)
     given = {
         k: v
@@ -232,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         cfg = CharacterConfig(**{**PRESETS[args.preset], **given})
+        team = check_team_traces(args.trace, cfg.days * 1440)
     except ValueError as err:
         parser.error(str(err))
+    cfg = replace(cfg, team_traces=team)
     return train(cfg, args.out, force=args.force)
 
 

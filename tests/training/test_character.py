@@ -94,3 +94,28 @@ def test_cli_refuses_a_bad_value_by_name(capsys, tmp_path):
     with pytest.raises(SystemExit):
         character.main(["--out", str(tmp_path), "--scenarios", "3"])
     assert "scenarios=3" in capsys.readouterr().err
+
+
+def test_a_teams_trace_joins_the_training_scenarios_train_part_only(tmp_path):
+    from tests.training.test_team_trace import team_file
+    from training.sim.loads import TRAIN_FRACTION, load_trace
+
+    path = team_file(tmp_path, 5000)
+    cfg = CharacterConfig(scenarios=30, days=1, team_traces=(str(path),))
+    scenarios, _ = character.training_scenarios(cfg, SimConfig())
+    team = [s for s in scenarios if s.name == "team-train"]
+    assert 2 <= len(team) <= 12  # a third of the trace windows (0.3 of the draws) are the team's
+    cut = int(len(load_trace(path).requests) * TRAIN_FRACTION)
+    assert all(s.meta["first_minute"] + s.minutes <= cut for s in team)
+    assert [s.name for s in character.training_scenarios(CharacterConfig(scenarios=30, days=1), SimConfig())[0]] != [
+        s.name for s in scenarios
+    ]
+
+
+def test_cli_refuses_a_trace_too_short_for_its_days_before_replaying(tmp_path, capsys):
+    from tests.training.test_team_trace import team_file
+
+    short = team_file(tmp_path, 3000, name="short")  # 2,084 training minutes < 1 day + its day of history
+    with pytest.raises(SystemExit):
+        character.main(["--preset", "tiny", "--trace", str(short), "--out", str(tmp_path / "o")])
+    assert "short.csv: its training part (first 70% by time) has 2084 minutes" in capsys.readouterr().err

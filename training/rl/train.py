@@ -62,7 +62,7 @@ from training.rl.config import (
     validate,
 )
 from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
-from training.sim.loads import TRAIN_FRACTION, TRAINING_PAST_MINUTES, load_trace, team_part_minutes
+from training.sim.loads import check_team_traces, load_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("training.train")
@@ -376,22 +376,6 @@ def _tuned_target_tracking() -> Any:
     from training.policies.rules import TargetTracking, load_tuned
 
     return TargetTracking(load_tuned()["target_tracking"])
-
-
-def check_team_traces(paths: list[str], episode_minutes: int) -> tuple[str, ...]:
-    """``--trace`` files, read once here so that a bad file fails before Ray starts (``TraceError`` names the file
-    and line); each training part must hold an episode and the day of history drawn before it
-    (``TRAINING_PAST_MINUTES``), else the environments would fail on it inside Ray."""
-    need = episode_minutes + TRAINING_PAST_MINUTES
-    for path in paths:
-        trace = load_trace(path)
-        if team_part_minutes(trace, "train") < need:
-            raise ValueError(
-                f"{path}: its training part (first {TRAIN_FRACTION:.0%} by time) has "
-                f"{team_part_minutes(trace, 'train')} minutes, fewer than an episode ({episode_minutes}) and the "
-                f"day of history before it ({TRAINING_PAST_MINUTES}): {need}"
-            )
-    return tuple(paths)
 
 
 def write_run_files(cfg: TrainConfig, out: Path) -> None:

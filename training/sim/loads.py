@@ -582,3 +582,19 @@ def sample_with_past(
 def with_past(drawn: Scenario | tuple[Scenario, np.ndarray]) -> tuple[Scenario, np.ndarray]:
     """What a scenario sampler returned, as (scenario, past): a sampler may return a bare ``Scenario`` (no past)."""
     return drawn if isinstance(drawn, tuple) else (drawn, np.zeros(0))
+
+
+def check_team_traces(paths: list[str], episode_minutes: int) -> tuple[str, ...]:
+    """``--trace`` files, read once so that a bad file fails before training starts (``TraceError`` names the file
+    and line); each training part must hold an episode and the day of history drawn before it
+    (``TRAINING_PAST_MINUTES``), else training would fail on it later (inside Ray's environments, for PPO)."""
+    need = episode_minutes + TRAINING_PAST_MINUTES
+    for path in paths:
+        trace = load_trace(path)
+        if team_part_minutes(trace, "train") < need:
+            raise ValueError(
+                f"{path}: its training part (first {TRAIN_FRACTION:.0%} by time) has "
+                f"{team_part_minutes(trace, 'train')} minutes, fewer than an episode ({episode_minutes}) and the "
+                f"day of history before it ({TRAINING_PAST_MINUTES}): {need}"
+            )
+    return tuple(paths)
