@@ -33,6 +33,7 @@ from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS, sizing_basis
 from inference.artifact import load_artifact, observation_spec, package_policy
 from inference.policy import MLPSpec, build_torch
+from training.character import level_shares, regress
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.noise import Paired, replay
 from training.evaluation.scoreboard import default_policies
@@ -93,15 +94,7 @@ def fit(x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> tuple[Any, np.n
     xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
     order = torch.randperm(len(xt))
     held_out, train = order[: len(xt) // 10], order[len(xt) // 10 :]
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in tqdm(range(epochs), desc="regression", unit="epoch"):
-        perm = train[torch.randperm(len(train))]
-        for i in range(0, len(perm), 2048):
-            j = perm[i : i + 2048]
-            loss = ((net(xt[j]) - yt[j]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    regress(net, xt, yt, train, epochs=epochs, lr=1e-3, weight_decay=0.0, batch=2048)
     return net, held_out.numpy()
 
 
@@ -180,18 +173,13 @@ def measure(args: argparse.Namespace, config: SimConfig) -> dict[str, Any]:
         "states": len(x),
         "branching_s": round(branching_s, 1),
         "mean_advantage_per_level": {str(z): float(v) for z, v in zip(LEVELS, adv.mean(axis=0))},
-        "share_best_per_level": shares(adv.argmax(axis=1)),
+        "share_best_per_level": level_shares(adv.argmax(axis=1)),
         "held_out_gain_per_state": float(adv[held_out, greedy[held_out]].mean()),
-        "greedy_share_per_level": shares(greedy),
+        "greedy_share_per_level": level_shares(greedy),
         "evaluation_set": "full" if args.full else "quick",
         "draws": args.draws,
         "evaluation": evaluation,
     }
-
-
-def shares(actions: np.ndarray) -> dict[str, float]:
-    """Share of ``actions`` on each level of the table."""
-    return {str(z): float(v) for z, v in zip(LEVELS, np.bincount(actions, minlength=N_ACTIONS) / len(actions))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -162,6 +162,26 @@ def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarr
     return np.stack(seen, axis=1), profit
 
 
+def regress(net: Any, x: Any, y: Any, train: Any, *, epochs: int, lr: float, weight_decay: float, batch: int) -> None:
+    """Fit ``net`` to ``y`` on the rows ``train`` of ``x`` (tensors): mean squared error, Adam, shuffled batches."""
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in tqdm(range(epochs), desc="fitting", unit="epoch"):
+        order = train[torch.randperm(len(train))]
+        for i in range(0, len(order), batch):
+            j = order[i : i + batch]
+            loss = ((net(x[j]) - y[j]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+
+def level_shares(actions: np.ndarray) -> dict[str, float]:
+    """Share of ``actions`` on each level of the table."""
+    return {str(z): float(v) for z, v in zip(LEVELS, np.bincount(actions, minlength=N_ACTIONS) / len(actions))}
+
+
 def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> tuple[Any, dict[str, Any]]:
     """The policy network regressing each level's profit over the base level's from the character inputs; and
     what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's)."""
@@ -180,19 +200,10 @@ def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> t
     train = torch.from_numpy(np.flatnonzero(~held[scenario]))
     torch.manual_seed(cfg.seed)
     net = build_torch(MLPSpec())
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    for _ in tqdm(range(cfg.epochs), desc="fitting", unit="epoch"):
-        order = train[torch.randperm(len(train))]
-        for i in range(0, len(order), 1024):
-            j = order[i : i + 1024]
-            loss = ((net(x[j]) - y[j]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    regress(net, x, y, train, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, batch=1024)
     with torch.no_grad():
         net[0].weight[:, torch.from_numpy(mask == 0)] = 0.0  # the packaged network reads the character only
         chosen = net(x).argmax(dim=1).numpy()
-    share = np.bincount(chosen, minlength=N_ACTIONS) / len(chosen)
     rows = np.flatnonzero(held[scenario])
     gain = profit[scenario[rows], chosen[rows]] - profit[scenario[rows], base]
     summary = {
@@ -201,7 +212,7 @@ def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> t
         "held_out_gain_over_base_per_day": float(gain.sum() / samples / cfg.days) if len(rows) else None,
         "held_out_base_profit_per_day": float(profit[held, base].sum() / cfg.days),
         "best_level_per_scenario_gain_per_day": float((profit.max(axis=1) - profit[:, base]).sum() / cfg.days),
-        "levels_chosen": {str(z): float(v) for z, v in zip(LEVELS, share)},
+        "levels_chosen": level_shares(chosen),
     }
     return net, summary
 

@@ -457,8 +457,9 @@ def synthetic_draw(
         shape = np.where(rel < 0, 0.0, np.minimum(1.0, (rel + 1) / ramp))
         shape *= np.exp(-np.maximum(rel - length, 0.0) / max(length / 4, 1.0))
         spikes += height * shape
-    lam = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander + noise) * spikes
-    rate = spec.mean_machines * 300.0 * daily * weekly * drift * np.exp(wander) * spikes
+    base = spec.mean_machines * 300.0 * daily * weekly * drift
+    lam = base * np.exp(wander + noise) * spikes
+    rate = base * np.exp(wander) * spikes
     return rng.poisson(np.maximum(lam, 0.0)).astype(np.float64), rate
 
 
