@@ -86,11 +86,12 @@ def attribute(
     return out
 
 
-def planned_bound(cases: list[Case], config: SimConfig) -> list[float]:
-    """The rate oracle's expected profit per case, as planned (the bound itself, before any draw)."""
+def planned_bound(cases: list[Case], config: SimConfig, oracle: RateOracle | None = None) -> list[float]:
+    """The rate oracle's expected profit per case, as planned (the bound itself, before any draw); ``oracle``: one
+    that has planned these cases already, whose plans are reused."""
+    oracle = oracle or RateOracle()
     out = []
     for case in cases:
-        oracle = RateOracle()
         oracle.reset(FleetSim(config, [case.scenario], seed=0, past=[case.past]))
         out.append(float(oracle.expected_profit[0]))
     return out
@@ -202,11 +203,12 @@ def attribution_markdown(result: dict[str, Any]) -> list[str]:
 
 def measure(policy_paths: list[Path], quick: bool, draws: int, config: SimConfig) -> dict[str, Any]:
     cases = evaluation_cases(quick=quick)
-    policies: dict[str, Policy] = {"rate oracle": RateOracle(), **default_policies()}
+    rate = RateOracle()
+    policies: dict[str, Policy] = {"rate oracle": rate, **default_policies()}
     policies[f"fixed level {BEST_SINGLE_LEVEL:g}"] = FixedSizing("margin", BEST_SINGLE_LEVEL)
     for path in policy_paths:
         policies[str(path)] = ArtifactPolicy(str(path))
-    result = summarise(replay(policies, cases, config, draws), cases, planned_bound(cases, config))
+    result = summarise(replay(policies, cases, config, draws), cases, planned_bound(cases, config, rate))
     result["set"] = "quick" if quick else "full"
     result["attribution"] = attribute({k: v for k, v in policies.items() if k != "rate oracle"}, cases, config)
     return result

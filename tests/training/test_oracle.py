@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -181,6 +182,32 @@ def test_plan_value_matches_realised_profit_on_average():
             obs = sim.observe()
         realised.append(sim.totals["reward"].sum())
     assert np.mean(realised) == pytest.approx(oracle.expected_profit.sum(), rel=0.01)
+
+
+def test_a_case_planned_before_reuses_its_plan_and_a_changed_input_replans(monkeypatch):
+    """Replays reset the oracle once per noise draw on the same loads: the plan is made once per case, and
+    anything it depends on (the load, the initial fleet, the config) makes a new one."""
+    cases = [synthetic_case(i, 240, stream=3, past_minutes=0, prefix="oracle-cache") for i in range(3)]
+    scenarios = [c.scenario for c in cases]
+    calls = []
+    real = Oracle._plan
+
+    def counting(self, sim, i):
+        calls.append(i)
+        return real(self, sim, i)
+
+    monkeypatch.setattr(Oracle, "_plan", counting)
+    oracle = Oracle()
+    oracle.reset(FleetSim(SimConfig(), scenarios, seed=0))
+    first = oracle.fleet.copy()
+    oracle.reset(FleetSim(SimConfig(), scenarios, seed=1))  # another capacity draw: the same plans
+    assert len(calls) == 3
+    np.testing.assert_array_equal(oracle.fleet, first)
+    oracle.reset(FleetSim(SimConfig(machine_cost=0.07), scenarios, seed=0))
+    assert len(calls) == 6
+    changed = replace(scenarios[0], load=scenarios[0].load * 1.5)
+    oracle.reset(FleetSim(SimConfig(), [changed, *scenarios[1:]], seed=0))
+    assert len(calls) == 7
 
 
 def test_oracle_profit_is_at_least_every_tuned_baselines_on_the_same_load_and_noise():

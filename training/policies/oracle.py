@@ -35,7 +35,9 @@ the executed plan can deviate from the planned one there.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from typing import Any
 
 import numpy as np
 
@@ -162,16 +164,32 @@ class Oracle:
 
     name = "oracle"
 
+    def __init__(self) -> None:
+        self._plans: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float]] = {}
+
     def _plan(self, sim: FleetSim, i: int) -> tuple[np.ndarray, float]:
         return plan_fleet(sim.loads[i, HISTORY:], sim.config, int(sim.active[i]))
 
+    def _plan_inputs(self, sim: FleetSim, i: int) -> tuple[np.ndarray, ...]:
+        """What ``_plan`` of fleet ``i`` depends on besides the config and the initial fleet."""
+        return (sim.loads[i, HISTORY:],)
+
     def reset(self, sim: FleetSim) -> None:
+        """Plan every fleet; a fleet planned before with the same inputs (the same case on another noise draw of
+        a replay: capacity draws do not enter the plan) reuses its plan."""
         cfg = sim.config
         plans, fleets, values = [], [], []
         for i in range(sim.n):
-            plan, value = self._plan(sim, i)
+            digest = hashlib.blake2b(digest_size=16)
+            for part in self._plan_inputs(sim, i):
+                digest.update(np.ascontiguousarray(part).tobytes())
+            key = (digest.digest(), int(sim.active[i]), cfg)
+            if key not in self._plans:
+                plan, value = self._plan(sim, i)
+                self._plans[key] = (plan, fleet_orders(plan, cfg.warmup_latency), value)
+            plan, fleet, value = self._plans[key]
             plans.append(plan)
-            fleets.append(fleet_orders(plan, cfg.warmup_latency))
+            fleets.append(fleet)
             values.append(value)
         self.plan = np.stack(plans)
         self.fleet = np.stack(fleets)
@@ -204,6 +222,12 @@ class RateOracle(Oracle):
     """
 
     name = "rate oracle"
+
+    def _plan_inputs(self, sim: FleetSim, i: int) -> tuple[np.ndarray, ...]:
+        scenario = sim.scenarios[i]
+        if scenario.rate is None:
+            return super()._plan_inputs(sim, i)
+        return (scenario.rate[HISTORY:], np.array([scenario.meta["spec"]["noise_sigma"]]))
 
     def _plan(self, sim: FleetSim, i: int) -> tuple[np.ndarray, float]:
         scenario = sim.scenarios[i]
