@@ -182,28 +182,48 @@ def level_shares(actions: np.ndarray) -> dict[str, float]:
     return {str(z): float(v) for z, v in zip(LEVELS, np.bincount(actions, minlength=N_ACTIONS) / len(actions))}
 
 
-def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> tuple[Any, dict[str, Any]]:
-    """The policy network regressing each level's profit over the base level's from the character inputs; and
-    what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's)."""
+def fit_network(observations: np.ndarray, profit: np.ndarray, train: np.ndarray, cfg: CharacterConfig) -> Any:
+    """The policy network fitted on the scenarios where ``train`` (bool, (scenarios,)) is set: each level's
+    profit over the base level's (``cfg.days * DOLLARS_PER_UNIT``) regressed on the observations' character
+    inputs, its other first-layer weights zeroed (the packaged network reads the character only)."""
     import torch
 
     from inference.policy import MLPSpec, build_torch
 
-    n, samples, _ = observations.shape
+    samples = observations.shape[1]
     base = LEVELS.index(cfg.base_level)
     target = (profit - profit[:, [base]]) / (cfg.days * DOLLARS_PER_UNIT)
     mask = input_mask()
     x = torch.tensor(observations.reshape(-1, OBS_DIM) * mask, dtype=torch.float32)
     y = torch.tensor(np.repeat(target, samples, axis=0), dtype=torch.float32)
-    scenario = np.repeat(np.arange(n), samples)
-    held = np.random.default_rng(cfg.seed).random(n) < cfg.validation_share
-    train = torch.from_numpy(np.flatnonzero(~held[scenario]))
+    rows = torch.from_numpy(np.flatnonzero(np.repeat(train, samples)))
     torch.manual_seed(cfg.seed)
     net = build_torch(MLPSpec())
-    regress(net, x, y, train, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, batch=1024)
+    regress(net, x, y, rows, epochs=cfg.epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, batch=1024)
     with torch.no_grad():
-        net[0].weight[:, torch.from_numpy(mask == 0)] = 0.0  # the packaged network reads the character only
-        chosen = net(x).argmax(dim=1).numpy()
+        net[0].weight[:, torch.from_numpy(mask == 0)] = 0.0
+    return net
+
+
+def choose(net: Any, observations: np.ndarray) -> np.ndarray:
+    """The greedy action of ``net`` for each observation: (scenarios, samples) action indices."""
+    import torch
+
+    n, samples, _ = observations.shape
+    with torch.no_grad():
+        x = torch.tensor(observations.reshape(-1, OBS_DIM) * input_mask(), dtype=torch.float32)
+        return net(x).argmax(dim=1).numpy().reshape(n, samples)
+
+
+def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> tuple[Any, dict[str, Any]]:
+    """The policy network regressing each level's profit over the base level's from the character inputs; and
+    what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's)."""
+    n, samples, _ = observations.shape
+    base = LEVELS.index(cfg.base_level)
+    held = np.random.default_rng(cfg.seed).random(n) < cfg.validation_share
+    net = fit_network(observations, profit, ~held, cfg)
+    chosen = choose(net, observations).reshape(-1)
+    scenario = np.repeat(np.arange(n), samples)
     rows = np.flatnonzero(held[scenario])
     gain = profit[scenario[rows], chosen[rows]] - profit[scenario[rows], base]
     summary = {
