@@ -134,7 +134,8 @@ def cross_validated(
 def training_side(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[dict[str, Any], SpecModel]:
     """The cross-validated comparison on the training scenarios' synthetic fleets, and the true-parameter model
     fitted on all of them."""
-    observations, profit = replay_levels(cfg, sim_config)
+    replayed = replay_levels(cfg, sim_config)
+    observations, profit = replayed.observations, replayed.profit(cfg.downtime_weight)
     scenarios, _ = training_scenarios(cfg, sim_config)
     synthetic = np.array(["spec" in s.meta for s in scenarios])
     observations, profit = observations[synthetic], profit[synthetic]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from tqdm import tqdm
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
 from training.evaluation.noise import MIN_DRAWS
-from training.policies.base import clip_fleet
+from training.policies.base import Policy, clip_fleet, rollout
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, desired_of, observation_of
 from training.sim.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
@@ -63,6 +63,10 @@ class CharacterConfig:
     downtime_weight: float = 0.0
     """Dollars charged in training per minute down, beyond the simulator's ``downtime_cost``: the gate also asks
     that the policy be down no more often than the best rule, which the profit alone does not weigh enough."""
+    match_availability: bool = False
+    """Choose ``downtime_weight`` on the training scenarios (``calibrate_downtime_weight``): the smallest at which
+    the policy is down no more often than each group's most profitable tuned rule on the same scenarios. The
+    weight found replaces ``downtime_weight`` in the recorded config."""
     short_history_probability: float = 0.2
     """Share of scenarios whose day of history is cut short, as in PPO's training."""
     epochs: int = 60
@@ -133,17 +137,48 @@ def training_scenarios(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[lis
     return [d[0] for d in drawn], [d[1] for d in drawn]
 
 
-def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Every level of the table on ``cfg.scenarios`` training scenarios: observations (scenarios, samples,
-    OBS_DIM) taken every ``OBSERVE_EVERY`` minutes of the base level's first draw, and mean profit per scenario
-    and level (scenarios, N_ACTIONS) over ``cfg.draws`` capacity draws shared by all levels, less
-    ``cfg.downtime_weight`` per minute down."""
+def training_group(scenario: Scenario) -> str:
+    """The group a training scenario's availability is checked in, as the gate groups held-out cases: the
+    synthetic loads together, each trace (recorded or a team's) on its own."""
+    if "spec" in scenario.meta:
+        return "synthetic"
+    return str(scenario.meta.get("trace", scenario.name))
+
+
+@dataclass
+class Replay:
+    """Every level of the table, and optionally tuned rules, on the same training scenarios and capacity draws."""
+
+    observations: np.ndarray
+    """(scenarios, samples, OBS_DIM): taken every ``OBSERVE_EVERY`` minutes of the base level's first draw."""
+    reward: np.ndarray
+    """(scenarios, N_ACTIONS): the simulator's profit ($) at each level, mean over the draws."""
+    down: np.ndarray
+    """(scenarios, N_ACTIONS): minutes down at each level, mean over the draws."""
+    groups: list[str]
+    """``training_group`` of each scenario."""
+    rules: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """Rule name -> (profit, minutes down), each (scenarios,), on the same draws."""
+
+    def profit(self, downtime_weight: float) -> np.ndarray:
+        """(scenarios, N_ACTIONS): profit less ``downtime_weight`` $ per minute down."""
+        return self.reward - downtime_weight * self.down
+
+
+def replay_levels(cfg: CharacterConfig, sim_config: SimConfig, rules: dict[str, Policy] | None = None) -> Replay:
+    """Every level of the table on ``cfg.scenarios`` training scenarios over ``cfg.draws`` capacity draws shared
+    by all levels, and each of ``rules`` on the same scenarios and draws (given the history before each, its
+    missing minutes left out)."""
     minutes = cfg.days * 1440
     scenarios, past = training_scenarios(cfg, sim_config)
     base = LEVELS.index(cfg.base_level)
-    profit = np.zeros((cfg.scenarios, N_ACTIONS))
+    reward = np.zeros((cfg.scenarios, N_ACTIONS))
+    down = np.zeros((cfg.scenarios, N_ACTIONS))
+    rules = rules or {}
+    rule_totals = {name: (np.zeros(cfg.scenarios), np.zeros(cfg.scenarios)) for name in rules}
+    known_past = [p[~np.isnan(p)] for p in past]
     seen: list[np.ndarray] = []
-    with tqdm(total=cfg.draws * N_ACTIONS, desc="replaying every level", unit="level") as bar:
+    with tqdm(total=cfg.draws * (N_ACTIONS + len(rules)), desc="replaying every level", unit="run") as bar:
         for draw in range(cfg.draws):
             noise = np.random.default_rng([TRAIN_STREAM, cfg.seed, draw]).standard_normal((cfg.scenarios, minutes))
             for action in range(N_ACTIONS):
@@ -156,10 +191,74 @@ def replay_levels(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[np.ndarr
                         seen.append(observation_of(obs, sim.context()))
                     sim.step(clip_fleet(desired_of(actions, obs), obs))
                     obs = sim.observe()
-                totals = sim.totals
-                profit[:, action] += (totals["reward"] - cfg.downtime_weight * totals["down"]) / cfg.draws
+                reward[:, action] += sim.totals["reward"] / cfg.draws
+                down[:, action] += sim.totals["down"] / cfg.draws
                 bar.update(1)
-    return np.stack(seen, axis=1), profit
+            for name, policy in rules.items():
+                totals = rollout(policy, FleetSim(sim_config, scenarios, noise=noise, past=past), known_past)
+                rule_totals[name][0][:] += totals["reward"] / cfg.draws
+                rule_totals[name][1][:] += totals["down"] / cfg.draws
+                bar.update(1)
+    return Replay(np.stack(seen, axis=1), reward, down, [training_group(s) for s in scenarios], rule_totals)
+
+
+AVAILABILITY_WEIGHTS = (0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0)
+"""Downtime weights ($ per minute down) ``calibrate_downtime_weight`` tries, smallest first."""
+REFINE_STEPS = 2
+"""Bisections between the last weight that failed and the first that passed (profit falls fast with the weight)."""
+
+
+def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[float, list[dict[str, Any]]]:
+    """The smallest downtime weight at which the fitted levels are down, in every training group, no more often
+    than that group's most profitable rule (the gate's availability check, on the training scenarios and their
+    draws, blind to the held-out ones): the first of ``AVAILABILITY_WEIGHTS`` that passes, then ``REFINE_STEPS``
+    bisections below it; the largest weight if none passes. Returns it and each weight's check."""
+    rows = np.arange(len(replay.down))[:, None]
+    held = np.random.default_rng(cfg.seed).random(len(replay.down)) < cfg.validation_share
+    members = {g: np.array([x == g for x in replay.groups]) for g in sorted(set(replay.groups))}
+    best_rule = {g: max(replay.rules, key=lambda r: replay.rules[r][0][m].sum()) for g, m in members.items()}
+    tried: list[dict[str, Any]] = []
+
+    def passes(weight: float) -> bool:
+        chosen = choose(fit_network(replay.observations, replay.profit(weight), ~held, cfg), replay.observations)
+        down = replay.down[rows, chosen].mean(axis=1)
+        reward = replay.reward[rows, chosen].mean(axis=1)
+        groups = {
+            g: {
+                "rule": best_rule[g],
+                "minutes_down": float(down[m].sum()),
+                "rule_minutes_down": float(replay.rules[best_rule[g]][1][m].sum()),
+                "profit_minus_rule": float(reward[m].sum() - replay.rules[best_rule[g]][0][m].sum()),
+            }
+            for g, m in members.items()
+        }
+        ok = all(v["minutes_down"] <= v["rule_minutes_down"] for v in groups.values())
+        tried.append({"downtime_weight": weight, "passed": ok, "groups": groups})
+        print(
+            f"downtime weight {weight:g}: {'passes' if ok else 'fails'}: "
+            + "; ".join(
+                f"{g} down {v['minutes_down']:.0f} vs {v['rule']} {v['rule_minutes_down']:.0f} min, "
+                f"profit {v['profit_minus_rule']:+,.0f} $"
+                for g, v in groups.items()
+            ),
+            flush=True,
+        )
+        return ok
+
+    failed = None
+    for weight in AVAILABILITY_WEIGHTS:
+        if passes(weight):
+            break
+        failed = weight
+    else:
+        return AVAILABILITY_WEIGHTS[-1], tried
+    if failed is not None:
+        low, high = failed, weight
+        for _ in range(REFINE_STEPS):
+            mid = (low + high) / 2
+            low, high = (low, mid) if passes(mid) else (mid, high)
+        weight = high
+    return weight, tried
 
 
 def regress(net: Any, x: Any, y: Any, train: Any, *, epochs: int, lr: float, weight_decay: float, batch: int) -> None:
@@ -243,8 +342,18 @@ def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: S
 
     sim_config = sim_config or SimConfig()
     start = time.perf_counter()
-    observations, profit = replay_levels(cfg, sim_config)
-    net, summary = fit(observations, profit, cfg)
+    if cfg.match_availability:
+        from training.evaluation.scoreboard import default_policies
+
+        rules = {k: v for k, v in default_policies(oracle=False).items() if k != "static"}
+        replay = replay_levels(cfg, sim_config, rules)
+        weight, tried = calibrate_downtime_weight(replay, cfg)
+        cfg = replace(cfg, downtime_weight=weight)
+        calibration: dict[str, Any] = {"availability_calibration": tried}
+    else:
+        replay, calibration = replay_levels(cfg, sim_config), {}
+    net, summary = fit(replay.observations, replay.profit(cfg.downtime_weight), cfg)
+    summary.update(calibration)
     summary["train_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary, indent=1), flush=True)
     training = {"algorithm": "character: per-level replay, regression on the character", "config": asdict(cfg)}
@@ -273,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", choices=("quick", "full"), help="held-out cases of the gate (preset's)")
     parser.add_argument("--noise-draws", type=int, help="paired noise draws the gate judges over (default 10)")
     parser.add_argument("--downtime-weight", type=float, help="extra $ per minute down in training (preset's)")
+    parser.add_argument(
+        "--match-availability",
+        action="store_true",
+        help="choose the downtime weight on the training scenarios: down no more often than the best tuned rule",
+    )
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
     parser.add_argument(
         "--trace", action="append", default=[], metavar="FILE", help="a team's trace (timestamp,requests), repeatable"
@@ -281,8 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     given = {
         k: v
         for k, v in vars(args).items()
-        if k in ("scenarios", "seed", "eval", "noise_draws", "downtime_weight") and v is not None
+        if k in ("scenarios", "seed", "eval", "noise_draws", "downtime_weight", "match_availability")
+        and v not in (None, False)
     }
+    if args.match_availability and args.downtime_weight is not None:
+        parser.error("--match-availability chooses the downtime weight: give it or --downtime-weight, not both")
     try:
         cfg = CharacterConfig(**{**PRESETS[args.preset], **given})
         team = check_team_traces(args.trace, cfg.days * 1440)

@@ -34,7 +34,8 @@ def test_input_mask_keeps_the_character_only():
 
 def test_every_level_replays_the_same_scenarios_and_draws():
     cfg = CharacterConfig(scenarios=10, days=1, draws=1, short_history_probability=0.0)
-    observations, profit = character.replay_levels(cfg, SimConfig())
+    replay = character.replay_levels(cfg, SimConfig())
+    observations, profit = replay.observations, replay.profit(0.0)
     assert observations.shape == (10, 1440 // character.OBSERVE_EVERY, OBS_DIM)
     assert profit.shape == (10, N_ACTIONS) and len(np.unique(profit[0])) > N_ACTIONS // 2
     # The base level's profit is that of an ordinary run of the level on the same scenarios and noise.
@@ -74,6 +75,53 @@ def test_regression_learns_the_level_each_character_pays_for_and_ignores_the_res
     assert np.all(chosen[noisy] == cautious) and np.all(chosen[~noisy] == tight)
     np.testing.assert_array_equal(chosen, again)
     assert summary["held_out_gain_over_base_per_day"] == pytest.approx(300.0 * summary["held_out_scenarios"])
+
+
+def toy_replay(n: int = 120, samples: int = 4) -> character.Replay:
+    """Level 0.65 earns 3,000 $ more than 1.35 but is down 100 minutes against none; the rule is down 50."""
+    rng = np.random.default_rng(3)
+    tight, cautious = LEVELS.index(0.65), LEVELS.index(1.35)
+    reward = np.full((n, N_ACTIONS), 25_000.0)
+    down = np.full((n, N_ACTIONS), 50.0)
+    reward[:, tight], down[:, tight] = 30_000.0, 100.0
+    reward[:, cautious], down[:, cautious] = 27_000.0, 0.0
+    rule = (np.full(n, 25_000.0), np.full(n, 50.0))
+    return character.Replay(
+        observations=rng.normal(size=(n, samples, OBS_DIM)).astype(np.float32),
+        reward=reward,
+        down=down,
+        groups=["synthetic", "nasa"] * (n // 2),
+        rules={"predictive": rule, "hpa": (rule[0] - 1.0, rule[1])},
+    )
+
+
+def test_downtime_weight_is_the_smallest_that_matches_the_best_rules_availability():
+    """Profit alone picks the tight level, down more often than the rule; from 30 $ a minute on the cautious one
+    pays. The grid's first passing weight (50) is refined by bisection: 25 fails, 37.5 passes."""
+    replay = toy_replay()
+    weight, tried = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
+    assert [t["downtime_weight"] for t in tried] == [0.0, 50.0, 25.0, 37.5]
+    assert [t["passed"] for t in tried] == [False, True, False, True]
+    assert weight == 37.5
+    assert tried[0]["groups"]["nasa"] == {
+        "rule": "predictive",
+        "minutes_down": pytest.approx(100.0 * 60),
+        "rule_minutes_down": pytest.approx(50.0 * 60),
+        "profit_minus_rule": pytest.approx(5_000.0 * 60),
+    }
+
+
+def test_no_weight_needed_when_profit_alone_is_available_enough():
+    replay = toy_replay()
+    replay.rules = {"predictive": (replay.rules["predictive"][0], np.full(120, 200.0))}
+    weight, tried = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
+    assert weight == 0.0 and len(tried) == 1
+
+
+def test_match_availability_and_a_weight_are_refused_together(capsys):
+    with pytest.raises(SystemExit):
+        character.main(["--out", "/tmp/x", "--match-availability", "--downtime-weight", "100"])
+    assert "not both" in capsys.readouterr().err
 
 
 @pytest.mark.slow  # the gate's evaluation of the quick set, twice over 2 draws
