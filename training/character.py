@@ -1,6 +1,7 @@
 """The character policy: each fleet's safety level learned from its character, by replaying every level.
 
     python -m training.character --out DIR [--preset quick|full] [--scenarios N] [--force] [--noise-draws 10]
+                                 [--downtime-weight W | --match-availability] [--trace FILE]
 
 PPO's greedy policy settles on one level of the action table for every fleet (docs/training.md): the differences
 between neighbouring levels are small beside the noise its own exploration adds. This trainer asks the question
@@ -14,6 +15,10 @@ surprise; every other input is hidden in training and its first-layer weights ze
 observations taken every ``OBSERVE_EVERY`` minutes of the base level's run. Its greedy action is the level for
 that character, so the policy is tight on calm fleets and cautious on spiky ones as far as the training scenarios
 show it pays, and it does not flip level from minute to minute (the character moves slowly).
+
+The gate also asks that the policy be down no more often than each group's best rule, which the profit alone does
+not weigh: ``--match-availability`` charges each minute down the smallest price at which, on the training scenarios,
+it is not (``calibrate_downtime_weight``).
 
 The network is packaged as any policy is (``training.rl.gate.gate_and_package``: evaluation through the served
 artifact and its shield, the gate over paired noise draws, the export check), so it deploys like PPO's.
