@@ -218,6 +218,8 @@ def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[flo
     than that group's most profitable rule (the gate's availability check, on the training scenarios and their
     draws, blind to the held-out ones): the first of ``AVAILABILITY_WEIGHTS`` that passes, then ``REFINE_STEPS``
     bisections below it; the largest weight if none passes. Returns it and each weight's check."""
+    if not replay.rules:
+        raise ValueError("calibrating the downtime weight needs the rules replayed: replay_levels(..., rules=...)")
     rows = np.arange(len(replay.down))[:, None]
     held = np.random.default_rng(cfg.seed).random(len(replay.down)) < cfg.validation_share
     members = {g: np.array([x == g for x in replay.groups]) for g in sorted(set(replay.groups))}

@@ -118,6 +118,13 @@ def test_no_weight_needed_when_profit_alone_is_available_enough():
     assert weight == 0.0 and len(tried) == 1
 
 
+def test_calibration_without_rules_names_what_is_missing():
+    replay = toy_replay()
+    replay.rules = {}
+    with pytest.raises(ValueError, match="needs the rules replayed"):
+        character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1))
+
+
 def test_match_availability_and_a_weight_are_refused_together(capsys):
     with pytest.raises(SystemExit):
         character.main(["--out", "/tmp/x", "--match-availability", "--downtime-weight", "100"])
