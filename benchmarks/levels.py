@@ -8,9 +8,11 @@ policy chose (greedy action on draw 0; median and interquartile range over the s
 level of the table that earns most on that scenario (mean over ``--draws`` capacity-noise draws). The served policy
 and every fixed level run on the same draws (``training.evaluation.noise.replay``), so the totals come with paired
 95 % intervals: the policy against the best single level, and against the best level chosen per scenario (an upper
-bound of any "character -> level" map within the table, chosen on the same draws). A policy that sees each fleet's
-character should pick tight levels on calm fleets and cautious ones on spiky fleets, near each fleet's best fixed
-level; one that does not picks the same level everywhere.
+bound of any "character -> level" map within the table, chosen on the same draws). The tuned rules run on the same
+draws too, and the gate's rule (``training.evaluation.judge``) says which fixed levels, and whether the policy, it
+would accept; the policy is also compared with the best level the gate accepts, what a team bound by the gate could
+run instead. A policy that sees each fleet's character should pick tight levels on calm fleets and cautious ones
+on spiky fleets, near each fleet's best fixed level; one that does not picks the same level everywhere.
 
 Writes ``levels.json`` (``scenarios`` and ``totals``), ``levels.md`` and ``levels.png`` (level against size,
 coloured by noise) under ``--out``.
@@ -29,8 +31,9 @@ from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS
 from inference.features import FEATURE_NAMES
 from training.evaluation.cases import evaluation_cases
+from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
-from training.evaluation.scoreboard import run_policy
+from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.artifact import ArtifactPolicy
 from training.sim.config import SimConfig
 from training.sim.fleet import FleetSim, Observation, observation_of
@@ -64,7 +67,10 @@ def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> dic
     fixed_names = [f"level {z:g}" for z in LEVELS]
     policies = {name: FixedSizing("margin", z) for name, z in zip(fixed_names, LEVELS)}
     policies["policy"] = ArtifactPolicy(str(policy_path))
-    profit = replay(policies, cases, config, draws, progress=False).profit  # name -> (draws, cases)
+    rules = default_policies(oracle=False)
+    draws_of = replay({**policies, **rules}, cases, config, draws, progress=False)
+    profit = draws_of.profit  # name -> (draws, cases)
+    gate = {name: judge(draws_of, name, list(rules)) for name in [*fixed_names, "policy"]}
     fixed = np.stack([profit[name] for name in fixed_names])  # (levels, draws, cases)
     best = fixed.mean(axis=1).argmax(axis=0)  # each case's best level over the draws
     served = profit["policy"]
@@ -97,7 +103,16 @@ def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> dic
         "best_level_per_scenario_profit": float(per_case.mean()),
         "policy_minus_best_single_level": Paired.of(served.sum(axis=1) - fixed[single].sum(axis=1)).to_json(),
         "policy_minus_best_level_per_scenario": Paired.of(served.sum(axis=1) - per_case).to_json(),
+        "gate_passed": {name: gate[name].passed for name in [*fixed_names, "policy"]},
     }
+    passing = [k for k, name in enumerate(fixed_names) if gate[name].passed]
+    if passing:  # the table's best level among those the gate accepts: what a team bound by the gate could run
+        best_passing = max(passing, key=lambda k: fixed[k].sum(axis=1).mean())
+        totals["best_gate_passing_level"] = float(LEVELS[best_passing])
+        totals["best_gate_passing_level_profit"] = float(fixed[best_passing].sum(axis=1).mean())
+        totals["policy_minus_best_gate_passing_level"] = Paired.of(
+            served.sum(axis=1) - fixed[best_passing].sum(axis=1)
+        ).to_json()
     return {"scenarios": rows, "totals": totals}
 
 
@@ -149,6 +164,18 @@ def markdown(result: dict[str, Any]) -> str:
         f"per scenario: {pair_cell(totals['policy_minus_best_level_per_scenario'])} $ "
         "(mean [95 % interval] wins/draws).",
     ]
+    passed = [name for name, ok in totals["gate_passed"].items() if ok and name != "policy"]
+    verdict = "passes" if totals["gate_passed"]["policy"] else "is refused by"
+    lines.append(
+        f"The gate's rule (against the tuned rules, over the same draws): the policy {verdict} it; fixed levels it "
+        f"accepts: {', '.join(passed) or 'none'}."
+    )
+    if "best_gate_passing_level" in totals:
+        lines.append(
+            f"Policy - best level the gate accepts ({totals['best_gate_passing_level']:g}, "
+            f"{totals['best_gate_passing_level_profit']:,.0f} $): "
+            f"{pair_cell(totals['policy_minus_best_gate_passing_level'])} $."
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -40,5 +40,15 @@ def test_levels_reports_the_policys_levels_beside_each_scenarios_best(tmp_path, 
         assert min(LEVELS) <= r["policy_level_q25"] <= r["policy_level_median"] <= r["policy_level_q75"] <= max(LEVELS)
         by_level = r["fixed_profit_by_level"]
         assert r["best_fixed_profit"] == pytest.approx(max(by_level.values()), abs=0.01)
+    assert set(totals["gate_passed"]) == {f"level {z:g}" for z in LEVELS} | {"policy"}
+    passing = [z for z in LEVELS if totals["gate_passed"][f"level {z:g}"]]
+    if passing:  # the best level the gate accepts, and the policy paired against it
+        assert totals["best_gate_passing_level"] in passing
+        assert totals["best_gate_passing_level_profit"] == pytest.approx(
+            max(sum(r["fixed_profit_by_level"][str(z)] for r in rows) for z in passing), abs=1.0
+        )
+    else:
+        assert "best_gate_passing_level" not in totals
     assert (tmp_path / "out" / "levels.png").stat().st_size > 0
-    assert "best fixed level" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "best fixed level" in out and "The gate's rule" in out
