@@ -104,6 +104,7 @@ def measure(policy_path: Path, full: bool, draws: int, config: SimConfig) -> dic
         "policy_minus_best_single_level": Paired.of(served.sum(axis=1) - fixed[single].sum(axis=1)).to_json(),
         "policy_minus_best_level_per_scenario": Paired.of(served.sum(axis=1) - per_case).to_json(),
         "gate_passed": {name: gate[name].passed for name in [*fixed_names, "policy"]},
+        "gate_reason": {name: gate[name].reason for name in [*fixed_names, "policy"]},
     }
     passing = [k for k, name in enumerate(fixed_names) if gate[name].passed]
     if passing:  # the table's best level among those the gate accepts: what a team bound by the gate could run

@@ -40,7 +40,7 @@ def test_levels_reports_the_policys_levels_beside_each_scenarios_best(tmp_path, 
         assert min(LEVELS) <= r["policy_level_q25"] <= r["policy_level_median"] <= r["policy_level_q75"] <= max(LEVELS)
         by_level = r["fixed_profit_by_level"]
         assert r["best_fixed_profit"] == pytest.approx(max(by_level.values()), abs=0.01)
-    assert set(totals["gate_passed"]) == {f"level {z:g}" for z in LEVELS} | {"policy"}
+    assert set(totals["gate_passed"]) == set(totals["gate_reason"]) == {f"level {z:g}" for z in LEVELS} | {"policy"}
     passing = [z for z in LEVELS if totals["gate_passed"][f"level {z:g}"]]
     if passing:  # the best level the gate accepts, and the policy paired against it
         assert totals["best_gate_passing_level"] in passing
