@@ -43,7 +43,6 @@ from training.character import (
     fit_network,
     regress,
     replay_levels,
-    training_scenarios,
 )
 from training.evaluation.cases import evaluation_cases, group_of
 from training.evaluation.judge import judge, scenario_verdicts
@@ -136,10 +135,9 @@ def training_side(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[dict[str
     fitted on all of them."""
     replayed = replay_levels(cfg, sim_config)
     observations, profit = replayed.observations, replayed.profit(cfg.downtime_weight)
-    scenarios, _ = training_scenarios(cfg, sim_config)
-    synthetic = np.array(["spec" in s.meta for s in scenarios])
+    specs = [spec for spec in replayed.specs if spec is not None]
+    synthetic = np.array([spec is not None for spec in replayed.specs])
     observations, profit = observations[synthetic], profit[synthetic]
-    specs = [s.meta["spec"] for s, keep in zip(scenarios, synthetic) if keep]
     raw = spec_inputs(specs)
     gains = cross_validated(observations, profit, raw, cfg)
     base = LEVELS.index(cfg.base_level)

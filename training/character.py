@@ -164,6 +164,8 @@ class Replay:
     """``training_group`` of each scenario."""
     rules: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     """Rule name -> (profit, minutes down), each (scenarios,), on the same draws."""
+    specs: list[dict[str, Any] | None] = field(default_factory=list)
+    """Each scenario's generator parameters (``SyntheticSpec`` as a dict; None for a trace window)."""
 
     def profit(self, downtime_weight: float) -> np.ndarray:
         """(scenarios, N_ACTIONS): profit less ``downtime_weight`` $ per minute down."""
@@ -204,7 +206,14 @@ def replay_levels(cfg: CharacterConfig, sim_config: SimConfig, rules: dict[str, 
                 rule_totals[name][0][:] += totals["reward"] / cfg.draws
                 rule_totals[name][1][:] += totals["down"] / cfg.draws
                 bar.update(1)
-    return Replay(np.stack(seen, axis=1), reward, down, [training_group(s) for s in scenarios], rule_totals)
+    return Replay(
+        np.stack(seen, axis=1),
+        reward,
+        down,
+        [training_group(s) for s in scenarios],
+        rule_totals,
+        [s.meta.get("spec") for s in scenarios],
+    )
 
 
 AVAILABILITY_WEIGHTS = (0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0)
