@@ -222,21 +222,24 @@ REFINE_STEPS = 2
 """Bisections between the last weight that failed and the first that passed (profit falls fast with the weight)."""
 
 
-def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[float, list[dict[str, Any]]]:
+def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[float, list[dict[str, Any]], Any]:
     """The smallest downtime weight at which the fitted levels are down, in every training group, no more often
     than that group's most profitable rule (the gate's availability check, on the training scenarios and their
     draws, blind to the held-out ones): the first of ``AVAILABILITY_WEIGHTS`` that passes, then ``REFINE_STEPS``
-    bisections below it; the largest weight if none passes. Returns it and each weight's check."""
+    bisections below it; the largest weight if none passes. Returns it, each weight's check, and the network
+    fitted at it (what ``fit`` would fit there: the same split and seed)."""
     if not replay.rules:
         raise ValueError("calibrating the downtime weight needs the rules replayed: replay_levels(..., rules=...)")
     rows = np.arange(len(replay.down))[:, None]
-    held = np.random.default_rng(cfg.seed).random(len(replay.down)) < cfg.validation_share
+    held = validation_split(len(replay.down), cfg)
     members = {g: np.array([x == g for x in replay.groups]) for g in sorted(set(replay.groups))}
     best_rule = {g: max(replay.rules, key=lambda r: replay.rules[r][0][m].sum()) for g, m in members.items()}
     tried: list[dict[str, Any]] = []
+    nets: dict[float, Any] = {}
 
     def passes(weight: float) -> bool:
-        chosen = choose(fit_network(replay.observations, replay.profit(weight), ~held, cfg), replay.observations)
+        nets[weight] = fit_network(replay.observations, replay.profit(weight), ~held, cfg)
+        chosen = choose(nets[weight], replay.observations)
         down = replay.down[rows, chosen].mean(axis=1)
         reward = replay.reward[rows, chosen].mean(axis=1)
         groups = {
@@ -267,14 +270,19 @@ def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[flo
             break
         failed = weight
     else:
-        return AVAILABILITY_WEIGHTS[-1], tried
+        return AVAILABILITY_WEIGHTS[-1], tried, nets[AVAILABILITY_WEIGHTS[-1]]
     if failed is not None:
         low, high = failed, weight
         for _ in range(REFINE_STEPS):
             mid = (low + high) / 2
             low, high = (low, mid) if passes(mid) else (mid, high)
         weight = high
-    return weight, tried
+    return weight, tried, nets[weight]
+
+
+def validation_split(n: int, cfg: CharacterConfig) -> np.ndarray:
+    """True for the scenarios held out of fitting (``cfg.validation_share`` of ``n``, drawn from ``cfg.seed``)."""
+    return np.random.default_rng(cfg.seed).random(n) < cfg.validation_share
 
 
 def regress(net: Any, x: Any, y: Any, train: Any, *, epochs: int, lr: float, weight_decay: float, batch: int) -> None:
@@ -330,13 +338,16 @@ def choose(net: Any, observations: np.ndarray) -> np.ndarray:
         return net(x).argmax(dim=1).numpy().reshape(n, samples)
 
 
-def fit(observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig) -> tuple[Any, dict[str, Any]]:
+def fit(
+    observations: np.ndarray, profit: np.ndarray, cfg: CharacterConfig, net: Any | None = None
+) -> tuple[Any, dict[str, Any]]:
     """The policy network regressing each level's profit over the base level's from the character inputs; and
-    what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's)."""
+    what it gains over the base level on the held-out scenarios (chosen level's profit minus the base's). ``net``:
+    one already fitted on these inputs (the calibration's), summarised rather than fitted again."""
     n, samples, _ = observations.shape
     base = LEVELS.index(cfg.base_level)
-    held = np.random.default_rng(cfg.seed).random(n) < cfg.validation_share
-    net = fit_network(observations, profit, ~held, cfg)
+    held = validation_split(n, cfg)
+    net = net if net is not None else fit_network(observations, profit, ~held, cfg)
     chosen = choose(net, observations).reshape(-1)
     scenario = np.repeat(np.arange(n), samples)
     rows = np.flatnonzero(held[scenario])
@@ -363,12 +374,12 @@ def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: S
 
         rules = {k: v for k, v in default_policies(oracle=False).items() if k != "static"}
         replay = replay_levels(cfg, sim_config, rules)
-        weight, tried = calibrate_downtime_weight(replay, cfg)
+        weight, tried, fitted = calibrate_downtime_weight(replay, cfg)
         cfg = replace(cfg, downtime_weight=weight)
         calibration: dict[str, Any] = {"availability_calibration": tried}
     else:
-        replay, calibration = replay_levels(cfg, sim_config), {}
-    net, summary = fit(replay.observations, replay.profit(cfg.downtime_weight), cfg)
+        replay, calibration, fitted = replay_levels(cfg, sim_config), {}, None
+    net, summary = fit(replay.observations, replay.profit(cfg.downtime_weight), cfg, fitted)
     summary.update(calibration)
     summary["train_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary, indent=1), flush=True)

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
@@ -64,8 +65,6 @@ def test_regression_learns_the_level_each_character_pays_for_and_ignores_the_res
     profit[np.arange(n), np.where(noisy, cautious, tight)] = 1300.0
     cfg = CharacterConfig(scenarios=n, days=1, epochs=60, validation_share=0.25)
     net, summary = character.fit(obs, profit, cfg)
-    import torch
-
     with torch.no_grad():
         chosen = net(torch.from_numpy(obs.reshape(-1, OBS_DIM))).argmax(dim=1).numpy().reshape(n, samples)
         shuffled = obs.copy()
@@ -99,7 +98,8 @@ def test_downtime_weight_is_the_smallest_that_matches_the_best_rules_availabilit
     """Profit alone picks the tight level, down more often than the rule; from 30 $ a minute on the cautious one
     pays. The grid's first passing weight (50) is refined by bisection: 25 fails, 37.5 passes."""
     replay = toy_replay()
-    weight, tried = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
+    cfg = CharacterConfig(scenarios=120, days=1, epochs=300)
+    weight, tried, net = character.calibrate_downtime_weight(replay, cfg)
     assert [t["downtime_weight"] for t in tried] == [0.0, 50.0, 25.0, 37.5]
     assert [t["passed"] for t in tried] == [False, True, False, True]
     assert weight == 37.5
@@ -109,12 +109,16 @@ def test_downtime_weight_is_the_smallest_that_matches_the_best_rules_availabilit
         "rule_minutes_down": pytest.approx(50.0 * 60),
         "profit_minus_rule": pytest.approx(5_000.0 * 60),
     }
+    # The network returned is the one fit() would fit at that weight: train() summarises it instead of refitting.
+    refitted, _ = character.fit(replay.observations, replay.profit(weight), cfg)
+    for a, b in zip(net.parameters(), refitted.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_no_weight_needed_when_profit_alone_is_available_enough():
     replay = toy_replay()
     replay.rules = {"predictive": (replay.rules["predictive"][0], np.full(120, 200.0))}
-    weight, tried = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
+    weight, tried, _ = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
     assert weight == 0.0 and len(tried) == 1
 
 
