@@ -17,8 +17,9 @@ that character, so the policy is tight on calm fleets and cautious on spiky ones
 show it pays, and it does not flip level from minute to minute (the character moves slowly).
 
 The gate also asks that the policy be down no more often than each group's best rule, which the profit alone does
-not weigh: ``--match-availability`` charges each minute down the smallest price at which, on the training scenarios,
-it is not (``calibrate_downtime_weight``).
+not weigh: ``--match-availability`` charges each minute down, in each training group (the synthetic loads, each
+trace's windows), the smallest price at which, on that group's training scenarios, the policy is down no more
+often than any tuned rule (``calibrate_downtime_weights``).
 
 The network is packaged as any policy is (``training.rl.gate.gate_and_package``: evaluation through the served
 artifact and its shield, the gate over paired noise draws, the export check), so it deploys like PPO's.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -66,12 +68,15 @@ class CharacterConfig:
     base_level: float = 0.9
     """The level profits are measured against (the table's best single level on the full evaluation set)."""
     downtime_weight: float = 0.0
-    """Dollars charged in training per minute down, beyond the simulator's ``downtime_cost``: the gate also asks
-    that the policy be down no more often than the best rule, which the profit alone does not weigh enough."""
+    """Dollars charged in training per minute down, beyond the simulator's ``downtime_cost``, in every group: the
+    gate also asks that the policy be down no more often than the best rule, which the profit alone does not weigh
+    enough."""
+    downtime_weights: dict[str, float] = field(default_factory=dict)
+    """A price per training group (``training_group``) instead of ``downtime_weight``: what ``match_availability``
+    chooses, recorded in the packaged config."""
     match_availability: bool = False
-    """Choose ``downtime_weight`` on the training scenarios (``calibrate_downtime_weight``): the smallest at which
-    the policy is down no more often than each group's most profitable tuned rule on the same scenarios. The
-    weight found replaces ``downtime_weight`` in the recorded config."""
+    """Choose ``downtime_weights`` on the training scenarios (``calibrate_downtime_weights``): per group, the
+    smallest price at which the policy is down no more often than any tuned rule on the same scenarios."""
     short_history_probability: float = 0.2
     """Share of scenarios whose day of history is cut short, as in PPO's training."""
     epochs: int = 60
@@ -94,6 +99,7 @@ class CharacterConfig:
             "draws": self.draws >= 1,
             "base_level": self.base_level in LEVELS,
             "downtime_weight": self.downtime_weight >= 0,
+            "downtime_weights": all(w >= 0 for w in self.downtime_weights.values()),
             "short_history_probability": 0.0 <= self.short_history_probability <= 1.0,
             "epochs": self.epochs >= 1,
             "lr": self.lr > 0,
@@ -107,6 +113,11 @@ class CharacterConfig:
             raise ValueError(
                 f"invalid CharacterConfig field(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in wrong)}"
             )
+
+    @property
+    def downtime_price(self) -> float | dict[str, float]:
+        """What ``Replay.profit`` charges a minute down: the per-group prices if chosen, else the one weight."""
+        return self.downtime_weights or self.downtime_weight
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -167,9 +178,15 @@ class Replay:
     specs: list[dict[str, Any] | None] = field(default_factory=list)
     """Each scenario's generator parameters (``SyntheticSpec`` as a dict; None for a trace window)."""
 
-    def profit(self, downtime_weight: float) -> np.ndarray:
-        """(scenarios, N_ACTIONS): profit less ``downtime_weight`` $ per minute down."""
-        return self.reward - downtime_weight * self.down
+    def profit(self, downtime_weight: float | Mapping[str, float]) -> np.ndarray:
+        """(scenarios, N_ACTIONS): profit less ``downtime_weight`` $ per minute down, one price for every scenario
+        or one per training group (every group of the replay named)."""
+        if not isinstance(downtime_weight, Mapping):
+            return self.reward - downtime_weight * self.down
+        missing = sorted(set(self.groups) - set(downtime_weight))
+        if missing:
+            raise ValueError(f"no downtime price for training group(s) {', '.join(missing)}")
+        return self.reward - np.array([downtime_weight[g] for g in self.groups])[:, None] * self.down
 
 
 def replay_levels(cfg: CharacterConfig, sim_config: SimConfig, rules: dict[str, Policy] | None = None) -> Replay:
@@ -217,67 +234,89 @@ def replay_levels(cfg: CharacterConfig, sim_config: SimConfig, rules: dict[str, 
 
 
 AVAILABILITY_WEIGHTS = (0.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 600.0, 800.0, 1200.0)
-"""Downtime weights ($ per minute down) ``calibrate_downtime_weight`` tries, smallest first."""
+"""Downtime prices ($ per minute down) ``calibrate_downtime_weights`` tries in a group, smallest first."""
 REFINE_STEPS = 2
-"""Bisections between the last weight that failed and the first that passed (profit falls fast with the weight)."""
+"""Bisections between the last price that failed and the first that passed (profit falls fast with the price)."""
 
 
-def calibrate_downtime_weight(replay: Replay, cfg: CharacterConfig) -> tuple[float, list[dict[str, Any]], Any]:
-    """The smallest downtime weight at which the fitted levels are down, in every training group, no more often
-    than that group's most profitable rule (the gate's availability check, on the training scenarios and their
-    draws, blind to the held-out ones): the first of ``AVAILABILITY_WEIGHTS`` that passes, then ``REFINE_STEPS``
-    bisections below it; the largest weight if none passes. Returns it, each weight's check, and the network
-    fitted at it (what ``fit`` would fit there: the same split and seed)."""
+def calibrate_downtime_weights(
+    replay: Replay, cfg: CharacterConfig
+) -> tuple[dict[str, float], list[dict[str, Any]], Any]:
+    """A price per minute down for each training group: the smallest at which the fitted levels are down, in that
+    group's training scenarios and draws, no more often than any tuned rule there (blind to the held-out cases).
+
+    One network serves every group, so the prices are a Lagrangian relaxation with one multiplier per group (the
+    gate checks availability per group): starting from zero, each group that fails has its price raised through
+    ``AVAILABILITY_WEIGHTS`` to the first that passes, then ``REFINE_STEPS`` bisections below it, the other prices
+    held; rounds repeat until every group passes (a price raised in one group can move another's choices). The
+    comparison is with the least-down rule, not the most profitable one as the gate's: which rule earns most differs
+    between the training scenarios and the held-out ones (HPA against predictive scaling on the synthetic loads).
+    Returns the prices, each fit's check, and the network fitted at the prices (what ``fit`` would fit there)."""
     if not replay.rules:
         raise ValueError("calibrating the downtime weight needs the rules replayed: replay_levels(..., rules=...)")
     rows = np.arange(len(replay.down))[:, None]
     held = validation_split(len(replay.down), cfg)
     members = {g: np.array([x == g for x in replay.groups]) for g in sorted(set(replay.groups))}
-    best_rule = {g: max(replay.rules, key=lambda r: replay.rules[r][0][m].sum()) for g, m in members.items()}
+    rule = {g: min(replay.rules, key=lambda r: replay.rules[r][1][m].sum()) for g, m in members.items()}
     tried: list[dict[str, Any]] = []
-    nets: dict[float, Any] = {}
+    nets: dict[tuple[float, ...], tuple[Any, dict[str, bool]]] = {}
 
-    def passes(weight: float) -> bool:
-        nets[weight] = fit_network(replay.observations, replay.profit(weight), ~held, cfg)
-        chosen = choose(nets[weight], replay.observations)
+    def check(prices: dict[str, float]) -> dict[str, bool]:
+        key = tuple(prices[g] for g in members)
+        if key in nets:
+            return nets[key][1]
+        net = fit_network(replay.observations, replay.profit(prices), ~held, cfg)
+        chosen = choose(net, replay.observations)
         down = replay.down[rows, chosen].mean(axis=1)
         reward = replay.reward[rows, chosen].mean(axis=1)
         groups = {
             g: {
-                "rule": best_rule[g],
+                "rule": rule[g],
                 "minutes_down": float(down[m].sum()),
-                "rule_minutes_down": float(replay.rules[best_rule[g]][1][m].sum()),
-                "profit_minus_rule": float(reward[m].sum() - replay.rules[best_rule[g]][0][m].sum()),
+                "rule_minutes_down": float(replay.rules[rule[g]][1][m].sum()),
+                "profit_minus_rule": float(reward[m].sum() - replay.rules[rule[g]][0][m].sum()),
             }
             for g, m in members.items()
         }
-        ok = all(v["minutes_down"] <= v["rule_minutes_down"] for v in groups.values())
-        tried.append({"downtime_weight": weight, "passed": ok, "groups": groups})
+        ok = {g: v["minutes_down"] <= v["rule_minutes_down"] for g, v in groups.items()}
+        nets[key] = (net, ok)
+        tried.append({"downtime_weights": dict(prices), "passed": all(ok.values()), "groups": groups})
         print(
-            f"downtime weight {weight:g}: {'passes' if ok else 'fails'}: "
+            "downtime prices "
+            + ", ".join(f"{g} {w:g}" for g, w in prices.items())
+            + ": "
             + "; ".join(
-                f"{g} down {v['minutes_down']:.0f} vs {v['rule']} {v['rule_minutes_down']:.0f} min, "
-                f"profit {v['profit_minus_rule']:+,.0f} $"
+                f"{g} {'passes' if ok[g] else 'fails'}, down {v['minutes_down']:.0f} vs {v['rule']} "
+                f"{v['rule_minutes_down']:.0f} min, profit {v['profit_minus_rule']:+,.0f} $"
                 for g, v in groups.items()
             ),
             flush=True,
         )
         return ok
 
-    failed = None
-    for weight in AVAILABILITY_WEIGHTS:
-        if passes(weight):
-            break
-        failed = weight
-    else:
-        return AVAILABILITY_WEIGHTS[-1], tried, nets[AVAILABILITY_WEIGHTS[-1]]
-    if failed is not None:
+    def lowest_passing(prices: dict[str, float], group: str) -> float:
+        failed = prices[group]
+        for weight in (w for w in AVAILABILITY_WEIGHTS if w > failed):
+            if check({**prices, group: weight})[group]:
+                break
+            failed = weight
+        else:
+            return AVAILABILITY_WEIGHTS[-1]
         low, high = failed, weight
         for _ in range(REFINE_STEPS):
             mid = (low + high) / 2
-            low, high = (low, mid) if passes(mid) else (mid, high)
-        weight = high
-    return weight, tried, nets[weight]
+            low, high = (low, mid) if check({**prices, group: mid})[group] else (mid, high)
+        return high
+
+    prices = dict.fromkeys(members, 0.0)
+    for _ in range(len(members) + 1):
+        failing = [g for g, ok in check(prices).items() if not ok and prices[g] < AVAILABILITY_WEIGHTS[-1]]
+        if not failing:
+            break
+        for group in failing:
+            prices[group] = lowest_passing(prices, group)
+    check(prices)
+    return prices, tried, nets[tuple(prices[g] for g in members)][0]
 
 
 def validation_split(n: int, cfg: CharacterConfig) -> np.ndarray:
@@ -374,12 +413,12 @@ def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: S
 
         rules = {k: v for k, v in default_policies(oracle=False).items() if k != "static"}
         replay = replay_levels(cfg, sim_config, rules)
-        weight, tried, fitted = calibrate_downtime_weight(replay, cfg)
-        cfg = replace(cfg, downtime_weight=weight)
+        prices, tried, fitted = calibrate_downtime_weights(replay, cfg)
+        cfg = replace(cfg, downtime_weights=prices)
         calibration: dict[str, Any] = {"availability_calibration": tried}
     else:
         replay, calibration, fitted = replay_levels(cfg, sim_config), {}, None
-    net, summary = fit(replay.observations, replay.profit(cfg.downtime_weight), cfg, fitted)
+    net, summary = fit(replay.observations, replay.profit(cfg.downtime_price), cfg, fitted)
     summary.update(calibration)
     summary["train_seconds"] = round(time.perf_counter() - start, 1)
     print(json.dumps(summary, indent=1), flush=True)
@@ -412,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--match-availability",
         action="store_true",
-        help="choose the downtime weight on the training scenarios: down no more often than the best tuned rule",
+        help="choose a downtime price per training group: down no more often there than any tuned rule",
     )
     parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
     parser.add_argument(
@@ -426,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         and v not in (None, False)
     }
     if args.match_availability and args.downtime_weight is not None:
-        parser.error("--match-availability chooses the downtime weight: give it or --downtime-weight, not both")
+        parser.error("--match-availability chooses the downtime prices: give it or --downtime-weight, not both")
     try:
         cfg = CharacterConfig(**{**PRESETS[args.preset], **given})
         team = check_team_traces(args.trace, cfg.days * 1440)

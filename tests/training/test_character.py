@@ -77,56 +77,81 @@ def test_regression_learns_the_level_each_character_pays_for_and_ignores_the_res
 
 
 def toy_replay(n: int = 120, samples: int = 4) -> character.Replay:
-    """Level 0.65 earns 3,000 $ more than 1.35 but is down 100 minutes against none; the rule is down 50."""
+    """Two training groups the noise feature tells apart. Level 0.65 earns 3,000 $ more than 1.35 but is down 100
+    minutes against none. On the synthetic loads the rules are down 45 (HPA) and 50 (predictive, the most
+    profitable); on NASA's windows 120 and 150, so the tight level is available enough there."""
     rng = np.random.default_rng(3)
     tight, cautious = LEVELS.index(0.65), LEVELS.index(1.35)
     reward = np.full((n, N_ACTIONS), 25_000.0)
     down = np.full((n, N_ACTIONS), 50.0)
     reward[:, tight], down[:, tight] = 30_000.0, 100.0
     reward[:, cautious], down[:, cautious] = 27_000.0, 0.0
-    rule = (np.full(n, 25_000.0), np.full(n, 50.0))
+    groups = ["synthetic", "nasa"] * (n // 2)
+    nasa = np.array([g == "nasa" for g in groups])
+    observations = rng.normal(size=(n, samples, OBS_DIM)).astype(np.float32)
+    observations[:, :, FEATURE_NAMES.index("noise")] = np.where(nasa, 2.0, -2.0)[:, None]
     return character.Replay(
-        observations=rng.normal(size=(n, samples, OBS_DIM)).astype(np.float32),
+        observations=observations,
         reward=reward,
         down=down,
-        groups=["synthetic", "nasa"] * (n // 2),
-        rules={"predictive": rule, "hpa": (rule[0] - 1.0, rule[1])},
+        groups=groups,
+        rules={
+            "predictive": (np.full(n, 25_000.0), np.where(nasa, 150.0, 50.0)),
+            "hpa": (np.full(n, 24_999.0), np.where(nasa, 120.0, 45.0)),
+        },
     )
 
 
-def test_downtime_weight_is_the_smallest_that_matches_the_best_rules_availability():
-    """Profit alone picks the tight level, down more often than the rule; from 30 $ a minute on the cautious one
-    pays. The grid's first passing weight (50) is refined by bisection: 25 fails, 37.5 passes."""
+def test_downtime_prices_are_per_group_the_smallest_that_match_every_rules_availability():
+    """Profit alone picks the tight level everywhere: down more often than any rule on the synthetic loads, not on
+    NASA's windows. The synthetic price rises to the grid's first that passes (50), refined by bisection (25 fails,
+    37.5 passes); NASA's stays zero, and the network keeps the tight level there."""
     replay = toy_replay()
     cfg = CharacterConfig(scenarios=120, days=1, epochs=300)
-    weight, tried, net = character.calibrate_downtime_weight(replay, cfg)
-    assert [t["downtime_weight"] for t in tried] == [0.0, 50.0, 25.0, 37.5]
+    prices, tried, net = character.calibrate_downtime_weights(replay, cfg)
+    assert [t["downtime_weights"] for t in tried] == [{"nasa": 0.0, "synthetic": w} for w in (0.0, 50.0, 25.0, 37.5)]
     assert [t["passed"] for t in tried] == [False, True, False, True]
-    assert weight == 37.5
-    assert tried[0]["groups"]["nasa"] == {
-        "rule": "predictive",
+    assert prices == {"nasa": 0.0, "synthetic": 37.5}
+    assert tried[0]["groups"]["synthetic"] == {
+        "rule": "hpa",  # the least-down rule, not the most profitable one
         "minutes_down": pytest.approx(100.0 * 60),
-        "rule_minutes_down": pytest.approx(50.0 * 60),
-        "profit_minus_rule": pytest.approx(5_000.0 * 60),
+        "rule_minutes_down": pytest.approx(45.0 * 60),
+        "profit_minus_rule": pytest.approx(5_001.0 * 60),
     }
-    # The network returned is the one fit() would fit at that weight: train() summarises it instead of refitting.
-    refitted, _ = character.fit(replay.observations, replay.profit(weight), cfg)
+    chosen = character.choose(net, replay.observations)
+    nasa = np.array([g == "nasa" for g in replay.groups])
+    assert np.all(chosen[nasa] == LEVELS.index(0.65)) and np.all(chosen[~nasa] == LEVELS.index(1.35))
+    # The network returned is the one fit() would fit at those prices: train() summarises it instead of refitting.
+    refitted, _ = character.fit(replay.observations, replay.profit(prices), cfg)
     for a, b in zip(net.parameters(), refitted.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
-def test_no_weight_needed_when_profit_alone_is_available_enough():
+def test_no_price_needed_when_profit_alone_is_available_enough():
     replay = toy_replay()
     replay.rules = {"predictive": (replay.rules["predictive"][0], np.full(120, 200.0))}
-    weight, tried, _ = character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
-    assert weight == 0.0 and len(tried) == 1
+    prices, tried, _ = character.calibrate_downtime_weights(replay, CharacterConfig(scenarios=120, days=1, epochs=300))
+    assert prices == {"nasa": 0.0, "synthetic": 0.0} and len(tried) == 1
 
 
 def test_calibration_without_rules_names_what_is_missing():
     replay = toy_replay()
     replay.rules = {}
     with pytest.raises(ValueError, match="needs the rules replayed"):
-        character.calibrate_downtime_weight(replay, CharacterConfig(scenarios=120, days=1))
+        character.calibrate_downtime_weights(replay, CharacterConfig(scenarios=120, days=1))
+
+
+def test_profit_charges_each_group_its_price_and_names_a_group_without_one():
+    replay = toy_replay()
+    charged = replay.profit({"nasa": 10.0, "synthetic": 0.0})
+    nasa = np.array([g == "nasa" for g in replay.groups])
+    np.testing.assert_array_equal(charged[~nasa], replay.reward[~nasa])
+    np.testing.assert_array_equal(charged[nasa], replay.reward[nasa] - 10.0 * replay.down[nasa])
+    np.testing.assert_array_equal(replay.profit(10.0)[nasa], charged[nasa])
+    with pytest.raises(ValueError, match="no downtime price for training group"):
+        replay.profit({"nasa": 10.0})
+    with pytest.raises(ValueError, match="downtime_weights"):
+        CharacterConfig(downtime_weights={"nasa": -1.0})
 
 
 def test_match_availability_and_a_weight_are_refused_together(capsys):
