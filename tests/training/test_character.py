@@ -160,6 +160,14 @@ def test_match_availability_and_a_weight_are_refused_together(capsys):
     assert "not both" in capsys.readouterr().err
 
 
+def test_full_preset_matches_availability_unless_a_weight_is_given(monkeypatch, tmp_path):
+    seen: list[CharacterConfig] = []
+    monkeypatch.setattr(character, "train", lambda cfg, out, force=False: seen.append(cfg) or 0)
+    for argv in (["--preset", "full"], ["--preset", "full", "--downtime-weight", "0"], []):
+        assert character.main(["--out", str(tmp_path), *argv]) == 0
+    assert [(c.match_availability, c.downtime_weight) for c in seen] == [(True, 0.0), (False, 0.0), (False, 0.0)]
+
+
 @pytest.mark.slow  # the gate's evaluation of the quick set, twice over 2 draws
 def test_cli_trains_gates_and_packages_a_servable_policy(tmp_path):
     assert character.main(["--preset", "tiny", "--out", str(tmp_path), "--force"]) == 0
