@@ -256,7 +256,8 @@ def calibrate_downtime_weights(
     held; rounds repeat until every group passes (a price raised in one group can move another's choices). The
     comparison is with the least-down rule, not the most profitable one as the gate's: which rule earns most differs
     between the training scenarios and the held-out ones (HPA against predictive scaling on the synthetic loads).
-    Returns the prices, each fit's check, and the network fitted at the prices (what ``fit`` would fit there)."""
+    A group no price of the grid matches keeps the largest (the gate will see it). Returns the prices, each fit's
+    check, and the network fitted at the prices (what ``fit`` would fit there)."""
     if not replay.rules:
         raise ValueError("calibrating the downtime weight needs the rules replayed: replay_levels(..., rules=...)")
     rows = np.arange(len(replay.down))[:, None]

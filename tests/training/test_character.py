@@ -134,6 +134,21 @@ def test_no_price_needed_when_profit_alone_is_available_enough():
     assert prices == {"nasa": 0.0, "synthetic": 0.0} and len(tried) == 1
 
 
+def test_a_group_no_price_matches_keeps_the_largest_and_the_others_theirs():
+    """Every level is down at least 10 minutes a scenario on the synthetic loads, a rule 5: no price passes there,
+    the search stops at the grid's end instead of looping, and NASA's price stays zero."""
+    replay = toy_replay()
+    synthetic = np.array([g == "synthetic" for g in replay.groups])
+    replay.down[synthetic] = np.maximum(replay.down[synthetic], 10.0)
+    replay.rules["hpa"][1][synthetic] = 5.0
+    prices, tried, _ = character.calibrate_downtime_weights(replay, CharacterConfig(scenarios=120, days=1, epochs=50))
+    assert prices == {"nasa": 0.0, "synthetic": character.AVAILABILITY_WEIGHTS[-1]}
+    assert [t["downtime_weights"]["synthetic"] for t in tried] == list(character.AVAILABILITY_WEIGHTS)
+    assert not tried[-1]["passed"] and all(
+        t["groups"]["nasa"]["minutes_down"] <= t["groups"]["nasa"]["rule_minutes_down"] for t in tried
+    )
+
+
 def test_calibration_without_rules_names_what_is_missing():
     replay = toy_replay()
     replay.rules = {}
