@@ -134,7 +134,7 @@ def training_side(cfg: CharacterConfig, sim_config: SimConfig) -> tuple[dict[str
     """The cross-validated comparison on the training scenarios' synthetic fleets, and the true-parameter model
     fitted on all of them."""
     replayed = replay_levels(cfg, sim_config)
-    observations, profit = replayed.observations, replayed.profit(cfg.downtime_weight)
+    observations, profit = replayed.observations, replayed.profit(cfg.downtime_price)
     specs = [spec for spec in replayed.specs if spec is not None]
     synthetic = np.array([spec is not None for spec in replayed.specs])
     observations, profit = observations[synthetic], profit[synthetic]

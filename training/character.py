@@ -259,7 +259,7 @@ def calibrate_downtime_weights(
     A group no price of the grid matches keeps the largest (the gate will see it). Returns the prices, each fit's
     check, and the network fitted at the prices (what ``fit`` would fit there)."""
     if not replay.rules:
-        raise ValueError("calibrating the downtime weight needs the rules replayed: replay_levels(..., rules=...)")
+        raise ValueError("calibrating the downtime prices needs the rules replayed: replay_levels(..., rules=...)")
     rows = np.arange(len(replay.down))[:, None]
     held = validation_split(len(replay.down), cfg)
     members = {g: np.array([x == g for x in replay.groups]) for g in sorted(set(replay.groups))}
