@@ -36,12 +36,12 @@ from tqdm import tqdm
 
 from benchmarks import results
 from inference.features import FEATURE_GROUPS, group_columns
+from simulator.config import SimConfig
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
 from training.evaluation.scoreboard import default_policies
 from training.policies.artifact import ArtifactPolicy
-from training.sim.config import SimConfig
 
 BASELINE = "none"
 """The run that sees every feature."""

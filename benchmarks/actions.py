@@ -27,13 +27,13 @@ import numpy as np
 
 from inference.actions import LEVELS, PEAK_WINDOW, desired_from_action, sizing_basis
 from inference.features import DAY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation
 from training.evaluation.cases import Case, evaluation_cases, group_of
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.base import Policy, clip_fleet
 from training.rl.config import TrainConfig
 from training.rl.validation import ValidationSet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation
 
 MULTIPLIERS = (1.3, 1.4, 1.5, 1.6, 1.7)
 BASES = ("last", "peak", "margin", "seasonal")

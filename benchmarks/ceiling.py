@@ -28,14 +28,14 @@ from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import PEAK_WINDOW
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim
 from training.evaluation.cases import ALL, Case, evaluation_cases, groups
 from training.evaluation.noise import Draws, Paired, pair_cell, replay
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy
 from training.policies.oracle import RateOracle, sliding_max
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim
 
 BEST_SINGLE_LEVEL = 0.9
 """The action table's best fixed level on the full evaluation set (``python -m benchmarks.levels --full``)."""

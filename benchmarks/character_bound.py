@@ -6,7 +6,7 @@
 The character policy (``training.character``) reads a day of each fleet's history (its size, noise, swing, spike
 rate) and picks the level of the action table. A longer history (a week, a month) can only tell it more about the
 same thing: the parameters the fleet's load is generated from. On synthetic fleets those parameters are known
-(``training.sim.loads.SyntheticSpec``: size, daily swing, weekend, drift, wander, noise, spikes per day), so a
+(``simulator.loads.SyntheticSpec``: size, daily swing, weekend, drift, wander, noise, spikes per day), so a
 policy *told* them bounds what any history could add. This benchmark measures that bound two ways:
 
 - **Training side, cross-validated** (``--scenarios`` training scenarios of ``training.character``'s kind, their
@@ -36,6 +36,7 @@ import numpy as np
 from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS
+from simulator.config import SimConfig
 from training.character import (
     DOLLARS_PER_UNIT,
     CharacterConfig,
@@ -50,7 +51,6 @@ from training.evaluation.noise import Draws, Paired, pair_cell, replay
 from training.evaluation.scoreboard import default_policies
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy
-from training.sim.config import SimConfig
 
 SPEC_INPUTS = (
     "mean_machines",

@@ -33,16 +33,16 @@ from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS, sizing_basis
 from inference.artifact import load_artifact, observation_spec, package_policy
 from inference.policy import MLPSpec, build_torch
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
+from simulator.kernel import OUT_ACTIVE, OUT_LOAD
+from simulator.loads import TRAIN_STREAM, sample_with_past
 from training.character import level_shares, regress
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.noise import Paired, replay
 from training.evaluation.scoreboard import default_policies
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy, clip_fleet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from training.sim.kernel import OUT_ACTIVE, OUT_LOAD
-from training.sim.loads import TRAIN_STREAM, sample_with_past
 
 
 def branch_batch(

@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
+from simulator.config import SimConfig
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.policies.rules import TUNED_PATH, load_tuned
-from training.sim.config import SimConfig
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,13 +30,13 @@ from benchmarks import results
 from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS
 from inference.features import FEATURE_NAMES
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation, observation_of
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.artifact import ArtifactPolicy
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, observation_of
 
 NOISE, SPIKES = FEATURE_NAMES.index("noise"), FEATURE_NAMES.index("spike_rate")
 

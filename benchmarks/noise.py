@@ -15,13 +15,13 @@ import argparse
 import json
 from pathlib import Path
 
+from simulator.config import SimConfig
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import Judgement, judge, scenario_verdicts
 from training.evaluation.noise import MIN_DRAWS, pair_cell, replay
 from training.evaluation.scoreboard import default_policies
 from training.policies.artifact import ArtifactPolicy
 from training.policies.base import Policy
-from training.sim.config import SimConfig
 
 
 def render(judgements: dict[str, Judgement], rules: list[str], seeds: int) -> str:

@@ -41,9 +41,9 @@ def _pin_one_core() -> int | None:
 
 
 def bench_batched(fleets: int, minutes: int, repeats: int) -> tuple[dict, dict]:
-    from training.sim.config import SimConfig
-    from training.sim.fleet import FleetSim
-    from training.sim.loads import eval_synthetic
+    from simulator.config import SimConfig
+    from simulator.fleet import FleetSim
+    from simulator.loads import eval_synthetic
 
     distinct = [eval_synthetic(i, minutes) for i in range(64)]
     sim = FleetSim(SimConfig(), [distinct[i % 64] for i in range(fleets)], seed=0)
@@ -101,9 +101,9 @@ def bench_gym(steps: int, repeats: int) -> dict:
 
 
 def bench_evaluation(repeats: int) -> dict:
+    from simulator.config import SimConfig
     from training.evaluation.cases import evaluation_cases
     from training.evaluation.scoreboard import default_policies, evaluate
-    from training.sim.config import SimConfig
 
     walls = []
     scenarios = policies = steps = 0

@@ -14,7 +14,7 @@ minute exported is the last complete one (`PUBLICATION_LAG_MINUTES`, 2, before t
 `--end` says otherwise.
 
 The file holds one row per minute that has a datapoint, ISO-8601 UTC (`2026-11-14T09:30:00Z`). A minute without
-one is left out: a gap, which `training.sim.loads.load_trace` reads as 0 requests (ALB `RequestCount` publishes
+one is left out: a gap, which `simulator.loads.load_trace` reads as 0 requests (ALB `RequestCount` publishes
 nothing in a minute without requests; the controller reads such a minute as 0 too) and reports. The command
 prints the gaps it wrote, so a metric outage is not mistaken for silence.
 """

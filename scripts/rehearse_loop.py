@@ -223,10 +223,10 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     from dataclasses import replace
 
     from inference.features import HISTORY
+    from simulator import SimConfig
     from training.evaluation.cases import trace_case
     from training.evaluation.scoreboard import run_policy
     from training.policies.artifact import ArtifactPolicy
-    from training.sim import SimConfig
 
     policy = ArtifactPolicy(str(model))
     case = trace_case(trace, "eval")
@@ -247,7 +247,7 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
     from controller.limits import limit
     from controller.targets.simulated import HISTORY, build_sim
     from inference.fallback import target_tracking
-    from training.sim import STEP_KEYS
+    from simulator import STEP_KEYS
 
     (fleet,) = parse_fleets([spec], STAGE)
     sim = build_sim(fleet, doc)

@@ -1,11 +1,11 @@
-"""The controller's Lambda package, staged at synth without Docker: `controller/`, `inference/`, the simulator core.
+"""The controller's Lambda package, staged at synth without Docker: `controller/`, `inference/`, `simulator/`.
 
-What goes in (a directory that `lambda_.Code.from_asset` zips; same sources, same asset hash):
-- `controller/` and `inference/` (the decision contract and the one fallback rule),
-- the simulator core of `training/` (`training/sim/` without its Gymnasium envs) and the recorded traces of
-  `training/data` that simulated fleets replay (the core imports numpy only: numba and scipy are optional there).
+What goes in (a directory that `lambda_.Code.from_asset` zips; same sources, same asset hash): three packages,
+whole: `controller/`, `inference/` (the decision contract and the one fallback rule) and `simulator/` (the
+simulator core, with the recorded traces that simulated fleets replay and their licences; numpy only: numba and
+scipy are optional there).
 
-Nothing else of `training/` (no RLlib, torch or Ray code). Checked here, at synth: every staged module's
+Nothing of `training/` (no RLlib, torch or Ray code). Checked here, at synth: every staged module's
 top-level imports resolve to the standard library, a staged package, the layers (numpy, Powertools) or the
 Lambda runtime (boto3); and the unzipped package plus the pinned layers fit Lambda's 250 MB.
 """
@@ -23,17 +23,7 @@ from pathlib import Path
 
 from stacks.layers import LAMBDA_UNZIPPED_LIMIT_BYTES, MIB, layers_unzipped_bytes
 
-PACKAGES = ("controller", "inference")
-SIM_CORE = (
-    "training/__init__.py",
-    "training/sim/__init__.py",
-    "training/sim/config.py",
-    "training/sim/fleet.py",
-    "training/sim/kernel.py",
-    "training/sim/loads.py",
-)
-TRACE_DIR = "training/data"
-TRACE_FILES = ("*.csv", "*.txt", "README.md")
+PACKAGES = ("controller", "inference", "simulator")
 HANDLER = "controller.handler.lambda_handler"
 PROVIDED = {
     "numpy": "the AWS SDK for pandas layer",
@@ -67,13 +57,6 @@ def package_files(root: Path) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for package in PACKAGES:
         files.update(_tree(root, package))
-    for name in SIM_CORE:
-        if not (root / name).is_file():
-            raise ControllerPackageError(f"{root / name} not found: simulated fleets run the simulator core")
-        files[name] = root / name
-    for pattern in TRACE_FILES:
-        for path in sorted((root / TRACE_DIR).glob(pattern)):
-            files[path.relative_to(root).as_posix()] = path
     return dict(sorted(files.items()))
 
 
@@ -119,7 +102,7 @@ def check_imports(files: dict[str, Path]) -> None:
         raise ControllerPackageError(
             "the controller's Lambda package cannot import: "
             + "; ".join(problems)
-            + f" (it ships {', '.join(PACKAGES)}, the simulator core and numpy/Powertools from layers; "
+            + f" (it ships {', '.join(PACKAGES)} and numpy/Powertools from layers; "
             "import heavy dependencies inside the function that needs them, or add them to stacks/layers.py)"
         )
 

@@ -7,5 +7,5 @@
     cloud/       SageMaker environment and the multi-host Ray cluster
 
 Entry points: ``python -m training.train``, ``python -m training.evaluate``, ``python -m training.gate``.
-Importing ``training`` or ``training.sim`` loads numpy (and numba if installed), nothing heavier.
+Importing ``training`` or ``simulator`` loads numpy (and numba if installed), nothing heavier.
 """

@@ -42,11 +42,11 @@ from tqdm import tqdm
 
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, desired_of, observation_of
+from simulator.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
 from training.evaluation.noise import MIN_DRAWS
 from training.policies.base import Policy, clip_fleet, rollout
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, desired_of, observation_of
-from training.sim.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
 
 CHARACTER_INPUTS = ("log_need", "day_fraction", "noise", "swing", "spike_rate", "surprise")
 """Observation features the character policy reads; the fast ones (load ratios, time, fleet, failures,

@@ -15,13 +15,13 @@ import json
 import sys
 from pathlib import Path
 
+from simulator.config import SimConfig
+from simulator.loads import TRAIN_FRACTION, TraceError
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.report import write_report
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
-from training.sim.config import SimConfig
-from training.sim.loads import TRAIN_FRACTION, TraceError
 
 
 def sim_config(capacity: float, overrides: dict) -> SimConfig:

@@ -1,7 +1,7 @@
 """Simulated fleet target: a recorded trace replayed through the project's own fleet simulator, minute by minute.
 
-The dynamics are `training.sim.FleetSim`'s (the same kernel as training and the scoreboard), the load is
-`training.sim.trace_scenario`'s (the same scaling), the capacity noise is drawn as the scoreboard draws it. This
+The dynamics are `simulator.FleetSim`'s (the same kernel as training and the scoreboard), the load is
+`simulator.trace_scenario`'s (the same scaling), the capacity noise is drawn as the scoreboard draws it. This
 module is the only one of `controller/` that imports `training` (a rename there is one edit here).
 
 Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "seed": n, "start": date|null}``.
@@ -57,8 +57,8 @@ from inference.fallback import target_tracking
 from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
 
 # The only imports of training/ in controller/ (the simulator core; the Lambda ships it).
-from training.sim import STEP_KEYS, TRACES, FleetSim, Scenario, SimConfig, trace_part_minutes, trace_scenario
-from training.sim.loads import TRAINING_PAST_MINUTES, trace_past
+from simulator import STEP_KEYS, TRACES, FleetSim, Scenario, SimConfig, trace_part_minutes, trace_scenario
+from simulator.loads import TRAINING_PAST_MINUTES, trace_past
 
 from .base import FleetState, TargetError
 
@@ -84,7 +84,7 @@ TOTALS = (
     "reward", "revenue", "machine_cost", "downtime_cost", "load", "served", "failed", "down",
     "machine_minutes", "warming_minutes", "scaling_actions", "minutes",
 )  # fmt: skip
-"""Sums kept per fleet (``reward`` is the profit in dollars), named as ``training.sim.TOTAL_KEYS``."""
+"""Sums kept per fleet (``reward`` is the profit in dollars), named as ``simulator.TOTAL_KEYS``."""
 _COL = {k: i for i, k in enumerate(STEP_KEYS)}
 
 
@@ -118,7 +118,7 @@ class Window:
 
 
 def _part_bounds(trace: str, part: str) -> tuple[int, int]:
-    """Raw trace indices [lo, hi) of a part, as ``training.sim.trace_scenario`` cuts it."""
+    """Raw trace indices [lo, hi) of a part, as ``simulator.trace_scenario`` cuts it."""
     train = trace_part_minutes(trace, "train")
     if part == "train":
         return HISTORY, HISTORY + train
@@ -171,7 +171,7 @@ def sim_config(fleet: FleetConfig) -> SimConfig:
 
 
 def scenario_for(fleet: FleetConfig, window: Window) -> Scenario:
-    """The replayed load: ``training.sim.trace_scenario`` from the window's start to the end of its part."""
+    """The replayed load: ``simulator.trace_scenario`` from the window's start to the end of its part."""
     t = fleet.target
     return trace_scenario(
         t["trace"],
@@ -185,7 +185,7 @@ def scenario_for(fleet: FleetConfig, window: Window) -> Scenario:
 
 def past_for(fleet: FleetConfig, scenario: Scenario) -> np.ndarray:
     """The last ``TRAINING_PAST_MINUTES`` of the trace before the replayed window's history, exactly as the
-    scoreboard's ``trace_case`` has it (``training.sim.trace_past``)."""
+    scoreboard's ``trace_case`` has it (``simulator.trace_past``)."""
     return trace_past(
         fleet.target["trace"],
         int(scenario.meta["first_minute"]),

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from controller.export_trace import main
 from controller.observe import epoch_minute
-from training.sim.loads import load_trace
+from simulator.loads import load_trace
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 LAST = NOW - timedelta(minutes=3)  # the newest complete minute (publication lag 2)

@@ -17,9 +17,9 @@ from controller.targets import simulated
 from controller.targets.simulated import SimulatedTarget, load_state
 from inference.fallback import target_tracking
 from inference.features import HISTORY
+from simulator import SimConfig
 from training.evaluation import cases as evaluate_cases
 from training.evaluation import scoreboard as evaluate
-from training.sim import SimConfig
 
 STAGE = "Test"
 

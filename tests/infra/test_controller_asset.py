@@ -29,14 +29,14 @@ from tests.infra.helpers import ROOT
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """inference/ and training/ of the repository, and a minimal controller package."""
+    """inference/, simulator/ and training/ of the repository, and a minimal controller package."""
     out = tmp_path_factory.mktemp("repo")
-    for package in ("inference", "training"):
+    for package in ("inference", "simulator", "training"):
         shutil.copytree(ROOT / package, out / package, ignore=shutil.ignore_patterns("__pycache__"))
     (out / "controller").mkdir()
     (out / "controller" / "__init__.py").write_text("")
     (out / "controller" / "handler.py").write_text(
-        "import json\n\nimport boto3\nimport numpy as np\n\nfrom training.sim import FleetSim\n\n\n"
+        "import json\n\nimport boto3\nimport numpy as np\n\nfrom simulator import FleetSim\n\n\n"
         "def lambda_handler(event, context):\n    return json.dumps({'ok': True})\n"
     )
     return out
@@ -45,19 +45,18 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_holds_the_controller_inference_the_simulator_core_traces_and_stand_ins(root: Path) -> None:
     files = package_files(root)
     assert "controller/handler.py" in files and "inference/shield.py" in files
-    assert {f for f in files if f.startswith("training/") and f.endswith(".py")} == {
-        "training/__init__.py",
-        "training/sim/__init__.py",
-        "training/sim/config.py",
-        "training/sim/fleet.py",
-        "training/sim/kernel.py",
-        "training/sim/loads.py",
+    assert {f for f in files if f.startswith("simulator/") and f.endswith(".py")} == {
+        "simulator/__init__.py",
+        "simulator/config.py",
+        "simulator/fleet.py",
+        "simulator/kernel.py",
+        "simulator/loads.py",
     }
-    assert {"training/data/nasa_jul95.csv", "training/data/worldcup98_may01_jun09.csv"} <= set(files)
-    assert "training/data/WORLDCUP98-COPYRIGHT.txt" in files  # the licence travels with the trace
+    assert not any(f.startswith("training/") for f in files)  # no RLlib, torch or Ray code
+    assert {"simulator/traces/nasa_jul95.csv", "simulator/traces/worldcup98_may01_jun09.csv"} <= set(files)
+    assert "simulator/traces/WORLDCUP98-COPYRIGHT.txt" in files  # the licence travels with the trace
     assert not any(f.startswith(("numba/", "scipy/")) for f in files)  # no stand-ins: the core needs neither
     assert not any("__pycache__" in f or f.endswith(".pyc") for f in files)
-    assert not any(f.startswith(("training/train", "training/rl", "training/export")) for f in files)
 
 
 def test_same_sources_stage_the_same_directory(root: Path, tmp_path: Path) -> None:
@@ -108,7 +107,7 @@ def test_layers_are_pinned_aws_managed_public_layers_for_python312() -> None:
 _SIMULATE = """
 import json
 import numpy as np
-from training.sim import FleetSim, SimConfig, trace_scenario
+from simulator import FleetSim, SimConfig, trace_scenario
 
 scenario = trace_scenario("nasa", "eval", mean_machines=20.0, minutes=90, seed=3)  # low volume: smoothed
 sim = FleetSim(SimConfig(), [scenario], seed=7)

@@ -77,7 +77,7 @@ def test_the_job_installs_a_hash_locked_closure_matching_requirements_txt() -> N
     ],
 )
 def test_a_stale_or_unhashed_lock_stops_synth(tmp_path: Path, lock: str, message: str) -> None:
-    for package in ("training", "inference"):
+    for package in ("training", "inference", "simulator"):
         (tmp_path / package).mkdir()
     (tmp_path / "training" / "sagemaker_entry.py").write_text("")
     (tmp_path / "requirements.txt").write_text("ray[rllib]==2.60.0\ntorch==2.13.0\n")

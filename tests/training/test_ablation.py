@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from inference.features import CONTEXT_NAMES, FEATURE_GROUPS, FEATURE_NAMES, OBS_DIM, group_columns, hide_groups
+from simulator.config import SimConfig
 from training.rl import config as tc
 from training.rl.export import numpy_policy, policy_net
 from training.rl.ppo import rllib_env_creator
-from training.sim.config import SimConfig
 from training.sim.vector_env import FleetVectorEnv
 
 ROOT = Path(__file__).resolve().parents[2]

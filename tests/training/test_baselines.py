@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim
+from simulator.loads import Scenario
 from training.policies.base import reset_policy
 from training.policies.rules import BASELINES, HPA, Predictive, Static, StepScaling, TargetTracking, _percent_adjustment
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim
-from training.sim.loads import Scenario
 
 CAP = 300.0
 MONDAY = datetime(2024, 1, 1, tzinfo=UTC)

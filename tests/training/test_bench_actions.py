@@ -7,9 +7,9 @@ import pytest
 
 from benchmarks.actions import FixedSizing
 from inference.actions import ACTION_TABLE, desired_from_action, sizing_basis
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim
 from training.evaluation.cases import synthetic_case
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim
 
 
 @pytest.mark.parametrize("level", [0.5, 1.0, 1.5])

@@ -10,12 +10,12 @@ import torch
 
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, desired_of
+from simulator.loads import TRAIN_STREAM, sample_with_past
 from training import character
 from training.character import CHARACTER_INPUTS, CharacterConfig
 from training.policies.base import clip_fleet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, desired_of
-from training.sim.loads import TRAIN_STREAM, sample_with_past
 
 TINY = CharacterConfig(**character.PRESETS["tiny"])
 
@@ -204,8 +204,8 @@ def test_cli_refuses_a_bad_value_by_name(capsys, tmp_path):
 
 
 def test_a_teams_trace_joins_the_training_scenarios_train_part_only(tmp_path):
+    from simulator.loads import TRAIN_FRACTION, load_trace
     from tests.training.test_team_trace import team_file
-    from training.sim.loads import TRAIN_FRACTION, load_trace
 
     path = team_file(tmp_path, 5000)
     cfg = CharacterConfig(scenarios=30, days=1, team_traces=(str(path),))

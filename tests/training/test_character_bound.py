@@ -10,9 +10,9 @@ import pytest
 from benchmarks import character_bound as cb
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import OBS_DIM
+from simulator.loads import SyntheticSpec
 from training.character import CharacterConfig
 from training.evaluation.noise import Draws
-from training.sim.loads import SyntheticSpec
 
 
 def test_spec_inputs_are_the_named_parameters_with_the_size_as_its_logarithm():

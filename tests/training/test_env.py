@@ -10,9 +10,9 @@ from gymnasium.utils.env_checker import check_env
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import OBS_DIM, featurize
-from training.sim.config import SimConfig
+from simulator.config import SimConfig
+from simulator.loads import eval_synthetic
 from training.sim.env import FleetEnv
-from training.sim.loads import eval_synthetic
 
 
 def test_passes_gymnasium_env_checker():

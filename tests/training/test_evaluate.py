@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.loads import EVAL_STREAM, TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
 from training.evaluate import main
 from training.evaluation.cases import Case, evaluation_cases, synthetic_case, trace_case
 from training.evaluation.report import write_report
@@ -15,8 +17,6 @@ from training.evaluation.scoreboard import default_policies, evaluate, run_polic
 from training.policies.artifact import ArtifactPolicy
 from training.policies.rules import load_tuned
 from training.policies.tuning import tuning_cases
-from training.sim.config import SimConfig
-from training.sim.loads import EVAL_STREAM, TRACES, TRAIN_FRACTION, TUNE_STREAM, _trace
 
 REQUIRED = (
     "profit",

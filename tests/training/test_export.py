@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from inference.artifact import observation_spec, package_policy, random_policy, untrained_metadata
+from simulator.config import SimConfig
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.scoreboard import run_policy
 from training.policies.artifact import ArtifactPolicy
 from training.rl.export import collect_observations, numpy_policy
-from training.sim.config import SimConfig
 
 
 def test_training_range_covers_the_held_out_scenarios(tmp_path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from benchmarks import improvement
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import OBS_DIM
-from training.sim.config import SimConfig
-from training.sim.loads import TRAIN_STREAM
+from simulator.config import SimConfig
+from simulator.loads import TRAIN_STREAM
 
 BASE = LEVELS.index(0.9)
 

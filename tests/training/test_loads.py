@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.sim.loads import (
+from simulator.loads import (
     TRAIN_FRACTION,
     TraceError,
     eval_synthetic,
@@ -99,7 +99,7 @@ def test_synthetic_is_seeded_and_streams_are_disjoint():
 
 
 def test_synthetic_load_has_daily_cycle_and_spikes():
-    from training.sim.loads import SyntheticSpec, synthetic_load
+    from simulator.loads import SyntheticSpec, synthetic_load
 
     start = eval_synthetic(0, 10).start
     spec = SyntheticSpec(

@@ -9,11 +9,11 @@ import pytest
 
 from benchmarks import noise as noise_cli
 from inference.artifact import package_policy, random_policy, untrained_metadata
+from simulator.config import SimConfig
 from training.evaluation import noise as bench_noise
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.scoreboard import default_policies
 from training.policies.rules import TargetTracking
-from training.sim.config import SimConfig
 
 
 def test_paired_interval_and_verdict() -> None:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, expected_profit
+from simulator.loads import Scenario
 from training.evaluation.cases import synthetic_case
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.oracle import Oracle, fleet_orders, plan_fleet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, expected_profit
-from training.sim.loads import Scenario
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -12,13 +12,9 @@ import pytest
 from benchmarks import ceiling
 from benchmarks.actions import FixedSizing
 from inference.features import HISTORY
-from training.evaluation.cases import synthetic_case, trace_case
-from training.evaluation.noise import Draws
-from training.evaluation.scoreboard import default_policies, run_policy
-from training.policies.oracle import Oracle, RateOracle, plan_fleet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, expected_profit
-from training.sim.loads import (
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, expected_profit
+from simulator.loads import (
     NOISE_MA,
     SyntheticSpec,
     load_moments,
@@ -27,6 +23,10 @@ from training.sim.loads import (
     synthetic_load,
     synthetic_scenario,
 )
+from training.evaluation.cases import synthetic_case, trace_case
+from training.evaluation.noise import Draws
+from training.evaluation.scoreboard import default_policies, run_policy
+from training.policies.oracle import Oracle, RateOracle, plan_fleet
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 

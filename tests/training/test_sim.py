@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.sim.config import SimConfig
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, desired_of, expected_profit, observation_of
+from simulator.loads import Scenario, synthetic_scenario
 from training.sim.env import FleetEnv
-from training.sim.fleet import FleetSim, desired_of, expected_profit, observation_of
-from training.sim.loads import Scenario, synthetic_scenario
 
 
 def flat(level: float, minutes: int, initial: int = 10, name: str = "flat") -> Scenario:
@@ -264,7 +264,7 @@ def test_the_observed_history_is_the_past_then_the_scenario_and_nan_before_it():
 
 def test_training_scenarios_come_with_a_day_of_their_own_past():
     from inference.features import DAY
-    from training.sim.loads import sample_with_past
+    from simulator.loads import sample_with_past
 
     full = [sample_with_past(np.random.default_rng(i), 100) for i in range(20)]
     assert all(len(p) >= DAY and not np.isnan(p).any() for _, p in full)

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.sim import FleetSim, Scenario, SimConfig
-from training.sim.kernel import JITTED
-from training.sim.loads import SMOOTH_SIGMA_MINUTES, gaussian_nearest, smooth
+from simulator import FleetSim, Scenario, SimConfig
+from simulator.kernel import JITTED
+from simulator.loads import SMOOTH_SIGMA_MINUTES, gaussian_nearest, smooth
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = textwrap.dedent(
@@ -39,8 +39,8 @@ RUN = textwrap.dedent(
     import numpy as np
 
     from inference.features import HISTORY
-    from training.sim import FleetSim, Scenario, SimConfig
-    from training.sim.kernel import JITTED
+    from simulator import FleetSim, Scenario, SimConfig
+    from simulator.kernel import JITTED
 
     def run(config):
         rng = np.random.default_rng(3)
@@ -86,8 +86,8 @@ def test_importing_training_and_the_simulator_loads_nothing_heavy():
     code = BLOCK + textwrap.dedent(
         """
         import sys
-        import training, training.sim
-        from training.sim import FleetSim, SimConfig, trace_scenario
+        import training, simulator
+        from simulator import FleetSim, SimConfig, trace_scenario
         trace_scenario("nasa", "eval", minutes=200)  # low-volume: smoothed without scipy
         heavy = {"torch", "ray", "matplotlib", "scipy", "numba", "gymnasium", "tqdm"}
         print(sorted({m.partition(".")[0] for m in sys.modules} & heavy))
@@ -107,7 +107,7 @@ def test_numpy_smoothing_matches_scipy(n):
 
 
 def test_public_api_of_the_simulator():
-    import training.sim as sim
+    import simulator as sim
 
     assert {"FleetSim", "SimConfig", "Scenario", "TRACES", "trace_scenario", "read_trace"} <= set(sim.__all__)
     scenario = Scenario("one", np.full(HISTORY + 3, 600.0), datetime(2024, 1, 1, tzinfo=UTC), 2)

@@ -11,9 +11,7 @@ import numpy as np
 import pytest
 
 from inference.features import HISTORY
-from training.evaluate import main as evaluate_main
-from training.evaluation.team import split, team_case
-from training.sim.loads import (
+from simulator.loads import (
     TRAIN_FRACTION,
     TRAIN_STREAM,
     TraceError,
@@ -21,6 +19,8 @@ from training.sim.loads import (
     read_trace,
     sample_scenario,
 )
+from training.evaluate import main as evaluate_main
+from training.evaluation.team import split, team_case
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -167,7 +167,7 @@ def test_without_team_traces_the_sampler_draws_exactly_as_before():
 
 
 def test_without_team_traces_training_draws_what_it_draws_with_none():
-    from training.sim.config import SimConfig
+    from simulator.config import SimConfig
     from training.sim.vector_env import FleetVectorEnv
 
     drawn = []
@@ -179,8 +179,8 @@ def test_without_team_traces_training_draws_what_it_draws_with_none():
 
 
 def test_the_vector_env_and_rllib_env_config_carry_team_traces(tmp_path):
+    from simulator.config import SimConfig
     from training.rl.ppo import rllib_env_creator
-    from training.sim.config import SimConfig
 
     path = team_file(tmp_path, 3000)
     env = rllib_env_creator(
@@ -212,10 +212,10 @@ def test_train_refuses_a_bad_or_short_trace_before_ray_starts(tmp_path, capsys):
 
 def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypatch):
     from inference.artifact import random_policy
+    from simulator.config import SimConfig
+    from simulator.loads import TUNE_STREAM
     from training.evaluation.cases import synthetic_case
     from training.rl import export, gate
-    from training.sim.config import SimConfig
-    from training.sim.loads import TUNE_STREAM
 
     usual = [synthetic_case(0, 180, stream=TUNE_STREAM, past_minutes=200, prefix="usual")]
     monkeypatch.setattr(gate, "evaluation_cases", lambda **_: list(usual))

@@ -7,10 +7,10 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from inference.features import OBS_DIM
-from training.sim.config import SimConfig
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, expected_profit
+from simulator.loads import synthetic_scenario
 from training.sim.env import FleetEnv
-from training.sim.fleet import FleetSim, expected_profit
-from training.sim.loads import synthetic_scenario
 from training.sim.vector_env import FleetVectorEnv, RunningReturnScale, desired_of
 
 CONFIG = SimConfig(episode_minutes=60)

@@ -2,7 +2,7 @@
 
 Scenarios (``evaluation_cases``), none of them used for tuning or training:
 
-- ``synthetic-i``: held-out synthetic loads (``training.sim.loads`` evaluation stream ``EVAL_STREAM``, random
+- ``synthetic-i``: held-out synthetic loads (``simulator.loads`` evaluation stream ``EVAL_STREAM``, random
   shapes of 3 to 300 machines on average), 3 days each (1 day with ``quick``);
 - ``nasa-eval``, ``worldcup-eval``: the evaluation part (last 30 % by time) of each recorded trace, scaled with
   the factor measured on its training part (mean 20 machines), the whole part (2 days with ``quick``).
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.sim.loads import (
+from simulator.loads import (
     EVAL_STREAM,
     PAST_MINUTES,
     TRACES,
@@ -74,7 +74,7 @@ def trace_case(
     mean_machines: float = TRACE_MEAN_MACHINES,
     capacity: float = 300.0,
 ) -> Case:
-    """A window of a trace's ``part`` (see ``training.sim.loads.trace_scenario``) with up to ``past_minutes`` of the
+    """A window of a trace's ``part`` (see ``simulator.loads.trace_scenario``) with up to ``past_minutes`` of the
     trace before it. The past of the evaluation part is the end of the training part."""
     scenario = trace_scenario(
         name, part, mean_machines=mean_machines, capacity=capacity, minutes=minutes, offset=offset

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
+from simulator.config import SimConfig
 from training.evaluation.cases import Case
 from training.evaluation.scoreboard import run_policy
 from training.policies.base import Policy
-from training.sim.config import SimConfig
 
 MIN_DRAWS = 2
 """An interval needs two draws (Student's t with one degree of freedom is the widest, and still defined)."""

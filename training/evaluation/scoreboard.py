@@ -2,7 +2,7 @@
 
     python -m training.evaluate --out artifacts/eval [--quick] [--policy artifacts/model/model.tar.gz ...]
 
-Cases: ``training.evaluation.cases``. Policies run batched through ``training.sim.FleetSim`` (one
+Cases: ``training.evaluation.cases``. Policies run batched through ``simulator.FleetSim`` (one
 ``training.policies.base.rollout`` per group of equally long cases) with common random numbers: the noise
 depends only on the seed and the scenarios, so every policy faces the same capacities. Outputs
 (``training.evaluation.report.write_report``): ``report.json`` (schema in docs/evaluation.md), ``report.md`` and
@@ -28,13 +28,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, StepResult
+from simulator.loads import Scenario
 from training.evaluation.cases import Case
 from training.policies.base import Policy, rollout
 from training.policies.oracle import Oracle
 from training.policies.rules import BASELINES, load_tuned
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, StepResult
-from training.sim.loads import Scenario
 
 METRIC_KEYS = (
     "profit", "revenue", "machine_cost", "downtime_cost", "minutes", "minutes_down", "pct_minutes_down",

@@ -1,7 +1,7 @@
 """A team's own traffic on the scoreboard: the evaluation part of a trace file (``python -m training.evaluate
 --trace FILE``), and how the file was split.
 
-The trace (``training.sim.loads.load_trace``: ``timestamp,requests`` as ``controller.export_trace`` writes it, or
+The trace (``simulator.loads.load_trace``: ``timestamp,requests`` as ``controller.export_trace`` writes it, or
 ``minute,requests``) is split by time like the recorded traces: the first ``TRAIN_FRACTION`` is the early part
 (what ``python -m training.train --trace`` trains on, and the past the rules forecast and size from), the rest
 is the late part, the only part reported. The load is the team's own requests per minute, never rescaled: the
@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from inference.features import HISTORY
+from simulator.loads import TRAIN_FRACTION, TraceFile, initial_fleet, load_trace, team_scenario
 from training.evaluation.cases import PAST_MINUTES, Case
-from training.sim.loads import TRAIN_FRACTION, TraceFile, initial_fleet, load_trace, team_scenario
 
 
 def team_case(

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from training.sim.fleet import FleetSim, Observation
+from simulator.fleet import FleetSim, Observation
 
 
 class ArtifactPolicy:

@@ -2,7 +2,7 @@
 
 A policy decides, once a minute and for N fleets at once, the whole fleet each should hold (serving + warming):
 
-    policy.reset(sim)                      # before minute 0; ``sim`` is a ``training.sim.FleetSim``
+    policy.reset(sim)                      # before minute 0; ``sim`` is a ``simulator.FleetSim``
     desired = policy.act(sim.observe())    # int64 array (N,), then ``sim.step(desired)``
 
 ``rollout`` is that loop, the only one: the scoreboard, tuning, validation, the warm start's demonstrations and
@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from training.sim.fleet import FleetSim, Observation, StepResult
+from simulator.fleet import FleetSim, Observation, StepResult
 
 
 @runtime_checkable

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from inference.policy import NumpyPolicy
+from simulator.fleet import FleetSim, Observation, desired_of, observation_of
 from training.policies.base import clip_fleet
-from training.sim.fleet import FleetSim, Observation, desired_of, observation_of
 
 
 class NetworkPolicy:

@@ -42,10 +42,10 @@ from typing import Any
 import numpy as np
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation, expected_profit
+from simulator.loads import load_moments
 from training.policies.base import clip_fleet
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, expected_profit
-from training.sim.loads import load_moments
 
 
 def sliding_max(x: np.ndarray, lo: int, hi: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Rule-based auto-scalers, each implemented as its source documents it, batched over the simulator's N fleets.
 
-Every rule sees only what a real cloud observes (``training.sim.Observation``) and returns the whole fleet it
+Every rule sees only what a real cloud observes (``simulator.Observation``) and returns the whole fleet it
 wants (serving + warming), through the interface of ``training.policies.base``. One simulated step is one minute, so
 one CloudWatch datapoint (1-minute detailed monitoring) or one Kubernetes metrics scrape per step.
 
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from inference.features import HISTORY
+from simulator.fleet import FleetSim, Observation
 from training.policies.base import clip_fleet, per_fleet
-from training.sim.fleet import FleetSim, Observation
 
 EPS = 1e-9
 

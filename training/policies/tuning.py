@@ -27,12 +27,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim
+from simulator.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 from training.evaluation.cases import Case, synthetic_case, trace_case
 from training.policies.base import rollout
 from training.policies.rules import BASELINES, TUNED_PATH
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim
-from training.sim.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 
 MINUTES = 3 * 1440
 N_SYNTHETIC = 24

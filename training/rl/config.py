@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from inference.features import FEATURE_GROUPS
-from training.sim.config import SimConfig
+from simulator.config import SimConfig
 from training.sim.vector_env import RewardNormalization
 
 GradClipBy = Literal["norm", "global_norm", "value"]
@@ -51,13 +51,13 @@ class TrainConfig:
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
     short_history_probability: float = 0.2
     """Probability that a training scenario's day of history is cut to a random length, as for a fleet watched
-    for less than a day (``training.sim.loads.sample_with_past``)."""
+    for less than a day (``simulator.loads.sample_with_past``)."""
     ablate: tuple[str, ...] = ()
     """Feature groups to train without, held at 0 (``inference.features.FEATURE_GROUPS``: noise, spikes,
     yesterday, day), e.g. "noise,spikes": for ablations (``python -m benchmarks.ablation``); the packaged network
     ignores them (``training.rl.export.policy_net``)."""
     sim: dict = field(default_factory=dict)
-    """Overrides of ``training.sim.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
+    """Overrides of ``simulator.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""
     decision_minutes: int = 5
     """Minutes each training decision holds its level (action repeat; ``training.sim.vector_env``); must divide
     ``episode_minutes``. Environment steps, ``gamma`` and ``lambda_`` count decisions; serving and evaluation still
@@ -66,7 +66,7 @@ class TrainConfig:
     """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
     "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
     expected_rewards: bool = False
-    """Train on each minute's profit in expectation over the capacity noise (``training.sim.fleet.expected_profit``)
+    """Train on each minute's profit in expectation over the capacity noise (``simulator.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
     Evaluation, validation and the gate always use the sampled profit (measured effect: docs/training.md)."""
     exclude_offered_revenue: bool = False

@@ -23,8 +23,8 @@ import numpy as np
 from inference.artifact import load_artifact, observation_spec
 from inference.features import group_columns, hide_groups
 from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
+from simulator.config import SimConfig
 from training.rl.checkpoints import module_path
-from training.sim.config import SimConfig
 from training.sim.vector_env import FleetVectorEnv
 
 TIE_TOL = 1e-5

@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any, get_args
 
 from inference.artifact import package_policy
+from simulator.config import SimConfig
+from simulator.loads import data_sha256
 from training.evaluation import noise
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import judge
@@ -44,8 +46,6 @@ from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
 from training.rl.config import EvalCases
 from training.rl.export import check_observations, compare_greedy, numpy_policy
-from training.sim.config import SimConfig
-from training.sim.loads import data_sha256
 
 CANDIDATE = "ppo"
 UNDECIDED = {"passed": False, "forced": False, "reason": "being evaluated by the gate"}

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from simulator.loads import check_team_traces, load_trace
 from training.cloud import ray_cluster
 from training.cloud.sagemaker_env import DEFAULT_CHECKPOINT_DIR, SageMakerEnv
 from training.rl import checkpoints, curves
@@ -62,7 +63,6 @@ from training.rl.config import (
     validate,
 )
 from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
-from training.sim.loads import check_team_traces, load_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("training.train")

@@ -1,7 +1,7 @@
 """The fixed validation set behind the per-iteration ``profit_vs_oracle`` (the greedy network acts through
 ``training.policies.network.NetworkPolicy``).
 
-Validation scenarios come from the tuning stream (``training.sim.loads.TUNE_STREAM``, sub-stream 7): never trained
+Validation scenarios come from the tuning stream (``simulator.loads.TUNE_STREAM``, sub-stream 7): never trained
 on (training draws ``TRAIN_STREAM``) and never in the held-out evaluation (``EVAL_STREAM``), so watching them
 during training does not leak into the gate's figures. They are drawn like training scenarios (synthetic shapes
 and windows of the traces' training parts, 3 to 300 machines). The clairvoyant oracle's profit on each is
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim
+from simulator.loads import TUNE_STREAM, Scenario, sample_with_past
 from training.policies.base import Policy, rollout
 from training.policies.oracle import Oracle
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim
-from training.sim.loads import TUNE_STREAM, Scenario, sample_with_past
 
 VALIDATION_SUBSTREAM = 7
 VALIDATION_SEED = 20240101

@@ -7,7 +7,7 @@ basin; PPO then corrects what the oracle could only do with foresight (e.g. the 
 
 Demonstrations: the oracle (``training.policies.oracle``) plans fresh *training* scenarios (``TRAIN_STREAM``, sub-stream
 11: never validation nor evaluation); at every minute the observation is what the policy would see
-(``training.sim.fleet.observation_of``) and the label is the action whose fleet (``desired_from_action``) is
+(``simulator.fleet.observation_of``) and the label is the action whose fleet (``desired_from_action``) is
 closest to the oracle's (the lowest on ties). The policy network (same architecture as the RLModule's policy path)
 is fitted by cross-entropy, then written into the RLModule's actor encoder and ``pi`` head on the learner, and
 the env runners get the new weights. The value network is left to PPO.
@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation, StepResult, observation_of
+from simulator.loads import TRAIN_STREAM, sample_with_past
 from training.policies.base import rollout
 from training.policies.oracle import Oracle
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, StepResult, observation_of
-from training.sim.loads import TRAIN_STREAM, sample_with_past
 
 DEMO_SUBSTREAM = 11
 

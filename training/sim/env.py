@@ -3,7 +3,7 @@
 ## Description
 An auto-scaler decides, once a minute, how many machines (serving + warming) a web fleet should hold. Machines
 take ``warmup_latency`` minutes to start serving; load follows daily and weekly cycles, drifts, and spikes
-without warning (or replays a recorded trace). Dynamics: ``training.sim`` (article 002's simulator, batched).
+without warning (or replays a recorded trace). Dynamics: ``simulator`` (article 002's simulator, batched).
 
 ## Action Space
 ``Discrete(N_ACTIONS)``: ``inference.actions.ACTION_TABLE``. Action k sets the fleet to
@@ -21,11 +21,11 @@ Profit in dollars for the minute: ``served * 0.90 / 1000 - 0.05 * active - 200 *
 downtime_cost, and load, served, failed, capacity, down, active, pending, delta.
 
 ## Starting State
-A scenario from ``sampler`` (default: ``training.sim.loads.sample_scenario``, random synthetic shapes and windows of
+A scenario from ``sampler`` (default: ``simulator.loads.sample_scenario``, random synthetic shapes and windows of
 the recorded traces' training parts, 3 to 300 machines on average), with ``HISTORY`` minutes of load already
 observed (and the day before it: ``sample_with_past``) and the scenario's initial fleet serving.
 ``options={"scenario": Scenario, "past": array}`` pins both. Observations are ``observation_lag_minutes`` old, as the
-simulator's (``training.sim.fleet``).
+simulator's (``simulator.fleet``).
 
 ## Episode End
 Never terminated. Truncated after ``episode_minutes`` steps (1000, article 002's ``max_time_steps``).
@@ -55,9 +55,9 @@ from inference.features import (
     fleet_features,
     load_features,
 )
-from training.sim.config import SimConfig
-from training.sim.fleet import STEP_KEYS, FleetSim
-from training.sim.loads import Scenario, sample_with_past, with_past
+from simulator.config import SimConfig
+from simulator.fleet import STEP_KEYS, FleetSim
+from simulator.loads import Scenario, sample_with_past, with_past
 
 _NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
 Sampler = Callable[[np.random.Generator, int], Scenario | tuple[Scenario, np.ndarray]]

@@ -3,7 +3,7 @@
 RLlib 2.60's ``SingleAgentEnvRunner`` builds its environments with ``gymnasium.make_vec``; with
 ``gym_env_vectorize_mode="vector_entry_point"`` it calls the registered creator with ``num_envs`` in the config
 and uses the returned ``VectorEnv`` as is. ``FleetVectorEnv`` steps ``num_envs`` fleets with one numpy call of
-``training.sim.FleetSim`` instead of ``num_envs`` Python environments, which is what makes >= 20,000 env steps/s
+``simulator.FleetSim`` instead of ``num_envs`` Python environments, which is what makes >= 20,000 env steps/s
 on 2 cores possible (see ``training/bench_rllib.py``).
 
 Semantics are those of ``training.sim.env.FleetEnv`` batched: the observation comes from
@@ -13,7 +13,7 @@ episode's mean load in machines when ``reward_normalization == "mean_need"``, or
 ``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
-serving fleet (``training.sim.fleet.expected_profit``): same optimal policy, far less variance. With
+serving fleet (``simulator.fleet.expected_profit``): same optimal policy, far less variance. With
 ``exclude_offered_revenue`` the revenue the whole offered load would bring is subtracted from every minute: the
 load does not depend on the policy, so neither does that term (same optimal policy), but it is most of the
 reward's variance, and none of it says anything about the fleet: what is left is minus the minute's costs (lost
@@ -44,16 +44,16 @@ from gymnasium.vector.utils import batch_space
 
 from inference.actions import N_ACTIONS
 from inference.features import OBS_DIM, group_columns, hide_groups
-from training.sim.config import SimConfig
-from training.sim.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from training.sim.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
+from simulator.config import SimConfig
+from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
+from simulator.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
 
 RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
 REWARD_NORMALIZATIONS = get_args(RewardNormalization)
 
 
 class FleetVectorEnv(VectorEnv):
-    """``num_envs`` fleets on training scenarios drawn by ``training.sim.loads.sample_scenario``."""
+    """``num_envs`` fleets on training scenarios drawn by ``simulator.loads.sample_scenario``."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -130,7 +130,7 @@ class FleetVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is not None:
-            # Training streams only: held-out evaluation draws from EVAL_STREAM (training.sim.loads).
+            # Training streams only: held-out evaluation draws from EVAL_STREAM (simulator.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
         drawn = [with_past(self.scenario_sampler(self._rng)) for _ in range(self.num_envs)]
         scenarios = [scenario for scenario, _ in drawn]

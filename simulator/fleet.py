@@ -43,8 +43,8 @@ from inference.features import (
     featurize,
     minute_of_week,
 )
-from training.sim.config import SimConfig
-from training.sim.kernel import (
+from simulator.config import SimConfig
+from simulator.kernel import (
     OUT_ACTIVE,
     OUT_CAPACITY,
     OUT_DELTA,
@@ -62,7 +62,7 @@ from training.sim.kernel import (
     kernel_inputs,
     step_kernel,
 )
-from training.sim.loads import Scenario
+from simulator.loads import Scenario
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from inference.features import DAY, HISTORY
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parent / "traces"
 TRAIN_FRACTION = 0.7
 TRAIN_STREAM = 1
 EVAL_STREAM = 2

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from training.sim.config import SimConfig
+from simulator.config import SimConfig
 
 try:
     import numba

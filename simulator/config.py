@@ -6,14 +6,16 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from inference.contract import OBSERVATION_LAG_MINUTES
+from inference.economics import DEFAULTS as ECONOMICS
 from inference.features import HISTORY
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Fleet economics and mechanics. One simulated step is one minute."""
+    """Fleet economics and mechanics. One simulated step is one minute. The economics fields' defaults are
+    ``inference.economics.DEFAULTS`` (one schema for fleet configs, decisions and the simulator)."""
 
-    warmup_latency: int = 5
+    warmup_latency: int = ECONOMICS["warmup_latency"]
     """Minutes between ordering a machine and its first minute of serving."""
     capacity_rpm_per_machine: float = 300.0
     """Nominal requests per minute one machine serves (article 002: tpm_per_machine)."""
@@ -22,15 +24,15 @@ class SimConfig:
     capacity_noise: Literal["fleet", "machine"] = "fleet"
     """"fleet": one N(300, 30) draw per minute for the whole fleet, as article 002; "machine": independent
     per-machine draws, so the fleet's capacity is N(n * 300, sqrt(n) * 30)."""
-    machine_cost: float = 0.05
+    machine_cost: float = ECONOMICS["machine_cost"]
     """Dollars per serving machine-minute."""
-    warming_cost: bool = False
+    warming_cost: bool = ECONOMICS["warming_cost"]
     """Also charge ``machine_cost`` for machines that are still warming up (real clouds bill them)."""
-    request_value: float = 0.90
+    request_value: float = ECONOMICS["request_value"]
     """Dollars per 1000 served requests."""
-    downtime_cost: float = 200.0
+    downtime_cost: float = ECONOMICS["downtime_cost"]
     """Dollars charged for a minute of downtime, beyond the lost requests."""
-    downtime_percent: float = 99.5
+    downtime_percent: float = ECONOMICS["downtime_percent"]
     """A minute is down when fewer than this percentage of its requests succeed."""
     initial_machines: int = 50
     """Serving machines at minute 0 (scenarios may override it to match their load)."""
