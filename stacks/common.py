@@ -1,8 +1,17 @@
-"""Small translations from StageConfig values to CDK types, shared by the stacks."""
+"""What the stacks share: StageConfig values as CDK types, and the one way they write an IAM statement.
+
+Every IAM statement of the stacks is built by `allow` (or one of the named statements below, which call it), so a
+statement reads as a declaration: who (`sid`), what (`actions`), on what (`resources`), when (`conditions`).
+Prefer an L2 `grant_*` where one grants exactly what is needed; use these where it would grant more.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -48,3 +57,43 @@ def stage_log_group(
         retention=log_retention(config),
         removal_policy=removal_policy(config),
     )
+
+
+def allow(
+    sid: str,
+    actions: Iterable[str],
+    resources: Iterable[str],
+    *,
+    conditions: Mapping[str, Any] | None = None,
+    principals: Sequence[iam.IPrincipal] | None = None,
+) -> iam.PolicyStatement:
+    """One Allow statement; `principals` only in a resource policy (a key's or a bucket's)."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=list(actions),
+        resources=list(resources),
+        conditions=dict(conditions) if conditions else None,
+        principals=list(principals) if principals else None,
+    )
+
+
+KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+"""What a writer of the stage's encrypted data needs of the key (reading it needs only kms:Decrypt)."""
+
+
+def use_key(sid: str, key_arn: str, actions: Iterable[str] = KEY_ENCRYPT_ACTIONS) -> iam.PolicyStatement:
+    """Use the stage's KMS key (encrypt and decrypt data keys), never administer it."""
+    return allow(sid, actions, [key_arn])
+
+
+def publish_metrics(sid: str, namespaces: Sequence[str], *, match: str = "StringEquals") -> iam.PolicyStatement:
+    """cloudwatch:PutMetricData has no resource-level permissions: the `cloudwatch:namespace` condition limits it
+    to `namespaces` (`match="StringLike"` for patterns)."""
+    return allow(
+        sid, ["cloudwatch:PutMetricData"], ["*"], conditions={match: {"cloudwatch:namespace": list(namespaces)}}
+    )
+
+
+def send_messages(sid: str, queue_arn: str) -> iam.PolicyStatement:
+    """Send to one SQS queue (a dead-letter queue)."""
+    return allow(sid, ["sqs:SendMessage"], [queue_arn])

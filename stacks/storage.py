@@ -12,7 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.common import removal_policy
+from stacks.common import allow, removal_policy
 from stacks.config import StageConfig
 
 CHECKPOINTS = "checkpoints/"
@@ -92,46 +92,46 @@ def stage_key_policy(stack: cdk.Stack, config: StageConfig) -> iam.PolicyDocumen
     ]
     return iam.PolicyDocument(
         statements=[
-            iam.PolicyStatement(
-                sid="KeyAdministrators",
+            allow(
+                "KeyAdministrators",
+                KEY_ADMIN_ACTIONS,
+                ["*"],
                 principals=[account_root],
-                actions=list(KEY_ADMIN_ACTIONS),
-                resources=["*"],
                 # Named administrators and the CloudFormation deploy role, which must keep kms:PutKeyPolicy (KMS
                 # refuses a policy that locks its caller out); without names, IAM policies decide.
                 conditions={"ArnLike": {"aws:PrincipalArn": [*config.key_admins, deploy_role]}}
                 if config.key_admins
                 else None,
             ),
-            iam.PolicyStatement(
-                sid="KeyUsersStageRoles",
+            allow(
+                "KeyUsersStageRoles",
+                KEY_USER_ACTIONS,
+                ["*"],
                 principals=[account_root],
-                actions=list(KEY_USER_ACTIONS),
-                resources=["*"],
                 conditions={"ArnLike": {"aws:PrincipalArn": stage_roles}},
             ),
-            iam.PolicyStatement(
-                sid="KeyUsersGrantsForAwsResources",
+            allow(
+                "KeyUsersGrantsForAwsResources",
+                ["kms:CreateGrant", "kms:DescribeKey"],
+                ["*"],
                 principals=[account_root],
-                actions=["kms:CreateGrant", "kms:DescribeKey"],
-                resources=["*"],
                 conditions={
                     "ArnLike": {"aws:PrincipalArn": [*stage_roles, deploy_role]},
                     "Bool": {"kms:GrantIsForAWSResource": "true"},
                 },
             ),
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+            allow(
+                "AllowCloudWatchAlarmsToPublishToEncryptedTopic",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                ["*"],
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
             ),
-            iam.PolicyStatement(
-                sid="LetLogsEncryptStageLogGroups",
+            allow(
+                "LetLogsEncryptStageLogGroups",
+                ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                ["*"],
                 principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                resources=["*"],
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_groups}},
             ),
         ]
