@@ -1,2 +1,2 @@
-"""Benchmarks, one module each, printing figures: ``python -m benchmarks.<name>``; each module says what it measures
-(``results`` holds what those judging over noise draws share)."""
+"""The product's benchmarks, one module each, printing figures: ``python -m benchmarks.<name>`` (``make bench``
+runs them). Experiments are in ``research/``."""

@@ -12,7 +12,7 @@ root of the load (counting noise: a 5-machine fleet needs relatively far more he
 The policy picks the ``level``, i.e. how many "margins" the state it sees calls for (rising or falling traffic,
 time of day, recent failures); ``level = 1`` is the margin that is best on average.
 
-Why this table (measured by ``python -m benchmarks.actions``, per group of the evaluation report): a fleet
+Why this table (measured by ``python -m research.actions``, per group of the evaluation report): a fleet
 sized as a fixed multiple of the *last minute's* load follows per-minute noise down, and its scale-ins remove
 serving machines that take ``warmup_latency`` minutes to come back: it loses to tuned target tracking on both
 recorded traces at every multiple. Sized on the window's *peak*, the fleet shrinks only once a whole window has

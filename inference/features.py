@@ -86,7 +86,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "yesterday": ("yday_level", "yday_rise"),
     "day": CONTEXT_NAMES,
 }
-"""The character features by what they describe, for ablations (``TrainConfig.ablate``, ``benchmarks.ablation``);
+"""The character features by what they describe, for ablations (``TrainConfig.ablate``, ``research.ablation``);
 "day" is all of them. ``day_fraction`` belongs to no smaller group: it only says how far to trust the others."""
 
 

@@ -1,5 +1,5 @@
 """The one rule that judges a candidate against the tuned rules: the gate's decision and the noise benchmark's
-verdicts (``benchmarks.noise``) both come from ``judge``.
+verdicts (``research.noise``) both come from ``judge``.
 
 Evidence: every policy replayed on the held-out cases under the same capacity-noise draws
 (``training.evaluation.noise.Draws``, at least two draws), never one draw. For each group and each tuned rule,

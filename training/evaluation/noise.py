@@ -1,6 +1,6 @@
 """Is a policy's lead over the rules real, or one draw of the capacity noise? Every policy replayed on the same
 held-out loads under many draws of the noise (paired), and the paired statistics the judge decides on
-(``training.evaluation.judge``; ``benchmarks.noise`` is the command line, the gate runs the same).
+(``training.evaluation.judge``; ``research.noise`` is the command line, the gate runs the same).
 
 The evaluation report scores every policy on one draw of the fleet's capacity noise (``seed`` 0). On a small
 group (two World Cup days, a 5-machine fleet) that draw alone moves a policy's profit by 1 to 3 %, as much as the
@@ -8,7 +8,7 @@ gaps between good policies. ``replay`` runs every policy under ``seeds`` draws, 
 time, and records each case's profit and minutes down; ``Paired`` is a candidate's difference to a rule over
 those draws: mean, 95 % confidence interval (Student's t over the draws) and the draws it wins.
 
-    python -m benchmarks.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
+    python -m research.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
 """
 
 from __future__ import annotations

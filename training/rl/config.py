@@ -54,7 +54,7 @@ class TrainConfig:
     for less than a day (``simulator.loads.sample_with_past``)."""
     ablate: tuple[str, ...] = ()
     """Feature groups to train without, held at 0 (``inference.features.FEATURE_GROUPS``: noise, spikes,
-    yesterday, day), e.g. "noise,spikes": for ablations (``python -m benchmarks.ablation``); the packaged network
+    yesterday, day), e.g. "noise,spikes": for ablations (``python -m research.ablation``); the packaged network
     ignores them (``training.rl.export.policy_net``)."""
     sim: dict = field(default_factory=dict)
     """Overrides of ``simulator.SimConfig`` fields for training and evaluation, e.g. {"warming_cost": true}."""

@@ -1,6 +1,6 @@
 """One step of policy improvement over the best fixed level: does learning beat the action table this way?
 
-    python -m benchmarks.improvement [--base 0.9] [--hold 5] [--horizon 40] [--batches 100] [--full] [--draws 10]
+    python -m research.improvement [--base 0.9] [--hold 5] [--horizon 40] [--batches 100] [--full] [--draws 10]
 
 Rollout policy improvement: from the states that the fixed-level policy visits on training-side scenarios (the
 training distribution, ``TRAIN_STREAM``), every action of the table is branched with common random numbers (each
@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks import results
-from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS, sizing_basis
 from inference.artifact import load_artifact, observation_spec, package_policy
 from inference.policy import MLPSpec, build_torch
+from research import results
+from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from simulator.kernel import OUT_ACTIVE, OUT_LOAD
@@ -143,7 +143,7 @@ def measure(args: argparse.Namespace, config: SimConfig) -> dict[str, Any]:
     metadata = {
         "model_version": f"improvement-{args.base:g}-hold{args.hold}",
         "observation": observation_spec(x, config.observation_lag_minutes),
-        "training": {"algorithm": "rollout policy improvement (benchmarks.improvement)", **vars(args) | {"out": ""}},
+        "training": {"algorithm": "rollout policy improvement (research.improvement)", **vars(args) | {"out": ""}},
         "evaluation": {},
         "gate": {"passed": False, "forced": True, "reason": "a benchmark's network, not gated"},
         "data_sha256": "",

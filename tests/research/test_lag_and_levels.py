@@ -1,4 +1,4 @@
-"""The benchmarks behind the observation lag's cost to the rules and the levels a policy picks against each
+"""The experiments behind the observation lag's cost to the rules and the levels a policy picks against each
 scenario's best fixed level."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from benchmarks import lag as lag_cli
-from benchmarks import levels as levels_cli
 from inference.actions import LEVELS
 from inference.artifact import package_policy, random_policy, untrained_metadata
+from research import lag as lag_cli
+from research import levels as levels_cli
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """How close can any deployable policy get to the oracle? The rate ceiling beside the oracle, the rules and a policy.
 
-    python -m benchmarks.ceiling [--policy DIR/model.tar.gz ...] [--quick] [--draws 10] [--out artifacts/ceiling]
+    python -m research.ceiling [--policy DIR/model.tar.gz ...] [--quick] [--draws 10] [--out artifacts/ceiling]
 
 The oracle (``training.policies.oracle.Oracle``) knows every future minute's load exactly, its noise included; no
 deployable policy can, so "profit / oracle" mixes what a policy fails to learn with what nobody can know. The rate
@@ -11,7 +11,7 @@ total is an upper bound, generous in both parts, on what any policy that sees th
 
 Every policy runs on the same ``--draws`` capacity-noise draws (``training.evaluation.noise.replay``): the rate
 oracle, the oracle, the tuned rules, the best single level of the action table on the full set (0.9, measured by
-``benchmarks.levels``) and each ``--policy``. Reports total profit per group and as a fraction of the oracle's and
+``research.levels``) and each ``--policy``. Reports total profit per group and as a fraction of the oracle's and
 of the rate ceiling's, the plan's expected profit (the bound itself) beside what it earned on the realised loads,
 and paired 95 % intervals. Writes ``ceiling.json`` and ``ceiling.md`` under ``--out``.
 """
@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import results
-from benchmarks.actions import FixedSizing
 from inference.actions import PEAK_WINDOW
 from inference.features import HISTORY
+from research import results
+from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim
 from training.evaluation.cases import ALL, Case, evaluation_cases, groups
@@ -38,7 +38,7 @@ from training.policies.base import Policy
 from training.policies.oracle import RateOracle, sliding_max
 
 BEST_SINGLE_LEVEL = 0.9
-"""The action table's best fixed level on the full evaluation set (``python -m benchmarks.levels --full``)."""
+"""The action table's best fixed level on the full evaluation set (``python -m research.levels --full``)."""
 SURPRISE_RISE = 0.03
 """A minute is a surprise when its rate beats by more than this the peak a fleet serving it could be sized on."""
 TARGET = 0.97

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.actions import FixedSizing
 from inference.actions import ACTION_TABLE, desired_from_action, sizing_basis
+from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim
 from training.evaluation.cases import synthetic_case
@@ -42,8 +42,8 @@ def test_multiplier_bases_and_bad_basis():
 def test_seasonal_basis_forecasts_yesterdays_next_minutes_scaled_to_today():
     from types import SimpleNamespace
 
-    from benchmarks.actions import SEASONAL_AHEAD, seasonal_basis
     from inference.features import CONTEXT_MINUTES, DAY
+    from research.actions import SEASONAL_AHEAD, seasonal_basis
 
     lag = 2
     history = np.full((3, CONTEXT_MINUTES), 3000.0)

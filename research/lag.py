@@ -1,8 +1,8 @@
 """What the observation lag costs the rules: the full scoreboard's rules at several lags, with tuned values at hand.
 
-    python -m benchmarks.lag                                  # lags 0 and 2, training/policies/tuned_baselines.json
+    python -m research.lag                                  # lags 0 and 2, training/policies/tuned_baselines.json
     git show 1f1526d:training/policies/tuned_baselines.json > /tmp/lag0.json
-    python -m benchmarks.lag --tuned /tmp/lag0.json           # the values tuned before the lag existed
+    python -m research.lag --tuned /tmp/lag0.json           # the values tuned before the lag existed
 
 Every rule and the oracle on the full held-out set (seed 0, the scoreboard's cases and noise), once per lag
 (``SimConfig.observation_lag_minutes``); prints total profit and % of minutes down per policy and lag as JSON.

@@ -1,4 +1,4 @@
-"""benchmarks.character_bound: the true-parameter model, the assembled candidate, and the benchmark end to end."""
+"""research.character_bound: the true-parameter model, the assembled candidate, and the benchmark end to end."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import character_bound as cb
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import OBS_DIM
+from research import character_bound as cb
 from simulator.loads import SyntheticSpec
 from training.character import CharacterConfig
 from training.evaluation.noise import Draws

@@ -6,7 +6,7 @@ synthetic scenario each candidate's mean profit and s.d., its paired difference 
 95 % interval and the draws it wins, and the gate's verdict: the same judging function as the gate
 (``training.evaluation.judge``), so "would pass the gate" here means the gate would pass it on these draws.
 
-    python -m benchmarks.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
+    python -m research.noise --policy artifacts/model/model.tar.gz [--seeds 10] [--full] [--json FILE]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def render(judgements: dict[str, Judgement], rules: list[str], seeds: int) -> st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.noise", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m research.noise", description=__doc__.splitlines()[0])
     parser.add_argument("--policy", action="append", required=True, help="a packaged model.tar.gz (repeatable)")
     parser.add_argument("--seeds", type=int, default=10, help="capacity-noise draws (default 10)")
     parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")

@@ -1,6 +1,6 @@
 """How much of a fleet's best level could any amount of history tell? The character bound.
 
-    python -m benchmarks.character_bound [--scenarios 2400] [--draws 10] [--policy DIR/model.tar.gz] [--quick]
+    python -m research.character_bound [--scenarios 2400] [--draws 10] [--policy DIR/model.tar.gz] [--quick]
                                          [--out DIR]
 
 The character policy (``training.character``) reads a day of each fleet's history (its size, noise, swing, spike
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import results
-from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS, N_ACTIONS
+from research import results
+from research.actions import FixedSizing
 from simulator.config import SimConfig
 from training.character import (
     DOLLARS_PER_UNIT,

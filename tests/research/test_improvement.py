@@ -1,4 +1,4 @@
-"""benchmarks.improvement: branches with common random numbers, and the benchmark end to end on a tiny set-up."""
+"""research.improvement: branches with common random numbers, and the benchmark end to end on a tiny set-up."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import improvement
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import OBS_DIM
+from research import improvement
 from simulator.config import SimConfig
 from simulator.loads import TRAIN_STREAM
 

@@ -1,4 +1,4 @@
-"""What the benchmarks that judge over noise draws share: the ``--draws`` option and writing their results."""
+"""What the experiments that judge over noise draws share: the ``--draws`` option and writing their results."""
 
 from __future__ import annotations
 

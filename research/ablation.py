@@ -1,7 +1,7 @@
 """Which of the fleet's character features earn their keep: the same run trained without each group, judged on
 the same held-out draws.
 
-    python -m benchmarks.ablation [--groups none noise spikes yesterday day] [--seeds 1 2] [--preset quick]
+    python -m research.ablation [--groups none noise spikes yesterday day] [--seeds 1 2] [--preset quick]
                                   [--draws 10] [--full] [--out artifacts/ablation] [--retrain]
 
 For every group of ``inference.features.FEATURE_GROUPS`` ("none" is the run with every feature) and every seed,
@@ -34,8 +34,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks import results
 from inference.features import FEATURE_GROUPS, group_columns
+from research import results
 from simulator.config import SimConfig
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.judge import judge

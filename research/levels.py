@@ -1,6 +1,6 @@
 """What the policy learned: the safety level it picks on each held-out fleet, beside that fleet's best fixed level.
 
-    python -m benchmarks.levels --policy DIR/model.tar.gz [--full] [--draws 10] [--out DIR]
+    python -m research.levels --policy DIR/model.tar.gz [--full] [--draws 10] [--out DIR]
 
 For every evaluation scenario: its size (mean load in machines), its character as the policy sees it at the first
 decision (``noise`` and ``spike_rate`` of ``inference.features``), the levels of the action table the served
@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import results
-from benchmarks.actions import FixedSizing
 from inference.actions import LEVELS
 from inference.features import FEATURE_NAMES
+from research import results
+from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, observation_of
 from training.evaluation.cases import evaluation_cases

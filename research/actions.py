@@ -6,8 +6,8 @@ target tracking, per group of the evaluation report (held-out synthetic loads to
 evaluation part), on the same loads and capacity noise as the scoreboard, and on the training-side validation
 scenarios (tuning stream) as a fraction of the oracle's profit::
 
-    python -m benchmarks.actions            # quick evaluation set (seconds)
-    python -m benchmarks.actions --full     # the full evaluation set (about a minute)
+    python -m research.actions            # quick evaluation set (seconds)
+    python -m research.actions --full     # the full evaluation set (about a minute)
 
 - ``last xM``: ``ceil(M x last minute's load)``, the first action table;
 - ``peak xM``: ``ceil(M x peak of the last PEAK_WINDOW minutes)``, the second;
