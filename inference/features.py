@@ -15,7 +15,7 @@ scale, squashed so that the shield can detect loads beyond the training range.
 | HISTORY+6 | failed_fraction | failed requests / load in the last minute, in [0, 1] |
 | HISTORY+7 .. | the fleet's character over the last day (``CONTEXT_NAMES``, ``context_features``) | |
 
-The character features tell a calm fleet from a spiky one, which 16 minutes cannot (issue 13). Over the last
+The character features tell a calm fleet from a spiky one, which 16 minutes cannot. Over the last
 ``DAY`` observed minutes (those the caller sent; ``NaN`` = not sent), ``c`` one machine's capacity:
 
 | name | meaning |

@@ -42,7 +42,7 @@ BEST_SINGLE_LEVEL = 0.9
 SURPRISE_RISE = 0.03
 """A minute is a surprise when its rate beats by more than this the peak a fleet serving it could be sized on."""
 TARGET = 0.97
-"""Issue 13's target: total profit at least this fraction of the oracle's."""
+"""The quality target: total profit at least this fraction of the oracle's."""
 
 
 def surprise_minutes(rate: np.ndarray, config: SimConfig) -> np.ndarray:

@@ -152,3 +152,27 @@ def test_scale_in_tolerance_keeps_the_fleet_for_small_cuts() -> None:
         req = request(load_rpm=[3000.0], active_machines=fleet, min_machines=None, max_machines=None)
         assert run(req, level(0.5))[:2] == (expected, False)
     assert actions.SCALE_IN_TOLERANCE == 0.1
+
+
+def test_the_step_on_an_odd_fleet_is_half_rounded_up() -> None:
+    """11 machines at a step of half the fleet move by ceil(5.5) = 6, both ways (floor would give 5)."""
+    up = request(load_rpm=[30_000.0], active_machines=11, pending_machines=0, min_machines=None, max_machines=None)
+    assert run(up, level(2.5))[:3] == (17, True, "change limited to 6 machines per decision")
+    down = request(load_rpm=[30.0], active_machines=11, pending_machines=0, min_machines=None, max_machines=None)
+    assert run(down, level(0.5))[:3] == (5, True, "change limited to 6 machines per decision")
+
+
+def test_the_target_utilisation_setting_sizes_the_fallback() -> None:
+    req = request(load_rpm=[60_000_000.0], active_machines=200_000, min_machines=None, max_machines=None)
+    desired, _, reason, fallback = run(req, level(1.0), config=ShieldConfig(target_utilisation=0.8))
+    assert fallback and desired == 250_000  # ceil(200,000 / 0.8); the default 0.7 gives 285,715
+    assert reason.startswith("fallback to target tracking at 80% utilisation: ")
+
+
+@pytest.mark.parametrize("load", [30.0, 30_000.0])
+def test_min_equal_to_max_is_a_valid_contract_and_pins_the_fleet(load: float) -> None:
+    req = request(load_rpm=[load], active_machines=7, pending_machines=0, min_machines=7, max_machines=7)
+    assert (int(req.min_machines[0]), int(req.max_machines[0])) == (7, 7)
+    assert run(req, level(1.0))[0] == 7
+    with pytest.raises(contract.BadRequest, match=r"min_machines: 8 is above max_machines 7"):
+        request(load_rpm=[load], active_machines=7, min_machines=8, max_machines=7)

@@ -1,4 +1,4 @@
-"""Issue 12, one test per defect: alarms reach a person, a broken model and a broken canary are caught, serving
+"""One test per deployment-safety defect: alarms reach a person, a broken model and a broken canary are caught, serving
 owns its model, least exposure (key policy, log encryption), teardown, and Serverless Inference as a choice."""
 
 from __future__ import annotations

@@ -210,6 +210,27 @@ def test_a_case_planned_before_reuses_its_plan_and_a_changed_input_replans(monke
     assert len(calls) == 7
 
 
+def test_the_plan_cache_is_keyed_on_the_initial_fleet(monkeypatch):
+    """The same load and config from another initial fleet is another plan, not the cached one."""
+    case = synthetic_case(0, 240, stream=3, past_minutes=0, prefix="oracle-initial")
+    calls = []
+    real = Oracle._plan
+
+    def counting(self, sim, i):
+        calls.append(int(sim.active[i]))
+        return real(self, sim, i)
+
+    monkeypatch.setattr(Oracle, "_plan", counting)
+    oracle = Oracle()
+    small = replace(case.scenario, initial_machines=2)
+    large = replace(case.scenario, initial_machines=case.scenario.initial_machines + 40)
+    oracle.reset(FleetSim(SimConfig(), [small], seed=0))
+    from_small = oracle.plan.copy()
+    oracle.reset(FleetSim(SimConfig(), [large], seed=0))
+    assert calls == [2, large.initial_machines]
+    assert oracle.plan[0, 0] != from_small[0, 0]  # each plan starts from its own serving fleet
+
+
 def test_oracle_profit_is_at_least_every_tuned_baselines_on_the_same_load_and_noise():
     """The oracle maximises expected profit. Every policy runs on the same loads and the same capacity noise
     (common random numbers) for several seeds: over all of them the oracle's profit is the highest, and on no
