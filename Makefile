@@ -52,8 +52,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The product's benchmarks (benchmarks/), each printing one JSON object: the simulator and evaluation, serving
+# (HTTP too where Debian's wrk is installed), RLlib sampling, the controller at 1,000 fleets, synth.
 bench: $(STAMP)
-	$(PY) -m training.bench
+	$(PY) -m benchmarks.sim
+	$(PY) -m benchmarks.serving --duration 20
+	$(PY) -m benchmarks.rllib throughput --repeats 3
+	$(PY) -m benchmarks.controller
+	$(PY) -m benchmarks.synth --runs 3 --test-runs 0
 
 clean:
 	rm -rf artifacts cdk.out .pytest_cache .venv-py312 .venv-py313

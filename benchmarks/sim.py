@@ -21,13 +21,15 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from training import cli  # noqa: E402
 
 TARGETS = {"batched_sim": 1_000_000.0, "gym_env": 50_000.0, "evaluation_s": 120.0}
 
@@ -128,15 +130,24 @@ def bench_evaluation(repeats: int) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Args:
+    repeats: int = 5
+    """Repeats of the simulator benchmarks."""
+    eval_repeats: int = 3
+    """Repeats of the full evaluation."""
+    fleets: int = 16384
+    """Fleets in the batched benchmark."""
+    minutes: int = 500
+    """Minutes per batched run."""
+    gym_steps: int = 100_000
+    """Steps per Gymnasium run."""
+    skip_eval: bool = False
+    """Skip the full-evaluation timing."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim", description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5, help="repeats of the simulator benchmarks")
-    parser.add_argument("--eval-repeats", type=int, default=3, help="repeats of the full evaluation")
-    parser.add_argument("--fleets", type=int, default=16384, help="fleets in the batched benchmark")
-    parser.add_argument("--minutes", type=int, default=500, help="minutes per batched run")
-    parser.add_argument("--gym-steps", type=int, default=100_000, help="steps per Gymnasium run")
-    parser.add_argument("--skip-eval", action="store_true", help="skip the full-evaluation timing")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python -m benchmarks.sim", description=__doc__.split("\n")[0])
 
     core = _pin_one_core()
     batched, loop = bench_batched(args.fleets, args.minutes, args.repeats)

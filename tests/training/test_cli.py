@@ -1,0 +1,62 @@
+"""training.cli: a dataclass is a command's options; flags, types, help and errors come from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from training import cli
+
+
+@dataclass(frozen=True)
+class Args:
+    out: Path
+    """Where the results go."""
+    eval_repeats: int = 3
+    """Repeats of the full evaluation, at 100 %."""
+    preset: Literal["quick", "full"] = "quick"
+    """Evaluation set."""
+    seeds: tuple[int, ...] = (1, 2)
+    """Training seeds."""
+    skip_eval: bool = False
+    """Skip the evaluation."""
+    ratio: float | None = None
+    """An optional ratio."""
+
+    def __post_init__(self) -> None:
+        if self.eval_repeats < 1:
+            raise ValueError(f"--eval-repeats must be >= 1, got {self.eval_repeats}")
+
+
+def test_flags_types_and_defaults_come_from_the_fields() -> None:
+    argv = ["--out", "x", "--eval-repeats", "5", "--preset", "full", "--seeds", "3", "4", "--skip-eval"]
+    args = cli.parse(Args, argv)
+    assert args == Args(Path("x"), 5, "full", (3, 4), True, None)
+    assert cli.parse(Args, ["--out", "y", "--ratio", "0.5"]) == Args(Path("y"), ratio=0.5)
+
+
+def test_help_is_each_fields_docstring_with_its_default(capsys) -> None:
+    with pytest.raises(SystemExit):
+        cli.parse(Args, ["--help"], prog="python -m x")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--eval-repeats INT Repeats of the full evaluation, at 100 %. (default: 3)" in text
+    assert "--skip-eval, --no-skip-eval Skip the evaluation. (default: False)" in text
+    assert "{quick,full}" in text and "--out PATH Where the results go." in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --out"),
+        (["--out", "x", "--preset", "huge"], "argument --preset: invalid choice: 'huge'"),
+        (["--out", "x", "--eval-repeats", "two"], "argument --eval-repeats: invalid int value: 'two'"),
+        (["--out", "x", "--eval-repeats", "0"], "--eval-repeats must be >= 1, got 0"),
+    ],
+)
+def test_bad_values_exit_naming_the_flag(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.parse(Args, argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
