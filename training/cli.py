@@ -12,9 +12,12 @@ Each field is a flag of the same name (``--eval-repeats`` for ``eval_repeats``);
     def main(argv: list[str] | None = None) -> int:
         args = cli.parse(Args, argv, prog="python -m benchmarks.sim", description=__doc__)
 
-A bad value exits with argparse's usage message naming the flag; ``check`` reports a cross-field error the same
-way. The standard library only, so every entry point (``benchmarks/``, ``research/``, ``scripts/``, the gate) can
-use it.
+A bad value exits with argparse's usage message naming the flag, and so does a ``ValueError`` from the
+dataclass's ``__post_init__`` (checks across fields). ``field(metadata=POSITIONAL)`` makes a field positional (a
+``tuple[str, ...]`` one takes the rest of the command line, e.g. a command to run after ``--``);
+``field(metadata=HIDDEN)`` keeps a flag out of the help. Subcommands are a dict of name to dataclass:
+``parse({"publish": Publish, "fetch": Fetch}, argv)`` returns an instance of the one named. The standard library
+only, so every entry point (``benchmarks/``, ``research/``, ``scripts/``, the gate) can use it.
 """
 
 from __future__ import annotations
@@ -26,11 +29,17 @@ import inspect
 import itertools
 import textwrap
 import typing
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 T = TypeVar("T")
+
+POSITIONAL = {"cli": "positional"}
+"""``field(metadata=POSITIONAL)``: the field is a positional argument, not a flag."""
+HIDDEN = {"cli": "hidden"}
+"""``field(metadata=HIDDEN)``: the flag works but is not shown by ``--help`` (an internal hand-over)."""
 
 
 @cache
@@ -71,39 +80,94 @@ def _argument(hint: Any, default: Any) -> dict[str, Any]:
     raise TypeError(f"no command-line form for a field of type {hint!r}")
 
 
-def parser_for(cls: type, *, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
-    """An argparse parser with one flag per field of the dataclass ``cls``."""
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One argument per init field of the dataclass ``cls`` on ``parser``."""
     hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
+    docs = field_docs_of(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         required = default is dataclasses.MISSING
-        shown = "" if required else f" (default: {default!r})".replace("%", "%%")
+        shown = "" if required or default is None else f" (default: {default!r})".replace("%", "%%")
+        text = docs.get(f.name, "").replace("%", "%%") + shown
+        kind = f.metadata.get("cli")
+        keywords = _argument(hints[f.name], default)
+        if kind == "positional":
+            if keywords.get("nargs") == "+":
+                keywords["nargs"] = argparse.REMAINDER
+            if not required:
+                keywords.setdefault("nargs", "?")
+                keywords["default"] = default
+            parser.add_argument(f.name, help=text, **keywords)
+            continue
         parser.add_argument(
             f"--{f.name.replace('_', '-')}",
             dest=f.name,
             required=required,
             default=None if required else default,
-            help=docs.get(f.name, "").replace("%", "%%") + shown,
-            **_argument(hints[f.name], default),
+            help=argparse.SUPPRESS if kind == "hidden" else text,
+            **keywords,
         )
+
+
+def field_docs_of(cls: type) -> dict[str, str]:
+    """Field docstrings of ``cls`` and of the dataclasses it inherits from (its own win)."""
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if dataclasses.is_dataclass(base):
+            docs.update(field_docs(base))
+    return docs
+
+
+def parser_for(
+    spec: type | Mapping[str, type], *, prog: str | None = None, description: str | None = None
+) -> argparse.ArgumentParser:
+    """An argparse parser for a dataclass, or for a dict of subcommand name to dataclass."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if isinstance(spec, Mapping):
+        commands = parser.add_subparsers(dest=COMMAND, required=True, metavar="{" + ",".join(spec) + "}")
+        for name, cls in spec.items():
+            summary = (inspect.getdoc(cls) or "").split("\n")[0]
+            add_fields(commands.add_parser(name, help=summary, description=summary), cls)
+    else:
+        add_fields(parser, spec)
     return parser
 
 
-def parse(cls: type[T], argv: list[str] | None = None, *, prog: str | None = None, description: str | None = None) -> T:
-    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of the dataclass ``cls``.
+COMMAND = "cli_command"
 
-    A ``ValueError`` raised by ``cls`` (its ``__post_init__`` checks) exits like a bad flag, with the message."""
-    parser = parser_for(cls, prog=prog, description=description)
-    values = vars(parser.parse_args(argv))
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+
+def _instance(spec: type | Mapping[str, type], values: dict[str, Any], parser: argparse.ArgumentParser) -> Any:
+    cls = spec[values.pop(COMMAND)] if isinstance(spec, Mapping) else spec
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value[1:] if value[:1] == ["--"] else value)
     try:
         return cls(**values)
     except ValueError as exc:
         parser.error(str(exc))
         raise  # parser.error exits; this keeps type checkers content
+
+
+def parse(
+    spec: type[T] | Mapping[str, type[T]],
+    argv: list[str] | None = None,
+    *,
+    prog: str | None = None,
+    description: str | None = None,
+) -> T:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) into an instance of the dataclass (or of the subcommand's)."""
+    parser = parser_for(spec, prog=prog, description=description)
+    return _instance(spec, vars(parser.parse_args(argv)), parser)
+
+
+def parse_known(
+    spec: type[T], argv: list[str] | None = None, *, prog: str | None = None, description: str | None = None
+) -> tuple[T, list[str]]:
+    """``parse``, leaving the arguments it does not know to the caller (e.g. flags handed on to another tool)."""
+    parser = parser_for(spec, prog=prog, description=description)
+    known, rest = parser.parse_known_args(argv)
+    return _instance(spec, vars(known), parser), rest

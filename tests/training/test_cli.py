@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -60,3 +60,48 @@ def test_bad_values_exit_naming_the_flag(argv, message, capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         cli.parse(Args, argv)
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@dataclass(frozen=True)
+class Common:
+    region: str = "eu-west-1"
+    """AWS region."""
+
+
+@dataclass(frozen=True)
+class Fetch(Common):
+    """Fetch one object."""
+
+    uri: str = ""
+    """Where from."""
+
+
+@dataclass(frozen=True)
+class Run(Common):
+    """Run a command."""
+
+    command: tuple[str, ...] = field(default=(), metadata=cli.POSITIONAL)
+    """The command to run, after --."""
+    child: Path | None = field(default=None, metadata=cli.HIDDEN)
+    """Internal."""
+
+
+def test_subcommands_positional_remainder_and_hidden_flags(capsys) -> None:
+    commands = {"fetch": Fetch, "run": Run}
+    assert cli.parse(commands, ["fetch", "--uri", "s3://b/k", "--region", "us-east-1"]) == Fetch(
+        "us-east-1", "s3://b/k"
+    )
+    ran = cli.parse(commands, ["run", "--child", "c", "--", "python", "-m", "x", "--flag"])
+    assert ran == Run(command=("python", "-m", "x", "--flag"), child=Path("c"))
+    with pytest.raises(SystemExit):
+        cli.parse(commands, ["run", "--help"])
+    text = capsys.readouterr().out
+    assert "The command to run" in text and "--child" not in text and "AWS region." in text
+    with pytest.raises(SystemExit):
+        cli.parse(commands, [])
+    assert "required: {fetch,run}" in capsys.readouterr().err
+
+
+def test_parse_known_leaves_the_rest() -> None:
+    args, rest = cli.parse_known(Common, ["--region", "x", "-max_len=9", "corpus"])
+    assert args == Common("x") and rest == ["-max_len=9", "corpus"]

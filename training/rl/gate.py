@@ -23,7 +23,6 @@ observations (``training.rl.export``); otherwise it is deleted and the exit code
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from inference.artifact import package_policy
 from simulator.config import SimConfig
@@ -43,8 +42,6 @@ from training.evaluation.report import write_report
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
-from training.rl.checkpoints import best, latest, load_state
-from training.rl.config import EvalCases
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 
 CANDIDATE = "ppo"
@@ -193,56 +190,3 @@ def gate_and_package(
         flush=True,
     )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.gate", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--checkpoint", required=True, type=Path, help="a checkpoint (iter_NNNNNN, best) or a checkpoint root"
-    )
-    parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
-    parser.add_argument("--force", action="store_true", help="package even if the gate fails (recorded)")
-    parser.add_argument(
-        "--eval", choices=get_args(EvalCases), default=None, help="evaluation cases (default: as trained)"
-    )
-    parser.add_argument(
-        "--noise-draws", type=int, default=None, help="capacity-noise draws the gate judges on (default: as trained)"
-    )
-    args = parser.parse_args(argv)
-    if args.noise_draws is not None and args.noise_draws < noise.MIN_DRAWS:
-        parser.error(
-            f"--noise-draws must be at least {noise.MIN_DRAWS} (an interval needs two), got {args.noise_draws}"
-        )
-
-    from training.rl.export import load_rllib_module, module_state, policy_net
-
-    if (args.checkpoint / "state.json").is_file():
-        ckpt = args.checkpoint
-    else:  # a checkpoint root: the best validated policy if the run kept one, else the newest checkpoint
-        ckpt = best(args.checkpoint) or latest(args.checkpoint)
-    if ckpt is None:
-        parser.error(f"--checkpoint {args.checkpoint}: no complete checkpoint there")
-    state = load_state(ckpt)
-    cfg = state["config"]
-    module = load_rllib_module(ckpt)
-    ablate = tuple(cfg.get("ablate", ()))
-    net = policy_net(module_state(module), cfg["activation"], ablate)
-    eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
-    training = {**state.get("training", {}), "checkpoint": str(ckpt)}
-    return gate_and_package(
-        net=net,
-        module=module,
-        out_dir=args.out,
-        sim_config=SimConfig().replace(**cfg.get("sim", {})),
-        training=training,
-        model_version=state["run_name"],
-        eval_quick=eval_quick,
-        force=args.force,
-        check_count=cfg.get("export_check_observations", 1000),
-        noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
-        ablate=ablate,
-    )
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
