@@ -13,18 +13,20 @@ instrumented for coverage; json, csv and numpy are not.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from training import cli  # noqa: E402
 
 CONTENT_TYPES = (
     "application/json",
@@ -121,14 +123,22 @@ def child(corpus: Path, counts_file: Path, libfuzzer_args: list[str]) -> None:
     atheris.Fuzz()
 
 
+@dataclass(frozen=True)
+class Args:
+    seconds: int = 300
+    """Fuzzing time in seconds."""
+    out: Path | None = None
+    """Where crash inputs go (default: a temporary directory)."""
+    max_len: int = 4096
+    """Largest input in bytes."""
+    child: Path | None = field(default=None, metadata=cli.HIDDEN)
+    """The fuzzing child's corpus (the parent starts the child with it)."""
+    counts: Path | None = field(default=None, metadata=cli.HIDDEN)
+    """Where the child writes its sampled counts."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=300, help="fuzzing time (default 300)")
-    parser.add_argument("--out", type=Path, default=None, help="where crash inputs go (default: a temp dir)")
-    parser.add_argument("--max-len", type=int, default=4096, help="largest input in bytes (default 4096)")
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--counts", type=Path, help=argparse.SUPPRESS)
-    args, rest = parser.parse_known_args(argv)
+    args, rest = cli.parse_known(Args, argv, prog="python -m scripts.fuzz_input", description=__doc__.split("\n")[0])
     if args.child:
         child(args.child, args.counts, rest)
         return

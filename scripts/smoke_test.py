@@ -12,18 +12,22 @@ and N decisions give a latency figure. Prints one JSON summary; exits non-zero o
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from training import cli
 
 ACTIONS = {"scale_out", "scale_in", "hold"}
 FIELDS = {"desired_machines": int, "delta": int, "action": str, "model_version": str, "shielded": bool, "reason": str}
@@ -119,7 +123,7 @@ def invoke(client: Any, endpoint: str, payload: Any) -> tuple[int, Any, float]:
     return 200, json.loads(response["Body"].read()), elapsed
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: Args) -> dict[str, Any]:
     client = runtime_client(args.region, args.endpoint_url, args.container)
     request = decision_request()
     status, body, _ = invoke(client, args.endpoint_name, request)
@@ -161,18 +165,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--endpoint-name", required=True, help="SageMaker endpoint name, e.g. rl-autoscaler-dev")
-    parser.add_argument("--region", default="eu-west-1")
-    parser.add_argument("--endpoint-url", default=None, help="send the calls to this URL instead of AWS")
-    parser.add_argument("--container", action="store_true", help="the URL is an inference container (/invocations)")
-    parser.add_argument("--expect-model-version", default=None, help="fail unless decisions carry this version")
-    parser.add_argument("--decisions", type=int, default=20, help="decisions timed for the latency figure")
-    args = parser.parse_args(argv)
-    if args.decisions < 1:
-        parser.error("--decisions must be >= 1")
-    return args
+@dataclass(frozen=True)
+class Args:
+    endpoint_name: str
+    """SageMaker endpoint name, e.g. rl-autoscaler-dev."""
+    region: str = "eu-west-1"
+    """AWS region of the endpoint."""
+    endpoint_url: str | None = None
+    """Send the calls to this URL instead of AWS."""
+    container: bool = False
+    """The URL is an inference container (POST /invocations), not the runtime API."""
+    expect_model_version: str | None = None
+    """Fail unless the decisions carry this model version."""
+    decisions: int = 20
+    """Decisions timed for the latency figure."""
+
+    def __post_init__(self) -> None:
+        if self.decisions < 1:
+            raise ValueError(f"--decisions must be >= 1, got {self.decisions}")
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    return cli.parse(Args, argv, prog="python scripts/smoke_test.py", description=__doc__.split("\n\n", 1)[0])
 
 
 def main(argv: list[str] | None = None) -> int:
