@@ -24,7 +24,6 @@ raylet, env-runner actors); prints the peak.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -32,9 +31,11 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training import cli
 from training.cloud.sagemaker_env import SageMakerEnv
 
 PER_MINUTE = {"decision_minutes": 1, "reward_normalization": "none", "normalize_returns": False}
@@ -80,7 +81,7 @@ def _sample_rate(cfg_overrides: dict[str, Any], vectorize: str, envs: int, batch
         algo.stop()
 
 
-def throughput(args: argparse.Namespace) -> dict[str, Any]:
+def throughput(args: Throughput) -> dict[str, Any]:
     from training.cloud import ray_cluster
 
     ray_cluster.configure_auth(SageMakerEnv())
@@ -171,24 +172,44 @@ def memory(command: list[str]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Throughput:
+    """RLlib sampling throughput on 2 env runners."""
+
+    repeats: int = 7
+    """Measured batches per set-up (after one warm-up batch)."""
+    envs: int = 128
+    """Fleets per runner for the batched vector env."""
+    batch: int = 16384
+    """Env steps per measured batch (batched set-up)."""
+    setups: tuple[str, ...] = ("gym_single", "gym_sync_16", "batched_vector")
+    """Set-ups to measure."""
+    out: Path | None = None
+    """Also write the JSON here."""
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Peak PSS of a command's process tree."""
+
+    command: tuple[str, ...] = field(default=(), metadata=cli.POSITIONAL)
+    """The command to measure, after --."""
+    out: Path | None = None
+    """Also write the JSON here."""
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            raise ValueError("memory needs a command to run, e.g. -- python -m training.train --preset quick")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.rllib", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    tp = sub.add_parser("throughput", help="RLlib sampling throughput on 2 env runners")
-    tp.add_argument("--repeats", type=int, default=7)
-    tp.add_argument("--envs", type=int, default=128, help="fleets per runner for the batched vector env")
-    tp.add_argument("--batch", type=int, default=16384, help="env steps per measured batch (batched set-up)")
-    tp.add_argument("--setups", nargs="+", default=["gym_single", "gym_sync_16", "batched_vector"])
-    tp.add_argument("--out", type=Path, default=None)
-    mem = sub.add_parser("memory", help="peak PSS of a command's process tree")
-    mem.add_argument("--out", type=Path, default=None)
-    mem.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.what == "throughput":
-        result = throughput(args)
-    else:
-        command = args.command[1:] if args.command[:1] == ["--"] else args.command
-        result = memory(command)
+    args = cli.parse(
+        {"throughput": Throughput, "memory": Memory},
+        argv,
+        prog="python -m benchmarks.rllib",
+        description=__doc__.split("\n")[0],
+    )
+    result = throughput(args) if isinstance(args, Throughput) else memory(list(args.command))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

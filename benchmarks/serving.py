@@ -18,7 +18,6 @@ Targets (2-core machine): in-process p50 <= 100 us for one decision; HTTP >= 2,0
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -29,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 
 from inference import artifact, features, handler  # noqa: E402
 from inference.endpoint import LocalEndpoint  # noqa: E402
+from training import cli  # noqa: E402
 
 TARGETS = {"inprocess_single_p50_us": 100.0, "http_decisions_per_s": 2000.0, "http_p99_ms": 10.0}
 
@@ -198,19 +199,32 @@ def parse_wrk(out: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Args:
+    model: Path | None = None
+    """model.tar.gz to serve (default: a packaged random policy)."""
+    single_iters: int = 50_000
+    """In-process decisions timed one at a time."""
+    batch_iters: int = 300
+    """In-process batches of 1,000 decisions timed."""
+    duration: int = 60
+    """Seconds of HTTP load per run."""
+    runs: int = 1
+    """HTTP runs; the median is reported."""
+    connections: int = 8
+    """Concurrent keep-alive connections."""
+    workers: int = os.cpu_count() or 1
+    """Server workers (default: the machine's cores)."""
+    threads: int = 4
+    """Threads per server worker."""
+    skip_http: bool = False
+    """Skip the HTTP benchmark."""
+    skip_inprocess: bool = False
+    """Skip the in-process benchmark."""
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, help="model.tar.gz to serve (default: a packaged random policy)")
-    parser.add_argument("--single-iters", type=int, default=50_000)
-    parser.add_argument("--batch-iters", type=int, default=300)
-    parser.add_argument("--duration", type=int, default=60, help="seconds of HTTP load per run (default 60)")
-    parser.add_argument("--runs", type=int, default=1, help="HTTP runs; the median is reported (default 1)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="server workers (default: cores)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per server worker (default 4)")
-    parser.add_argument("--skip-http", action="store_true")
-    parser.add_argument("--skip-inprocess", action="store_true")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python -m benchmarks.serving", description=__doc__.split("\n")[0])
 
     with tempfile.TemporaryDirectory(prefix="bench-model-") as tmp:
         model_path = args.model
