@@ -25,10 +25,10 @@ Writes ``ablation.json`` and ``ablation.md`` under ``--out``; each run's directo
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tqdm import tqdm
 from inference.features import FEATURE_GROUPS, group_columns
 from research import results
 from simulator.config import SimConfig
+from training import cli
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
@@ -118,24 +119,31 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Args(results.Judged):
+    groups: tuple[str, ...] = (BASELINE, *FEATURE_GROUPS)
+    """'none' (every feature) and groups of ``inference.features.FEATURE_GROUPS`` to train without."""
+    seeds: tuple[int, ...] = (1, 2)
+    """Training seeds."""
+    preset: str = "quick"
+    """Training preset."""
+    full: bool = False
+    """The full evaluation set (default: the quick one)."""
+    out: Path = Path("artifacts/ablation")
+    """Directory for the runs and the results."""
+    retrain: bool = False
+    """Train again even where a run is already packaged."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            group_columns([g for g in self.groups if g != BASELINE])
+        except ValueError as exc:
+            raise ValueError(f"{exc} (or '{BASELINE}')") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--groups", nargs="+", default=[BASELINE, *FEATURE_GROUPS],
-        help=f"'{BASELINE}' and groups of inference.features.FEATURE_GROUPS (default: all)",
-    )  # fmt: skip
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2], help="training seeds (default 1 2)")
-    parser.add_argument("--preset", default="quick", help="training preset (default quick)")
-    results.add_draws(parser)
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--out", type=Path, default=Path("artifacts/ablation"), help="directory for runs and results")
-    parser.add_argument("--retrain", action="store_true", help="train again even where a run is already packaged")
-    args = parser.parse_args(argv)
-    try:
-        group_columns([g for g in args.groups if g != BASELINE])
-    except ValueError as exc:
-        parser.error(f"{exc} (or '{BASELINE}')")
-    results.check_draws(parser, args.draws)
+    args = cli.parse(Args, argv, prog="python -m research.ablation", description=__doc__.splitlines()[0])
     groups_ = [BASELINE, *(g for g in args.groups if g != BASELINE)]  # the baseline always runs, first
     planned = {run_name(g, s): (g, s) for s in args.seeds for g in groups_}
     runs = {name: args.out / name for name in planned}
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         trained[name] = train(runs[name], *planned[name], args.preset)
     baseline_of = {run_name(g, s): run_name(BASELINE, s) for s in args.seeds for g in groups_ if g != BASELINE}
     result = measure(runs, baseline_of, args.full, args.draws)
-    result.update(preset=args.preset, seeds=args.seeds, trained_now=trained)
+    result.update(preset=args.preset, seeds=list(args.seeds), trained_now=trained)
     results.write(args.out, "ablation", result, markdown(result))
     return 0
 

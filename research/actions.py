@@ -20,8 +20,8 @@ Prints one JSON document.
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from inference.actions import LEVELS, PEAK_WINDOW, desired_from_action, sizing_b
 from inference.features import DAY
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation
+from training import cli
 from training.evaluation.cases import Case, evaluation_cases, group_of
 from training.evaluation.scoreboard import default_policies, run_policy
 from training.policies.base import Policy, clip_fleet
@@ -104,11 +105,16 @@ def rules() -> list[FixedSizing]:
     ]
 
 
+@dataclass(frozen=True)
+class Args:
+    full: bool = False
+    """The full evaluation set (default: the quick one)."""
+    validation_scenarios: int = 96
+    """Training-side scenarios (1,000 minutes each) scored as a fraction of the oracle's profit."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--validation-scenarios", type=int, default=96, help="training-side scenarios (1000 min)")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python -m research.actions", description=__doc__.splitlines()[0])
     config = SimConfig()
     cases = evaluation_cases(quick=not args.full)
     training = TrainConfig()  # the training run's episode length and share of trace scenarios

@@ -18,7 +18,7 @@ and paired 95 % intervals. Writes ``ceiling.json`` and ``ceiling.md`` under ``--
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from research import results
 from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim
+from training import cli
 from training.evaluation.cases import ALL, Case, evaluation_cases, groups
 from training.evaluation.noise import Draws, Paired, pair_cell, replay
 from training.evaluation.scoreboard import default_policies, run_policy
@@ -214,18 +215,23 @@ def measure(policy_paths: list[Path], quick: bool, draws: int, config: SimConfig
     return result
 
 
+@dataclass(frozen=True, kw_only=True)
+class Args(results.Judged):
+    policy: tuple[Path, ...] = ()
+    """A packaged policy (repeatable)."""
+    quick: bool = False
+    """The quick evaluation set (default: the full one)."""
+    out: Path = Path("artifacts/ceiling")
+    """Directory for the outputs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        results.check_policies(self.policy)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", type=Path, action="append", default=[], help="a packaged policy (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="the quick evaluation set (default: the full one)")
-    results.add_draws(parser)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/ceiling"), help="directory for the outputs")
-    args = parser.parse_args(argv)
-    results.check_draws(parser, args.draws)
-    for path in args.policy:
-        if not path.is_file():
-            parser.error(f"--policy {path}: no such file")
-    result = measure(args.policy, args.quick, args.draws, SimConfig())
+    args = cli.parse(Args, argv, prog="python -m research.ceiling", description=__doc__.splitlines()[0])
+    result = measure(list(args.policy), args.quick, args.draws, SimConfig())
     results.write(args.out, "ceiling", result, markdown(result))
     return 0
 

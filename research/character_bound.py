@@ -26,8 +26,7 @@ Writes ``character_bound.json`` and ``character_bound.md`` under ``--out``.
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from inference.actions import LEVELS, N_ACTIONS
 from research import results
 from research.actions import FixedSizing
 from simulator.config import SimConfig
+from training import cli
 from training.character import (
     DOLLARS_PER_UNIT,
     CharacterConfig,
@@ -284,19 +284,26 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Args(results.Judged):
+    scenarios: int = 2400
+    """Training scenarios replayed under every level."""
+    policy: Path | None = None
+    """A packaged policy to replay on the same held-out draws."""
+    quick: bool = False
+    """The quick evaluation set's fleets (default: the full set's)."""
+    out: Path = Path("artifacts/character_bound")
+    """Directory for the outputs."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.scenarios < 10 * FOLDS:
+            raise ValueError(f"--scenarios must be >= {10 * FOLDS} ({FOLDS} folds)")
+        results.check_policies([self.policy] if self.policy is not None else [])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenarios", type=int, default=2400, help="training scenarios replayed (default 2400)")
-    parser.add_argument("--policy", type=Path, help="a packaged policy to replay on the same held-out draws")
-    parser.add_argument("--quick", action="store_true", help="the quick evaluation set's fleets (default: full)")
-    results.add_draws(parser)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/character_bound"), help="directory for outputs")
-    args = parser.parse_args(argv)
-    results.check_draws(parser, args.draws)
-    if args.scenarios < 10 * FOLDS:
-        parser.error(f"--scenarios must be >= {10 * FOLDS} ({FOLDS} folds)")
-    if args.policy is not None and not args.policy.is_file():
-        parser.error(f"--policy {args.policy}: no such file")
+    args = cli.parse(Args, argv, prog="python -m research.character_bound", description=__doc__.splitlines()[0])
     result = measure(args.scenarios, args.draws, args.policy, args.quick, SimConfig())
     results.write(args.out, "character_bound", result, markdown(result))
     return 0

@@ -19,9 +19,9 @@ with each greedy decision held ``--hold`` minutes as in its branches. Prints and
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from simulator.kernel import OUT_ACTIVE, OUT_LOAD
 from simulator.loads import TRAIN_STREAM, sample_with_past
+from training import cli
 from training.character import level_shares, regress
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.noise import Paired, replay
@@ -116,7 +117,7 @@ class HeldGreedy:
         return clip_fleet(desired_of(self.action, obs), obs)
 
 
-def measure(args: argparse.Namespace, config: SimConfig) -> dict[str, Any]:
+def measure(args: Args, config: SimConfig) -> dict[str, Any]:
     base = LEVELS.index(args.base)
     rng = np.random.default_rng([TRAIN_STREAM, args.seed])
     start = time.perf_counter()
@@ -182,26 +183,41 @@ def measure(args: argparse.Namespace, config: SimConfig) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class Args(results.Judged):
+    base: float = 0.9
+    """The fixed level improved on (a level of the action table)."""
+    hold: int = 5
+    """Minutes each branched action is held."""
+    horizon: int = 40
+    """Minutes each branch is scored over."""
+    every: int = 15
+    """Minutes between branched states."""
+    batches: int = 100
+    """Batches of fresh training scenarios."""
+    scenarios: int = 48
+    """Scenarios per batch."""
+    minutes: int = 1440
+    """Minutes per scenario."""
+    epochs: int = 40
+    """Regression epochs."""
+    seed: int = 77
+    """Seed of the scenarios and the network."""
+    full: bool = False
+    """The full evaluation set (default: the quick one)."""
+    out: Path = Path("artifacts/improvement")
+    """Directory for the outputs."""
+
+    def __post_init__(self) -> None:
+        if self.base not in LEVELS:
+            raise ValueError(f"--base must be a level of the action table {LEVELS}, got {self.base}")
+        if not 1 <= self.hold <= self.horizon < self.minutes:
+            raise ValueError("need 1 <= --hold <= --horizon < --minutes")
+        super().__post_init__()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base", type=float, default=0.9, help="the fixed level improved on (default 0.9)")
-    parser.add_argument("--hold", type=int, default=5, help="minutes each branched action is held (default 5)")
-    parser.add_argument("--horizon", type=int, default=40, help="minutes each branch is scored over (default 40)")
-    parser.add_argument("--every", type=int, default=15, help="minutes between branched states (default 15)")
-    parser.add_argument("--batches", type=int, default=100, help="batches of fresh training scenarios (default 100)")
-    parser.add_argument("--scenarios", type=int, default=48, help="scenarios per batch (default 48)")
-    parser.add_argument("--minutes", type=int, default=1440, help="minutes per scenario (default 1440)")
-    parser.add_argument("--epochs", type=int, default=40, help="regression epochs (default 40)")
-    parser.add_argument("--seed", type=int, default=77)
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    results.add_draws(parser)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/improvement"), help="directory for the outputs")
-    args = parser.parse_args(argv)
-    if args.base not in LEVELS:
-        parser.error(f"--base must be a level of the action table {LEVELS}, got {args.base}")
-    if not 1 <= args.hold <= args.horizon < args.minutes:
-        parser.error("need 1 <= --hold <= --horizon < --minutes")
-    results.check_draws(parser, args.draws)
+    args = cli.parse(Args, argv, prog="python -m research.improvement", description=__doc__.splitlines()[0])
     result = measure(args, SimConfig())
     results.write(args.out, "improvement", result)
     print(json.dumps({k: v for k, v in result.items() if k != "evaluation"}, indent=1))

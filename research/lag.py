@@ -10,22 +10,29 @@ Every rule and the oracle on the full held-out set (seed 0, the scoreboard's cas
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.config import SimConfig
+from training import cli
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.policies.rules import TUNED_PATH, load_tuned
 
 
+@dataclass(frozen=True)
+class Args:
+    tuned: Path = TUNED_PATH
+    """Tuned values of the rules."""
+    lags: tuple[int, ...] = (0, 2)
+    """Observation lags, in minutes."""
+    quick: bool = False
+    """The quick evaluation set."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tuned", type=Path, default=TUNED_PATH, help="tuned values (default: %(default)s)")
-    parser.add_argument("--lags", type=int, nargs="+", default=[0, 2], help="observation lags (default: 0 2)")
-    parser.add_argument("--quick", action="store_true", help="the quick evaluation set")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python -m research.lag", description=__doc__.splitlines()[0])
     tuned = load_tuned(args.tuned)
     cases = evaluation_cases(quick=args.quick)
     out: dict[str, dict[str, dict[str, float]]] = {}

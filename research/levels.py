@@ -20,7 +20,7 @@ coloured by noise) under ``--out``.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from research import results
 from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, observation_of
+from training import cli
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import judge
 from training.evaluation.noise import Paired, pair_cell, replay
@@ -180,14 +181,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Args(results.Judged):
+    policy: Path
+    """A packaged policy (model.tar.gz)."""
+    full: bool = False
+    """The full evaluation set (default: the quick one)."""
+    out: Path = Path("artifacts/levels")
+    """Directory for the outputs."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", type=Path, required=True, help="a packaged policy (model.tar.gz)")
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    results.add_draws(parser)
-    parser.add_argument("--out", type=Path, default=Path("artifacts/levels"), help="directory for the outputs")
-    args = parser.parse_args(argv)
-    results.check_draws(parser, args.draws)
+    args = cli.parse(Args, argv, prog="python -m research.levels", description=__doc__.splitlines()[0])
     result = measure(args.policy, args.full, args.draws, SimConfig())
     results.write(args.out, "levels", result, markdown(result))
     plot(result["scenarios"], args.out / "levels.png")

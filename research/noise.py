@@ -11,11 +11,12 @@ synthetic scenario each candidate's mean profit and s.d., its paired difference 
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.config import SimConfig
+from training import cli
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import Judgement, judge, scenario_verdicts
 from training.evaluation.noise import MIN_DRAWS, pair_cell, replay
@@ -45,21 +46,31 @@ def render(judgements: dict[str, Judgement], rules: list[str], seeds: int) -> st
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Args:
+    policy: tuple[str, ...]
+    """A packaged model.tar.gz (repeatable)."""
+    seeds: int = 10
+    """Capacity-noise draws."""
+    full: bool = False
+    """The full evaluation set (default: the quick one)."""
+    json: Path | None = None
+    """Also write the summary as JSON here."""
+
+    def __post_init__(self) -> None:
+        if self.seeds < MIN_DRAWS:
+            raise ValueError(f"--seeds must be at least {MIN_DRAWS} (an interval needs two draws), got {self.seeds}")
+        for path in self.policy:
+            if not Path(path).exists():
+                raise ValueError(f"--policy {path}: no such file or directory")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.noise", description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", action="append", required=True, help="a packaged model.tar.gz (repeatable)")
-    parser.add_argument("--seeds", type=int, default=10, help="capacity-noise draws (default 10)")
-    parser.add_argument("--full", action="store_true", help="the full evaluation set (default: the quick one)")
-    parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
-    args = parser.parse_args(argv)
-    if args.seeds < MIN_DRAWS:
-        parser.error(f"--seeds must be at least {MIN_DRAWS} (an interval needs two draws), got {args.seeds}")
+    args = cli.parse(Args, argv, prog="python -m research.noise", description=__doc__.splitlines()[0])
 
     rules = default_policies(oracle=False)
     candidates: dict[str, Policy] = {}
     for path in args.policy:
-        if not Path(path).exists():
-            parser.error(f"--policy {path}: no such file or directory")
         name = path if path not in candidates else f"{path} ({len(candidates)})"
         candidates[name] = ArtifactPolicy(path, name=name)
     cases = evaluation_cases(quick=not args.full)

@@ -1,22 +1,32 @@
-"""What the experiments that judge over noise draws share: the ``--draws`` option and writing their results."""
+"""What the experiments that judge over noise draws share: the ``--draws`` option, checks and writing results."""
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from training.evaluation.noise import MIN_DRAWS
 
 
-def add_draws(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--draws", type=int, default=10, help="paired capacity-noise draws (default 10)")
+@dataclass(frozen=True, kw_only=True)
+class Judged:
+    """Options of an experiment judged over paired capacity-noise draws (a 95 % interval needs two)."""
+
+    draws: int = 10
+    """Paired capacity-noise draws."""
+
+    def __post_init__(self) -> None:
+        if self.draws < MIN_DRAWS:
+            raise ValueError(f"--draws must be >= {MIN_DRAWS} (a 95 % interval needs two draws)")
 
 
-def check_draws(parser: argparse.ArgumentParser, draws: int) -> None:
-    if draws < MIN_DRAWS:
-        parser.error(f"--draws must be >= {MIN_DRAWS} (a 95 % interval needs two draws)")
+def check_policies(paths: tuple[Path, ...] | list[Path]) -> None:
+    """Refuse a ``--policy`` that is not a file, naming it."""
+    for path in paths:
+        if not Path(path).is_file():
+            raise ValueError(f"--policy {path}: no such file")
 
 
 def write(out: Path, stem: str, result: dict[str, Any], text: str | None = None) -> None:

@@ -73,11 +73,18 @@ def _argument(hint: Any, default: Any) -> dict[str, Any]:
         return {"action": argparse.BooleanOptionalAction}
     if origin is Literal:
         return {"choices": list(args), "type": type(args[0])}
-    if origin in (tuple, list):
-        return {"nargs": "+", "type": args[0], "metavar": args[0].__name__.upper()}
+    if origin in (tuple, list):  # --x a b, or repeated: --x a --x b
+        return {"nargs": "+", "action": "extend", "type": args[0], "metavar": args[0].__name__.upper()}
     if hint in (int, float, str, Path):
         return {"type": hint, "metavar": hint.__name__.upper()}
     raise TypeError(f"no command-line form for a field of type {hint!r}")
+
+
+def _shown(default: Any) -> str:
+    """A default as it would be typed: ``1 2`` for a tuple, ``artifacts/x`` for a path."""
+    if isinstance(default, tuple | list):
+        return " ".join(map(str, default)) or "none"
+    return str(default) if isinstance(default, Path) else repr(default)
 
 
 def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -89,12 +96,13 @@ def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
         required = default is dataclasses.MISSING
-        shown = "" if required or default is None else f" (default: {default!r})".replace("%", "%%")
+        shown = "" if required or default is None else f" (default: {_shown(default)})".replace("%", "%%")
         text = docs.get(f.name, "").replace("%", "%%") + shown
         kind = f.metadata.get("cli")
         keywords = _argument(hints[f.name], default)
         if kind == "positional":
             if keywords.get("nargs") == "+":
+                keywords.pop("action")
                 keywords["nargs"] = argparse.REMAINDER
             if not required:
                 keywords.setdefault("nargs", "?")
@@ -105,7 +113,8 @@ def add_fields(parser: argparse.ArgumentParser, cls: type) -> None:
             f"--{f.name.replace('_', '-')}",
             dest=f.name,
             required=required,
-            default=None if required else default,
+            # argparse extends a list default in place: a repeated flag starts from nothing, the default applies after
+            default=None if required or keywords.get("action") == "extend" else default,
             help=argparse.SUPPRESS if kind == "hidden" else text,
             **keywords,
         )
@@ -142,8 +151,10 @@ COMMAND = "cli_command"
 
 def _instance(spec: type | Mapping[str, type], values: dict[str, Any], parser: argparse.ArgumentParser) -> Any:
     cls = spec[values.pop(COMMAND)] if isinstance(spec, Mapping) else spec
-    for name, value in values.items():
-        if isinstance(value, list):
+    for name, value in list(values.items()):
+        if value is None:
+            del values[name]  # not given: the dataclass's default
+        elif isinstance(value, list):
             values[name] = tuple(value[1:] if value[:1] == ["--"] else value)
     try:
         return cls(**values)

@@ -105,3 +105,9 @@ def test_subcommands_positional_remainder_and_hidden_flags(capsys) -> None:
 def test_parse_known_leaves_the_rest() -> None:
     args, rest = cli.parse_known(Common, ["--region", "x", "-max_len=9", "corpus"])
     assert args == Common("x") and rest == ["-max_len=9", "corpus"]
+
+
+def test_a_sequence_flag_repeats_or_takes_several_values_and_replaces_the_default() -> None:
+    assert cli.parse(Args, ["--out", "x"]).seeds == (1, 2)
+    assert cli.parse(Args, ["--out", "x", "--seeds", "3"]).seeds == (3,)
+    assert cli.parse(Args, ["--out", "x", "--seeds", "3", "--seeds", "4", "5"]).seeds == (3, 4, 5)
