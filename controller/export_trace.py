@@ -32,12 +32,14 @@ from typing import Any
 from controller.aws import Clients
 from controller.config import FleetConfigError, MetricSpec, parse_fleets
 from controller.observe import Observer, epoch_minute, minute_time
+from inference.contract import OBSERVATION_LAG_MINUTES
 
 MAX_DAYS = 15
 """CloudWatch keeps 1-minute datapoints for 15 days."""
 CHUNK_MINUTES = 1440
 """Minutes per progress step (one GetMetricData call each, well within 100,800 datapoints)."""
-PUBLICATION_LAG_MINUTES = 2
+PUBLICATION_LAG_MINUTES = OBSERVATION_LAG_MINUTES
+"""The last complete minute is this many minutes before the current one (the controller's default lag)."""
 ROOT = Path(__file__).resolve().parents[1]
 
 

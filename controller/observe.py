@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.config import FleetConfig, MetricSpec
+from inference.contract import OBSERVATION_LAG_MINUTES
 
 MAX_QUERIES_PER_CALL = 500
 MAX_DATAPOINTS_PER_CALL = 100_800
@@ -195,7 +196,7 @@ class Observer:
         cloudwatch: Any,
         *,
         history_minutes: int,
-        publication_lag_minutes: int = 2,
+        publication_lag_minutes: int = OBSERVATION_LAG_MINUTES,
         stale_after_minutes: int = 10,
         refetch_minutes: int = REFETCH_MINUTES,
     ) -> None:
