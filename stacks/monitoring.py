@@ -102,9 +102,21 @@ class MonitoringStack(cdk.Stack):
             created.add_ok_action(*actions)
             return created
 
+        def window_alarm(construct_id: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:
+            """One datapoint per window, no data breaching: a rollback alarm an uncalled canary cannot pass."""
+            return alarm(
+                construct_id,
+                metric,
+                threshold,
+                description,
+                treat_missing_data=cw.TreatMissingData.BREACHING,
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+            )
+
         endpoint = config.endpoint_name
         window = cdk.Duration.minutes(limits.evaluation_minutes)
-        self.error_5xx = alarm(
+        self.error_5xx = window_alarm(
             "5xx-rate",
             self.endpoint.error_rate("5XX", window),
             limits.error_5xx_percent,
@@ -114,9 +126,6 @@ class MonitoringStack(cdk.Stack):
             f"(no invocation in {limits.evaluation_minutes} minutes: a canary nobody calls cannot pass). "
             f"First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks; if there is no "
             "traffic at all, check the controller (every fleet off, or not running).",
-            treat_missing_data=cw.TreatMissingData.BREACHING,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
         )
         self.error_4xx = alarm(
             "4xx-rate",
@@ -134,7 +143,7 @@ class MonitoringStack(cdk.Stack):
             "During a blue/green update this alarm rolls the update back. First: check CPU and instance count on "
             f"the dashboard; if CPU is high, raise max_instances for stage {config.name}.",
         )
-        self.fallback_rate = alarm(
+        self.fallback_rate = window_alarm(
             "fallback-rate",
             self.decisions.share("Fallbacks", window),
             limits.fallback_percent,
@@ -145,9 +154,6 @@ class MonitoringStack(cdk.Stack):
             f"no data (no decision in {limits.evaluation_minutes} minutes) counts as breaching. First: {first_look}; "
             "search the endpoint logs for 'policy forward pass failed' and compare model_version with the last good "
             "one; redeploy the previous artifact.",
-            treat_missing_data=cw.TreatMissingData.BREACHING,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
         )
         self.shield_override_rate = alarm(
             "shield-override-rate",

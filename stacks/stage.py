@@ -35,52 +35,47 @@ class AutoscalerStage(cdk.Stage):
         self.config = config
         # Stack tags: CloudFormation applies them to every resource of the stack that takes tags.
         tags = {"project": "rl-autoscaler", "stage": config.name}
+
+        def props(what: str) -> dict[str, Any]:
+            """What every stack of the stage gets: the config, a description saying what it holds, the tags."""
+            return {"config": config, "description": f"RL autoscaler {config.name}: {what}", "tags": tags}
+
         self.storage = StorageStack(
             self,
             "Storage",
-            config=config,
-            description=f"RL autoscaler {config.name}: KMS key and data bucket (stateful)",
-            tags=tags,
             termination_protection=config.removal_policy == "retain",
+            **props("KMS key and data bucket (stateful)"),
         )
         self.training = TrainingStack(
             self,
             "Training",
-            config=config,
             storage=self.storage,
             sourcedir=sourcedir,
-            description=f"RL autoscaler {config.name}: training role, code and job definition (Step Functions)",
-            tags=tags,
+            **props("training role, code and job definition (Step Functions)"),
         )
         self.monitoring = MonitoringStack(
             self,
             "Monitoring",
-            config=config,
             storage=self.storage,
             training=self.training,
-            description=f"RL autoscaler {config.name}: alarm topic, alarms and dashboard",
-            tags=tags,
+            **props("alarm topic, alarms and dashboard"),
         )
         self.serving = ServingStack(
             self,
             "Serving",
-            config=config,
             storage=self.storage,
             artifact=artifact,
             monitoring=self.monitoring,
-            description=f"RL autoscaler {config.name}: model, endpoint config, endpoint and auto scaling",
-            tags=tags,
+            **props("model, endpoint config, endpoint and auto scaling"),
         )
         self.controller = ControllerStack(
             self,
             "Controller",
-            config=config,
             storage=self.storage,
             serving=self.serving,
             artifact=artifact,
             package=controller_package,
-            description=f"RL autoscaler {config.name}: the controller that scales the stage's fleets every minute",
-            tags=tags,
+            **props("the controller that scales the stage's fleets every minute"),
         )
 
     @property

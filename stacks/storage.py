@@ -200,23 +200,18 @@ class StorageStack(cdk.Stack):
             # Dev and Staging: `cdk destroy` empties the versioned bucket first (every version), or deleting it fails.
             auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="expire-checkpoints",
-                    prefix=CHECKPOINTS,
-                    expiration=cdk.Duration.days(retention.checkpoint_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id="expire-data-capture",
-                    prefix=DATA_CAPTURE,
-                    expiration=cdk.Duration.days(retention.data_capture_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
-                ),
-                s3.LifecycleRule(
-                    id="expire-training-output",
-                    prefix=TRAINING_OUTPUT,
-                    expiration=cdk.Duration.days(retention.training_output_days),
-                    noncurrent_version_expiration=cdk.Duration.days(1),
+                *(
+                    s3.LifecycleRule(
+                        id=f"expire-{name}",
+                        prefix=prefix,
+                        expiration=cdk.Duration.days(days),
+                        noncurrent_version_expiration=cdk.Duration.days(1),
+                    )
+                    for name, prefix, days in (
+                        ("checkpoints", CHECKPOINTS, retention.checkpoint_days),
+                        ("data-capture", DATA_CAPTURE, retention.data_capture_days),
+                        ("training-output", TRAINING_OUTPUT, retention.training_output_days),
+                    )
                 ),
                 s3.LifecycleRule(
                     id="expire-old-artifact-versions",
