@@ -12,18 +12,19 @@ hashes without downloading the wheels. Inputs: requirements.txt minus what the i
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stacks.sourcedir import LOCK_FILE, locked_pins, training_requirements  # noqa: E402
+from training import cli  # noqa: E402
 
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any")
 PYTHON = "3.13"
@@ -56,10 +57,16 @@ def render(installs: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class Args:
+    check: bool = False
+    """Only check the lock against requirements.txt (no index access)."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check the lock against requirements.txt")
-    args = parser.parse_args(argv)
+    args = cli.parse(
+        Args, argv, prog="python scripts/lock_training_requirements.py", description=__doc__.splitlines()[0]
+    )
     wanted = training_requirements((ROOT / "requirements.txt").read_text())
     lock = ROOT / LOCK_FILE
     if args.check:

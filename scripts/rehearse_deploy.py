@@ -24,7 +24,6 @@ moto does support is missing.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -35,10 +34,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from training import cli  # noqa: E402
+
 NOT_RUN_PREFIX = "rehearsal: custom resource answered without running its function:"
 """What scripts/moto_custom_resources.py logs for a function it answers without running."""
 ACCOUNT = "123456789012"  # moto's default account
@@ -422,12 +425,18 @@ def missing(report: dict[str, Any]) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True)
+class Args:
+    model_artifact: str | None = None
+    """model.tar.gz to deploy, metadata.json beside it (default: artifacts/model/, else a random policy)."""
+    json: str | None = None
+    """Also write the report to this file."""
+    keep: str | None = None
+    """Keep the cloud assembly and logs in this directory."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--model-artifact", default=None, help="model.tar.gz to deploy (metadata.json beside it)")
-    parser.add_argument("--json", default=None, help="also write the report to this file")
-    parser.add_argument("--keep", default=None, help="keep the cloud assembly and logs in this directory")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python scripts/rehearse_deploy.py", description=__doc__.split("\n\n", 1)[0])
 
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="rehearsal-"))
