@@ -30,9 +30,11 @@ from tqdm import tqdm
 
 from inference.actions import LEVELS, N_ACTIONS, sizing_basis
 from inference.artifact import load_artifact, observation_spec, package_policy
+from inference.features import DAY
 from inference.policy import MLPSpec, build_torch
 from research import results
 from research.actions import FixedSizing
+from research.ceiling import BEST_SINGLE_LEVEL
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from simulator.kernel import OUT_ACTIVE, OUT_LOAD
@@ -185,7 +187,7 @@ def measure(args: Args, config: SimConfig) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class Args(results.Judged):
-    base: float = 0.9
+    base: float = BEST_SINGLE_LEVEL
     """The fixed level improved on (a level of the action table)."""
     hold: int = 5
     """Minutes each branched action is held."""
@@ -197,7 +199,7 @@ class Args(results.Judged):
     """Batches of fresh training scenarios."""
     scenarios: int = 48
     """Scenarios per batch."""
-    minutes: int = 1440
+    minutes: int = DAY
     """Minutes per scenario."""
     epochs: int = 40
     """Regression epochs."""
