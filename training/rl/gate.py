@@ -35,6 +35,7 @@ from typing import Any
 from inference.artifact import package_policy
 from simulator.config import SimConfig
 from simulator.loads import data_sha256
+from training import cli
 from training.evaluation import noise
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.judge import judge
@@ -42,6 +43,8 @@ from training.evaluation.report import write_report
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
+from training.rl.checkpoints import best, latest, load_state
+from training.rl.config import EvalCases
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 
 CANDIDATE = "ppo"
@@ -190,3 +193,60 @@ def gate_and_package(
         flush=True,
     )
     return 0
+
+
+@dataclass(frozen=True)
+class Args:
+    checkpoint: Path
+    """A checkpoint (iter_NNNNNN, best) or a checkpoint root (its best validated policy, else its newest)."""
+    out: Path
+    """Directory for model.tar.gz, metadata.json and the report."""
+    force: bool = False
+    """Package even if the gate refuses the policy (recorded in the metadata)."""
+    eval: EvalCases | None = None
+    """Evaluation cases (default: as trained)."""
+    noise_draws: int | None = None
+    """Capacity-noise draws the gate judges on (default: as trained)."""
+
+    def __post_init__(self) -> None:
+        if self.noise_draws is not None and self.noise_draws < noise.MIN_DRAWS:
+            raise ValueError(
+                f"--noise-draws must be at least {noise.MIN_DRAWS} (an interval needs two), got {self.noise_draws}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = cli.parse(Args, argv, prog="python -m training.gate", description=__doc__.split("\n")[0])
+
+    from training.rl.export import load_rllib_module, module_state, policy_net
+
+    if (args.checkpoint / "state.json").is_file():
+        ckpt = args.checkpoint
+    else:  # a checkpoint root: the best validated policy if the run kept one, else the newest checkpoint
+        ckpt = best(args.checkpoint) or latest(args.checkpoint)
+    if ckpt is None:
+        raise SystemExit(f"--checkpoint {args.checkpoint}: no complete checkpoint there")
+    state = load_state(ckpt)
+    cfg = state["config"]
+    module = load_rllib_module(ckpt)
+    ablate = tuple(cfg.get("ablate", ()))
+    net = policy_net(module_state(module), cfg["activation"], ablate)
+    eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
+    training = {**state.get("training", {}), "checkpoint": str(ckpt)}
+    return gate_and_package(
+        net=net,
+        module=module,
+        out_dir=args.out,
+        sim_config=SimConfig().replace(**cfg.get("sim", {})),
+        training=training,
+        model_version=state["run_name"],
+        eval_quick=eval_quick,
+        force=args.force,
+        check_count=cfg.get("export_check_observations", 1000),
+        noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
+        ablate=ablate,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
