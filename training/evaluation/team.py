@@ -131,6 +131,19 @@ def fleet_sim_config(fleet: dict[str, Any], overrides: dict[str, Any] | None = N
     )
 
 
+FLEET_FIELDS = (
+    "capacity_rpm_per_machine", "capacity_sigma", "min_machines", "max_machines", "max_scale_out_per_step",
+    "max_scale_in_per_step", *FIELDS,
+)  # fmt: skip
+"""The ``SimConfig`` fields a fleet file sets (``fleet_sim_overrides``)."""
+
+
+def fleet_sim_overrides(fleet: dict[str, Any]) -> dict[str, Any]:
+    """The ``SimConfig`` fields a fleet file sets, as the hyperparameter ``sim`` of training takes them."""
+    config = fleet_sim_config(fleet)
+    return {name: getattr(config, name) for name in FLEET_FIELDS}
+
+
 def verdicts(draws: Draws, candidate: str, rules: list[str]) -> list[dict[str, Any]]:
     """Per rule: the candidate's profit minus the rule's, summed over every case, over the paired draws."""
     total = {name: draws.profit[name].sum(axis=1) for name in (candidate, *rules)}
