@@ -86,9 +86,8 @@ def main() -> None:
             cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
             if result.returncode != 0:
                 raise SystemExit(f"evaluate failed ({result.returncode}):\n{result.stderr[-2000:]}")
-        verdicts = [
-            line for line in result.stdout.splitlines() if " beats " in line or " ties " in line or " loses " in line
-        ]
+        printed = [line for line in result.stdout.splitlines() if not line.startswith("- ")]  # report.md repeats
+        verdicts = [line for line in printed if " beats " in line or " ties " in line or " loses " in line]
     print(
         json.dumps(
             {
@@ -101,7 +100,7 @@ def main() -> None:
                 "wall_s": [round(w, 1) for w in walls],
                 "cores": os.cpu_count(),
                 "python": platform.python_version(),
-                "verdict_lines": len(verdicts),
+                "verdicts": verdicts,
             },
             indent=1,
         )
