@@ -2,6 +2,11 @@
 14-day, 1-minute trace with 10 paired draws, timed from outside.
 
     .venv/bin/python -m benchmarks.team_trace [--runs 3] [--days 14] [--draws 10] [--policy model.tar.gz]
+    .venv/bin/python -m benchmarks.team_trace --economics-table [--policy model.tar.gz]
+
+``--economics-table`` instead scores the same trace at the README's three economics rows (``ECONOMICS_ROWS``,
+requests priced so that a busy 2-rpm machine earns what a 300-rpm one does at 0.90 $ per 1,000): one draw, every
+rule, the oracle and ``--policy`` when given; prints each row's total profits.
 
 The trace is a small web service drawn here (seeded): a daily and weekly cycle, mean about 18 machines' worth at
 2 requests per minute per machine, Poisson counts; the fleet file is one controller fleet object with its own
@@ -40,6 +45,34 @@ FLEET = {
 }
 
 
+ECONOMICS_ROWS: dict[str, dict[str, float]] = {
+    "default prices": {"request_value": 135.0},
+    "warm-up 10 min, outage 1,000 $/min, machine 0.02 $/min": {
+        "request_value": 135.0, "warmup_latency": 10, "downtime_cost": 1000.0, "machine_cost": 0.02,
+    },
+    "warm-up 1 min, outage 20 $/min, machine 0.2 $/min": {
+        "request_value": 135.0, "warmup_latency": 1, "downtime_cost": 20.0, "machine_cost": 0.2,
+    },
+}  # fmt: skip
+
+
+def economics_table(work: Path, trace: Path, policy: Path | None) -> list[dict]:
+    rows = []
+    for label, economics in ECONOMICS_ROWS.items():
+        fleet = work / "fleet.json"
+        fleet.write_text(json.dumps({**FLEET, "economics": economics}))
+        out = work / "eval"
+        command = [sys.executable, "-m", "training.evaluate", "--trace", str(trace), "--fleet", str(fleet)]
+        command += ["--no-plots", "--out", str(out), *(["--policy", str(policy)] if policy else [])]
+        result = subprocess.run(command, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"}, capture_output=True)
+        if result.returncode != 0:
+            raise SystemExit(f"evaluate failed ({result.returncode}):\n{result.stderr.decode()[-2000:]}")
+        report = json.loads((out / "report.json").read_text())
+        profit = {s["name"]: round(s["total_profit"]) for s in report["summary"]}
+        rows.append({"economics": label, "profit": profit, "verdicts": report.get("team_verdicts", [])})
+    return rows
+
+
 def write_trace(path: Path, days: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     minute = np.arange(days * 1440)
@@ -59,11 +92,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=14)
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--policy", type=Path, default=None)
+    parser.add_argument("--economics-table", action="store_true", help="the README's table instead of timings")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         trace, fleet = work / "trace.csv", work / "fleet.json"
         write_trace(trace, args.days)
+        if args.economics_table:
+            print(json.dumps(economics_table(work, trace, args.policy), indent=1))
+            return
         fleet.write_text(json.dumps(FLEET))
         policy = args.policy
         if policy is None:
