@@ -102,7 +102,7 @@ class DecisionRequest:
     """(N,) int64; ``MAX_MACHINES`` where the request gives none."""
     economics: np.ndarray
     """(N, len(economics.FIELDS)) float64 in ``economics.FIELDS`` order, defaults filled, ``warming_cost`` as 0/1
-    (``economics_array``)."""
+    (``economics_row``)."""
     single: bool
     """The request was one bare object, so the response is one bare object."""
     record_metrics: bool = True
@@ -249,13 +249,6 @@ def _instance(obj: object, where: str) -> tuple:
 def economics_row(parsed: dict[str, object]) -> list[float]:
     """A complete economics object (``economics.parse``) as one row of ``DecisionRequest.economics``."""
     return [float(parsed[k]) for k in economics.FIELDS]
-
-
-def economics_array(values: list[object | None]) -> np.ndarray:
-    """(N, len(economics.FIELDS)) for N economics objects (``None``: the defaults); raises ``EconomicsError``."""
-    return np.array([economics_row(economics.parse(v)) for v in values], dtype=np.float64).reshape(
-        len(values), len(economics.FIELDS)
-    )
 
 
 def _bad_load(load: list, where: str) -> None:

@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.fleet is not None:
             config = fleet_sim_config(read_fleet(args.fleet), json.loads(args.sim))
         else:
-            capacity = args.capacity_rpm_per_machine or SimConfig().capacity_rpm_per_machine
+            capacity = args.capacity_rpm_per_machine
+            capacity = SimConfig().capacity_rpm_per_machine if capacity is None else capacity
             config = sim_config(capacity, json.loads(args.sim))
     except (TypeError, ValueError) as exc:
         parser.error(f"{'--fleet' if args.fleet else '--capacity-rpm-per-machine'} / --sim: {exc}")

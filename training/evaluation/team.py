@@ -166,7 +166,8 @@ def verdicts(draws: Draws, candidate: str, rules: list[str]) -> list[dict[str, A
 
 
 def verdict_line(v: dict[str, Any]) -> str:
-    """``ppo beats target_tracking by $1,234 [567, 1,900] (10/10 draws)``; "loses to" gives the rule's lead."""
+    """``<candidate> beats <rule> by $<mean> [<lo>, <hi>] (<wins>/<draws> draws; down ...)``; "loses to" gives the
+    rule's lead and its interval, "ties" the signed mean and interval."""
     tail = f"({v['wins']}/{v['draws']} draws; down {v['candidate_pct_minutes_down']:.2f} % of minutes vs "
     tail += f"{v['rule_pct_minutes_down']:.2f} %)"
     if v["verdict"] == "beats":
