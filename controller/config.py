@@ -18,9 +18,8 @@ One fleet::
 (`inference.economics`: `warmup_latency`, `machine_cost`, `request_value`, `downtime_cost`, `downtime_percent`,
 `warming_cost`; missing keys take the simulator's defaults; an unknown key, a wrong type or a value out of range is
 refused naming its path, e.g. `fleets[3].economics.warmup_latency: must be in [0, 240] (minutes), got 500`).
-A `simulated` fleet's `requests` and `failed` default to the
-simulator's own metrics (namespace `RLAutoscaler/SimulatedFleet`, `RequestCount` / `FailedRequests`, dimensions
-{Stage, Fleet}).
+A `simulated` fleet's `requests` and `failed` default to the simulator's own metrics (namespace
+`RLAutoscaler/SimulatedFleet`, `RequestCount` / `FailedRequests`, dimensions {Stage, Fleet}).
 """
 
 from __future__ import annotations
