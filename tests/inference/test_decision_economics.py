@@ -26,12 +26,20 @@ def parse(doc: dict) -> contract.DecisionRequest:
     return contract.parse_request(json.dumps(doc), contract.JSON)
 
 
+def with_training(artifact_dir: Path, out: Path, training: dict) -> Path:
+    """The session's packaged random policy, extracted into ``out`` with ``training`` as its metadata's training
+    (no torch needed: the serving tests also run on the inference image's Python)."""
+    with tarfile.open(artifact_dir / "model.tar.gz") as tar:
+        tar.extractall(out, filter="data")
+    doc = json.loads((out / "metadata.json").read_text())
+    (out / "metadata.json").write_text(json.dumps({**doc, "training": training}))
+    return out
+
+
 @pytest.fixture(scope="module")
-def ranged(tmp_path_factory: pytest.TempPathFactory) -> handler.Model:
+def ranged(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> handler.Model:
     """A policy whose metadata records training ranges (a random network: only the shield's paths matter here)."""
-    meta = {**artifact.untrained_metadata("ranged-0"), "training": TRAINED}
-    out = tmp_path_factory.mktemp("ranged")
-    return handler.load_model(str(artifact.package_policy(artifact.random_policy(0), out, metadata=meta)))
+    return handler.load_model(str(with_training(artifact_dir, tmp_path_factory.mktemp("ranged"), TRAINED)))
 
 
 def answer(model: handler.Model, doc: dict) -> dict:
@@ -112,9 +120,10 @@ def test_too_little_history_falls_back_and_enough_is_decided_with_a_note(ranged:
     assert "load_rpm holds" not in full["reason"]
 
 
-def test_an_artifact_without_ranges_serves_only_the_default_economics_and_full_history(tmp_path: Path) -> None:
-    meta = {**artifact.untrained_metadata("bare-0"), "training": {"algorithm": "ppo"}}
-    model = handler.load_model(str(artifact.package_policy(artifact.random_policy(0), tmp_path, metadata=meta)))
+def test_an_artifact_without_ranges_serves_only_the_default_economics_and_full_history(
+    artifact_dir: Path, tmp_path: Path
+) -> None:
+    model = handler.load_model(str(with_training(artifact_dir, tmp_path, {"algorithm": "ppo"})))
     assert "fallback" not in answer(model, decision(load_rpm=day(), active_machines=12))["reason"]
     other = answer(model, decision(load_rpm=day(), active_machines=12, economics={"downtime_cost": 1000}))
     assert "economics.downtime_cost=1000 outside the training range [200, 200]" in other["reason"]
@@ -130,18 +139,13 @@ def test_an_artifact_without_ranges_serves_only_the_default_economics_and_full_h
         ({"min_history_minutes": 0}, "training.min_history_minutes must be an integer in [1, 1456]"),
     ],
 )
-def test_malformed_training_ranges_are_refused_when_packaging_and_loading(
-    tmp_path: Path, training: dict, message: str
+def test_malformed_training_ranges_are_refused_when_loading_and_packaging(
+    artifact_dir: Path, tmp_path: Path, training: dict, message: str
 ) -> None:
+    match = message.replace("[", r"\[")
+    with pytest.raises(ModelLoadError, match=match):
+        artifact.load_artifact(with_training(artifact_dir, tmp_path, training))
+    pytest.importorskip("torch")  # packaging exports a torch network
     meta = {**artifact.untrained_metadata("bad-0"), "training": training}
-    with pytest.raises(ValueError, match=message.replace("[", r"\[")):
-        artifact.package_policy(artifact.random_policy(0), tmp_path, metadata=meta)
-    good = artifact.package_policy(artifact.random_policy(0), tmp_path, metadata=artifact.untrained_metadata())
-    extracted = tmp_path / "x"
-    extracted.mkdir()
-    with tarfile.open(good) as tar:
-        tar.extractall(extracted, filter="data")
-    doc = json.loads((extracted / "metadata.json").read_text())
-    (extracted / "metadata.json").write_text(json.dumps({**doc, "training": training}))
-    with pytest.raises(ModelLoadError, match=message.replace("[", r"\[")):
-        artifact.load_artifact(extracted)
+    with pytest.raises(ValueError, match=match):
+        artifact.package_policy(artifact.random_policy(0), tmp_path / "package", metadata=meta)
