@@ -1,4 +1,29 @@
-"""Writes an evaluation ``Report``: ``report.json`` (the scoreboard), ``report.md`` (tables) and PNG plots."""
+"""Writes an evaluation ``Report``: ``report.json`` (the scoreboard), ``report.md`` (tables) and PNG plots.
+
+``report.json``, schema version 1::
+
+    {
+      "schema_version": 1, "created_at": ISO-8601, "seed": int, "wall_s": float, "command": str, "quick": bool,
+      "config": {SimConfig fields},
+      "policies": [{"name", "class", "parameters": {...}}],          (a packaged policy: model_version, path, shield)
+      "summary": [{"name", "total_profit", "mean_profit_vs_oracle", "min_profit_vs_oracle", "pct_minutes_down",
+                   "pct_requests_dropped", "machine_minutes", "scaling_actions", "scenarios"}],
+      "scenarios": [{"name", "kind": "synthetic"|"trace", "minutes", "start", "initial_machines",
+                     "mean_load_machines", "peak_load_machines", "meta": {generator spec or trace, part, scale},
+                     "policies": [{"name", "profit", "profit_vs_oracle" (null without an oracle or when its profit
+                                   is <= 0), "revenue", "machine_cost", "downtime_cost", "minutes", "minutes_down",
+                                   "requests", "requests_dropped", "machine_minutes", "warming_minutes",
+                                   "mean_machines", "scaling_actions", and the pct_ fields}]}],
+      "plots": [paths relative to the report],
+      with --trace: "team_traces" (each file: split, gaps), "team_verdicts" (each policy against every rule),
+      written by the gate only: "training", "export_check",
+      "gate": {"passed", "forced", "reason", "draws", "candidate", "rules",
+               "checks": [{"scope": group or scenario, "blocking", "passed", "reason", "mean", "sd", "verdict",
+                           "vs": {rule: {"mean", "lo", "hi" ($, candidate − rule, 95 %), "wins", "draws", "verdict"}},
+                           "availability": {"rule", "pct_minutes_down", "rule_pct_minutes_down", "mean", "lo",
+                                            "hi" (percentage points, rule − candidate), "wins", "draws", "verdict"}}]}
+    }
+"""
 
 from __future__ import annotations
 
@@ -22,7 +47,7 @@ def _fmt(value: object, spec: str) -> str:
 def markdown(report: Report) -> str:
     """The summary table (one row per policy) and the per-scenario table (one row per scenario and policy)."""
     lines = [
-        *markdown_section(report.extra.get("team_traces")),
+        *markdown_section(report.extra.get("team_traces"), report.extra.get("team_verdicts")),
         "## Summary over all scenarios",
         "",
         "| policy | total profit ($) | mean profit / oracle | min profit / oracle | % minutes down "
