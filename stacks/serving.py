@@ -18,7 +18,7 @@ from constructs import Construct
 from stacks.artifact import ModelArtifact
 from stacks.common import stage_log_group
 from stacks.config import StageConfig
-from stacks.images import inference_image
+from stacks.images import INFERENCE, inference_image
 from stacks.metrics import DECISION_NAMESPACE
 from stacks.monitoring import ROLLBACK_ALARMS, MonitoringStack, alarm_name
 from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
@@ -92,7 +92,7 @@ class ServingStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker endpoint of the RL autoscaler ({config.name})",
         )
-        policy = sagemaker_base_policy(self, "ModelPolicy", "pytorch-inference", log_group_name, key)
+        policy = sagemaker_base_policy(self, "ModelPolicy", INFERENCE, log_group_name, key)
         policy.add_statements(
             iam.PolicyStatement(sid="ReadModelArtifact", actions=["s3:GetObject"], resources=[model_object]),
             iam.PolicyStatement(
@@ -149,7 +149,7 @@ class ServingStack(cdk.Stack):
                     "SAGEMAKER_REGION": self.region,
                     "AUTOSCALER_METRICS_NAMESPACE": DECISION_NAMESPACE,
                     "AUTOSCALER_STAGE": config.name,
-                    # TorchServe prefixes worker stdout; EMF must reach the log stream as pure JSON lines.
+                    # The model server prefixes worker stdout; EMF must reach the log stream as pure JSON lines.
                     "AUTOSCALER_METRICS_PATH": "/proc/1/fd/1",
                     "AUTOSCALER_MODEL_SHA256": artifact.sha256,
                 },
@@ -157,6 +157,8 @@ class ServingStack(cdk.Stack):
             tags=[
                 cdk.CfnTag(key="model_version", value=artifact.model_version),
                 cdk.CfnTag(key="model_sha256", value=artifact.sha256),
+                # The registry version it is (scripts/lifecycle.py rollback reads it back from the endpoint's model).
+                *([cdk.CfnTag(key="model_package_version", value=str(v))] if (v := artifact.package_version) else []),
             ],
         )
         self.model.node.add_dependency(policy, self.model_copy)

@@ -21,55 +21,18 @@ from constructs import Construct
 
 from stacks.common import stage_log_group
 from stacks.config import StageConfig
-from stacks.images import training_image
+from stacks.images import TRAINING, training_image
+from stacks.registration import ModelRegistration
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.sourcedir import ENTRY_POINT
 from stacks.stage_files import StageFiles
 from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
+from stacks.training_task import S3Uri, TrainingJobTask, metric_definitions
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 RAY_CHANNEL = "ray"
 RAY_TOKEN_PREFIX = "ray/"
 """Prefix of the stage bucket holding only `auth_token`, written at deploy by a custom resource."""
-TRAINING_LOG_FIELDS = ("iter", "timesteps", "episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s")
-"""Fields of the `train_iteration ...` line the training script prints once per iteration."""
-
-
-def metric_definitions() -> list[tasks.MetricDefinition]:
-    """One SageMaker metric per field of the training log line; the regex has exactly one capture group."""
-    return [
-        tasks.MetricDefinition(name=f"train:{field}", regex=rf"train_iteration.* {field}=([-+0-9.eE]+)")
-        for field in TRAINING_LOG_FIELDS
-    ]
-
-
-class _S3Uri(tasks.S3Location):
-    """An S3 location that grants nothing: the training role's policy above says exactly what it may do."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__()
-        self._uri = uri
-
-    def bind(self, task: Any, *, for_reading: bool | None = None, for_writing: bool | None = None) -> Any:
-        return tasks.S3LocationConfig(uri=self._uri)
-
-
-class _TrainingJobTask(tasks.SageMakerCreateTrainingJob):
-    """Adds what the L2 task does not model: checkpoint config and managed spot training."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, extra: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self._extra = extra
-
-    def to_state_json(self, query_language: Any = None) -> Any:
-        state = super().to_state_json(query_language)
-        parameters = state["Parameters"]
-        for key, value in self._extra.items():
-            if isinstance(value, dict) and isinstance(parameters.get(key), dict):
-                parameters[key] = {**parameters[key], **value}
-            else:
-                parameters[key] = value
-        return state
 
 
 class TrainingStack(cdk.Stack):
@@ -97,7 +60,7 @@ class TrainingStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker training jobs of the RL autoscaler ({config.name})",
         )
-        policy = sagemaker_base_policy(self, "TrainingPolicy", "pytorch-training", "/aws/sagemaker/TrainingJobs", key)
+        policy = sagemaker_base_policy(self, "TrainingPolicy", TRAINING, "/aws/sagemaker/TrainingJobs", key)
         ray_token = f"{RAY_TOKEN_PREFIX}auth_token"
         prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
         policy.add_statements(
@@ -176,7 +139,7 @@ class TrainingStack(cdk.Stack):
         }
         if training.use_spot:
             extra["StoppingCondition"] = {"MaxWaitTimeInSeconds": int(wait.to_seconds())}
-        train = _TrainingJobTask(
+        train = TrainingJobTask(
             self,
             "Train",
             extra=extra,
@@ -205,7 +168,7 @@ class TrainingStack(cdk.Stack):
                     channel_name=RAY_CHANNEL,
                     data_source=tasks.DataSource(
                         s3_data_source=tasks.S3DataSource(
-                            s3_location=_S3Uri(f"s3://{bucket_name}/{RAY_TOKEN_PREFIX}"),
+                            s3_location=S3Uri(f"s3://{bucket_name}/{RAY_TOKEN_PREFIX}"),
                             s3_data_type=tasks.S3DataType.S3_PREFIX,
                             s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                         )
@@ -218,7 +181,7 @@ class TrainingStack(cdk.Stack):
                 volume_size=cdk.Size.gibibytes(training.volume_gb),
             ),
             output_data_config=tasks.OutputDataConfig(
-                s3_output_location=_S3Uri(f"s3://{bucket_name}/{TRAINING_OUTPUT}")
+                s3_output_location=S3Uri(f"s3://{bucket_name}/{TRAINING_OUTPUT}")
             ),
             stopping_condition=tasks.StoppingCondition(max_runtime=runtime),
             task_timeout=sfn.Timeout.duration(wait.plus(cdk.Duration.minutes(30))),
@@ -228,6 +191,13 @@ class TrainingStack(cdk.Stack):
             self, "TrainingFailed", error="TrainingJobFailed", cause_path="$.failure.Cause", comment="Alarms on-call"
         )
         train.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
+        self.registration = ModelRegistration(self, "Registration", config=config, key=key)
+        register = self.registration.task
+        register.add_catch(
+            sfn.Fail(self, "RegistrationFailed", error="ModelRegistrationFailed", cause_path="$.failure.Cause"),
+            errors=[sfn.Errors.ALL],
+            result_path="$.failure",
+        )
 
         self.log_group = stage_log_group(
             self,
@@ -241,7 +211,7 @@ class TrainingStack(cdk.Stack):
             "TrainingJob",
             comment=f"Train the RL autoscaler policy with PPO on SageMaker ({config.name})",
             definition_body=sfn.DefinitionBody.from_chainable(
-                name_run.next(train).next(sfn.Succeed(self, "PolicyTrained"))
+                name_run.next(train).next(register).next(sfn.Succeed(self, "PolicyRegistered"))
             ),
             timeout=wait.plus(cdk.Duration.hours(1)),
             tracing_enabled=True,
@@ -263,6 +233,11 @@ class TrainingStack(cdk.Stack):
             f"AwsSolutions-IAM5[{nag_resource(self, training_jobs)}]",
             "Step Functions' SageMaker integration scopes create/describe/stop to training-job/*: the job name is "
             "made per execution (<stage>-ppo-<uuid>), so no narrower ARN exists at deploy time.",
+        )
+        acknowledge(
+            machine_policy,
+            f"AwsSolutions-IAM5[{nag_resource(self, f'{self.registration.function.function_arn}:*')}]",
+            "Step Functions' Lambda integration may invoke the registration function's versions and aliases.",
         )
         acknowledge(
             machine_policy,

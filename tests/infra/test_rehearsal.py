@@ -49,7 +49,7 @@ def test_dev_stage_deploys_to_moto_with_the_real_cdk_cli(rehearsal: dict) -> Non
     assert all(info["status"] == "CREATE_COMPLETE" for info in report["stacks"].values())
     exists = report["exists"]
     assert exists["bucket"] and exists["bucket_encryption"] == "aws:kms" and exists["kms_key_rotation"] == [True]
-    assert exists["model_image"].endswith("/pytorch-inference:2.6.0-cpu-py312")
+    assert exists["model_image"].endswith("/sagemaker-scikit-learn:1.4-2-py312-cpu-py3")
     assert exists["model_env_stage"] == "Dev" and exists["endpoint_status"] == "InService"
     assert exists["dashboard"] == ["rl-autoscaler-dev"] and exists["topic_kms"] == [True]
     skipped_types = {entry.split()[0] for entries in report["skipped_by_moto"].values() for entry in entries}

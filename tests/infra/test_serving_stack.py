@@ -26,7 +26,7 @@ def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesise
     assert (
         container["Image"]
         == inference_image()
-        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312")
+        == ("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3")
     )
     source = container["ModelDataSource"]["S3DataSource"]
     assert source["S3DataType"] == "S3Object" and source["CompressionType"] == "Gzip"
@@ -147,7 +147,7 @@ def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Sy
         "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/data-capture/*"
     )
     assert statements["PullPinnedImage"]["Resource"] == (
-        "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-inference"
+        "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn"
     )
     assert joined(statements["WriteOwnLogs"]["Resource"][0]).endswith(
         ":log-group:/aws/sagemaker/Endpoints/rl-autoscaler-dev"
