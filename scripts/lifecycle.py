@@ -8,7 +8,8 @@ controller Lambda or synth:
     $S follow --execution ARN              # follow a run already started
     $S packages                            # every version of the group: status, gate verdict and figures, sha256
     $S approve 7 --note "beats target tracking on all groups"      # or: $S reject 7 --note ...
-    $S deploy --stage Staging --version 7 --release-bucket BUCKET  # publish that version, cdk deploy the stage
+    $S release --version 7 --release-bucket BUCKET                 # publish an approved version (promote.yml)
+    $S deploy --stage Staging --version 7 --release-bucket BUCKET  # release it and cdk deploy the stage
     $S rollback --stage Prod --release-bucket BUCKET               # deploy the approved version before the served one
 
 `deploy` without `--version` takes the stage's `serving.model_package_version` from cdk.json ("latest": the newest
@@ -128,19 +129,23 @@ def served_version(session: boto3.Session, stage: str) -> int:
     return int(tags["model_package_version"])
 
 
-def deploy(session: boto3.Session, stage: str, version: int, bucket: str, dry_run: bool) -> dict[str, Any]:
-    """Publish an approved version to the release bucket (sha256 checked) and `cdk deploy` the stage with it."""
+def release(session: boto3.Session, version: int, bucket: str) -> dict[str, Any]:
+    """Publish an approved version to the release bucket, refusing bytes whose sha256 is not the registered one."""
     package = describe(session, version)
     if package.model_approval_status != "Approved":
         raise LifecycleError(f"version {version} is {package.model_approval_status}: approve it first")
     expected = (package.customer_metadata_properties or {}).get("model_sha256")
     data_url = package.inference_specification.containers[0].model_data_url
-    s3 = session.client("s3")
-    release = release_artifact.publish(
-        argparse.Namespace(artifact=data_url, bucket=bucket, prefix=release_artifact.PREFIX, sha256=expected), s3
-    )
+    args = argparse.Namespace(artifact=data_url, bucket=bucket, prefix=release_artifact.PREFIX, sha256=expected)
+    return {"version": version, **release_artifact.publish(args, session.client("s3"))}
+
+
+def deploy(session: boto3.Session, stage: str, version: int, bucket: str, dry_run: bool) -> dict[str, Any]:
+    """Release the version and `cdk deploy` the stage with it (the artifact fetched back and checked)."""
+    released = release(session, version, bucket)
     out = Path(tempfile.mkdtemp(prefix="release-"))
-    fetched = release_artifact.fetch(argparse.Namespace(uri=release["model_s3_uri"], sha256=expected, out=out), s3)
+    fetch_args = argparse.Namespace(uri=released["model_s3_uri"], sha256=released["model_sha256"], out=out)
+    fetched = release_artifact.fetch(fetch_args, session.client("s3"))
     command = ["npx", "cdk", "deploy", f"{stage}/*", "--require-approval", "never", "-c", f"stage={stage}"]
     for key in ("model_s3_uri", "model_sha256", "model_metadata"):
         command += ["-c", f"{key}={fetched[key]}"]
@@ -148,7 +153,7 @@ def deploy(session: boto3.Session, stage: str, version: int, bucket: str, dry_ru
     print(" ".join(command), file=sys.stderr, flush=True)
     if not dry_run:
         subprocess.run(command, cwd=ROOT, check=True)
-    return {"stage": stage, "version": version, "command": command, **release}
+    return {"stage": stage, "command": command, **released}
 
 
 def rollback(session: boto3.Session, stage: str, bucket: str, dry_run: bool) -> dict[str, Any]:
@@ -206,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         sub = commands.add_parser(name, help=f"{name} one version")
         sub.add_argument("version", type=int)
         sub.add_argument("--note", required=True, help="why, recorded as the approval description")
+    publish = commands.add_parser("release", help="publish an approved version to the release bucket")
+    publish.add_argument("--version", type=int, required=True)
+    publish.add_argument("--release-bucket", required=True)
     for name in ("deploy", "rollback"):
         sub = commands.add_parser(name, help=f"{name} a stage")
         sub.add_argument("--stage", required=True)
@@ -227,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command in ("approve", "reject"):
         status = "Approved" if args.command == "approve" else "Rejected"
         result = set_status(session, args.version, status, args.note)
+    elif args.command == "release":
+        result = release(session, args.version, args.release_bucket)
     elif args.command == "deploy":
         version = resolve_version(session, args.stage, args.version)
         result = deploy(session, args.stage, version, args.release_bucket, args.dry_run)
