@@ -37,14 +37,14 @@ def build(app: cdk.App, *, root: Path = ROOT, environ: Mapping[str, str] | None 
     if isinstance(stages_context, Mapping):
         stages_context = with_alarm_subscribers(stages_context, context["alarm_subscribers"])
     configs = select_stages(stages_context, context["stage"], environ)
-    artifact = resolve_artifact(context, root)
-    sourcedir = build_sourcedir(root)
-    package = build_controller_package(root)
     registry_accounts = {c.registry_account for c in configs}
     if len(registry_accounts) > 1:
         names = sorted(map(str, registry_accounts))
         raise StageConfigError(f"registry_account: the stages name different accounts {names}: the group is one")
     (registry_account,) = registry_accounts or {None}
+    artifact = resolve_artifact(context, root)
+    sourcedir = build_sourcedir(root)
+    package = build_controller_package(root)
     RegistryStack(
         app,
         "Registry",
