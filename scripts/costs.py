@@ -197,12 +197,25 @@ def table(
     return "\n".join(lines)
 
 
+def totals(
+    costs: Mapping[str, Mapping[int, Mapping[str, float]]], configured: Mapping[str, int], counts: Sequence[int]
+) -> str:
+    """One row per stage: the monthly total as configured and for each of `counts` fleets (the README's table)."""
+    lines = ["| stage | as configured | " + " | ".join(f"{n} fleet{'s' if n > 1 else ''}" for n in counts) + " |"]
+    lines.append("| --- | ---: | " + " | ".join("---:" for _ in counts) + " |")
+    for stage, by_fleets in costs.items():
+        mine = f"${by_fleets[configured[stage]]['total']:,.0f} ({configured[stage]})"
+        lines.append(f"| {stage} | {mine} | " + " | ".join(f"${by_fleets[n]['total']:,.0f}" for n in counts) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
     parser.add_argument("--stages", nargs="+", default=["Dev", "Staging", "Prod"])
     parser.add_argument("--fleets", nargs="+", type=int, default=list(FLEETS))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--totals", action="store_true", help="one row per stage, totals only")
     args = parser.parse_args(argv)
     prices = json.loads(PRICES.read_text())
     costs = {}
@@ -211,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         counts = sorted({*args.fleets, configured_fleets(stage)})
         costs[stage] = {n: stage_cost(templates, n, prices) for n in counts}
     configured = {stage: configured_fleets(stage) for stage in args.stages}
-    print(json.dumps(costs, indent=2) if args.json else table(costs, prices, configured))
+    if args.json:
+        print(json.dumps(costs, indent=2))
+    else:
+        print(totals(costs, configured, args.fleets) if args.totals else table(costs, prices, configured))
     return 0
 
 

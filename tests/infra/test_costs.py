@@ -44,3 +44,8 @@ def test_the_table_marks_the_configured_fleets(app: Synthesised, capsys: pytest.
     assert costs.main(["--cdk-out", str(app.outdir), "--stages", "Dev"]) == 0
     out = capsys.readouterr().out
     assert "| Dev | 2 (as configured) |" in out and "| Dev | 100 |" in out and PRICES["as_of"] in out
+
+
+def test_the_readme_shows_the_table_the_script_prints(app: Synthesised, capsys: pytest.CaptureFixture[str]) -> None:
+    assert costs.main(["--cdk-out", str(app.outdir), "--totals"]) == 0
+    assert capsys.readouterr().out.strip() in (costs.ROOT / "README.md").read_text()
