@@ -15,13 +15,12 @@ from tests.infra.test_monitoring_stack import ALARMS
 pytestmark = pytest.mark.slow  # a real deploy (CDK CLI against a local moto server)
 
 # What moto 5.2.5 accepts in a template but never creates; anything else missing is a real failure.
+# Dev serves on Serverless Inference: no Application Auto Scaling resources to skip.
 SKIPPED_BY_MOTO = {
     "AWS::CDK::Metadata",
     "AWS::S3::BucketPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::SNS::TopicPolicy",
-    "AWS::ApplicationAutoScaling::ScalableTarget",
-    "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Scheduler::Schedule",
