@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 from sagemaker.core.resources import ModelPackage, TrainingJob
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +167,10 @@ def rollback(session: boto3.Session, stage: str, bucket: str, dry_run: bool) -> 
 
 def start_training(session: boto3.Session, stage: str) -> str:
     stack = f"{stage}-Training"
-    outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    try:
+        outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except ClientError as error:
+        raise LifecycleError(f"{stack} is not deployed in this account and region: {error}") from None
     arn = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "StateMachineArn"), None)
     if arn is None:
         raise LifecycleError(f"{stack} has no StateMachineArn output: deploy the stage first")

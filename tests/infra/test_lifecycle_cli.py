@@ -70,6 +70,40 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
+_RUNNER = """
+import contextlib, io, json, sys
+sys.path.insert(0, "scripts")
+import lifecycle
+for argv in json.loads(sys.argv[1]):
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            lifecycle.main(argv)
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+            print(stop.code, file=err)
+        except Exception as error:
+            code = 1
+            print(repr(error), file=err)
+    print(json.dumps({"rc": code, "out": out.getvalue(), "err": err.getvalue()}))
+"""
+
+
+def _cli_batch(env: dict[str, str], *argvs: list[str]) -> list[subprocess.CompletedProcess]:
+    """Several CLI commands in one SDK process (importing the SDK takes seconds), each with its own outcome."""
+    run = subprocess.run(
+        [str(_sdk_python()), "-c", _RUNNER, json.dumps(argvs)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    return [subprocess.CompletedProcess(a, r["rc"], r["out"], r["err"]) for a, r in zip(argvs, results, strict=True)]
+
+
 def _ok(result: subprocess.CompletedProcess) -> Any:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -127,24 +161,29 @@ def test_registration_records_sha256_training_data_gate_and_report(registered: l
 def test_cli_approves_refuses_a_failed_gate_follows_latest_and_rolls_back(
     aws: dict[str, str], registered: list[dict[str, Any]]
 ) -> None:
-    listed = _ok(_cli(aws, "packages"))
-    assert [(p["version"], p["status"], p["gate_passed"]) for p in listed] == [
+    deploy = ["deploy", "--stage", "Dev", "--release-bucket", RELEASE_BUCKET, "--dry-run"]
+    listing, report, first, second, refused, rejected, latest = _cli_batch(
+        aws,
+        ["packages"],
+        ["packages", "--figures", "1"],
+        ["approve", "1", "--note", "gate passed"],
+        ["approve", "2", "--note", "gate passed"],
+        ["approve", "3", "--note", "try"],
+        ["reject", "3", "--note", "lost to target tracking"],
+        deploy,  # Dev follows the latest approved version (cdk.json: serving.model_package_version "latest")
+    )
+    assert [(p["version"], p["status"], p["gate_passed"]) for p in _ok(listing)] == [
         (3, "PendingManualApproval", "false"),
         (2, "PendingManualApproval", "true"),
         (1, "PendingManualApproval", "true"),
     ]
-    figures = _ok(_cli(aws, "packages", "--figures", "1"))["figures"]
-    assert figures["policy"]["profit"] == 101.0
-    for version in ("1", "2"):
-        assert _ok(_cli(aws, "approve", version, "--note", "gate passed"))["status"] == "Approved"
-    refused = _cli(aws, "approve", "3", "--note", "try")
+    assert _ok(report)["figures"]["policy"]["profit"] == 101.0
+    assert _ok(first)["status"] == _ok(second)["status"] == "Approved"
     assert refused.returncode != 0 and "did not pass the evaluation gate" in refused.stderr
-    assert _ok(_cli(aws, "reject", "3", "--note", "lost to target tracking"))["status"] == "Rejected"
-
-    # Dev follows the latest approved version (cdk.json: serving.model_package_version "latest").
-    latest = _ok(_cli(aws, "deploy", "--stage", "Dev", "--release-bucket", RELEASE_BUCKET, "--dry-run"))
-    assert latest["version"] == 2 and "model_package_version=2" in latest["command"]
-    assert latest["model_sha256"] == registered[1]["ModelSha256"]
+    assert _ok(rejected)["status"] == "Rejected"
+    latest_deploy = _ok(latest)
+    assert latest_deploy["version"] == 2 and "model_package_version=2" in latest_deploy["command"]
+    assert latest_deploy["model_sha256"] == registered[1]["ModelSha256"]
 
     # Dev serves version 2 (the tag the serving stack writes); rollback deploys version 1.
     sm = boto3.client("sagemaker", region_name="eu-west-1")
@@ -159,15 +198,18 @@ def test_cli_approves_refuses_a_failed_gate_follows_latest_and_rolls_back(
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "dev-model", "InstanceType": "ml.c5.large"}],
     )
     sm.create_endpoint(EndpointName="rl-autoscaler-dev", EndpointConfigName="dev-config")
-    rolled = _ok(_cli(aws, "rollback", "--stage", "Dev", "--release-bucket", RELEASE_BUCKET, "--dry-run"))
+    rollback, unapproved = _cli_batch(
+        aws,
+        ["rollback", "--stage", "Dev", "--release-bucket", RELEASE_BUCKET, "--dry-run"],
+        ["deploy", "--stage", "Dev", "--version", "3", "--release-bucket", RELEASE_BUCKET],
+    )
+    rolled = _ok(rollback)
     sha = registered[0]["ModelSha256"]
     assert (rolled["rolled_back_from"], rolled["version"], rolled["model_sha256"]) == (2, 1, sha)
     assert rolled["command"][:4] == ["npx", "cdk", "deploy", "Dev/*"]
     assert "model_package_version=1" in rolled["command"] and f"model_sha256={sha}" in rolled["command"]
     s3 = boto3.client("s3", region_name="eu-west-1")
     assert s3.head_object(Bucket=RELEASE_BUCKET, Key=f"releases/{sha}/model.tar.gz")["ContentLength"] > 0
-
-    unapproved = _cli(aws, "deploy", "--stage", "Dev", "--version", "3", "--release-bucket", RELEASE_BUCKET)
     assert unapproved.returncode != 0 and "is Rejected: approve it first" in unapproved.stderr
 
 
@@ -202,3 +244,28 @@ def test_nothing_deployed_or_synthesised_imports_the_sdk_or_the_cli(package: str
         for path in files
     }
     assert {k: v for k, v in offending.items() if v} == {}
+
+
+def test_cli_starts_the_stages_training_state_machine(aws: dict[str, str]) -> None:
+    definition = {"StartAt": "NameTrainingJob", "States": {"NameTrainingJob": {"Type": "Pass", "End": True}}}
+    template = {
+        "Resources": {
+            "TrainingJob": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "DefinitionString": json.dumps(definition),
+                    "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/machine",
+                },
+            }
+        },
+        "Outputs": {"StateMachineArn": {"Value": {"Ref": "TrainingJob"}}},
+    }
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    cloudformation.create_stack(StackName="Dev-Training", TemplateBody=json.dumps(template))
+    started = _ok(_cli(aws, "train", "--stage", "Dev"))
+    execution = boto3.client("stepfunctions", region_name="eu-west-1").describe_execution(
+        executionArn=started["execution"]
+    )
+    assert execution["stateMachineArn"].split(":")[-1].startswith("Dev-Training-TrainingJob")
+    (missing,) = _cli_batch(aws, ["train", "--stage", "Staging"])
+    assert missing.returncode != 0 and "Staging-Training is not deployed" in missing.stderr
