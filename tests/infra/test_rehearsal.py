@@ -78,7 +78,7 @@ def test_controller_runs_against_the_deployed_stage(rehearsal: dict) -> None:
     run = rehearsal["controller_run"]
     assert "error" not in run, run.get("error")
     responses = run["responses"]
-    assert len(responses) == 4 and all(r["errors"] == [] for r in responses)
+    assert len(responses) == 4 and all(r["errors"] == [] for r in responses), [r["errors"] for r in responses]
     assert all(r["fleets_deciding"] == 2 for r in responses)  # Dev: worldcup (active) and nasa (shadow)
     assert all(r["endpoint_calls"] == 1 for r in responses)  # one InvokeEndpoint for all fleets
     assert run["sum_Runs"] == 4 and run["sum_FleetsDeciding"] == 8
