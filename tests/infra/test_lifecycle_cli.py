@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,12 @@ def registered(aws: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         s3.upload_file(str(_policy(out, seed, passed)), STAGE_BUCKET, job_key)
         event = {"model_data": f"s3://{STAGE_BUCKET}/{job_key}", "training_job_name": f"dev-ppo-{seed}"}
         results.append(module.handler(event))
+    empty = out / "not-a-policy.tar.gz"
+    with tarfile.open(empty, "w:gz") as tar:
+        tar.add(out / "1" / "metadata.json", arcname="notes.json")
+    s3.upload_file(str(empty), STAGE_BUCKET, "training-output/dev-ppo-4/output/model.tar.gz")
+    with pytest.raises(ValueError, match=r"no metadata\.json: not a packaged policy"):
+        module.handler({"model_data": f"s3://{STAGE_BUCKET}/training-output/dev-ppo-4/output/model.tar.gz"})
     for name in env:
         os.environ.pop(name)
     return results

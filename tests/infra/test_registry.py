@@ -9,6 +9,7 @@ import pytest
 from aws_cdk.assertions import Template
 from cfnlint.api import ManualArgs, lint_file
 
+from stacks.artifact import ArtifactError, resolve_artifact
 from stacks.config import MODEL_PACKAGE_GROUP, StageConfigError
 from stacks.registry import STAGE_ACTIONS, RegistryStack
 from tests.infra.helpers import CDK_CONTEXT, STAGES, Synthesised, build_app, joined, only, state_machine_definition
@@ -102,3 +103,11 @@ def test_a_deploy_records_the_package_version_it_serves(tmp_path: Path, policy_a
     _, (dev,) = build_app(tmp_path, stage="Dev", model_artifact=policy_artifacts["passed"], model_package_version="7")
     tags = only(Template.from_stack(dev.serving), "AWS::SageMaker::Model")["Properties"]["Tags"]
     assert {"Key": "model_package_version", "Value": "7"} in tags
+
+
+@pytest.mark.parametrize("value", ["0", "seven", "-1", "1.5"])
+def test_a_deploy_names_a_package_version_or_nothing(value: str, policy_artifacts: dict[str, Path]) -> None:
+    context = {"model_artifact": str(policy_artifacts["passed"]), "model_package_version": value}
+    with pytest.raises(ArtifactError, match="model_package_version must be a package version"):
+        resolve_artifact(context, Path("/"))
+    assert resolve_artifact({**context, "model_package_version": "12"}, Path("/")).package_version == 12
