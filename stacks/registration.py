@@ -17,7 +17,7 @@ from stacks.common import stage_log_group
 from stacks.config import StageConfig
 from stacks.images import inference_image
 from stacks.registry import GROUP_NAME, group_arn, packages_arn
-from stacks.roles import acknowledge_wildcards, nag_resource
+from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource
 from stacks.stage_files import RUNTIME
 from stacks.storage import ARTIFACTS, TRAINING_OUTPUT, data_bucket_arn, data_bucket_name
 
@@ -110,4 +110,12 @@ class ModelRegistration(Construct):
             payload_response_only=True,
             result_path="$.registered",
             retry_on_service_exceptions=True,
+        )
+
+    def acknowledge_invoke(self, machine_policy: Construct) -> None:
+        """The state machine's role may invoke the function's versions and aliases (`<arn>:*`), as CDK grants."""
+        acknowledge(
+            machine_policy,
+            f"AwsSolutions-IAM5[{nag_resource(self, f'{self.function.function_arn}:*')}]",
+            "Step Functions' Lambda integration may invoke the registration function's versions and aliases.",
         )

@@ -4,6 +4,9 @@ The job definition is a Step Functions state machine whose `SageMakerCreateTrain
 completion) runs `training/sagemaker_entry.py` on the pinned PyTorch training image. With more than one
 instance, the entry point starts a Ray head on the first host of SM_HOSTS and the others join it, so RLlib's
 env runners spread over one Ray cluster.
+
+A team trains on its own data through the `TeamData` choice (stacks/training_task.py); every trained model is
+registered by `RegisterModel` (stacks/registration.py).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagem
 from stacks.sourcedir import ENTRY_POINT
 from stacks.stage_files import StageFiles
 from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
-from stacks.training_task import S3Uri, TrainingJobTask, metric_definitions
+from stacks.training_task import TEAM_DATA, S3Uri, TrainingJobTask, metric_definitions, team_channels
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 RAY_CHANNEL = "ray"
@@ -61,7 +64,9 @@ class TrainingStack(cdk.Stack):
             description=f"SageMaker training jobs of the RL autoscaler ({config.name})",
         )
         policy = sagemaker_base_policy(self, "TrainingPolicy", TRAINING, "/aws/sagemaker/TrainingJobs", key)
+        team_objects = data_bucket_arn(config.name, self, f"{TEAM_DATA}*")
         ray_token = f"{RAY_TOKEN_PREFIX}auth_token"
+        ray_object = data_bucket_arn(config.name, self, ray_token)
         prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
         policy.add_statements(
             iam.PolicyStatement(
@@ -74,7 +79,9 @@ class TrainingStack(cdk.Stack):
                 actions=["s3:ListBucket"],
                 resources=[data_bucket_arn(config.name, self)],
                 conditions={
-                    "StringLike": {"s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*"]}
+                    "StringLike": {
+                        "s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*", f"{TEAM_DATA}*"]
+                    }
                 },
             ),
             iam.PolicyStatement(
@@ -82,11 +89,8 @@ class TrainingStack(cdk.Stack):
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=prefixes,
             ),
-        )
-        policy.add_statements(
-            iam.PolicyStatement(
-                sid="ReadRayToken", actions=["s3:GetObject"], resources=[data_bucket_arn(config.name, self, ray_token)]
-            ),
+            iam.PolicyStatement(sid="ReadRayToken", actions=["s3:GetObject"], resources=[ray_object]),
+            iam.PolicyStatement(sid="ReadTeamData", actions=["s3:GetObject"], resources=[team_objects]),
         )
         policy.attach_to_role(self.role)
         self.ray_token = StageFiles(
@@ -95,23 +99,17 @@ class TrainingStack(cdk.Stack):
             config=config,
             key=key,
             purpose="ray-token",
-            statements=[
-                iam.PolicyStatement(
-                    sid="WriteRayToken",
-                    actions=["s3:PutObject"],
-                    resources=[data_bucket_arn(config.name, self, ray_token)],
-                )
-            ],
+            statements=[iam.PolicyStatement(sid="WriteRayToken", actions=["s3:PutObject"], resources=[ray_object])],
         ).resource("Token", "RayToken", bucket_name, ray_token, Generation=str(training.ray_token_generation))
         acknowledge_wildcards(
             policy,
             {
-                nag_resource(self, prefixes[0]): (
-                    "Checkpoints are one object per file under the stage's checkpoints/ prefix; names are not known "
-                    "in advance."
-                ),
+                nag_resource(self, prefixes[0]): "Checkpoints: one object per file under checkpoints/, names unknown.",
                 nag_resource(self, prefixes[1]): (
                     "SageMaker writes model.tar.gz under training-output/<job name>/, a name made per run."
+                ),
+                nag_resource(self, team_objects): (
+                    "Teams' traces and fleet files, named per training run in the execution's input (read only)."
                 ),
             },
         )
@@ -139,10 +137,7 @@ class TrainingStack(cdk.Stack):
         }
         if training.use_spot:
             extra["StoppingCondition"] = {"MaxWaitTimeInSeconds": int(wait.to_seconds())}
-        train = TrainingJobTask(
-            self,
-            "Train",
-            extra=extra,
+        job: dict[str, Any] = dict(
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             training_job_name=sfn.JsonPath.string_at("$.run.job_name"),
             role=self.role,
@@ -187,10 +182,15 @@ class TrainingStack(cdk.Stack):
             task_timeout=sfn.Timeout.duration(wait.plus(cdk.Duration.minutes(30))),
             result_selector={"TrainingJobName.$": "$.TrainingJobName", "ModelArtifacts.$": "$.ModelArtifacts"},
         )
+        train = TrainingJobTask(self, "Train", extra=extra, **job)
+        train_team = TrainingJobTask(
+            self, "TrainOnTeamData", extra={**extra, "InputDataConfig": team_channels(bucket_name)}, **job
+        )
         failed = sfn.Fail(
             self, "TrainingFailed", error="TrainingJobFailed", cause_path="$.failure.Cause", comment="Alarms on-call"
         )
-        train.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
+        for task in (train, train_team):
+            task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
         self.registration = ModelRegistration(self, "Registration", config=config, key=key)
         register = self.registration.task
         register.add_catch(
@@ -198,6 +198,9 @@ class TrainingStack(cdk.Stack):
             errors=[sfn.Errors.ALL],
             result_path="$.failure",
         )
+        register.next(sfn.Succeed(self, "PolicyRegistered"))
+        data = sfn.Choice(self, "TeamData", comment="A team's trace and fleet file named in the input?")
+        data.when(sfn.Condition.is_present("$.team"), train_team.next(register)).otherwise(train.next(register))
 
         self.log_group = stage_log_group(
             self,
@@ -210,9 +213,7 @@ class TrainingStack(cdk.Stack):
             self,
             "TrainingJob",
             comment=f"Train the RL autoscaler policy with PPO on SageMaker ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(
-                name_run.next(train).next(register).next(sfn.Succeed(self, "PolicyRegistered"))
-            ),
+            definition_body=sfn.DefinitionBody.from_chainable(name_run.next(data)),
             timeout=wait.plus(cdk.Duration.hours(1)),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
@@ -234,11 +235,7 @@ class TrainingStack(cdk.Stack):
             "Step Functions' SageMaker integration scopes create/describe/stop to training-job/*: the job name is "
             "made per execution (<stage>-ppo-<uuid>), so no narrower ARN exists at deploy time.",
         )
-        acknowledge(
-            machine_policy,
-            f"AwsSolutions-IAM5[{nag_resource(self, f'{self.registration.function.function_arn}:*')}]",
-            "Step Functions' Lambda integration may invoke the registration function's versions and aliases.",
-        )
+        self.registration.acknowledge_invoke(machine_policy)
         acknowledge(
             machine_policy,
             "AwsSolutions-IAM5[Resource::*]",

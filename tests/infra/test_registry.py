@@ -54,7 +54,7 @@ def test_stages_must_agree_on_the_registry_account(tmp_path: Path) -> None:
 def test_training_registers_the_model_after_the_job(app: Synthesised, stage: str) -> None:
     definition = state_machine_definition(app.template(stage, "Training"))
     states = definition["States"]
-    assert states["Train"]["Next"] == "RegisterModel"
+    assert states["Train"]["Next"] == states["TrainOnTeamData"]["Next"] == "RegisterModel"
     register = states["RegisterModel"]
     assert (
         joined(register["Resource"]).startswith("<GetAtt:RegistrationFunction")
