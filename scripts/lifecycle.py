@@ -50,9 +50,23 @@ def stage_config(stage: str) -> StageConfig:
     return select_stages(context["stages"], stage, os.environ)[0]
 
 
-def package_arn(session: boto3.Session, version: int, account: str | None = None) -> str:
-    account = account or session.client("sts").get_caller_identity()["Account"]
-    return f"arn:aws:sagemaker:{REGION}:{account}:model-package/{GROUP_NAME}/{version}"
+def registry_account(session: boto3.Session) -> str:
+    """The group's account: the stages' `registry_account` (synth makes them agree), else the caller's."""
+    stages = json.loads((ROOT / "cdk.json").read_text())["context"]["stages"]
+    named = [stage_config(name).registry_account for name in stages]
+    return next((a for a in named if a), None) or session.client("sts").get_caller_identity()["Account"]
+
+
+def group_ref(session: boto3.Session) -> str:
+    """The group's name in the caller's account, its ARN when the registry is another account's."""
+    account = registry_account(session)
+    if account == session.client("sts").get_caller_identity()["Account"]:
+        return GROUP_NAME
+    return f"arn:aws:sagemaker:{REGION}:{account}:model-package-group/{GROUP_NAME}"
+
+
+def package_arn(session: boto3.Session, version: int) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{registry_account(session)}:model-package/{GROUP_NAME}/{version}"
 
 
 def describe(session: boto3.Session, version: int) -> ModelPackage:
@@ -60,9 +74,9 @@ def describe(session: boto3.Session, version: int) -> ModelPackage:
 
 
 def summary(package: ModelPackage) -> dict[str, Any]:
-    """One line of `packages`: the version, its approval, the gate's verdict and the figures of its report."""
+    """One line of `packages`: the version, its approval, the gate's verdict, the sha256s (figures: --figures)."""
     props = dict(package.customer_metadata_properties or {})
-    row = {
+    return {
         "version": package.model_package_version,
         "status": package.model_approval_status,
         "created": str(package.creation_time),
@@ -70,7 +84,6 @@ def summary(package: ModelPackage) -> dict[str, Any]:
         "model_sha256": props.get("model_sha256"),
         "data_sha256": props.get("data_sha256"),
     }
-    return row
 
 
 def gate_figures(session: boto3.Session, package: ModelPackage) -> dict[str, Any]:
@@ -83,7 +96,7 @@ def gate_figures(session: boto3.Session, package: ModelPackage) -> dict[str, Any
 
 def packages(session: boto3.Session, status: str | None = None) -> list[dict[str, Any]]:
     found = ModelPackage.get_all(
-        model_package_group_name=GROUP_NAME, sort_by="CreationTime", sort_order="Descending", session=session,
+        model_package_group_name=group_ref(session), sort_by="CreationTime", sort_order="Descending", session=session,
         region=REGION, **({"model_approval_status": status} if status else {}),
     )  # fmt: skip
     return [summary(ModelPackage.get(p.model_package_arn, session=session, region=REGION)) for p in found]
