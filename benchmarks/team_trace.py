@@ -17,7 +17,6 @@ object with the median wall and CPU seconds (children included) and the cores us
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,10 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+
+from training import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 FLEET = {
@@ -86,14 +88,22 @@ def write_trace(path: Path, days: int, seed: int = 0) -> None:
     path.write_text("timestamp,requests\n" + "\n".join(rows) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--draws", type=int, default=10)
-    parser.add_argument("--policy", type=Path, default=None)
-    parser.add_argument("--economics-table", action="store_true", help="the README's table instead of timings")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class Args:
+    runs: int = 3
+    """Timed runs of ``training.evaluate`` (median reported)."""
+    days: int = 14
+    """Days of the generated trace."""
+    draws: int = 10
+    """Paired capacity-noise draws of the verdict."""
+    policy: Path | None = None
+    """A packaged policy (default: a random one)."""
+    economics_table: bool = False
+    """Print the README's table of the rules under three economics instead of timings."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = cli.parse(Args, argv, prog="python -m benchmarks.team_trace", description=__doc__.split("\n")[0])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         trace, fleet = work / "trace.csv", work / "fleet.json"
