@@ -20,7 +20,6 @@ The per-run sizes and durations below are assumptions, named and used once; the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from controller.publish import FLEET_METRICS, MAX_DATUMS_PER_CALL, STAGE_METRICS  # noqa: E402
 from inference.metrics import METRICS as HANDLER_METRICS  # noqa: E402
+from training import cli  # noqa: E402
 
 PRICES = Path(__file__).with_name("prices-eu-west-1.json")
 HOURS = 730
@@ -209,14 +209,22 @@ def totals(
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Args:
+    cdk_out: Path = ROOT / "cdk.out"
+    """The synthesised cloud assembly (``npx cdk synth -q`` first)."""
+    stages: tuple[str, ...] = ("Dev", "Staging", "Prod")
+    """Stages to price."""
+    fleets: tuple[int, ...] = tuple(FLEETS)
+    """Fleet counts to price each stage at (its configured count is added)."""
+    json: bool = False
+    """Print JSON instead of the Markdown table."""
+    totals: bool = False
+    """One row per stage, totals only."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--cdk-out", type=Path, default=ROOT / "cdk.out")
-    parser.add_argument("--stages", nargs="+", default=["Dev", "Staging", "Prod"])
-    parser.add_argument("--fleets", nargs="+", type=int, default=list(FLEETS))
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--totals", action="store_true", help="one row per stage, totals only")
-    args = parser.parse_args(argv)
+    args = cli.parse(Args, argv, prog="python scripts/costs.py", description=__doc__.split("\n\n", 1)[0])
     prices = json.loads(PRICES.read_text())
     costs = {}
     for stage in args.stages:
