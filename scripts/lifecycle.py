@@ -150,7 +150,7 @@ def release(session: boto3.Session, version: int, bucket: str) -> dict[str, Any]
         raise LifecycleError(f"version {version} is {package.model_approval_status}: approve it first")
     expected = (package.customer_metadata_properties or {}).get("model_sha256")
     data_url = package.inference_specification.containers[0].model_data_url
-    args = argparse.Namespace(artifact=data_url, bucket=bucket, prefix=release_artifact.PREFIX, sha256=expected)
+    args = release_artifact.Publish(artifact=data_url, bucket=bucket, sha256=expected)
     return {"version": version, **release_artifact.publish(args, session.client("s3"))}
 
 
@@ -158,7 +158,7 @@ def deploy(session: boto3.Session, stage: str, version: int, bucket: str, dry_ru
     """Release the version and `cdk deploy` the stage with it (the artifact fetched back and checked)."""
     released = release(session, version, bucket)
     out = Path(tempfile.mkdtemp(prefix="release-"))
-    fetch_args = argparse.Namespace(uri=released["model_s3_uri"], sha256=released["model_sha256"], out=out)
+    fetch_args = release_artifact.Fetch(uri=released["model_s3_uri"], sha256=released["model_sha256"], out=str(out))
     fetched = release_artifact.fetch(fetch_args, session.client("s3"))
     command = ["npx", "cdk", "deploy", f"{stage}/*", "--require-approval", "never", "-c", f"stage={stage}"]
     for key in ("model_s3_uri", "model_sha256", "model_metadata"):

@@ -14,12 +14,12 @@ The metadata is read from inside the tarball when no metadata.json lies beside i
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from stacks.artifact import file_sha256
+from training import cli
 
 PREFIX = "releases/"
 
@@ -50,7 +51,7 @@ def metadata_of(tarball: Path) -> bytes:
     raise SystemExit(f"{tarball}: no metadata.json beside it or inside it")
 
 
-def publish(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
+def publish(args: Publish, s3: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         if args.artifact.startswith("s3://"):
             bucket, key = split_uri(args.artifact)
@@ -77,7 +78,7 @@ def publish(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     }
 
 
-def fetch(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
+def fetch(args: Fetch, s3: Any) -> dict[str, Any]:
     bucket, key = split_uri(args.uri)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,23 +99,49 @@ def fetch(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, kw_only=True)
+class S3Options:
+    region: str = "eu-west-1"
+    """AWS region of the buckets."""
+    endpoint_url: str | None = None
+    """An S3 API elsewhere (the tests use moto)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Publish(S3Options):
+    """Upload an artifact under releases/<sha256>/."""
+
+    artifact: str
+    """A local model.tar.gz, or the s3:// URI of a training job's output."""
+    bucket: str
+    """The release bucket the stages may read."""
+    prefix: str = PREFIX
+    """Key prefix in the release bucket."""
+    sha256: str | None = None
+    """Refuse the artifact unless it has this sha256."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Fetch(S3Options):
+    """Download and verify a published artifact."""
+
+    uri: str
+    """The published model.tar.gz (s3:// URI)."""
+    sha256: str
+    """The sha256 it must have."""
+    out: str
+    """Directory for model.tar.gz and metadata.json."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
-    parser.add_argument("--region", default="eu-west-1")
-    parser.add_argument("--endpoint-url", default=None, help="S3 API elsewhere (tests use moto)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    up = commands.add_parser("publish", help="upload an artifact under releases/<sha256>/")
-    up.add_argument("--artifact", required=True, help="local model.tar.gz or s3:// URI of a training job's output")
-    up.add_argument("--bucket", required=True, help="release bucket the stages may read")
-    up.add_argument("--prefix", default=PREFIX)
-    up.add_argument("--sha256", default=None, help="refuse the artifact unless it has this sha256")
-    down = commands.add_parser("fetch", help="download and verify a published artifact")
-    down.add_argument("--uri", required=True)
-    down.add_argument("--sha256", required=True)
-    down.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
+    args = cli.parse(
+        {"publish": Publish, "fetch": Fetch},
+        argv,
+        prog="python scripts/release_artifact.py",
+        description=__doc__.split("\n\n", 1)[0],
+    )
     s3 = boto3.client("s3", region_name=args.region, endpoint_url=args.endpoint_url)
-    result = publish(args, s3) if args.command == "publish" else fetch(args, s3)
+    result = publish(args, s3) if isinstance(args, Publish) else fetch(args, s3)
     print(json.dumps(result))
     return 0
 
