@@ -78,6 +78,8 @@ class RunReport:
     publish_calls: int = 0
     state_saved: bool = False
     modes_error: str | None = None
+    config_error: str | None = None
+    """The fleets object could not be used: this run kept the last good fleets."""
     errors: list[str] = field(default_factory=list)
 
     def _count(self, attr: str) -> int:
@@ -124,14 +126,17 @@ class Dependencies:
     clock: Callable[[], float] = time.perf_counter
 
 
-def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = None) -> RunReport:
-    """One run deciding the minute that contains `when` (the schedule's time)."""
+def run(
+    settings: Settings, deps: Dependencies, when: datetime, logger: Any = None, config_error: str | None = None
+) -> RunReport:
+    """One run deciding the minute that contains `when` (the schedule's time); `config_error`: why the fleets
+    object could not be used (the run goes on with the last good fleets and counts ConfigErrors)."""
     logger = logger or log
     started = deps.clock()
     minute = epoch_minute(when)
     now = minute_time(minute)
     fleets = settings.fleets
-    report = RunReport(stage=settings.stage, minute=now, fleets={})
+    report = RunReport(stage=settings.stage, minute=now, fleets={}, config_error=config_error)
 
     doc, version, readable = _load_state(deps.store, report, logger)
     history = {f.name: Series.from_json(doc["fleets"][f.name]) for f in fleets if f.name in doc.get("fleets", {})}
@@ -141,8 +146,6 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
     if modes.error:
         report.modes_error = modes.error
         logger.error("modes parameter unusable: every fleet capped at shadow", extra=modes_mod.describe(modes))
-    if modes.unknown_fleets:
-        logger.warning("modes parameter names unknown fleets", extra={"fleets": list(modes.unknown_fleets)})
     for f in fleets:
         report.fleets[f.name] = FleetReport(name=f.name, mode=modes.effective(f))
     working = [f for f in fleets if report.fleets[f.name].mode != "off"]
@@ -387,6 +390,8 @@ def _stage_metrics(report: RunReport) -> dict[str, Any]:
         "EndpointLatencyMs": report.endpoint_latency_ms,
         "ApplyErrors": report.apply_errors,
         "ReadErrors": report.read_errors,
+        "ConfigErrors": int(report.config_error is not None),
+        "ModesErrors": int(report.modes_error is not None),
     }
 
 

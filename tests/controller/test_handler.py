@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from controller import handler
 from controller.config import SettingsError
+from controller.fleets import FLEETS_KEY, FleetsUnavailable, document
 from tests.controller.fakes import FakeRuntime, fleet_spec
 
 REGION = "eu-west-1"
@@ -38,7 +39,7 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         "STAGE": "Test",
         "ENDPOINT_NAME": "rl-autoscaler-test",
         "STATE_BUCKET": BUCKET,
-        "FLEETS": json.dumps([spec]),
+        "FLEETS_KEY": FLEETS_KEY,
         "MODES_PARAMETER": PARAM,
         "HISTORY_MINUTES": "16",
     }
@@ -46,9 +47,9 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.setenv(k, v)
     runtime = FakeRuntime()
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [spec]))
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="prod")
         ecs.create_service(cluster="prod", serviceName="checkout", desiredCount=3)
@@ -65,7 +66,7 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         handler.reset()
         handler.CLIENT_OVERRIDES.clear()
         handler.CLIENT_OVERRIDES["sagemaker-runtime"] = runtime
-        yield {"ecs": ecs, "cw": cw, "runtime": runtime}
+        yield {"ecs": ecs, "cw": cw, "runtime": runtime, "spec": spec}
         handler.reset()
         handler.CLIENT_OVERRIDES.clear()
 
@@ -135,7 +136,9 @@ def test_an_event_without_time_decides_the_current_minute(stage: dict[str, Any])
 
 
 def test_a_run_that_cannot_record_its_state_fails_so_the_minute_is_retried(stage: dict[str, Any]) -> None:
+    handler._build(handler.os.environ)[2].load()  # the container has read its fleets
     s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=BUCKET, Key=FLEETS_KEY)
     s3.delete_bucket(Bucket=BUCKET)
     with pytest.raises(handler.RunIncomplete, match="no change applied"):
         handler.lambda_handler(event(NOW), CONTEXT)
@@ -143,7 +146,39 @@ def test_a_run_that_cannot_record_its_state_fails_so_the_minute_is_retried(stage
 
 
 def test_invalid_settings_fail_the_invocation(stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLEETS", '[{"name": "x"}]')
+    monkeypatch.delenv("FLEETS_KEY")
     handler.reset()
-    with pytest.raises(SettingsError, match="FLEETS: fleets\\[0\\]: missing required field"):
+    with pytest.raises(SettingsError, match="FLEETS_KEY: environment variable missing"):
         handler.lambda_handler(event(NOW), CONTEXT)
+
+
+def stage_metric(stage: dict[str, Any], name: str) -> list[float]:
+    got = stage["cw"].get_metric_statistics(
+        Namespace="RLAutoscaler/Controller", MetricName=name, Dimensions=[{"Name": "Stage", "Value": "Test"}],
+        StartTime=NOW - timedelta(minutes=5), EndTime=NOW + timedelta(minutes=5), Period=60, Statistics=["Maximum"],
+    )  # fmt: skip
+    return [p["Maximum"] for p in got["Datapoints"]]
+
+
+def test_no_readable_fleets_object_fails_the_run_and_counts_a_config_error(stage: dict[str, Any]) -> None:
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=b'{"stage": "Test"}')
+    with pytest.raises(FleetsUnavailable, match=r"controller-fleets\.json \(ETag .*\): must be a JSON object"):
+        handler.lambda_handler(event(NOW), CONTEXT)
+    assert stage_metric(stage, "ConfigErrors") == [1.0]
+
+
+def test_fleets_are_read_once_and_re_read_when_the_object_changes(stage: dict[str, Any]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    handler.lambda_handler(event(NOW), CONTEXT)
+    source = handler._build(handler.os.environ)[2]
+    handler.lambda_handler(event(NOW + timedelta(minutes=1)), CONTEXT)
+    assert source.reads == 1  # unchanged: a 304, nothing parsed
+    other = {**stage["spec"], "name": "search", "target": {"kind": "ecs", "cluster": "prod", "service": "search"}}
+    s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [stage["spec"], other]))
+    out = handler.lambda_handler(event(NOW + timedelta(minutes=2)), CONTEXT)
+    assert source.reads == 2 and out["fleets"] == 2 and out["read_errors"] == 1  # no such service yet
+    twin = {**other, "target": stage["spec"]["target"]}
+    s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [stage["spec"], twin]))
+    out = handler.lambda_handler(event(NOW + timedelta(minutes=3)), CONTEXT)
+    assert out["fleets"] == 2 and "names the same target" in out["config_error"]  # the last good fleets run on
+    assert sorted(stage_metric(stage, "ConfigErrors")) == [0.0, 0.0, 0.0, 1.0]

@@ -18,7 +18,7 @@ FLEET_NAMES = {
 }  # fmt: skip
 STAGE_NAMES = {
     "Runs", "RunDurationMs", "FleetsDeciding", "Fallbacks", "ShieldOverrides", "StaleDataHolds", "ConflictHolds",
-    "EndpointLatencyMs", "ApplyErrors", "ReadErrors",
+    "EndpointLatencyMs", "ApplyErrors", "ReadErrors", "ConfigErrors", "ModesErrors",
 }  # fmt: skip
 
 
