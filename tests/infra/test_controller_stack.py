@@ -436,6 +436,67 @@ def test_controller_alarms_read_the_function_the_queue_and_the_contract_metrics(
         assert "First:" in _alarm(app, "Dev", name)["AlarmDescription"]
 
 
+ON_CALL_ALARMS = {
+    "controller-errors": ("AWS/Lambda", "Errors"),
+    "controller-not-running": ("RLAutoscaler/Controller", "Runs"),
+    "controller-stale-data": ("RLAutoscaler/Controller", "StaleDataHolds"),
+    "controller-read-errors": ("RLAutoscaler/Controller", "ReadErrors"),
+    "controller-apply-errors": ("RLAutoscaler/Controller", "ApplyErrors"),
+    "controller-conflict-holds": ("RLAutoscaler/Controller", "ConflictHolds"),
+    "controller-config-errors": ("RLAutoscaler/Controller", "ConfigErrors"),
+    "controller-modes-errors": ("RLAutoscaler/Controller", "ModesErrors"),
+    "controller-throttles": ("AWS/Lambda", "Throttles"),
+    "controller-duration": ("AWS/Lambda", "Duration"),
+}
+
+
+def _watched(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, metric, dimensions) of every metric an alarm reads, single-metric or math."""
+    if "MetricName" in alarm:
+        return [_metric(alarm)]
+    stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    return [(m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}) for m in stats]
+
+
+def _published_by_a_run(modes: str) -> set[str]:
+    """Stage-level metric names one controller run publishes (fakes for AWS, one fleet)."""
+    from tests.controller.fakes import World, fleets
+
+    world = World(fleets("checkout"), modes=modes)
+    world.fill("checkout", 900)
+    world.step()
+    return {d["MetricName"] for d in world.cloudwatch.put if len(d["Dimensions"]) == 1}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_on_call_failure_has_an_alarm_with_a_runbook(app: Synthesised, stage: str) -> None:
+    for name, (namespace, metric) in ON_CALL_ALARMS.items():
+        alarm = _alarm(app, stage, name)
+        assert (namespace, metric) in [(n, m) for n, m, _ in _watched(alarm)], name
+        description = alarm["AlarmDescription"]
+        assert "First:" in description and len(description) > 150, name
+    duration = _alarm(app, stage, "controller-duration")
+    assert duration["Threshold"] == 0.8 * app.stages[stage].config.controller.timeout_s * 1000
+    assert "--region eu-west-1" in _alarm(app, stage, "controller-modes-errors")["AlarmDescription"]
+
+
+def test_every_controller_metric_an_alarm_watches_is_published_by_a_run(app: Synthesised) -> None:
+    published = _published_by_a_run('{"stage": null, "fleets": {"checkuot": "off"}}')  # a modes error too
+    alarms = resources(app.template("Dev", "Monitoring"), "AWS::CloudWatch::Alarm").values()
+    watched = {
+        (namespace, metric, tuple(sorted(dims.items())))
+        for alarm in alarms
+        for namespace, metric, dims in _watched(alarm["Properties"])
+        if namespace in ("RLAutoscaler/Controller", "AWS/Lambda")
+    }
+    assert len({m for _, m, _ in watched}) >= 10
+    for namespace, metric, dims in watched:
+        if namespace == "AWS/Lambda":  # Lambda publishes these for the function
+            assert dict(dims) == {"FunctionName": "rl-autoscaler-dev-controller"}, metric
+        else:
+            assert dict(dims) == {"Stage": "Dev"} and metric in published, metric
+
+
 def _dashboard(app: Synthesised, stage: str) -> dict[str, Any]:
     dashboard = only(app.template(stage, "Monitoring"), "AWS::CloudWatch::Dashboard")
     return json.loads(joined(dashboard["Properties"]["DashboardBody"]))

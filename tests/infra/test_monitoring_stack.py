@@ -24,6 +24,13 @@ ALARMS = (
     "controller-fallback-rate",
     "controller-stale-data",
     "controller-dlq",
+    "controller-read-errors",
+    "controller-apply-errors",
+    "controller-conflict-holds",
+    "controller-config-errors",
+    "controller-modes-errors",
+    "controller-throttles",
+    "controller-duration",
 )
 
 
