@@ -370,6 +370,8 @@ class Settings:
     """A fleet whose newest published minute is older than this holds and counts StaleDataHold."""
     endpoint_timeout_s: float = 2.0
     endpoint_max_attempts: int = 2
+    handback_after_failed_runs: int = 5
+    """Consecutive failed runs of an active fleet before its own scaling is handed back (controller/handback.py)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.history_minutes <= 10_080:
@@ -387,6 +389,8 @@ class Settings:
             raise SettingsError(f"ENDPOINT_TIMEOUT_S: must be in (0, 60], got {self.endpoint_timeout_s}")
         if not 1 <= self.endpoint_max_attempts <= 10:
             raise SettingsError(f"ENDPOINT_MAX_ATTEMPTS: must be in 1..10, got {self.endpoint_max_attempts}")
+        if not 1 <= self.handback_after_failed_runs <= 60:
+            raise SettingsError(f"HANDBACK_AFTER_FAILED_RUNS: must be in 1..60, got {self.handback_after_failed_runs}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -417,4 +421,5 @@ class Settings:
             stale_after_minutes=number("STALE_AFTER_MINUTES", int, 10),
             endpoint_timeout_s=number("ENDPOINT_TIMEOUT_S", float, 2.0),
             endpoint_max_attempts=number("ENDPOINT_MAX_ATTEMPTS", int, 2),
+            handback_after_failed_runs=number("HANDBACK_AFTER_FAILED_RUNS", int, 5),
         )

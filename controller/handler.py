@@ -27,8 +27,9 @@ from controller import publish
 from controller.aws import Clients
 from controller.config import Settings
 from controller.fleets import FleetSource, FleetsUnavailable, Loaded
+from controller.handback import Scalers
 from controller.observe import epoch_minute, minute_time
-from controller.run import Dependencies, RunReport, parse_time, run
+from controller.run import Dependencies, RunReport, hand_back_now, parse_time, run
 from controller.state import S3Store
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "rl-autoscaler-controller"))
@@ -60,7 +61,7 @@ def _build(environ: Mapping[str, str]) -> tuple[Settings, Dependencies, FleetSou
         )
         _built["deps"] = Dependencies(
             cloudwatch=clients.cloudwatch, runtime=clients.sagemaker_runtime, ssm=clients.ssm, store=store,
-            adapters={},
+            adapters={}, scalers=Scalers(clients),
         )  # fmt: skip
     return _built["settings"], _built["deps"], _built["source"]
 
@@ -127,9 +128,52 @@ def _log_fleets(report: RunReport) -> None:
             )
 
 
+ON_CALL = "handed back by on-call"
+
+
+def _hand_back(event: Mapping[str, Any], base: Settings, deps: Dependencies, source: FleetSource) -> dict[str, Any]:
+    """`{"action": "hand-back", "fleets": [...]}` (all fleets without `fleets`): restore and latch in shadow."""
+    names = event.get("fleets")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ValueError('fleets: must be a list of fleet names, e.g. {"action": "hand-back", "fleets": ["web"]}')
+    settings = _with_fleets(base, deps, source.load())
+    return hand_back_now(settings, deps, names, ON_CALL, logger)
+
+
+def _stack_event(event: Mapping[str, Any], base: Settings, deps: Dependencies) -> dict[str, Any]:
+    """The stack's hand-back custom resource: on Delete every fleet's own scaling is restored; then answer."""
+    import json
+    import urllib.request
+
+    status, reason, data = "SUCCESS", "nothing to do", {}
+    if event["RequestType"] == "Delete":
+        try:
+            data = hand_back_now(base, deps, None, None, logger)
+            reason = f"handed back {len(data['handed_back'])} fleets"
+            data = {"HandedBack": len(data["handed_back"]), "Errors": len(data["errors"])}
+        except Exception as err:  # the stack's removal goes on: the alarms and the log say what was not restored
+            logger.exception("hand-back at stack removal failed")
+            reason = f"hand-back failed: {type(err).__name__}: {err}"[:500]
+    body = {
+        "Status": status, "Reason": reason, "PhysicalResourceId": f"{base.stage}-controller-hand-back",
+        "StackId": event["StackId"], "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"], "Data": data,
+    }  # fmt: skip
+    request = urllib.request.Request(
+        event["ResponseURL"], data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": ""}
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+    return body
+
+
 @logger.inject_lambda_context(log_event=True)
 def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     base, deps, source = _build(os.environ)
+    if isinstance(event, Mapping) and event.get("action") == "hand-back":
+        return _hand_back(event, base, deps, source)
+    if isinstance(event, Mapping) and "RequestType" in event and "ResponseURL" in event:
+        return _stack_event(event, base, deps)
     stamp = event.get("time") if isinstance(event, Mapping) else None
     if isinstance(stamp, str) and stamp:
         when = parse_time(stamp)

@@ -7,7 +7,9 @@ Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
 `ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`, `ConfigErrors` (1: the fleets
+`StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`, `HandBackErrors` (fleets whose
+own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow after a hand-back),
+`ConfigErrors` (1: the fleets
 object could not be used), `ModesErrors` (1: the modes parameter could not be used).
 """
 
@@ -47,6 +49,8 @@ STAGE_METRICS: dict[str, str] = {
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",
+    "HandBackErrors": "Count",
+    "HandedBack": "Count",
     "ConfigErrors": "Count",
     "ModesErrors": "Count",
 }

@@ -184,6 +184,9 @@ class ControllerSettings(_Frozen):
     """Alarm when more than this share of the deciding fleets fell back to the rule, 3 of 5 minutes."""
     stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
     """Alarm when some fleet held on stale data in every minute of this window."""
+    handback_after_failed_runs: int = Field(default=5, ge=1, le=60)
+    """An active fleet that failed this many runs in a row (unreadable, stale, change refused) is handed back to
+    its own scaling and held in shadow (controller/handback.py)."""
 
     @model_validator(mode="after")
     def _timing(self) -> ControllerSettings:

@@ -211,6 +211,13 @@ class ControllerStack(cdk.Stack):
             ),
         )
         self.schedule.node.add_dependency(schedule_policy, self.invoke_config)
+        # The stack's removal hands every fleet back: this resource's Delete invokes the function (controller/
+        # handback.py). The schedule depends on it, so the schedule goes first and no run takes a fleet again.
+        self.hand_back = cdk.CustomResource(
+            self, "HandBackOnRemoval", service_token=self.function.function_arn, resource_type="Custom::HandBack"
+        )
+        self.hand_back.node.add_dependency(policy)
+        self.schedule.node.add_dependency(self.hand_back)
 
         cdk.CfnOutput(self, "FunctionName", value=self.function.function_name)
         cdk.CfnOutput(self, "ModesParameter", value=self.modes.parameter_name)

@@ -51,6 +51,7 @@ def controller_environment(config: StageConfig, artifact: ModelArtifact, bucket_
         "STALE_AFTER_MINUTES": str(settings.stale_after_minutes),
         "ENDPOINT_TIMEOUT_S": f"{settings.endpoint_timeout_s:g}",
         "ENDPOINT_MAX_ATTEMPTS": str(settings.endpoint_max_attempts),
+        "HANDBACK_AFTER_FAILED_RUNS": str(settings.handback_after_failed_runs),
         "POWERTOOLS_SERVICE_NAME": "rl-autoscaler-controller",
         "POWERTOOLS_METRICS_NAMESPACE": CONTROLLER_NAMESPACE,
     }

@@ -163,6 +163,21 @@ COUNTED_FAILURES: tuple[tuple[str, str, str], ...] = (
         "First: read 'conflict hold' in {runbook}; remove that policy or switch the fleet to shadow in {modes}.",
     ),
     (
+        "controller-hand-back-errors",
+        "HandBackErrors",
+        "The controller could not suspend (taking a fleet active) or restore (handing it back) a team's own scaling "
+        "(Application Auto Scaling scalable target or Auto Scaling group processes): a fleet it could not suspend is "
+        "not scaled; one it could not restore is retried every minute. First: read 'hand-back' in {runbook}; the "
+        "resource needs the tag {tag}.",
+    ),
+    (
+        "controller-handed-back",
+        "HandedBack",
+        "A fleet was handed back to its own scaling (after failed runs in a row, or by on-call) and is held in "
+        "shadow. First: read 'handed back' in {runbook}; once fixed, set the fleet to shadow then active in {modes} "
+        "to let the controller take it again.",
+    ),
+    (
         "controller-config-errors",
         "ConfigErrors",
         "The stage's fleets object (config/controller-fleets.json in the stage bucket) could not be read or refused "

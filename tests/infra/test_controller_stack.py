@@ -445,6 +445,8 @@ ON_CALL_ALARMS = {
     "controller-conflict-holds": ("RLAutoscaler/Controller", "ConflictHolds"),
     "controller-config-errors": ("RLAutoscaler/Controller", "ConfigErrors"),
     "controller-modes-errors": ("RLAutoscaler/Controller", "ModesErrors"),
+    "controller-hand-back-errors": ("RLAutoscaler/Controller", "HandBackErrors"),
+    "controller-handed-back": ("RLAutoscaler/Controller", "HandedBack"),
     "controller-throttles": ("AWS/Lambda", "Throttles"),
     "controller-duration": ("AWS/Lambda", "Duration"),
 }
@@ -609,3 +611,17 @@ def test_an_arn_where_a_name_belongs_fails_synth_with_the_name_to_use() -> None:
         StageConfigError, match=r"fleets\[0\]\.target\.service: must be the ECS service's name.*use 'web'"
     ):
         select_stages(_stages_with("Prod", [arn]), "Prod", {})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stacks_removal_hands_the_fleets_back_before_the_schedule_goes(app: Synthesised, stage: str) -> None:
+    template = app.template(stage, "Controller")
+    ((logical, resource),) = resources(template, "Custom::HandBack").items()
+    (function_id,) = [
+        k for k, f in resources(template, "AWS::Lambda::Function").items() if f["Properties"] == _function(template)
+    ]
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    schedule = next(iter(resources(template, "AWS::Scheduler::Schedule").values()))
+    assert logical in schedule["DependsOn"]  # deleted after the schedule: no run takes a fleet again
+    env = _function(template)["Environment"]["Variables"]
+    assert env["HANDBACK_AFTER_FAILED_RUNS"] == str(app.stages[stage].config.controller.handback_after_failed_runs)

@@ -29,6 +29,8 @@ ALARMS = (
     "controller-conflict-holds",
     "controller-config-errors",
     "controller-modes-errors",
+    "controller-hand-back-errors",
+    "controller-handed-back",
     "controller-throttles",
     "controller-duration",
 )
