@@ -190,8 +190,10 @@ def test_the_stacks_removal_hands_every_fleet_back(stage: Stage, monkeypatch: py
             return None
 
     monkeypatch.setattr(urllib.request, "urlopen", Sent)
-    event = {"RequestType": "Delete", "ResponseURL": "https://cloudformation-response", "StackId": "stack",
-             "RequestId": "r", "LogicalResourceId": "HandBackOnRemoval", "ResourceType": "Custom::HandBack"}  # fmt: skip
+    event = {
+        "RequestType": "Delete", "ResponseURL": "https://cloudformation-response", "StackId": "stack",
+        "RequestId": "r", "LogicalResourceId": "HandBackOnRemoval", "ResourceType": "Custom::HandBack",
+    }  # fmt: skip
     handler.lambda_handler(event, CONTEXT)
     assert stage.suspended_state() == TEAM_STATE and stage.processes() == {"ScheduledActions"}
     assert stage.records() == {}
