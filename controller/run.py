@@ -212,7 +212,8 @@ def run(
         if base is None:
             fr.reason += "; superseded: a newer minute already ran"
             continue
-        limited = limit(f, decision.desired, base, failing=ask.observation.failed_rpm > 0)
+        own = (ask.state.lowest, ask.state.highest)
+        limited = limit(f, decision.desired, base, ask.observation.failed_rpm > 0, *own)
         fr.limited = limited.applied
         if limited.reason:
             fr.reason += f"; {limited.reason}"

@@ -182,3 +182,35 @@ def test_fleets_are_read_once_and_re_read_when_the_object_changes(stage: dict[st
     out = handler.lambda_handler(event(NOW + timedelta(minutes=3)), CONTEXT)
     assert out["fleets"] == 2 and "names the same target" in out["config_error"]  # the last good fleets run on
     assert sorted(stage_metric(stage, "ConfigErrors")) == [0.0, 0.0, 0.0, 1.0]
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def test_a_throttled_api_is_retried_with_backoff_and_the_run_completes(stage: dict[str, Any]) -> None:
+    """ECS answers ThrottlingException to the first DescribeServices and the first UpdateService; botocore's
+    standard retry mode (bounded attempts, exponential backoff with jitter) retries both and the run applies."""
+    from botocore.awsrequest import AWSResponse
+
+    handler._build(handler.os.environ)
+    ecs = handler._built["clients"].get("ecs")
+    assert ecs.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    throttled: list[str] = []
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        operation = request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]
+        if operation in ("DescribeServices", "UpdateService") and operation not in throttled:
+            throttled.append(operation)
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
+        return None
+
+    ecs.meta.events.register_first("before-send.ecs", throttle)
+    out = handler.lambda_handler(event(NOW), CONTEXT)
+    assert throttled == ["DescribeServices", "UpdateService"]
+    assert (out["read_errors"], out["apply_errors"], out["changed"]) == (0, 0, 1) and desired(stage) == 7
