@@ -24,8 +24,6 @@ from .shield import Decisions, Shield, ShieldConfig
 
 log = logging.getLogger(__name__)
 
-_ACTION_NAMES = ("scale_in", "hold", "scale_out")  # indexed by sign(delta) + 1
-
 
 @dataclass(frozen=True)
 class Model:
@@ -55,7 +53,7 @@ class Prediction:
             {
                 "desired_machines": desired,
                 "delta": delta,
-                "action": _ACTION_NAMES[(delta > 0) - (delta < 0) + 1],
+                "action": contract.ACTIONS[(delta > 0) - (delta < 0) + 1],
                 "model_version": version,
                 "shielded": shielded,
                 "reason": reason,
