@@ -348,6 +348,16 @@ def _type_name(types: type | tuple[type, ...]) -> str:
 
 # -- run settings (environment of the Lambda) --------------------------------------------------------------
 
+BOUNDS: dict[str, tuple[float, float]] = {
+    "history_minutes": (1, 10_080),
+    "publication_lag_minutes": (0, 15),
+    "stale_after_minutes": (1, 120),
+    "endpoint_timeout_s": (0.1, 20),
+    "endpoint_max_attempts": (1, 5),
+    "handback_after_failed_runs": (1, 60),
+}
+"""The run settings' bounds, inclusive: one owner. The stage config (stacks/config.py) refuses the same at synth."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -374,23 +384,15 @@ class Settings:
     """Consecutive failed runs of an active fleet before its own scaling is handed back (controller/handback.py)."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.history_minutes <= 10_080:
-            raise SettingsError(f"HISTORY_MINUTES: must be in 1..10080, got {self.history_minutes}")
-        if not 0 <= self.publication_lag_minutes <= 60:
-            raise SettingsError(f"PUBLICATION_LAG_MINUTES: must be in 0..60, got {self.publication_lag_minutes}")
-        if not 1 <= self.stale_after_minutes <= 1440:
-            raise SettingsError(f"STALE_AFTER_MINUTES: must be in 1..1440, got {self.stale_after_minutes}")
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{name.upper()}: must be in {low:g}..{high:g}, got {value}")
         if self.stale_after_minutes <= self.publication_lag_minutes:
             raise SettingsError(
                 f"STALE_AFTER_MINUTES ({self.stale_after_minutes}) must exceed PUBLICATION_LAG_MINUTES "
                 f"({self.publication_lag_minutes}), or every fleet would hold"
             )
-        if not 0 < self.endpoint_timeout_s <= 60:
-            raise SettingsError(f"ENDPOINT_TIMEOUT_S: must be in (0, 60], got {self.endpoint_timeout_s}")
-        if not 1 <= self.endpoint_max_attempts <= 10:
-            raise SettingsError(f"ENDPOINT_MAX_ATTEMPTS: must be in 1..10, got {self.endpoint_max_attempts}")
-        if not 1 <= self.handback_after_failed_runs <= 60:
-            raise SettingsError(f"HANDBACK_AFTER_FAILED_RUNS: must be in 1..60, got {self.handback_after_failed_runs}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:

@@ -166,15 +166,23 @@ class RetentionConfig(_Frozen):
     """CloudWatch Logs retention of the training state machine's execution log."""
 
 
+def _bounded(name: str, default: float) -> Any:
+    """A controller setting within the bounds the controller itself enforces (controller.config.BOUNDS)."""
+    from controller.config import BOUNDS
+
+    low, high = BOUNDS[name]
+    return Field(default=default, ge=low, le=high)
+
+
 class ControllerSettings(_Frozen):
     """The controller Lambda of the stage (stacks/controller.py); its fleets are the stage's `fleets`."""
 
-    publication_lag_minutes: int = Field(default=OBSERVATION_LAG_MINUTES, ge=0, le=15)
+    publication_lag_minutes: int = _bounded("publication_lag_minutes", OBSERVATION_LAG_MINUTES)
     """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
-    stale_after_minutes: int = Field(default=10, ge=1, le=120)
+    stale_after_minutes: int = _bounded("stale_after_minutes", 10)
     """A fleet whose newest complete minute is older than this holds (never acts) and counts StaleDataHold."""
-    endpoint_timeout_s: float = Field(default=2, gt=0, le=20)
-    endpoint_max_attempts: int = Field(default=2, ge=1, le=5)
+    endpoint_timeout_s: float = _bounded("endpoint_timeout_s", 2)
+    endpoint_max_attempts: int = _bounded("endpoint_max_attempts", 2)
     memory_mb: int = Field(default=512, ge=128, le=10240)
     timeout_s: int = Field(default=50, ge=10, le=55)
     """Below the one-minute schedule, so a run ends before the next one starts."""
@@ -184,7 +192,7 @@ class ControllerSettings(_Frozen):
     """Alarm when more than this share of the deciding fleets fell back to the rule, 3 of 5 minutes."""
     stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
     """Alarm when some fleet held on stale data in every minute of this window."""
-    handback_after_failed_runs: int = Field(default=5, ge=1, le=60)
+    handback_after_failed_runs: int = _bounded("handback_after_failed_runs", 5)
     """An active fleet that failed this many runs in a row (unreadable, stale, change refused) is handed back to
     its own scaling and held in shadow (controller/handback.py)."""
 

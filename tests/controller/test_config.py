@@ -170,3 +170,16 @@ def test_run_time_parser_refuses_what_synth_refuses(fleets: list[dict[str, Any]]
     with pytest.raises(FleetConfigError) as err:
         parse_fleets(fleets, "Dev", "rl-autoscaler-dev")
     assert message in str(err.value)
+
+
+def test_settings_bounds_have_one_owner_that_synth_and_run_time_share() -> None:
+    from controller.config import BOUNDS
+    from stacks.config import ControllerSettings
+
+    for name, (low, high) in BOUNDS.items():
+        if name == "history_minutes":  # from the artifact's metadata, not the stage config
+            continue
+        metadata = {type(m).__name__: m for m in ControllerSettings.model_fields[name].metadata}
+        assert (metadata["Ge"].ge, metadata["Le"].le) == (low, high), name
+        with pytest.raises(SettingsError, match=name.upper()):
+            Settings.from_env({**ENV, "FLEETS_KEY": "k", name.upper(): str(high + 1)})
