@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller import handback, publish, state
+from controller import core, handback, publish, state
 from controller import modes as modes_mod
 from controller.config import FleetConfig, Settings
-from controller.decide import Ask, Decider, Decision
-from controller.limits import limit, minute_base
+from controller.decide import Decider, Decision
 from controller.observe import Observation, Observer, Series, epoch_minute, minute_time
 from controller.targets.base import FleetState, TargetAdapter
 
@@ -189,42 +188,25 @@ def run(
     states = _read_states(deps, working, report, logger)
     conflicts = {**_conflicts(deps, [f for f in active if f.name not in held], logger), **held}
 
-    asks: list[Ask] = []
+    asks, stale = core.asks(working, observations, states)
     for f in working:
         fr, obs = report.fleets[f.name], observations[f.name]
         if obs.load_rpm:
             fr.load_rpm, fr.failed_rpm = obs.last_load, obs.failed_rpm
-        if obs.stale:
-            fr.stale_hold = True
-            fr.reason = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
-        elif f.name in states:
-            asks.append(Ask(f, obs, states[f.name]))
+        if f.name in stale:
+            fr.stale_hold, fr.reason = True, stale[f.name]
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
     report.endpoint_calls = decided.calls
     report.endpoint_latency_ms = decided.latency_ms if decided.calls else None
     report.errors += decided.errors
 
-    to_apply: list[tuple[FleetConfig, int]] = []
+    modes_now = {name: fr.mode for name, fr in report.fleets.items()}
+    planned, to_apply, bases = core.plan(asks, decisions, modes_now, conflicts, bases, minute)
     for ask, decision in zip(asks, decisions):
-        f, fr = ask.fleet, report.fleets[ask.fleet.name]
+        fr, p = report.fleets[ask.fleet.name], planned[ask.fleet.name]
         _record(fr, decision)
-        base = minute_base(bases.get(f.name), minute, ask.state.desired)
-        if base is None:
-            fr.reason += "; superseded: a newer minute already ran"
-            continue
-        own = (ask.state.lowest, ask.state.highest)
-        limited = limit(f, decision.desired, base, ask.observation.failed_rpm > 0, *own)
-        fr.limited = limited.applied
-        if limited.reason:
-            fr.reason += f"; {limited.reason}"
-        if fr.mode != "active":
-            continue
-        if f.name in conflicts:
-            fr.conflict_hold = True
-            fr.reason += f"; hold: {conflicts[f.name]}"
-            continue
-        bases[f.name] = {"minute": minute, "base": base}
-        to_apply.append((f, limited.applied))
+        fr.limited, fr.conflict_hold = p.limited, p.conflict
+        fr.reason += p.reason
 
     if readable:
         saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger, records)
