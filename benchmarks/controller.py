@@ -7,20 +7,25 @@ What runs for real: the whole `controller.run.run` (observe, decide, limits, sta
 contract's local validation, boto3's sagemaker-runtime client and the HTTP call to `python -m inference.serve`
 (`inference.endpoint.LocalEndpoint`, gunicorn) serving a packaged policy: the given one, or
 artifacts/model/model.tar.gz, or a small random one built in a subprocess (so torch never loads here).
-What is stubbed, in memory: CloudWatch (GetMetricData over recorded minutes, PutMetricData), SSM, the state store
-and the targets (1,000 ECS-like fleets); the stubs answer at once, so API latency is not in the figures.
+Each run first reads the stage's fleets object (`controller.fleets.FleetSource`: the JSON the stack ships, parsed
+with the run-time schema); the stub S3 never answers "not modified", so every run reads and parses all fleets (the
+worst case: a container re-reads only when the object changed).
+What is stubbed, in memory: S3 (the fleets object), CloudWatch (GetMetricData over recorded minutes,
+PutMetricData), SSM, the state store and the targets (1,000 ECS-like fleets); the stubs answer at once, so API
+latency is not in the figures.
 
-Reports: `run_s` (median over the runs after the first; the first fetches the whole history window and is
-reported as `first_run_s`), `endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets),
-`peak_rss_mb` (the process's peak resident memory, what Lambda reports as Max Memory Used; it includes the
-stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Python memory one extra run
-allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
-call < 1 s, memory < 256 MB.
+Reports: `run_s` (median over the runs after the first, config read included; the first fetches the whole history
+window and is reported as `first_run_s`), `config_read_s` (median of the fleets object's read and parse),
+`endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets), `peak_rss_mb` (the process's
+peak resident memory, what Lambda reports as Max Memory Used; it includes the stubs' recorded metrics, which
+grow with --history), `run_allocated_peak_mb` (Python memory one extra run allocates at its peak, tracemalloc:
+the controller's own working memory) and the targets: run < 10 s, endpoint call < 1 s, memory < 256 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -40,7 +45,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from controller.config import FleetConfig, Settings, parse_fleets  # noqa: E402
+from controller.config import FleetConfig, Settings  # noqa: E402
+from controller.fleets import FleetSource, document  # noqa: E402
 from controller.observe import epoch_minute, minute_time  # noqa: E402
 from controller.run import Dependencies, run  # noqa: E402
 from controller.state import MemoryStore  # noqa: E402
@@ -92,6 +98,18 @@ class StubCloudWatch:
         return {}
 
 
+class StubS3:
+    """GetObject of one object, always in full (no 304: every run parses the fleets)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        import io
+
+        return {"Body": io.BytesIO(self.body), "ETag": '"bench"'}
+
+
 class StubSSM:
     def get_parameter(self, Name: str) -> dict[str, Any]:
         return {"Parameter": {"Value": '{"stage": null, "fleets": {}}'}}
@@ -122,7 +140,7 @@ class StubTarget:
         self.desired[fleet.name] = desired
 
 
-def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
+def fleet_specs(n: int) -> list[dict[str, Any]]:
     spec = []
     for i in range(n):
         dims = {"TargetGroup": f"targetgroup/svc-{i}/{i:016x}", "LoadBalancer": "app/shared/0123456789abcdef"}
@@ -141,7 +159,7 @@ def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
                 "target": {"kind": "ecs", "cluster": "prod", "service": f"svc-{i}"},
             }
         )
-    return parse_fleets(spec, "Bench")
+    return spec
 
 
 def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int, last: int) -> None:
@@ -189,12 +207,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from controller.aws import client_config
     from inference.endpoint import LocalEndpoint
 
-    fleets = fleet_configs(args.fleets)
+    source = FleetSource(
+        StubS3(document("Bench", fleet_specs(args.fleets))), "bench", "k", "Bench", "rl-autoscaler-bench"
+    )
+    fleets = source.load().fleets
     settings = Settings(
         stage="Bench",
         endpoint_name="rl-autoscaler-bench",
         state_bucket="bench",
-        fleets=fleets,
         modes_parameter="/rl-autoscaler/bench/controller/modes",
         history_minutes=args.history,
     )
@@ -214,13 +234,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             config=client_config(read_timeout=settings.endpoint_timeout_s, max_attempts=settings.endpoint_max_attempts),
         )
         deps = Dependencies(cloudwatch=cw, runtime=runtime, ssm=StubSSM(), store=store, adapters={"ecs": target})
-        runs = []
+        runs, reads = [], []
+
+        def one(k: int) -> Any:
+            started = time.perf_counter()
+            loaded = source.load()  # the config read: the whole object, parsed
+            reads.append(time.perf_counter() - started)
+            return run(dataclasses.replace(settings, fleets=loaded.fleets), deps, T0 + timedelta(minutes=k))
+
         for k in range(args.runs):
             started = time.perf_counter()
-            report = run(settings, deps, T0 + timedelta(minutes=k))
+            report = one(k)
             runs.append((time.perf_counter() - started, report))
         tracemalloc.start()  # one more minute, traced: what the run allocates (the stubs' recorded data excluded)
-        run(settings, deps, T0 + timedelta(minutes=args.runs))
+        one(args.runs)
         traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
@@ -235,6 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": str(model),
         "first_run_s": round(runs[0][0], 3),
         "run_s": round(statistics.median(steady), 3),
+        "config_read_s": round(statistics.median(reads), 3),
         "endpoint_call_s": round(statistics.median(endpoint_s), 3) if endpoint_s else None,
         "endpoint_calls_per_run": last.endpoint_calls,
         "fallbacks_last_run": last.fallbacks,
