@@ -23,7 +23,10 @@ Minutes are epoch minutes (`int(seconds // 60)`); a minute is the 60 s starting 
 
 from __future__ import annotations
 
+import base64
 import math
+import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,24 +115,34 @@ class Series:
             del self.failed[:cut]
             self.first = first
 
-    def load(self, begin: int, end: int) -> tuple[float, ...]:
-        """Requests of minutes `[begin, end]` (within the series), a minute without a datapoint as 0."""
+    def load(self, begin: int, end: int) -> array:
+        """Requests of minutes `[begin, end]` (within the series), a minute without a datapoint as 0 (an array of
+        doubles: 8 bytes a minute, no float objects kept for a day of 1,000 fleets)."""
         part = self.requests[begin - self.first : end - self.first + 1]
-        return tuple(0.0 if v != v else v for v in part)
+        return array("d", (0.0 if v != v else v for v in part))
 
     def failed_at(self, minute: int) -> float:
         i = minute - self.first
         return self.failed[i] if 0 <= i < len(self.failed) else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "first": self.first,
-            "r": [None if v != v else v for v in self.requests],
-            "f": {str(i): v for i, v in enumerate(self.failed) if v},
-        }
+        """`{"first", "z"}`: both arrays' little-endian doubles, zlib-compressed, base64 (no float objects: a day of
+        1,000 fleets is saved without building 3 million of them)."""
+        raw = array("d", self.requests)
+        raw.extend(self.failed)
+        if sys.byteorder != "little":
+            raw.byteswap()
+        return {"first": self.first, "z": base64.b64encode(zlib.compress(raw.tobytes(), 6)).decode()}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Series:
+        if "z" in doc:
+            raw = array("d", zlib.decompress(base64.b64decode(doc["z"])))
+            if sys.byteorder != "little":
+                raw.byteswap()
+            half = len(raw) // 2
+            return cls(int(doc["first"]), raw[:half], raw[half:])
+        # the earlier form: requests as a list (null: no datapoint), failed as {index: value}
         requests = [math.nan if v is None else float(v) for v in doc.get("r", [])]
         failed = array("d", _zeros(len(requests)))
         for i, v in doc.get("f", {}).items():
@@ -156,7 +169,7 @@ def _zeros(n: int) -> array:
 class Observation:
     """What a fleet's metrics say for the minute being decided."""
 
-    load_rpm: tuple[float, ...]
+    load_rpm: Sequence[float]
     """Requests per minute, oldest first, ending at `newest`; at most HISTORY_MINUTES values."""
     failed_rpm: float
     """Failed requests (sum of the failed metrics) in the minute `newest`."""
