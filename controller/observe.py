@@ -132,7 +132,7 @@ class Series:
         raw.extend(self.failed)
         if sys.byteorder != "little":
             raw.byteswap()
-        return {"first": self.first, "z": base64.b64encode(zlib.compress(raw.tobytes(), 6)).decode()}
+        return {"first": self.first, "z": base64.b64encode(zlib.compress(raw.tobytes(), 1)).decode()}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Series:
