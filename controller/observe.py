@@ -245,11 +245,9 @@ class Observer:
                 if isinstance(values, str):
                     failed_fleets.setdefault(q.fleet, values)
                     continue
-                got = fetched.setdefault(q.fleet, {"start": start, "requests": {}, "failed": {}})
+                got = fetched.setdefault(q.fleet, {"start": start, "requests": [], "failed": []})
                 got["start"] = max(got["start"], start)  # the minutes every query of the fleet covered
-                book = got[q.role]
-                for m, v in values.items():
-                    book[m] = book.get(m, 0.0) + v if q.role == "failed" else v
+                got[q.role].append(_compact(values, start, last))  # 8 bytes a minute until merged
         out: dict[str, Observation] = {}
         for fleet in fleets:
             series = history.get(fleet.name)
@@ -258,12 +256,7 @@ class Observer:
                 if series is None:
                     series = history[fleet.name] = Series(first=got["start"])
                 begin = got["start"]
-                series.merge(
-                    begin,
-                    last,
-                    {m: v for m, v in got["requests"].items() if m >= begin},
-                    {m: v for m, v in got["failed"].items() if m >= begin},
-                )
+                series.merge(begin, last, _points(got["requests"], begin), _points(got["failed"], begin))
             if series is not None:
                 series.trim(first)
             out[fleet.name] = self._observation(series, minute, last, failed_fleets.get(fleet.name))
@@ -337,6 +330,24 @@ class Observer:
         return Observation(
             load_rpm=load, failed_rpm=series.failed_at(newest), newest=newest, stale=stale, fetch_error=error
         )
+
+
+def _compact(values: Mapping[int, float], start: int, last: int) -> tuple[int, array]:
+    """A query's `{minute: value}` as (start, doubles over `[start, last]`, NaN where nothing was published)."""
+    out = _nans(last - start + 1)
+    for m, v in values.items():
+        out[m - start] = v
+    return start, out
+
+
+def _points(parts: list[tuple[int, array]], begin: int) -> dict[int, float]:
+    """The published minutes from `begin` on, summed over the parts (a fleet's failed metrics add up)."""
+    out: dict[int, float] = {}
+    for start, values in parts:
+        for i, v in enumerate(values):
+            if v == v and start + i >= begin:
+                out[start + i] = out.get(start + i, 0.0) + v
+    return out
 
 
 def _pack(queries: list[_Query], last: int) -> list[tuple[list[_Query], int]]:
