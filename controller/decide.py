@@ -117,12 +117,20 @@ class Decider:
         timestamp = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
         encoded = [json.dumps(instance(a, timestamp), separators=(",", ":")).encode() for a in asks]
         chunks = self._chunks(encoded)
+        checked = [self._check(c, asks, encoded) for c in chunks]  # in turn: one parsed chunk in memory at a time
         started = time.perf_counter()
+
+        def call(item: tuple[list[int], tuple[list[int], dict[int, Decision]]]) -> list[Decision]:
+            chunk, (sent, decisions) = item
+            if sent:
+                decisions.update(self._invoke(sent, _body(encoded, sent), asks, stats))
+            return [decisions[i] for i in chunk]
+
         if len(chunks) == 1:
-            results = [self._call(chunks[0], asks, encoded, stats)]
+            results = [call((chunks[0], checked[0]))]
         else:
             with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(chunks))) as pool:
-                results = list(pool.map(lambda c: self._call(c, asks, encoded, stats), chunks))
+                results = list(pool.map(call, zip(chunks, checked)))
         stats.latency_ms = (time.perf_counter() - started) * 1000.0
         for chunk, decisions in zip(chunks, results):
             for i, decision in zip(chunk, decisions):
@@ -144,7 +152,10 @@ class Decider:
             chunks.append(current)
         return chunks
 
-    def _call(self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes], stats: DecideStats) -> list[Decision]:
+    def _check(
+        self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes]
+    ) -> tuple[list[int], dict[int, Decision]]:
+        """(the instances to send, the fallbacks of those the contract's own parser refuses)."""
         decisions: dict[int, Decision] = {}
         sent = list(chunk)
         if _refused(_body(encoded, sent)) is not None:  # the contract's own parser, once per chunk
@@ -158,9 +169,7 @@ class Decider:
                 for i in sent:
                     decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
                 sent = []
-        if sent:
-            decisions.update(self._invoke(sent, _body(encoded, sent), asks, stats))
-        return [decisions[i] for i in chunk]
+        return sent, decisions
 
     def _invoke(self, sent: list[int], body: bytes, asks: Sequence[Ask], stats: DecideStats) -> dict[int, Decision]:
         try:
