@@ -5,12 +5,13 @@ read exactly these names.
 
 Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`, `WarmingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
-`ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1).
+`ShieldOverride`, `StaleDataHold`, `ConflictHold`, `ShortHistory` (0/1; `ShortHistory`: the decision was asked
+with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`, `HandBackErrors` (fleets whose
-own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow after a hand-back),
-`ConfigErrors` (1: the fleets
-object could not be used), `ModesErrors` (1: the modes parameter could not be used).
+`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`,
+`HandBackErrors` (fleets whose own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow
+after a hand-back), `ConfigErrors` (1: the fleets object could not be used), `ModesErrors` (1: the modes parameter
+could not be used).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ FLEET_METRICS: dict[str, str] = {
     "ShieldOverride": "Count",
     "StaleDataHold": "Count",
     "ConflictHold": "Count",
+    "ShortHistory": "Count",
 }
 STAGE_METRICS: dict[str, str] = {
     "Runs": "Count",
@@ -46,6 +48,7 @@ STAGE_METRICS: dict[str, str] = {
     "ShieldOverrides": "Count",
     "StaleDataHolds": "Count",
     "ConflictHolds": "Count",
+    "ShortHistories": "Count",
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",

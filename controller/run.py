@@ -64,6 +64,9 @@ class FleetReport:
     """Suspending or restoring the team's own scaling failed (counted in HandBackErrors)."""
     latched: str | None = None
     """Held in shadow after a hand-back (N failed runs, on-call): why."""
+    short_history: bool = False
+    """Asked with fewer minutes of requests than the policy reads (HISTORY_MINUTES): the answer's reason says
+    how the endpoint decided (the policy at that length, or the fallback rule)."""
     read_error: str | None = None
     apply_error: str | None = None
     reason: str = ""
@@ -107,6 +110,10 @@ class RunReport:
     @property
     def conflict_holds(self) -> int:
         return self._count("conflict_hold")
+
+    @property
+    def short_histories(self) -> int:
+        return self._count("short_history")
 
     @property
     def apply_errors(self) -> int:
@@ -195,6 +202,8 @@ def run(
             fr.load_rpm, fr.failed_rpm = obs.last_load, obs.failed_rpm
         if f.name in stale:
             fr.stale_hold, fr.reason = True, stale[f.name]
+        elif f.name in states:
+            fr.short_history = len(obs.load_rpm) < settings.history_minutes
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
     report.endpoint_calls = decided.calls
     report.endpoint_latency_ms = decided.latency_ms if decided.calls else None
@@ -458,6 +467,7 @@ def _fleet_metrics(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
                 ShieldOverride=int(fr.shield_override),
                 StaleDataHold=int(fr.stale_hold),
                 ConflictHold=int(fr.conflict_hold),
+                ShortHistory=int(fr.short_history),
             )
         out.append((fr.name, values))
     return out
@@ -472,6 +482,7 @@ def _stage_metrics(report: RunReport) -> dict[str, Any]:
         "ShieldOverrides": report.shield_overrides,
         "StaleDataHolds": report.stale_holds,
         "ConflictHolds": report.conflict_holds,
+        "ShortHistories": report.short_histories,
         "EndpointLatencyMs": report.endpoint_latency_ms,
         "ApplyErrors": report.apply_errors,
         "ReadErrors": report.read_errors,

@@ -214,3 +214,11 @@ def test_a_throttled_api_is_retried_with_backoff_and_the_run_completes(stage: di
     out = handler.lambda_handler(event(NOW), CONTEXT)
     assert throttled == ["DescribeServices", "UpdateService"]
     assert (out["read_errors"], out["apply_errors"], out["changed"]) == (0, 0, 1) and desired(stage) == 7
+
+
+def test_out_of_range_economics_fail_the_invocation_and_change_no_fleet(stage: dict[str, Any]) -> None:
+    spec = {**stage["spec"], "economics": {"machine_cost": 5000}}
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [spec]))
+    with pytest.raises(FleetsUnavailable, match=r"fleets\[0\]\.economics\.machine_cost: must be in \[0, 1000\]"):
+        handler.lambda_handler(event(NOW), CONTEXT)
+    assert desired(stage) == 3 and not stage["runtime"].bodies  # nothing asked, nothing changed
