@@ -5,7 +5,9 @@ read exactly these names.
 
 Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`, `WarmingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
-`ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1).
+`ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1); in shadow mode the scorecard, timestamped with the minute
+priced (`controller.counterfactual`): `PolicyProfit`, `FleetProfit` ($), `PolicyFailedRequests`,
+`FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`, and `Unpriceable` (0/1).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
 `StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
 """
@@ -34,7 +36,18 @@ FLEET_METRICS: dict[str, str] = {
     "ShieldOverride": "Count",
     "StaleDataHold": "Count",
     "ConflictHold": "Count",
+    "Unpriceable": "Count",
 }
+SCORECARD_METRICS: dict[str, str] = {
+    "PolicyProfit": "None",
+    "FleetProfit": "None",
+    "PolicyFailedRequests": "Count",
+    "FleetFailedRequests": "Count",
+    "PolicyMachineMinutes": "Count",
+    "FleetMachineMinutes": "Count",
+}
+"""The shadow scorecard (`controller.counterfactual`), per fleet, timestamped with the minute priced."""
+FLEET_METRICS.update(SCORECARD_METRICS)
 STAGE_METRICS: dict[str, str] = {
     "Runs": "Count",
     "RunDurationMs": "Milliseconds",

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller import counterfactual, publish, state
 from controller import modes as modes_mod
-from controller import publish, state
 from controller.config import FleetConfig, Settings
 from controller.decide import Ask, Decider, Decision
 from controller.limits import limit, minute_base
@@ -59,6 +59,10 @@ class FleetReport:
     """What is now set on the target (active mode, applied or already there)."""
     fallback: bool = False
     shield_override: bool = False
+    model_version: str | None = None
+    """The model that decided (None: the fallback rule)."""
+    scorecard: str | None = None
+    """Shadow only: why the counterfactual was anchored, or why it is not priced this run."""
     stale_hold: bool = False
     conflict_hold: bool = False
     read_error: str | None = None
@@ -79,6 +83,8 @@ class RunReport:
     state_saved: bool = False
     modes_error: str | None = None
     errors: list[str] = field(default_factory=list)
+    counterfactuals: dict[str, counterfactual.Counterfactual] = field(default_factory=dict)
+    """Shadow fleets' counterfactuals after this run (their minutes priced this run in `priced`)."""
 
     def _count(self, attr: str) -> int:
         return sum(1 for f in self.fleets.values() if getattr(f, attr))
@@ -167,6 +173,12 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
 
     states = _read_states(deps, working, report, logger)
     conflicts = _conflicts(deps, active, logger)
+    shadow = [f for f in working if report.fleets[f.name].mode == "shadow"]
+    cfs, no_cf = counterfactual.prepare(shadow, doc.get("counterfactual", {}), states, history, observations, minute)
+    report.counterfactuals = cfs
+    for name, why in [*no_cf.items(), *((n, "; ".join(cf.notes)) for n, cf in cfs.items() if cf.notes)]:
+        report.fleets[name].scorecard = why
+        logger.warning(why, extra={"fleet": name})
 
     asks: list[Ask] = []
     for f in working:
@@ -176,6 +188,10 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
         if obs.stale:
             fr.stale_hold = True
             fr.reason = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
+            if f.name in cfs:
+                cfs[f.name].decide(minute, None, stale=True)
+        elif f.name in cfs:  # shadow: the policy decides its own fleet, fed the real fleet's requests
+            asks.append(Ask(f, cfs[f.name].observation(obs), cfs[f.name].fleet_state()))
         elif f.name in states:
             asks.append(Ask(f, obs, states[f.name]))
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
@@ -195,6 +211,8 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
         fr.limited = limited.applied
         if limited.reason:
             fr.reason += f"; {limited.reason}"
+        if f.name in cfs:
+            cfs[f.name].decide(minute, limited.applied, fallback=decision.fallback)
         if fr.mode != "active":
             continue
         if f.name in conflicts:
@@ -205,7 +223,10 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
         to_apply.append((f, limited.applied))
 
     if readable:
-        report.state_saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger)
+        cf_docs = {n: cf.to_json() for n, cf in cfs.items()}
+        report.state_saved = _save_state(
+            deps.store, fleets, history, bases, minute, version, report, logger, counterfactuals=cf_docs
+        )
     if to_apply and not report.state_saved:
         logger.error("state not saved: nothing applied this run", extra={"fleets": len(to_apply)})
     else:
@@ -213,6 +234,10 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
 
     report.duration_ms = (deps.clock() - started) * 1000.0
     data = publish.datums(settings.stage, now, _fleet_metrics(report), _stage_metrics(report))
+    if report.state_saved:  # priced minutes are published once: by the run whose state records them priced
+        for name, cf in cfs.items():
+            for p in cf.priced:
+                data += publish.datums(settings.stage, minute_time(p.minute), [(name, p.metrics())], {})
     report.publish_calls, errors = publish.put(deps.cloudwatch, data)
     for message in errors:
         report.errors.append(message)
@@ -261,6 +286,7 @@ def _save_state(
     version: str | None,
     report: RunReport,
     logger: Any,
+    counterfactuals: Mapping[str, Any] | None = None,
 ) -> bool:
     names = [f.name for f in fleets]
     doc = {
@@ -268,6 +294,7 @@ def _save_state(
         "minute": minute,
         "fleets": {n: history[n].to_json() for n in names if n in history},
         "limits": {n: bases[n] for n in names if n in bases},
+        "counterfactual": dict(counterfactuals or {}),
     }
     try:
         store.save(state.RUN_STATE_KEY, state.encode(doc), version)
@@ -322,6 +349,7 @@ def _record(fr: FleetReport, decision: Decision) -> None:
     fr.policy_desired = decision.desired
     fr.fallback = decision.fallback
     fr.shield_override = decision.shielded
+    fr.model_version = decision.model_version
     fr.reason = decision.reason
 
 
@@ -371,6 +399,8 @@ def _fleet_metrics(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
                 StaleDataHold=int(fr.stale_hold),
                 ConflictHold=int(fr.conflict_hold),
             )
+        if fr.mode == "shadow":
+            values["Unpriceable"] = int(bool(fr.scorecard and "cannot be priced" in fr.scorecard))
         out.append((fr.name, values))
     return out
 
