@@ -124,6 +124,9 @@ class Counterfactual:
             doc = {k: (list(v) if isinstance(v, list) else v) for k, v in stored.items()}
             cf = cls(fleet, doc, econ)
             if real is not None:
+                queue = cf.doc["queue"]
+                if queue and int(queue[-1][0]) == minute - 1:  # served through the minute: the fewer of its start's
+                    queue[-1][3] = min(int(queue[-1][3]), real.serving)  # and its end's (cuts, then arrivals)
                 cf.doc["real"] = [real.serving, real.warming]
             return cf
         if real is None:

@@ -50,6 +50,9 @@ MODES_PARAMETER = "/rl-autoscaler/rehearsal/controller/modes"
 REGION = "eu-west-1"
 CENT = 0.005
 """Profits that differ by less than half a cent are equal."""
+SCORECARD_TOLERANCE = 0.005
+"""The shadow scorecard's sides equal the simulator's profits within 0.5 % (capacity noise: the policy's side is
+priced at nominal capacity, the real fleet's machines are counted at the start of each minute)."""
 
 
 def fleet_spec(trace: str, seed: int, mode: str = "active") -> dict[str, Any]:
@@ -213,6 +216,44 @@ class Loop:
         return out
 
 
+def shadow_scorecard(endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int) -> dict[str, Any]:
+    """The fleet in shadow over the same minutes: its own target-tracking scaler runs it, the controller keeps the
+    policy's counterfactual fleet and publishes the scorecard; read back with ``controller.scorecard`` (one period
+    over the minutes) beside the simulated fleet's own profit over them."""
+    from controller import scorecard
+
+    loop = Loop(endpoint, trace, seed, mode="shadow", publication_lag=lag)
+    fleet_totals: dict[str, float] = {}
+    with loop.running():
+        for m in range(minutes + lag + 2):  # the last runs price the last minutes (their requests published)
+            if m == minutes + 1:
+                fleet_totals = dict(loop.fleet_state()["totals"])  # the fleet after minutes 0 .. minutes - 1
+            loop.run(m)
+        start = loop.t0
+        days = scorecard.read_days(
+            loop.deps.cloudwatch, STAGE, [FLEET], start, start + timedelta(minutes=minutes), minutes * 60
+        )[FLEET]
+    verdict = scorecard.judge(FLEET, days)
+    return {
+        "minutes_priced": verdict.minutes,
+        "policy_profit": round(verdict.policy_profit, 4),
+        "fleet_profit": round(verdict.fleet_profit, 4),
+        "fleet_own_scaler_profit": round(fleet_totals["reward"], 4),
+        "policy_failed": verdict.policy_failed,
+        "fleet_failed": verdict.fleet_failed,
+        "fleet_own_scaler_failed": fleet_totals["failed"],
+        "policy_machine_minutes": verdict.policy_machine_minutes,
+        "fleet_machine_minutes": verdict.fleet_machine_minutes,
+        "fleet_own_scaler_machine_minutes": fleet_totals["machine_minutes"],
+        "fallback_minutes": verdict.fallback_minutes,
+    }
+
+
+def relative(a: float, b: float) -> float:
+    """|a - b| relative to |b| (0 when both are 0)."""
+    return abs(a - b) / abs(b) if b else float(a != 0)
+
+
 def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> dict[str, Any]:
     """What the scoreboard reports for the served policy on the same minutes (``training.evaluation.scoreboard``),
     its observations ``lag`` minutes old as the controller's (``SimConfig.observation_lag_minutes``).
@@ -304,6 +345,8 @@ def rehearse(
         bar.set_postfix_str("outage")
         with loop.running():
             outage = loop.drive(minutes, before=before, progress=bar)
+        bar.set_postfix_str("shadow")
+        shadow = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag)
     bar.close()
 
     from controller.config import parse_fleets
@@ -368,6 +411,16 @@ def rehearse(
         "no fallback after the endpoint is back": out["outage"]["fallbacks_after"] == 0,
         "no fallback before the outage": out["outage"]["fallbacks_before"] == 0 and out["clean"]["fallbacks"] == 0,
     }
+    shadow["active_profit"] = round(profit, 4)
+    shadow["policy_vs_active"] = relative(shadow["policy_profit"], profit)
+    shadow["fleet_vs_own_scaler"] = relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"])
+    out["shadow"] = shadow
+    checks["shadow scorecard: the policy's side equals the policy active from the start (0.5 %)"] = (
+        shadow["minutes_priced"] == minutes and shadow["policy_vs_active"] <= SCORECARD_TOLERANCE
+    )
+    checks["shadow scorecard: the fleet's side equals its own scaler in the simulator (0.5 %)"] = (
+        shadow["fleet_vs_own_scaler"] <= SCORECARD_TOLERANCE
+    )
     out["checks"] = checks
     out["passed"] = all(checks.values())
     return out
@@ -390,8 +443,21 @@ def render(summary: dict[str, Any]) -> str:
         f"the controller's limits ${o['rule_with_limits_profit_during']:,.2f}; {o['fallbacks_after']} fallbacks "
         f"after; day ${o['profit_day']:,.2f}",
     ]
+    lines.append(render_shadow(summary["shadow"]))
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in summary["checks"].items()]
     return "\n".join(lines)
+
+
+def render_shadow(s: dict[str, Any]) -> str:
+    return (
+        f"  shadow: scorecard over {s['minutes_priced']:.0f} minutes: policy ${s['policy_profit']:,.2f} vs the same "
+        f"policy active from the start ${s['active_profit']:,.2f} ({100 * s['policy_vs_active']:.3f} %); fleet "
+        f"${s['fleet_profit']:,.2f} vs its own scaler in the simulator ${s['fleet_own_scaler_profit']:,.2f} "
+        f"({100 * s['fleet_vs_own_scaler']:.3f} %); failed requests {s['policy_failed']:,.0f} vs "
+        f"{s['fleet_failed']:,.0f} (simulator {s['fleet_own_scaler_failed']:,.0f}); machine-minutes "
+        f"{s['policy_machine_minutes']:,.0f} vs {s['fleet_machine_minutes']:,.0f} "
+        f"(simulator {s['fleet_own_scaler_machine_minutes']:,.0f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
