@@ -7,7 +7,7 @@ Everything is the production code except AWS: `controller.run.run` (observe, dec
 the `simulated` target (the training simulator replaying the trace's held-out evaluation part, its state in S3),
 `inference.serve` (gunicorn, the packaged policy) reached with a boto3 `sagemaker-runtime` client, and moto
 (in-process) for CloudWatch, S3 and SSM. The wall clock of the rehearsal is the trace's own time, so the
-controller's timestamps are the scoreboard's. Two passes over the same held-out minutes, then checks:
+controller's timestamps are the scoreboard's. Passes over the same held-out minutes, then checks:
 
 1. **clean**: every minute decided by the endpoint. Its profit must equal the scoreboard's for the served policy
    (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`,
@@ -17,6 +17,11 @@ controller's timestamps are the scoreboard's. Two passes over the same held-out 
    minute of the outage must fall back to the target-tracking rule, with a profit over the outage no worse than
    that rule alone from the same fleet state (the simulator restored from the fleet's state at the outage's
    start), and no minute after it may fall back.
+3. **shadow**: the fleet in shadow mode on its own target-tracking scaler; the controller keeps the policy's
+   counterfactual fleet and publishes the scorecard, read back with `controller.scorecard`. Its fleet side must
+   equal the simulated fleet's own profit within 0.5 %; its policy side is reported beside the clean pass (priced
+   at nominal capacity, it does not see the capacity draws). Then both passes again with every minute at nominal
+   capacity (`capacity_sigma` 0): the policy side must equal the policy active from the start within 0.5 %.
 
 The model is `--model`, else `artifacts/model/model.tar.gz` when present, else a small random policy packaged
 here. Prints a summary (and writes it as JSON with `--json`); exits 1 when a check fails.
@@ -55,8 +60,12 @@ SCORECARD_TOLERANCE = 0.005
 priced at nominal capacity, the real fleet's machines are counted at the start of each minute)."""
 
 
-def fleet_spec(trace: str, seed: int, mode: str = "active") -> dict[str, Any]:
-    """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit)."""
+def fleet_spec(trace: str, seed: int, mode: str = "active", capacity_sigma: float | None = None) -> dict[str, Any]:
+    """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit);
+    ``capacity_sigma`` 0: every minute at nominal capacity (None: the simulator's capacity noise)."""
+    target: dict[str, Any] = {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None}
+    if capacity_sigma is not None:
+        target["capacity_sigma"] = capacity_sigma
     return {
         "name": FLEET,
         "mode": mode,
@@ -64,7 +73,7 @@ def fleet_spec(trace: str, seed: int, mode: str = "active") -> dict[str, Any]:
         "min_machines": 1,
         "max_machines": 10_000,
         "max_change_per_minute": 10_000,
-        "target": {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None},
+        "target": target,
     }
 
 
@@ -111,14 +120,15 @@ class Loop:
     """moto (in-process) + the controller's real run code + a simulated fleet, talking to a running endpoint."""
 
     def __init__(
-        self, endpoint: LocalEndpoint, trace: str, seed: int, *, mode: str = "active", publication_lag: int = 0
-    ) -> None:
+        self, endpoint: LocalEndpoint, trace: str, seed: int, *, mode: str = "active", publication_lag: int = 0,
+        capacity_sigma: float | None = None,
+    ) -> None:  # fmt: skip
         from training.evaluation.cases import trace_case
 
         self.endpoint = endpoint
         self.trace = trace
         self.seed = seed
-        self.spec = fleet_spec(trace, seed, mode)
+        self.spec = fleet_spec(trace, seed, mode, capacity_sigma)
         self.publication_lag = publication_lag
         self.t0: datetime = trace_case(trace, "eval", minutes=1).scenario.start
         """Wall minute 0: the held-out part's first minute, the trace's own time."""
@@ -216,13 +226,15 @@ class Loop:
         return out
 
 
-def shadow_scorecard(endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int) -> dict[str, Any]:
+def shadow_scorecard(
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, capacity_sigma: float | None = None
+) -> dict[str, Any]:
     """The fleet in shadow over the same minutes: its own target-tracking scaler runs it, the controller keeps the
     policy's counterfactual fleet and publishes the scorecard; read back with ``controller.scorecard`` (one period
     over the minutes) beside the simulated fleet's own profit over them."""
     from controller import scorecard
 
-    loop = Loop(endpoint, trace, seed, mode="shadow", publication_lag=lag)
+    loop = Loop(endpoint, trace, seed, mode="shadow", publication_lag=lag, capacity_sigma=capacity_sigma)
     fleet_totals: dict[str, float] = {}
     with loop.running():
         for m in range(minutes + lag + 2):  # the last runs price the last minutes (their requests published)
@@ -247,6 +259,23 @@ def shadow_scorecard(endpoint: LocalEndpoint, trace: str, seed: int, minutes: in
         "fleet_own_scaler_machine_minutes": fleet_totals["machine_minutes"],
         "fallback_minutes": verdict.fallback_minutes,
     }
+
+
+def shadow_at_nominal_capacity(
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int
+) -> dict[str, Any]:
+    """The shadow scorecard against the same policy active from the start, every minute at nominal capacity (the
+    capacity the counterfactual is priced at), so that any difference is the counterfactual's own."""
+    active = Loop(endpoint, trace, seed, publication_lag=lag, capacity_sigma=0.0)
+    with active.running():
+        totals = active.drive(minutes).totals
+    out = shadow_scorecard(endpoint, trace, seed, minutes, lag, capacity_sigma=0.0)
+    out["active_profit"] = round(totals["reward"], 4)
+    out["active_failed"] = totals["failed"]
+    out["active_machine_minutes"] = totals["machine_minutes"]
+    out["policy_vs_active"] = relative(out["policy_profit"], totals["reward"])
+    out["fleet_vs_own_scaler"] = relative(out["fleet_profit"], out["fleet_own_scaler_profit"])
+    return out
 
 
 def relative(a: float, b: float) -> float:
@@ -310,8 +339,9 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
 def rehearse(
     model: Path, *, trace: str = "worldcup", hours: float = 24, outage_minutes: int = 60, seed: int = 0,
     workers: int = 1, log_dir: Path | None = None, progress: bool = True, publication_lag: int = 0,
+    shadow: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """Both passes and the checks; the summary (JSON-ready)."""
+    """The passes and the checks; the summary (JSON-ready). ``shadow``: also the shadow scorecard's passes."""
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -323,7 +353,8 @@ def rehearse(
         "model": str(model), "trace": trace, "minutes": minutes, "seed": seed, "publication_lag": publication_lag,
     }  # fmt: skip
     logging.getLogger("controller").setLevel(logging.CRITICAL)  # the fallbacks of the outage are expected
-    bar = tqdm(total=2 * (minutes + 1), desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
+    runs = (5 if shadow else 2) * (minutes + 1)
+    bar = tqdm(total=runs, desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
     with LocalEndpoint(model, workers=workers, log_dir=log_dir) as endpoint:
         loop = Loop(endpoint, trace, seed, publication_lag=publication_lag)
         bar.set_postfix_str("clean")
@@ -345,8 +376,13 @@ def rehearse(
         bar.set_postfix_str("outage")
         with loop.running():
             outage = loop.drive(minutes, before=before, progress=bar)
-        bar.set_postfix_str("shadow")
-        shadow = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag)
+        if shadow:
+            bar.set_postfix_str("shadow")
+            scored = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag)
+            bar.update(minutes + 1)
+            bar.set_postfix_str("nominal capacity")
+            nominal = shadow_at_nominal_capacity(endpoint, trace, seed, minutes, publication_lag)
+            bar.update(2 * (minutes + 1))
     bar.close()
 
     from controller.config import parse_fleets
@@ -411,19 +447,30 @@ def rehearse(
         "no fallback after the endpoint is back": out["outage"]["fallbacks_after"] == 0,
         "no fallback before the outage": out["outage"]["fallbacks_before"] == 0 and out["clean"]["fallbacks"] == 0,
     }
-    shadow["active_profit"] = round(profit, 4)
-    shadow["policy_vs_active"] = relative(shadow["policy_profit"], profit)
-    shadow["fleet_vs_own_scaler"] = relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"])
-    out["shadow"] = shadow
-    checks["shadow scorecard: the policy's side equals the policy active from the start (0.5 %)"] = (
-        shadow["minutes_priced"] == minutes and shadow["policy_vs_active"] <= SCORECARD_TOLERANCE
-    )
-    checks["shadow scorecard: the fleet's side equals its own scaler in the simulator (0.5 %)"] = (
-        shadow["fleet_vs_own_scaler"] <= SCORECARD_TOLERANCE
-    )
+    if shadow:
+        add_shadow_checks(out, checks, scored, nominal, profit, minutes)
     out["checks"] = checks
     out["passed"] = all(checks.values())
     return out
+
+
+def add_shadow_checks(
+    out: dict[str, Any], checks: dict[str, bool], shadow: dict[str, Any], nominal: dict[str, Any], active: float,
+    minutes: int,
+) -> None:  # fmt: skip
+    """The shadow scorecard's figures and checks: at nominal capacity the policy's side is the active policy's
+    profit; with the fleet's capacity noise the fleet's side is its own scaler's (the policy's is reported)."""
+    shadow["active_profit"] = round(active, 4)
+    shadow["policy_vs_active"] = relative(shadow["policy_profit"], active)
+    shadow["fleet_vs_own_scaler"] = relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"])
+    out["shadow"] = shadow
+    out["shadow_nominal"] = nominal
+    checks["shadow scorecard, nominal capacity: the policy equals the policy active from the start (0.5 %)"] = (
+        nominal["minutes_priced"] == minutes and nominal["policy_vs_active"] <= SCORECARD_TOLERANCE
+    )
+    checks["shadow scorecard: the fleet's side equals its own scaler in the simulator (0.5 %)"] = (
+        shadow["minutes_priced"] == minutes and shadow["fleet_vs_own_scaler"] <= SCORECARD_TOLERANCE
+    )
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -443,14 +490,16 @@ def render(summary: dict[str, Any]) -> str:
         f"the controller's limits ${o['rule_with_limits_profit_during']:,.2f}; {o['fallbacks_after']} fallbacks "
         f"after; day ${o['profit_day']:,.2f}",
     ]
-    lines.append(render_shadow(summary["shadow"]))
+    if "shadow" in summary:
+        lines.append("  shadow: " + render_shadow(summary["shadow"]))
+        lines.append("  shadow at nominal capacity: " + render_shadow(summary["shadow_nominal"]))
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in summary["checks"].items()]
     return "\n".join(lines)
 
 
 def render_shadow(s: dict[str, Any]) -> str:
     return (
-        f"  shadow: scorecard over {s['minutes_priced']:.0f} minutes: policy ${s['policy_profit']:,.2f} vs the same "
+        f"scorecard over {s['minutes_priced']:.0f} minutes: policy ${s['policy_profit']:,.2f} vs the same "
         f"policy active from the start ${s['active_profit']:,.2f} ({100 * s['policy_vs_active']:.3f} %); fleet "
         f"${s['fleet_profit']:,.2f} vs its own scaler in the simulator ${s['fleet_own_scaler_profit']:,.2f} "
         f"({100 * s['fleet_vs_own_scaler']:.3f} %); failed requests {s['policy_failed']:,.0f} vs "

@@ -36,7 +36,14 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_closed_loop_matches_the_scoreboard_and_survives_an_endpoint_outage(policy: Path, tmp_path: Path) -> None:
     summary = _script().rehearse(
-        policy, trace="worldcup", hours=3, outage_minutes=30, seed=0, log_dir=tmp_path / "endpoint", progress=False
+        policy,
+        trace="worldcup",
+        hours=3,
+        outage_minutes=30,
+        seed=0,
+        log_dir=tmp_path / "endpoint",
+        progress=False,
+        shadow=False,
     )
     clean, outage = summary["clean"], summary["outage"]
     assert clean["same_load"]
@@ -53,13 +60,35 @@ def test_the_scoreboard_models_the_controllers_publication_lag(policy: Path, tmp
     ``observation_lag_minutes=2``: the simulator's lag is the controller's, minute for minute."""
     summary = _script().rehearse(
         policy, trace="worldcup", hours=2, outage_minutes=10, seed=0, log_dir=tmp_path / "endpoint",
-        progress=False, publication_lag=2,
+        progress=False, publication_lag=2, shadow=False,
     )  # fmt: skip
     clean = summary["clean"]
     assert clean["same_load"]
     assert clean["difference"] == 0.0, clean
     assert clean["machine_minutes"] == clean["scoreboard_machine_minutes"]
     assert summary["checks"]["clean profit equals the scoreboard"]
+
+
+def test_the_shadow_scorecard_prices_the_policy_as_if_active_and_the_fleet_as_its_own_scaler(
+    policy: Path, tmp_path: Path
+) -> None:
+    """Over the same held-out minutes, at a stage's lag: with every minute at nominal capacity the scorecard's policy
+    side is the profit of the same policy active from the start (to the cent: the same trajectory), and with the
+    simulator's capacity noise its fleet side is the fleet's own scaler's profit (within 0.5 %: machines counted
+    per minute from the target, money and failures from its metrics)."""
+    from inference.endpoint import LocalEndpoint
+
+    rl = _script()
+    with LocalEndpoint(policy, workers=1, log_dir=tmp_path / "endpoint") as endpoint:
+        nominal = rl.shadow_at_nominal_capacity(endpoint, "worldcup", 0, 60, 2)
+        noisy = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2)
+    assert nominal["minutes_priced"] == noisy["minutes_priced"] == 60
+    assert abs(nominal["policy_profit"] - nominal["active_profit"]) < rl.CENT, nominal
+    assert nominal["policy_failed"] == nominal["active_failed"]
+    assert nominal["policy_machine_minutes"] == nominal["active_machine_minutes"]
+    for side in (nominal, noisy):
+        assert rl.relative(side["fleet_profit"], side["fleet_own_scaler_profit"]) <= rl.SCORECARD_TOLERANCE, side
+        assert side["fleet_failed"] == side["fleet_own_scaler_failed"]
 
 
 def test_the_command_has_help() -> None:
