@@ -2,6 +2,7 @@
 
     python -m benchmarks.controller                       # 1,000 fleets, 5 runs (one per minute), a day of history
     python -m benchmarks.controller --fleets 1000 --runs 7 --model artifacts/model/model.tar.gz
+    python -m benchmarks.controller --shadow              # every fleet in shadow: the scorecard priced and read
 
 What runs for real: the whole `controller.run.run` (observe, decide, limits, state, publish), the decision
 contract's local validation, boto3's sagemaker-runtime client and the HTTP call to `python -m inference.serve`
@@ -15,7 +16,9 @@ reported as `first_run_s`), `endpoint_call_s` (median wall time of the one Invok
 `peak_rss_mb` (the process's peak resident memory, what Lambda reports as Max Memory Used; it includes the
 stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Python memory one extra run
 allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
-call < 1 s, memory < 256 MB.
+call < 1 s, memory < 256 MB. With ``--shadow`` every fleet is in shadow (its counterfactual decided and priced,
+the scorecard published each run) and ``scorecard_s`` is ``controller.scorecard`` over what the runs published
+(batched GetMetricData, per-day sums, the verdict per fleet).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from controller import scorecard  # noqa: E402
 from controller.config import FleetConfig, Settings, parse_fleets  # noqa: E402
 from controller.observe import epoch_minute, minute_time  # noqa: E402
 from controller.run import Dependencies, run  # noqa: E402
@@ -47,6 +51,7 @@ from controller.state import MemoryStore  # noqa: E402
 from controller.targets.base import FleetState  # noqa: E402
 from inference.features import CONTEXT_MINUTES  # noqa: E402
 
+SCORECARD_READ = frozenset(scorecard.SERIES)
 DEFAULT_MODEL = REPO / "artifacts" / "model" / "model.tar.gz"
 T0 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
 TARGETS = {"run_s": 10.0, "endpoint_call_s": 1.0, "peak_rss_mb": 256.0}
@@ -75,6 +80,15 @@ class StubCloudWatch:
         out = []
         for q in request["MetricDataQueries"]:
             points = self.series.get(self.key(q["MetricStat"]["Metric"]), {})
+            period = q["MetricStat"]["Period"] // 60
+            if period > 1:  # the scorecard's periods: Sum or SampleCount of each period's minutes
+                count = q["MetricStat"]["Stat"] == "SampleCount"
+                buckets: dict[int, float] = {}
+                for m, value in points.items():
+                    if start <= m < end:
+                        b = start + (m - start) // period * period
+                        buckets[b] = buckets.get(b, 0.0) + (1.0 if count else value)
+                points = buckets
             minutes = [m for m in range(start, end) if m in points]
             out.append(
                 {
@@ -89,7 +103,15 @@ class StubCloudWatch:
     def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> dict[str, Any]:
         self.put_calls += 1
         self.datums += len(MetricData)
+        for d in MetricData:  # the scorecard's metrics are kept, for controller.scorecard to read back
+            if d["MetricName"] in SCORECARD_READ:
+                key = (Namespace, d["MetricName"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"]))
+                self.series.setdefault(key, {})[epoch_minute(d["Timestamp"])] = d["Value"]
         return {}
+
+    def list_metrics(self, **request: Any) -> dict[str, Any]:
+        names = {dims for (_, name, dims) in self.series if name == request["MetricName"]}
+        return {"Metrics": [{"Dimensions": [{"Name": k, "Value": v} for k, v in dims]} for dims in sorted(names)]}
 
 
 class StubSSM:
@@ -122,14 +144,14 @@ class StubTarget:
         self.desired[fleet.name] = desired
 
 
-def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
+def fleet_configs(n: int, shadow: bool = False) -> tuple[FleetConfig, ...]:
     spec = []
     for i in range(n):
         dims = {"TargetGroup": f"targetgroup/svc-{i}/{i:016x}", "LoadBalancer": "app/shared/0123456789abcdef"}
         spec.append(
             {
                 "name": f"svc-{i:04d}",
-                "mode": "active" if i % 2 else "shadow",
+                "mode": "active" if i % 2 and not shadow else "shadow",
                 "capacity_rpm_per_machine": 300,
                 "min_machines": 2,
                 "max_machines": 500,
@@ -182,6 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--history", type=int, default=CONTEXT_MINUTES, help="HISTORY_MINUTES (the artifact metadata; %(default)s)"
     )
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--shadow", action="store_true", help="every fleet in shadow, the scorecard read after")
     args = parser.parse_args(argv)
 
     import boto3
@@ -189,7 +212,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from controller.aws import client_config
     from inference.endpoint import LocalEndpoint
 
-    fleets = fleet_configs(args.fleets)
+    fleets = fleet_configs(args.fleets, args.shadow)
     settings = Settings(
         stage="Bench",
         endpoint_name="rl-autoscaler-bench",
@@ -223,6 +246,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run(settings, deps, T0 + timedelta(minutes=args.runs))
         traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+    scorecard_s = None
+    if args.shadow:
+        started = time.perf_counter()
+        names = scorecard.fleets_with_scorecard(cw, settings.stage)
+        read = scorecard.read_days(cw, settings.stage, names, T0 - timedelta(days=14), T0 + timedelta(days=1))
+        verdicts = [scorecard.judge(name, read[name]) for name in names]
+        scorecard_s = time.perf_counter() - started
     steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
     endpoint_s = [r.endpoint_latency_ms / 1000.0 for _, r in runs if r.endpoint_latency_ms is not None]
     last = runs[-1][1]
@@ -244,6 +274,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "state_bytes": len(store.objects["state.json.gz"][0]) if "state.json.gz" in store.objects else 0,
         "peak_rss_mb": round(peak_mb, 1),
         "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
+        "shadow_fleets": sum(f.mode == "shadow" for f in fleets),
+        "minutes_priced_last_run": sum(len(cf.priced) for cf in last.counterfactuals.values()),
+        "scorecard_s": None if scorecard_s is None else round(scorecard_s, 3),
+        "scorecard_fleets_judged": len(verdicts) if args.shadow else None,
         "targets": TARGETS,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     }

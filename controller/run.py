@@ -176,9 +176,13 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
     shadow = [f for f in working if report.fleets[f.name].mode == "shadow"]
     cfs, no_cf = counterfactual.prepare(shadow, doc.get("counterfactual", {}), states, history, observations, minute)
     report.counterfactuals = cfs
-    for name, why in [*no_cf.items(), *((n, "; ".join(cf.notes)) for n, cf in cfs.items() if cf.notes)]:
+    for name, why in no_cf.items():
         report.fleets[name].scorecard = why
         logger.warning(why, extra={"fleet": name})
+    for name, cf in cfs.items():
+        if cf.notes:
+            report.fleets[name].scorecard = "; ".join(cf.notes)
+            logger.info(report.fleets[name].scorecard, extra={"fleet": name})
 
     asks: list[Ask] = []
     for f in working:
