@@ -89,7 +89,7 @@ class StubCloudWatch:
                         b = start + (m - start) // period * period
                         buckets[b] = buckets.get(b, 0.0) + (1.0 if count else value)
                 points = buckets
-            minutes = [m for m in range(start, end) if m in points]
+            minutes = sorted(m for m in points if start <= m < end)
             out.append(
                 {
                     "Id": q["Id"],
