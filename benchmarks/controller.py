@@ -18,7 +18,8 @@ stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Py
 allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
 call < 1 s, memory < 256 MB. With ``--shadow`` every fleet is in shadow (its counterfactual decided and priced,
 the scorecard published each run) and ``scorecard_s`` is ``controller.scorecard`` over what the runs published
-(batched GetMetricData, per-day sums, the verdict per fleet).
+(batched GetMetricData, per-day sums, the verdict per fleet) over 14 earlier days recorded in the stub, one
+synthetic point per day and series, and the minutes the runs priced.
 """
 
 from __future__ import annotations
@@ -182,6 +183,23 @@ def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int
                 failed[m] = 3.0
 
 
+def record_scorecard_days(cw: StubCloudWatch, fleets: Sequence[FleetConfig], stage: str, now: int, days: int) -> None:
+    """The scorecard's series for the ``days`` before ``now``, one point a day (what CloudWatch returns per day)."""
+    import random
+
+    rng = random.Random(0)
+    for f in fleets:
+        dims = (("Stage", stage), ("Fleet", f.name))
+        for d in range(1, days + 1):
+            minute = now - d * 1440
+            fleet = 1000.0 + rng.gauss(0, 50)
+            values = {"PolicyProfit": fleet + rng.gauss(20, 30), "FleetProfit": fleet, "PolicyFailedRequests": 10.0,
+                      "FleetFailedRequests": 12.0, "PolicyMachineMinutes": 9000.0, "FleetMachineMinutes": 9500.0,
+                      "Fallback": 0.0, "StaleDataHold": 0.0}  # fmt: skip
+            for name, value in values.items():
+                cw.series.setdefault(("RLAutoscaler/Controller", name, dims), {})[minute] = value
+
+
 def ensure_model(path: Path | None) -> Path:
     if path is not None:
         return path
@@ -248,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tracemalloc.stop()
     scorecard_s = None
     if args.shadow:
+        record_scorecard_days(cw, fleets, settings.stage, epoch_minute(T0), days=14)
         started = time.perf_counter()
         names = scorecard.fleets_with_scorecard(cw, settings.stage)
         read = scorecard.read_days(cw, settings.stage, names, T0 - timedelta(days=14), T0 + timedelta(days=1))
