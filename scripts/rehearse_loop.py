@@ -105,6 +105,7 @@ class Minute:
     mode: str
     reason: str
     run_ms: float
+    model_version: str | None = None
 
 
 @dataclass
@@ -202,7 +203,7 @@ class Loop:
         return Minute(
             minute=minute, load_rpm=fr.load_rpm, serving=fr.serving, warming=fr.warming, desired=fr.policy_desired,
             applied=fr.applied, fallback=fr.fallback, shielded=fr.shield_override, mode=fr.mode, reason=fr.reason,
-            run_ms=report.duration_ms,
+            run_ms=report.duration_ms, model_version=fr.model_version,
         )  # fmt: skip
 
     def drive(
