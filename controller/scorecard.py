@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None, cloudwatch: Any = None) -> int:
     parser.add_argument("--stage", required=True, help="the stage (the metrics' Stage dimension)")
     parser.add_argument("--fleet", action="append", help="a fleet (repeatable; default: every shadow fleet)")
     parser.add_argument("--days", type=float, default=14, help="days back from --end (default 14)")
-    parser.add_argument("--end", help="ISO time the window ends (default now)")
+    parser.add_argument("--end", help="ISO time the window ends, rounded down to a period (default now)")
     parser.add_argument("--region", help="AWS region (default: the environment's)")
     parser.add_argument(
         "--period-minutes", type=int, default=1440, help="the paired period (default 1440: a day, as the rule)"
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None, cloudwatch: Any = None) -> int:
     end = datetime.fromisoformat(args.end) if args.end else datetime.now(UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     period = args.period_minutes * 60
-    end = datetime.fromtimestamp(math.ceil(end.timestamp() / period) * period, tz=UTC)
+    end = datetime.fromtimestamp(math.floor(end.timestamp() / period) * period, tz=UTC)  # complete periods only
     start = end - timedelta(days=args.days)
     fleets = args.fleet or fleets_with_scorecard(cloudwatch, args.stage)
     if not fleets:
