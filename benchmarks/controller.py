@@ -17,9 +17,10 @@ reported as `first_run_s`), `endpoint_call_s` (median wall time of the one Invok
 stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Python memory one extra run
 allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
 call < 1 s, memory < 256 MB. With ``--shadow`` every fleet is in shadow (its counterfactual decided and priced,
-the scorecard published each run) and ``scorecard_s`` is ``controller.scorecard`` over what the runs published
-(batched GetMetricData, per-day sums, the verdict per fleet) over 14 earlier days recorded in the stub, one
-synthetic point per day and series, and the minutes the runs priced.
+the scorecard published each run); ``counterfactual_s`` is ``controller.counterfactual`` alone per run (resume,
+price, decide; median of 7), ``scorecard_s`` is ``controller.scorecard`` (batched GetMetricData, per-day sums, the
+verdict per fleet) over what the runs published and 14 earlier days recorded in the stub (one synthetic point per
+day and series).
 """
 
 from __future__ import annotations
@@ -200,6 +201,29 @@ def record_scorecard_days(cw: StubCloudWatch, fleets: Sequence[FleetConfig], sta
                 cw.series.setdefault(("RLAutoscaler/Controller", name, dims), {})[minute] = value
 
 
+def time_counterfactuals(fleets: Sequence[FleetConfig], runs: int = 7) -> float:
+    """Median seconds of ``controller.counterfactual`` alone for these fleets per run (resume, price a minute,
+    observe, decide, serialise), after a first run that anchors them (and compiles the kernel's functions)."""
+    from controller import counterfactual
+    from controller.observe import Observation, Series
+
+    minute = epoch_minute(T0)
+    states = {f.name: FleetState(serving=10, warming=2, desired=12) for f in fleets}
+    history = {f.name: Series(minute - 100, [1000.0] * (100 + runs)) for f in fleets}
+    stored: dict[str, Any] = {}
+    seconds = []
+    for k in range(runs + 1):
+        observed = {f.name: Observation((1000.0,), 0.0, minute + k - 3, False) for f in fleets}
+        started = time.perf_counter()
+        cfs, _ = counterfactual.prepare(list(fleets), stored, states, history, observed, minute + k)
+        for f in fleets:
+            cfs[f.name].observation(observed[f.name])
+            cfs[f.name].decide(minute + k, 11)
+        stored = {name: cf.to_json() for name, cf in cfs.items()}
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds[1:])
+
+
 def ensure_model(path: Path | None) -> Path:
     if path is not None:
         return path
@@ -264,8 +288,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run(settings, deps, T0 + timedelta(minutes=args.runs))
         traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    scorecard_s = None
+    scorecard_s = counterfactual_s = None
     if args.shadow:
+        counterfactual_s = time_counterfactuals([f for f in fleets if f.mode == "shadow"])
         record_scorecard_days(cw, fleets, settings.stage, epoch_minute(T0), days=14)
         started = time.perf_counter()
         names = scorecard.fleets_with_scorecard(cw, settings.stage)
@@ -295,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
         "shadow_fleets": sum(f.mode == "shadow" for f in fleets),
         "minutes_priced_last_run": sum(len(cf.priced) for cf in last.counterfactuals.values()),
+        "counterfactual_s": None if counterfactual_s is None else round(counterfactual_s, 3),
         "scorecard_s": None if scorecard_s is None else round(scorecard_s, 3),
         "scorecard_fleets_judged": len(verdicts) if args.shadow else None,
         "targets": TARGETS,

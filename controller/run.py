@@ -173,7 +173,7 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
 
     states = _read_states(deps, working, report, logger)
     conflicts = _conflicts(deps, active, logger)
-    shadow = [f for f in working if report.fleets[f.name].mode == "shadow"]
+    shadow = [f for f in working if report.fleets[f.name].mode == "shadow"] if readable else []
     cfs, no_cf = counterfactual.prepare(shadow, doc.get("counterfactual", {}), states, history, observations, minute)
     report.counterfactuals = cfs
     for name, why in no_cf.items():
