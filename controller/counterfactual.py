@@ -12,9 +12,10 @@ Pure (no boto3): the run state's ``counterfactual`` entry of a fleet in, the nex
   priced by the first run that observes ``m``): the policy's fleet serves ``min(requests, floor(serving x
   capacity per machine))`` (nominal capacity: a real fleet's capacity draw is not known); the real fleet served the
   requests minus its ``failed`` metrics (or, with none configured, minus what its serving machines could not take,
-  and the minute says so: ``fleet_failed_estimated``), with the machines the target reported when the minute was
-  decided. Both through ``simulator.kernel.account`` under the fleet's economics (``inference.economics``), the
-  one accounting of served, failed, down and profit.
+  and the minute says so: ``fleet_failed_estimated``), with the serving machines the target reported, the fewer
+  of the minute's start and end (a cut counts from the minute it is made, an arrival from the next). Both
+  through ``simulator.kernel.account`` under the fleet's economics (``inference.economics``), the one accounting
+  of served, failed, down and profit.
 - **Faults.** A minute decided on stale data, or one no run decided (a missed or failed run), holds the desired
   count (machines already ordered still arrive) and is priced when its requests arrive (``stale``); a minute on the
   fallback rule is marked ``fallback`` (counted apart by the scorecard); a minute whose requests are no longer in
