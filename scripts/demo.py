@@ -134,6 +134,8 @@ def check_against_scoreboard(endpoint: LocalEndpoint, model: Path, hours: int = 
     rl.add_shadow_checks(summary, checks, shadow, nominal, profit, minutes)
     print("the shadow scorecard over the same minutes: " + rl.render_shadow(summary["shadow"]))
     print("  every minute at nominal capacity: " + rl.render_shadow(summary["shadow_nominal"]))
+    within = summary["shadow"]["policy_vs_active"] <= rl.SCORECARD_TOLERANCE
+    print(f"  with the capacity noise, the policy side within 0.5 % of the policy active from the start: {within}")
     for name, ok in checks.items():
         print(f"  [{'ok' if ok else 'FAILED'}] {name}")
     return {

@@ -91,6 +91,42 @@ def test_the_shadow_scorecard_prices_the_policy_as_if_active_and_the_fleet_as_it
         assert side["fleet_failed"] == side["fleet_own_scaler_failed"]
 
 
+@pytest.fixture(scope="module")
+def margin_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deterministic stand-in for a trained policy: always action 4 (level 1.0: the peak of the last minutes plus
+    20 % and two square roots of it), a margin against the capacity noise as the trained policies keep."""
+    import torch
+
+    net = artifact.random_policy(0)
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-10.0)
+        last.bias[4] = 10.0
+    out = tmp_path_factory.mktemp("margin")
+    return artifact.package_policy(net, out, metadata=artifact.untrained_metadata("loop-test-level-1.0"))
+
+
+def test_with_capacity_noise_the_scorecard_prices_a_policy_with_a_margin_as_if_active(
+    margin_policy: Path, tmp_path: Path
+) -> None:
+    """The rehearsal's equality on the simulator's noisy capacity: a policy that keeps a margin earns, on the
+    scorecard, what it earns active from the start over the same held-out minutes (within 0.5 %), and the fleet
+    side is the fleet's own scaler's."""
+    from inference.endpoint import LocalEndpoint
+
+    rl = _script()
+    with LocalEndpoint(margin_policy, workers=1, log_dir=tmp_path / "endpoint") as endpoint:
+        loop = rl.Loop(endpoint, "worldcup", 0, publication_lag=2)
+        with loop.running():
+            active = loop.drive(60).totals
+        shadow = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2)
+    assert shadow["minutes_priced"] == 60
+    assert rl.relative(shadow["policy_profit"], active["reward"]) <= rl.SCORECARD_TOLERANCE, (shadow, active)
+    assert shadow["policy_machine_minutes"] == active["machine_minutes"]
+    assert rl.relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"]) <= rl.SCORECARD_TOLERANCE
+
+
 def test_the_command_has_help() -> None:
     import subprocess
 
