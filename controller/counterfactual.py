@@ -12,8 +12,8 @@ Pure (no boto3): the run state's ``counterfactual`` entry of a fleet in, the nex
   priced by the first run that observes ``m``): the policy's fleet serves ``min(requests, floor(serving x
   capacity per machine))`` (nominal capacity: a real fleet's capacity draw is not known); the real fleet served the
   requests minus its ``failed`` metrics (or, with none configured, minus what its serving machines could not take,
-  and the minute says so: ``fleet_failed_estimated``), with the serving machines the target reported, the fewer
-  of the minute's start and end (a cut counts from the minute it is made, an arrival from the next). Both
+  and the minute says so: ``fleet_failed_estimated``), with the serving machines the target reported at the
+  minute's start and end (``served_through``: a cut counts from its minute, an arrival from the next). Both
   through ``simulator.kernel.account`` under the fleet's economics (``inference.economics``), the one accounting
   of served, failed, down and profit.
 - **Faults.** A minute decided on stale data, or one no run decided (a missed or failed run), holds the desired
@@ -78,6 +78,14 @@ def identity(fleet: FleetConfig, econ: Mapping[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def served_through(serving: int, warming: int, serving_after: int, warming_after: int) -> int:
+    """Machines that served through a minute, from the target's counts at its start and at its end: a cut counts
+    from the minute it is made, a machine that arrived at the minute's end (warming before, serving after) from the
+    next: ``min(start, end - arrivals)``, arrivals being the warming machines that left (exact when a cut removes
+    serving machines first)."""
+    return max(0, min(serving, serving_after - max(0, warming - warming_after)))
+
+
 @dataclass(frozen=True)
 class PricedMinute:
     """One minute, both sides, in dollars, requests and machine-minutes (serving machines, as the simulator)."""
@@ -126,8 +134,8 @@ class Counterfactual:
             cf = cls(fleet, doc, econ)
             if real is not None:
                 queue = cf.doc["queue"]
-                if queue and int(queue[-1][0]) == minute - 1:  # served through the minute: the fewer of its start's
-                    queue[-1][3] = min(int(queue[-1][3]), real.serving)  # and its end's (cuts, then arrivals)
+                if queue and int(queue[-1][0]) == minute - 1:  # the real fleet's serving through the last minute
+                    queue[-1][3] = served_through(int(queue[-1][3]), int(queue[-1][4]), real.serving, real.warming)
                 cf.doc["real"] = [real.serving, real.warming]
             return cf
         if real is None:

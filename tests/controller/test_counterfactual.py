@@ -147,3 +147,11 @@ def test_a_run_that_cannot_save_its_state_publishes_no_scorecard_and_the_next_on
     assert {p.minute for p in lost.counterfactuals["shadowed"].priced} <= {
         p.minute for p in later.counterfactuals["shadowed"].priced
     }
+
+
+def test_the_real_fleet_counts_the_machines_that_served_through_the_minute() -> None:
+    assert counterfactual.served_through(10, 2, 10, 2) == 10  # nothing changed
+    assert counterfactual.served_through(10, 2, 12, 0) == 10  # two arrived at the minute's end: not this minute
+    assert counterfactual.served_through(10, 0, 7, 0) == 7  # three cut at its start
+    assert counterfactual.served_through(10, 2, 9, 0) == 7  # three cut, then two arrived
+    assert counterfactual.served_through(10, 0, 10, 5) == 10  # five ordered
