@@ -27,7 +27,7 @@ MIN_DAYS = 7
 MAX_FALLBACK_SHARE = 0.05
 RULE = (
     f"ready to activate: the 95 % interval of the daily dollar difference (policy minus your scaler) is above zero "
-    f"over at least {MIN_DAYS} days, the policy failed no more requests, and at most {MAX_FALLBACK_SHARE:.0%} of "
+    f"over at least {MIN_DAYS} days, the policy failed no more requests, and at most {MAX_FALLBACK_SHARE * 100:g} % of "
     "its minutes ran on the fallback rule; worse than your scaler: the interval is below zero; not yet: otherwise"
 )
 READY, NOT_YET, WORSE = "ready to activate", "not yet", "worse than your scaler"
