@@ -96,7 +96,7 @@ def judge(fleet: str, days: Sequence[Day]) -> Verdict:
     elif more_failed:
         verdict, why = NOT_YET, "the policy earned more but failed more requests than your scaler"
     elif fallback_share > MAX_FALLBACK_SHARE:
-        verdict, why = NOT_YET, f"{fallback_share:.1%} of the minutes ran on the fallback rule, not the policy"
+        verdict, why = NOT_YET, f"{100 * fallback_share:.1f} % of the minutes ran on the fallback rule, not the policy"
     else:
         verdict, why = READY, f"the interval is above zero over {len(diffs)} days, no more failed requests"
     return Verdict(
