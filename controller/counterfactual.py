@@ -40,8 +40,12 @@ from simulator import SimConfig
 from simulator.kernel import account, arrive, capacity_of, kernel_inputs, order
 
 VERSION = 1
-MAX_QUEUE_MINUTES = 1440
-"""Decided minutes kept awaiting their requests; older ones (a day without published requests) are dropped."""
+MAX_QUEUE_MINUTES = 360
+"""Decided minutes kept awaiting their requests; older ones (six hours without published requests) are dropped,
+counted in ``unpriced`` (the state stays small while a whole stage's metrics are missing)."""
+MAX_HELD_MINUTES = 60
+"""Minutes no run decided that one run fills in (held); a longer gap (the schedule was off) is skipped, counted in
+``unpriced``, so one run never has hours of minutes to step."""
 KEEP_FAILED_MINUTES = 16
 """Priced minutes whose failed requests are kept for the next observations (beyond any publication lag)."""
 FALLBACK, STALE, MISSED = 1, 2, 4
@@ -217,11 +221,11 @@ class Counterfactual:
         if minute <= last:
             return False
         missed = minute - last - 1
-        if missed > MAX_QUEUE_MINUTES:  # a long gap: the machines ordered have all arrived, those minutes are lost
+        if missed > MAX_HELD_MINUTES:  # a long gap: the machines ordered have all arrived, those minutes are lost
             self.doc["active"] = int(self.doc["active"]) + int(self.ring.sum())
             self.ring[:] = 0
-            self.doc["unpriced"] += missed - MAX_QUEUE_MINUTES
-            last = minute - 1 - MAX_QUEUE_MINUTES
+            self.doc["unpriced"] += missed - MAX_HELD_MINUTES
+            last = minute - 1 - MAX_HELD_MINUTES
         for m in range(last + 1, minute):
             self._step(m, int(self.doc["desired"]), MISSED)
         flags = (FALLBACK if fallback else 0) | (STALE if stale or desired is None else 0)

@@ -155,3 +155,16 @@ def test_the_real_fleet_counts_the_machines_that_served_through_the_minute() -> 
     assert counterfactual.served_through(10, 0, 7, 0) == 7  # three cut at its start
     assert counterfactual.served_through(10, 2, 9, 0) == 7  # three cut, then two arrived
     assert counterfactual.served_through(10, 0, 10, 5) == 10  # five ordered
+
+
+def test_a_long_gap_is_skipped_and_a_long_wait_for_requests_is_bounded() -> None:
+    cf = Counterfactual.resume(one(), None, FleetState(serving=3, warming=2, desired=5), M)
+    assert cf is not None
+    cf.decide(M, 5)
+    cf.decide(M + 1 + counterfactual.MAX_HELD_MINUTES + 100, 5)  # the schedule was off for hours
+    assert cf.doc["unpriced"] == 100 and cf.fleet_state() == FleetState(serving=5, warming=0, desired=5)
+    assert len(cf.doc["queue"]) == 1 + counterfactual.MAX_HELD_MINUTES + 1
+    last = int(cf.doc["minute"])
+    for m in range(last + 1, last + 1 + counterfactual.MAX_QUEUE_MINUTES):  # no requests published for hours
+        cf.decide(m, None, stale=True)
+    assert len(cf.doc["queue"]) == counterfactual.MAX_QUEUE_MINUTES
