@@ -19,7 +19,8 @@ Pure (no boto3): the run state's ``counterfactual`` entry of a fleet in, the nex
 - **Faults.** A minute decided on stale data, or one no run decided (a missed or failed run), holds the desired
   count (machines already ordered still arrive) and is priced when its requests arrive (``stale``); a minute on the
   fallback rule is marked ``fallback`` (counted apart by the scorecard); a minute whose requests are no longer in
-  the observed history is dropped, counted in ``unpriced``. Economics that do not parse make the fleet
+  the observed history, or have not come within ``MAX_QUEUE_MINUTES``, or beyond a gap of ``MAX_HELD_MINUTES``
+  without runs, is dropped, counted in ``unpriced``. Economics that do not parse make the fleet
   unpriceable (``Unpriceable``): nothing is published rather than zeros.
 """
 
