@@ -37,7 +37,7 @@ from controller.observe import Observation, Series
 from controller.publish import SCORECARD_METRICS
 from controller.targets.base import FleetState
 from inference import economics
-from simulator import SimConfig
+from simulator import SimConfig, fleet_config
 from simulator.kernel import account, arrive, capacity_of, kernel_inputs, order
 
 VERSION = 1
@@ -66,13 +66,11 @@ def economics_of(fleet: FleetConfig) -> dict[str, Any]:
 
 
 def sim_config(fleet: FleetConfig, econ: Mapping[str, Any]) -> SimConfig:
-    """The simulator's config of the policy's fleet: its capacity, bounds and economics."""
-    return SimConfig(
-        capacity_rpm_per_machine=fleet.capacity_rpm_per_machine,
-        min_machines=fleet.min_machines,
-        max_machines=max(fleet.max_machines, fleet.min_machines, 1),
-        **econ,
-    )
+    """The simulator's config of the policy's fleet (``simulator.fleet_config``): its capacity, bounds, economics."""
+    return fleet_config(
+        fleet.capacity_rpm_per_machine, min_machines=fleet.min_machines, max_machines=fleet.max_machines,
+        economics=econ,
+    )  # fmt: skip
 
 
 def identity(fleet: FleetConfig, econ: Mapping[str, Any]) -> dict[str, Any]:

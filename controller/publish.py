@@ -5,11 +5,13 @@ read exactly these names.
 
 Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`, `WarmingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
-`ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1); in shadow mode the scorecard, timestamped with the minute
-priced (`controller.counterfactual`): `PolicyProfit`, `FleetProfit` ($), `PolicyFailedRequests`,
-`FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`, and `Unpriceable` (0/1).
+`ShieldOverride`, `StaleDataHold`, `ConflictHold`, `ShortHistory` (0/1; `ShortHistory`: the decision was asked
+with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day); in shadow
+mode the scorecard, timestamped with the minute priced (`controller.counterfactual`): `PolicyProfit`,
+`FleetProfit` ($), `PolicyFailedRequests`, `FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`,
+and `Unpriceable` (0/1).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
+`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ FLEET_METRICS: dict[str, str] = {
     "ShieldOverride": "Count",
     "StaleDataHold": "Count",
     "ConflictHold": "Count",
+    "ShortHistory": "Count",
     "Unpriceable": "Count",
 }
 SCORECARD_METRICS: dict[str, str] = {
@@ -56,6 +59,7 @@ STAGE_METRICS: dict[str, str] = {
     "ShieldOverrides": "Count",
     "StaleDataHolds": "Count",
     "ConflictHolds": "Count",
+    "ShortHistories": "Count",
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",

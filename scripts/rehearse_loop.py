@@ -1,7 +1,7 @@
 """The closed-loop rehearsal: the real controller drives a simulated fleet through the local endpoint, minute by minute.
 
     python scripts/rehearse_loop.py [--model artifacts/model/model.tar.gz] [--trace worldcup] [--hours 24]
-                                    [--outage-minutes 60] [--seed 0] [--json out.json]
+                                    [--outage-minutes 60] [--seed 0] [--economics JSON] [--json out.json]
 
 Everything is the production code except AWS: `controller.run.run` (observe, decide, limits, apply, publish),
 the `simulated` target (the training simulator replaying the trace's held-out evaluation part, its state in S3),
@@ -22,6 +22,9 @@ controller's timestamps are the scoreboard's. Passes over the same held-out minu
    equal the simulated fleet's own profit to the cent; its policy side is reported beside the clean pass (priced
    at nominal capacity, it does not see the capacity draws). Then both passes again with every minute at nominal
    capacity (`capacity_sigma` 0): the policy side must equal the policy active from the start within 0.5 %.
+
+`--economics` (the fleet config's `economics` object) prices the rehearsed fleet: the controller sends it with
+each decision, its simulated fleet and the scoreboard both run at it.
 
 The model is `--model`, else `artifacts/model/model.tar.gz` when present, else a small random policy packaged
 here. Prints a summary (and writes it as JSON with `--json`); exits 1 when a check fails.
@@ -60,7 +63,10 @@ SCORECARD_TOLERANCE = 0.005
 capacity: with the simulator's capacity noise it can differ by what the noise costs the policy)."""
 
 
-def fleet_spec(trace: str, seed: int, mode: str = "active", capacity_sigma: float | None = None) -> dict[str, Any]:
+def fleet_spec(
+    trace: str, seed: int, mode: str = "active", economics: dict[str, Any] | None = None,
+    capacity_sigma: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit);
     ``capacity_sigma`` 0: every minute at nominal capacity (None: the simulator's capacity noise)."""
     target: dict[str, Any] = {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None}
@@ -74,6 +80,7 @@ def fleet_spec(trace: str, seed: int, mode: str = "active", capacity_sigma: floa
         "max_machines": 10_000,
         "max_change_per_minute": 10_000,
         "target": target,
+        **({"economics": economics} if economics else {}),
     }
 
 
@@ -121,15 +128,22 @@ class Loop:
     """moto (in-process) + the controller's real run code + a simulated fleet, talking to a running endpoint."""
 
     def __init__(
-        self, endpoint: LocalEndpoint, trace: str, seed: int, *, mode: str = "active", publication_lag: int = 0,
+        self,
+        endpoint: LocalEndpoint,
+        trace: str,
+        seed: int,
+        *,
+        mode: str = "active",
+        publication_lag: int = 0,
+        economics: dict[str, Any] | None = None,
         capacity_sigma: float | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         from training.evaluation.cases import trace_case
 
         self.endpoint = endpoint
         self.trace = trace
         self.seed = seed
-        self.spec = fleet_spec(trace, seed, mode, capacity_sigma)
+        self.spec = fleet_spec(trace, seed, mode, economics, capacity_sigma)
         self.publication_lag = publication_lag
         self.t0: datetime = trace_case(trace, "eval", minutes=1).scenario.start
         """Wall minute 0: the held-out part's first minute, the trace's own time."""
@@ -228,14 +242,17 @@ class Loop:
 
 
 def shadow_scorecard(
-    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, capacity_sigma: float | None = None
-) -> dict[str, Any]:
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, capacity_sigma: float | None = None,
+    economics: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The fleet in shadow over the same minutes: its own target-tracking scaler runs it, the controller keeps the
     policy's counterfactual fleet and publishes the scorecard; read back with ``controller.scorecard`` (one period
     over the minutes) beside the simulated fleet's own profit over them."""
     from controller import scorecard
 
-    loop = Loop(endpoint, trace, seed, mode="shadow", publication_lag=lag, capacity_sigma=capacity_sigma)
+    loop = Loop(
+        endpoint, trace, seed, mode="shadow", publication_lag=lag, economics=economics, capacity_sigma=capacity_sigma
+    )
     fleet_totals: dict[str, float] = {}
     with loop.running():
         for m in range(minutes + lag + 2):  # the last runs price the last minutes (their requests published)
@@ -263,14 +280,14 @@ def shadow_scorecard(
 
 
 def shadow_at_nominal_capacity(
-    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, economics: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The shadow scorecard against the same policy active from the start, every minute at nominal capacity (the
     capacity the counterfactual is priced at), so that any difference is the counterfactual's own."""
-    active = Loop(endpoint, trace, seed, publication_lag=lag, capacity_sigma=0.0)
+    active = Loop(endpoint, trace, seed, publication_lag=lag, economics=economics, capacity_sigma=0.0)
     with active.running():
         totals = active.drive(minutes).totals
-    out = shadow_scorecard(endpoint, trace, seed, minutes, lag, capacity_sigma=0.0)
+    out = shadow_scorecard(endpoint, trace, seed, minutes, lag, capacity_sigma=0.0, economics=economics)
     out["active_profit"] = round(totals["reward"], 4)
     out["active_failed"] = totals["failed"]
     out["active_machine_minutes"] = totals["machine_minutes"]
@@ -284,7 +301,9 @@ def relative(a: float, b: float) -> float:
     return abs(a - b) / abs(b) if b else float(a != 0)
 
 
-def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> dict[str, Any]:
+def scoreboard(
+    model: Path, trace: str, minutes: int, seed: int, lag: int, economics: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the scoreboard reports for the served policy on the same minutes (``training.evaluation.scoreboard``),
     its observations ``lag`` minutes old as the controller's (``SimConfig.observation_lag_minutes``).
 
@@ -294,7 +313,7 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     from dataclasses import replace
 
     from inference.features import HISTORY
-    from simulator import SimConfig
+    from simulator import fleet_config
     from training.evaluation.cases import trace_case
     from training.evaluation.scoreboard import run_policy
     from training.policies.artifact import ArtifactPolicy
@@ -302,7 +321,8 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     policy = ArtifactPolicy(str(model))
     case = trace_case(trace, "eval")
     case = replace(case, scenario=replace(case.scenario, load=case.scenario.load[: HISTORY + minutes]))
-    metrics, _ = run_policy(policy, [case], SimConfig(observation_lag_minutes=lag), seed=seed)
+    config = fleet_config(observation_lag_minutes=lag, economics=economics)
+    metrics, _ = run_policy(policy, [case], config, seed=seed)
     return {**metrics[0], "policy": policy.name, "shield": dict(policy.shield_counts), "load": case.scenario.load}
 
 
@@ -340,7 +360,7 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
 def rehearse(
     model: Path, *, trace: str = "worldcup", hours: float = 24, outage_minutes: int = 60, seed: int = 0,
     workers: int = 1, log_dir: Path | None = None, progress: bool = True, publication_lag: int = 0,
-    shadow: bool = True,
+    shadow: bool = True, economics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The passes and the checks; the summary (JSON-ready). ``shadow``: also the shadow scorecard's passes."""
     import numpy as np
@@ -349,15 +369,16 @@ def rehearse(
     minutes = round(hours * 60)
     if not 0 < outage_minutes < minutes - 2:
         raise ValueError(f"--outage-minutes must be in 1..{minutes - 3} for {minutes} minutes")
-    board = scoreboard(model, trace, minutes, seed, publication_lag)
+    board = scoreboard(model, trace, minutes, seed, publication_lag, economics)
     out: dict[str, Any] = {
         "model": str(model), "trace": trace, "minutes": minutes, "seed": seed, "publication_lag": publication_lag,
+        "economics": economics or {},
     }  # fmt: skip
     logging.getLogger("controller").setLevel(logging.CRITICAL)  # the fallbacks of the outage are expected
     runs = (5 if shadow else 2) * (minutes + 1)
     bar = tqdm(total=runs, desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
     with LocalEndpoint(model, workers=workers, log_dir=log_dir) as endpoint:
-        loop = Loop(endpoint, trace, seed, publication_lag=publication_lag)
+        loop = Loop(endpoint, trace, seed, publication_lag=publication_lag, economics=economics)
         bar.set_postfix_str("clean")
         with loop.running():
             clean = loop.drive(minutes, progress=bar)
@@ -379,10 +400,10 @@ def rehearse(
             outage = loop.drive(minutes, before=before, progress=bar)
         if shadow:
             bar.set_postfix_str("shadow")
-            scored = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag)
+            scored = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag, economics=economics)
             bar.update(minutes + 1)
             bar.set_postfix_str("nominal capacity")
-            nominal = shadow_at_nominal_capacity(endpoint, trace, seed, minutes, publication_lag)
+            nominal = shadow_at_nominal_capacity(endpoint, trace, seed, minutes, publication_lag, economics)
             bar.update(2 * (minutes + 1))
     bar.close()
 
@@ -523,6 +544,10 @@ def main(argv: list[str] | None = None) -> int:
         help="PUBLICATION_LAG_MINUTES of the controller (default 0; a stage uses 2): the scoreboard is run with the "
         "same observation lag; the outage is compared with the rule alone at lag 0 only",
     )  # fmt: skip
+    parser.add_argument(
+        "--economics", type=json.loads, default=None, metavar="JSON",
+        help='the fleet\'s economics, as in a fleet config, e.g. \'{"warmup_latency": 10, "downtime_cost": 1000}\'',
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -531,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = rehearse(
             model, trace=args.trace, hours=args.hours, outage_minutes=args.outage_minutes, seed=args.seed,
             workers=args.workers, log_dir=Path(tmp) / "endpoint", progress=not args.no_progress,
-            publication_lag=args.publication_lag,
+            publication_lag=args.publication_lag, economics=args.economics,
         )  # fmt: skip
     print(render(summary))
     if args.json:
