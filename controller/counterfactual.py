@@ -137,8 +137,9 @@ class Counterfactual:
             cf = cls(fleet, doc, econ)
             if real is not None:
                 queue = cf.doc["queue"]
-                if queue and int(queue[-1][0]) == minute - 1:  # the real fleet's serving through the last minute
-                    queue[-1][3] = served_through(int(queue[-1][3]), int(queue[-1][4]), real.serving, real.warming)
+                if queue and int(queue[-1][0]) == minute - 1:  # the real fleet through the last minute
+                    through = served_through(int(queue[-1][3]), int(queue[-1][4]), real.serving, real.warming)
+                    queue[-1][3:5] = [through, real.warming + real.serving - through]  # warming: before arrivals
                 cf.doc["real"] = [real.serving, real.warming]
             return cf
         if real is None:

@@ -77,13 +77,14 @@ def test_the_shadow_scorecard_prices_the_policy_as_if_active_and_the_fleet_as_it
 ) -> None:
     """Over the same held-out minutes, at a stage's lag: with every minute at nominal capacity the scorecard's policy
     side is the profit of the same policy active from the start (to the cent: the same trajectory), and with the
-    simulator's capacity noise too, its fleet side is the fleet's own scaler's profit (to the cent)."""
+    simulator's capacity noise too, its fleet side is the fleet's own scaler's profit (to the cent); both under the
+    fleet's own economics, warming machines billed."""
     from inference.endpoint import LocalEndpoint
 
     rl = _script()
     with LocalEndpoint(policy, workers=1, log_dir=tmp_path / "endpoint") as endpoint:
-        nominal = rl.shadow_at_nominal_capacity(endpoint, "worldcup", 0, 60, 2)
-        noisy = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2)
+        nominal = rl.shadow_at_nominal_capacity(endpoint, "worldcup", 0, 60, 2, ECONOMICS)
+        noisy = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2, economics=ECONOMICS)
     assert nominal["minutes_priced"] == noisy["minutes_priced"] == 60
     assert abs(nominal["policy_profit"] - nominal["active_profit"]) < rl.CENT, nominal
     assert nominal["policy_failed"] == nominal["active_failed"]
@@ -92,6 +93,9 @@ def test_the_shadow_scorecard_prices_the_policy_as_if_active_and_the_fleet_as_it
         assert abs(side["fleet_profit"] - side["fleet_own_scaler_profit"]) < rl.CENT, side
         assert side["fleet_failed"] == side["fleet_own_scaler_failed"]
         assert side["fleet_machine_minutes"] == side["fleet_own_scaler_machine_minutes"]
+
+
+ECONOMICS = {"warmup_latency": 8, "machine_cost": 0.08, "downtime_cost": 500, "warming_cost": True}
 
 
 @pytest.fixture(scope="module")

@@ -168,3 +168,13 @@ def test_a_long_gap_is_skipped_and_a_long_wait_for_requests_is_bounded() -> None
     for m in range(last + 1, last + 1 + counterfactual.MAX_QUEUE_MINUTES):  # no requests published for hours
         cf.decide(m, None, stale=True)
     assert len(cf.doc["queue"]) == counterfactual.MAX_QUEUE_MINUTES
+
+
+def test_the_real_fleets_minute_is_counted_from_its_start_and_its_end() -> None:
+    cf = Counterfactual.resume(one(), None, FleetState(serving=10, warming=2, desired=12), M)
+    assert cf is not None
+    cf.decide(M, 12)
+    later = Counterfactual.resume(one(), cf.to_json(), FleetState(serving=9, warming=0, desired=9), M + 1)
+    assert later is not None
+    (entry,) = later.doc["queue"]  # three cut at the minute's start, then two arrived at its end
+    assert entry[3:5] == [7, 2]
