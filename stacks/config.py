@@ -17,6 +17,8 @@ from inference.contract import OBSERVATION_LAG_MINUTES
 
 REGION = "eu-west-1"
 """Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
+MODEL_PACKAGE_GROUP = "rl-autoscaler"
+"""The project's SageMaker model package group (stacks/registry.py), which every stage registers in."""
 
 _SUBSCRIBER = (
     r"^([^@\s:]+@[^@\s]+\.[^@\s]+"  # an e-mail address
@@ -65,6 +67,9 @@ class ServingConfig(_Frozen):
     isolation, no canary: see docs/infra.md); None: dedicated instances."""
     serverless_max_concurrency: int = Field(default=2, ge=1, le=200)
     """Concurrent invocations a serverless endpoint serves (the controller makes one call a minute)."""
+    model_package_version: Annotated[int, Field(ge=1)] | Literal["latest"] | None = None
+    """The approved version of the project's model package group the stage serves (scripts/lifecycle.py deploys
+    it); "latest": the newest approved one; None: only what a deploy names (-c model_package_version=N)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServingConfig:
@@ -231,6 +236,8 @@ class StageConfig(_Frozen):
     """What happens to the bucket and key when the stage is deleted."""
     require_passed_gate: bool
     """Refuse an artifact whose metadata does not record a passed evaluation gate."""
+    registry_account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
+    """Account of the project's model package group (the Registry stack); None: the stage's own account."""
     key_admins: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()
     """IAM roles or users that administer the stage key (never use it); empty: the account, so IAM decides."""
     key_users: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()

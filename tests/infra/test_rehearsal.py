@@ -15,13 +15,12 @@ from tests.infra.test_monitoring_stack import ALARMS
 pytestmark = pytest.mark.slow  # a real deploy (CDK CLI against a local moto server)
 
 # What moto 5.2.5 accepts in a template but never creates; anything else missing is a real failure.
+# Dev serves on Serverless Inference: no Application Auto Scaling resources to skip.
 SKIPPED_BY_MOTO = {
     "AWS::CDK::Metadata",
     "AWS::S3::BucketPolicy",
     "AWS::CloudWatch::Alarm",
     "AWS::SNS::TopicPolicy",
-    "AWS::ApplicationAutoScaling::ScalableTarget",
-    "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::SQS::QueuePolicy",
     "AWS::Lambda::EventInvokeConfig",
     "AWS::Scheduler::Schedule",
@@ -49,7 +48,7 @@ def test_dev_stage_deploys_to_moto_with_the_real_cdk_cli(rehearsal: dict) -> Non
     assert all(info["status"] == "CREATE_COMPLETE" for info in report["stacks"].values())
     exists = report["exists"]
     assert exists["bucket"] and exists["bucket_encryption"] == "aws:kms" and exists["kms_key_rotation"] == [True]
-    assert exists["model_image"].endswith("/pytorch-inference:2.6.0-cpu-py312")
+    assert exists["model_image"].endswith("/sagemaker-scikit-learn:1.4-2-py312-cpu-py3")
     assert exists["model_env_stage"] == "Dev" and exists["endpoint_status"] == "InService"
     assert exists["dashboard"] == ["rl-autoscaler-dev"] and exists["topic_kms"] == [True]
     skipped_types = {entry.split()[0] for entries in report["skipped_by_moto"].values() for entry in entries}
@@ -79,7 +78,7 @@ def test_controller_runs_against_the_deployed_stage(rehearsal: dict) -> None:
     run = rehearsal["controller_run"]
     assert "error" not in run, run.get("error")
     responses = run["responses"]
-    assert len(responses) == 4 and all(r["errors"] == [] for r in responses)
+    assert len(responses) == 4 and all(r["errors"] == [] for r in responses), [r["errors"] for r in responses]
     assert all(r["fleets_deciding"] == 2 for r in responses)  # Dev: worldcup (active) and nasa (shadow)
     assert all(r["endpoint_calls"] == 1 for r in responses)  # one InvokeEndpoint for all fleets
     assert run["sum_Runs"] == 4 and run["sum_FleetsDeciding"] == 8
