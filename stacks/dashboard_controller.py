@@ -158,8 +158,15 @@ def scorecard_row(config: StageConfig, fleet: Mapping[str, Any]) -> list[cw.IWid
     running = cw.GraphWidget(
         title="Dollars, cumulative over the period: policy vs your scaler",
         left=[
-            cw.MathExpression(expression="RUNNING_SUM(p)", using_metrics={"p": pair("Profit")[0]}, label="Policy"),
-            cw.MathExpression(expression="RUNNING_SUM(f)", using_metrics={"f": pair("Profit")[1]}, label="Your scaler"),
+            cw.MathExpression(
+                expression="RUNNING_SUM(p)", using_metrics={"p": pair("Profit")[0]}, label="Policy", period=ONE_MINUTE
+            ),
+            cw.MathExpression(
+                expression="RUNNING_SUM(f)",
+                using_metrics={"f": pair("Profit")[1]},
+                label="Your scaler",
+                period=ONE_MINUTE,
+            ),
         ],
         width=8,
         height=6,
