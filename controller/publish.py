@@ -11,7 +11,10 @@ mode the scorecard, timestamped with the minute priced (`controller.counterfactu
 `FleetProfit` ($), `PolicyFailedRequests`, `FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`,
 and `Unpriceable` (0/1).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
+`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`,
+`HandBackErrors` (fleets whose own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow
+after a hand-back), `ConfigErrors` (1: the fleets object could not be used), `ModesErrors` (1: the modes parameter
+could not be used).
 """
 
 from __future__ import annotations
@@ -63,6 +66,10 @@ STAGE_METRICS: dict[str, str] = {
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",
+    "HandBackErrors": "Count",
+    "HandedBack": "Count",
+    "ConfigErrors": "Count",
+    "ModesErrors": "Count",
 }
 
 

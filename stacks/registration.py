@@ -84,6 +84,9 @@ class ModelRegistration(Construct):
             memory_size=512,
             timeout=cdk.Duration.minutes(5),
             log_group=log_group,
+            # No dead-letter queue: Step Functions invokes it synchronously and takes a failure to RegistrationFailed.
+            environment_encryption=key,
+            reserved_concurrent_executions=config.controller.reserved_concurrency,
             environment={
                 "BUCKET": data_bucket_name(config.name, stack.account),
                 "PREFIX": ARTIFACTS,
