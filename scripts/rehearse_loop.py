@@ -223,7 +223,7 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     from dataclasses import replace
 
     from inference.features import HISTORY
-    from simulator import SimConfig
+    from simulator import fleet_config
     from training.evaluation.cases import trace_case
     from training.evaluation.scoreboard import run_policy
     from training.policies.artifact import ArtifactPolicy
@@ -231,7 +231,7 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     policy = ArtifactPolicy(str(model))
     case = trace_case(trace, "eval")
     case = replace(case, scenario=replace(case.scenario, load=case.scenario.load[: HISTORY + minutes]))
-    metrics, _ = run_policy(policy, [case], SimConfig(observation_lag_minutes=lag), seed=seed)
+    metrics, _ = run_policy(policy, [case], fleet_config(observation_lag_minutes=lag), seed=seed)
     return {**metrics[0], "policy": policy.name, "shield": dict(policy.shield_counts), "load": case.scenario.load}
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from inference.contract import OBSERVATION_LAG_MINUTES
 from inference.economics import DEFAULTS as ECONOMICS
+from inference.economics import parse as parse_economics
 from inference.features import HISTORY
 
 
@@ -94,3 +96,48 @@ class SimConfig:
 
     def replace(self, **changes: Any) -> SimConfig:
         return replace(self, **changes)
+
+
+DEFAULT_CAPACITY_RPM = 300.0
+"""Article 002's nominal requests per minute of one machine (``SimConfig.capacity_rpm_per_machine``)."""
+CAPACITY_NOISE_SHARE = 30.0 / DEFAULT_CAPACITY_RPM
+"""Article 002's capacity noise relative to capacity (sigma 30 at 300 rpm): kept at every capacity."""
+
+
+def fleet_config(
+    capacity_rpm_per_machine: float = DEFAULT_CAPACITY_RPM,
+    *,
+    min_machines: int = 1,
+    max_machines: int = 10_000,
+    economics: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> SimConfig:
+    """The simulator for one fleet: the one place a fleet becomes a ``SimConfig`` (the scoreboard, the
+    controller's simulated fleets, the rehearsal, ``training.evaluate`` and training all call it).
+
+    ``economics``: the fleet's economics (``inference.economics.parse`` is applied: missing keys take the
+    defaults, bad values raise ``EconomicsError`` naming the key). The capacity noise keeps article 002's
+    relative size, ``capacity_sigma = 0.1 * capacity``, unless ``overrides`` (other ``SimConfig`` fields) set it.
+    """
+    if "capacity_rpm_per_machine" in overrides:
+        raise ValueError("pass the capacity as capacity_rpm_per_machine, not among the overrides")
+    clash = sorted(set(overrides) & set(ECONOMICS))
+    if clash:
+        raise ValueError(f"economics field(s) {', '.join(clash)} go in economics, not among the overrides")
+    capacity = float(capacity_rpm_per_machine)
+    if not capacity > 0:
+        raise ValueError(f"capacity_rpm_per_machine must be > 0, got {capacity_rpm_per_machine!r}")
+    values = {
+        **parse_economics(economics),
+        "capacity_rpm_per_machine": capacity,
+        "capacity_sigma": CAPACITY_NOISE_SHARE * capacity,
+        "min_machines": int(min_machines),
+        "max_machines": max(int(max_machines), int(min_machines), 1),
+        **overrides,
+    }
+    return SimConfig.from_dict(values)
+
+
+def economics_of(config: SimConfig) -> dict[str, Any]:
+    """A config's economics, keyed by ``inference.economics.FIELDS``."""
+    return {key: getattr(config, key) for key in ECONOMICS}

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from simulator.config import SimConfig
+from inference.economics import FIELDS
+from simulator.config import SimConfig, fleet_config
 from simulator.loads import TRAIN_FRACTION, TraceError
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.report import write_report
@@ -31,10 +32,9 @@ def sim_config(capacity: float, overrides: dict) -> SimConfig:
         raise ValueError(f"expected a JSON object, got {overrides!r}")
     if "capacity_rpm_per_machine" in overrides:
         raise ValueError("set the capacity with --capacity-rpm-per-machine, not inside --sim")
-    default = SimConfig()
-    sigma = default.capacity_sigma * capacity / default.capacity_rpm_per_machine
-    values = {"capacity_sigma": sigma, **overrides, "capacity_rpm_per_machine": capacity}
-    return SimConfig.from_dict({**default.to_dict(), **values})
+    economics = {k: v for k, v in overrides.items() if k in FIELDS}
+    rest = {k: v for k, v in overrides.items() if k not in FIELDS}
+    return fleet_config(capacity, economics=economics, **rest)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,7 @@ from inference.features import HISTORY, MINUTES_PER_WEEK, minute_of_week
 
 # The only imports of training/ in controller/ (the simulator core; the Lambda ships it).
 from simulator import STEP_KEYS, TRACES, FleetSim, Scenario, SimConfig, trace_part_minutes, trace_scenario
+from simulator.config import fleet_config
 from simulator.loads import TRAINING_PAST_MINUTES, trace_past
 
 from .base import FleetState, TargetError
@@ -161,11 +162,13 @@ def choose_window(target: dict[str, Any], wall_minute: int, at_part_start: str |
 
 
 def sim_config(fleet: FleetConfig) -> SimConfig:
-    """The simulator's config for a fleet: its capacity and bounds, the rest as training and the scoreboard."""
-    return SimConfig(
-        capacity_rpm_per_machine=fleet.capacity_rpm_per_machine,
+    """The simulator's config for a fleet (``simulator.fleet_config``, as training and the scoreboard build it):
+    its capacity, bounds and economics."""
+    return fleet_config(
+        fleet.capacity_rpm_per_machine,
         min_machines=fleet.min_machines,
-        max_machines=max(fleet.max_machines, fleet.min_machines, 1),
+        max_machines=fleet.max_machines,
+        economics=getattr(fleet, "economics", None),
         observation_lag_minutes=0,  # the fleet is only advanced here; CloudWatch gives the controller its lag
     )
 

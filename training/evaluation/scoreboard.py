@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fleet_config
 from simulator.fleet import FleetSim, StepResult
 from simulator.loads import Scenario
 from training.evaluation.cases import Case
@@ -213,7 +213,7 @@ def evaluate(
         raise ValueError("evaluate needs at least one policy")
     if not cases:
         raise ValueError("evaluate needs at least one case")
-    config = config or SimConfig()
+    config = config or fleet_config()
     start = time.perf_counter()
     lengths = sorted({c.scenario.minutes for c in cases})
     steps = sum(lengths)

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fleet_config
 from simulator.fleet import FleetSim
 from simulator.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 from training.evaluation.cases import Case, synthetic_case, trace_case
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="capacity-noise seed of the tuning runs")
     args = parser.parse_args(argv)
 
-    config = SimConfig()
+    config = fleet_config()
     start = time.perf_counter()
     cases = tuning_cases()
     doc: dict[str, Any] = {}

@@ -19,8 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
+from inference.economics import FIELDS
 from inference.features import FEATURE_GROUPS
-from simulator.config import SimConfig
+from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, fleet_config
 from training.sim.vector_env import RewardNormalization
 
 GradClipBy = Literal["norm", "global_norm", "value"]
@@ -397,8 +398,11 @@ def sim_config(cfg: TrainConfig) -> SimConfig:
     """The simulator configuration of training, validation and evaluation."""
     if "episode_minutes" in cfg.sim:
         raise ValueError("set episode_minutes as its own hyperparameter, not inside 'sim'")
+    sim = dict(cfg.sim)
+    capacity = sim.pop("capacity_rpm_per_machine", DEFAULT_CAPACITY_RPM)
+    economics = {k: sim.pop(k) for k in FIELDS if k in sim}
     try:
-        return SimConfig.from_dict({**cfg.sim, "episode_minutes": cfg.episode_minutes})
+        return fleet_config(capacity, economics=economics, **sim, episode_minutes=cfg.episode_minutes)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"hyperparameter sim={cfg.sim!r}: {exc}") from None
 
