@@ -9,7 +9,7 @@ running totals (``TOT_*``, ``TOTAL_KEYS``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,44 +54,44 @@ TOTAL_KEYS = ("reward", "revenue", "machine_cost", "downtime_cost", "load", "ser
 ) = range(len(TOTAL_KEYS))  # fmt: skip
 
 
-def kernel_inputs(c: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``params`` (float64, ``PARAM_KEYS``) and ``flags`` (int64, ``FLAG_KEYS``) for a config."""
-    params = np.empty(len(PARAM_KEYS))
-    params[P_MU] = c.capacity_rpm_per_machine
-    params[P_SIGMA] = c.capacity_sigma
-    params[P_VALUE] = c.request_value / 1000.0
-    params[P_COST] = c.machine_cost
-    params[P_DCOST] = c.downtime_cost
-    params[P_DFRAC] = c.downtime_percent / 100.0
-    flags = np.empty(len(FLAG_KEYS), dtype=np.int64)
-    flags[F_WARMUP] = c.warmup_latency
-    flags[F_MIN] = c.min_machines
-    flags[F_MAX] = c.max_machines
-    flags[F_MAX_IN] = c.max_scale_in_per_step
-    flags[F_MAX_OUT] = c.max_scale_out_per_step
-    flags[F_PER_MACHINE] = c.capacity_noise == "machine"
-    flags[F_WARMING_COST] = c.warming_cost
-    flags[F_SERVING_FIRST] = c.cut_order == "serving_first"
+def kernel_inputs(configs: SimConfig | Sequence[SimConfig], n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's ``params`` (float64 (N, ``PARAM_KEYS``)) and ``flags`` (int64 (N, ``FLAG_KEYS``)): one row per
+    fleet, from one config for all ``n`` fleets or one config per fleet."""
+    if isinstance(configs, SimConfig):
+        configs = [configs] * (1 if n is None else n)
+    params = np.empty((len(configs), len(PARAM_KEYS)))
+    flags = np.empty((len(configs), len(FLAG_KEYS)), dtype=np.int64)
+    for i, c in enumerate(configs):
+        params[i, P_MU] = c.capacity_rpm_per_machine
+        params[i, P_SIGMA] = c.capacity_sigma
+        params[i, P_VALUE] = c.request_value / 1000.0
+        params[i, P_COST] = c.machine_cost
+        params[i, P_DCOST] = c.downtime_cost
+        params[i, P_DFRAC] = c.downtime_percent / 100.0
+        flags[i, F_WARMUP] = c.warmup_latency
+        flags[i, F_MIN] = c.min_machines
+        flags[i, F_MAX] = c.max_machines
+        flags[i, F_MAX_IN] = c.max_scale_in_per_step
+        flags[i, F_MAX_OUT] = c.max_scale_out_per_step
+        flags[i, F_PER_MACHINE] = c.capacity_noise == "machine"
+        flags[i, F_WARMING_COST] = c.warming_cost
+        flags[i, F_SERVING_FIRST] = c.cut_order == "serving_first"
     return params, flags
 
 
 @_jit
 def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals):  # pragma: no cover - jitted
-    """One minute for every fleet, in place: ``active`` and ``ring`` (machines warming, by arrival slot) change,
-    ``out`` receives the minute (``OUT_*``) and ``totals`` accumulates it (``TOT_*``)."""
-    mu, sigma, value = params[P_MU], params[P_SIGMA], params[P_VALUE]
-    cost, dcost, dfrac = params[P_COST], params[P_DCOST], params[P_DFRAC]
-    warmup, min_m, max_m, max_in, max_out = (
-        flags[F_WARMUP],
-        flags[F_MIN],
-        flags[F_MAX],
-        flags[F_MAX_IN],
-        flags[F_MAX_OUT],
-    )
-    per_machine, warming_cost = flags[F_PER_MACHINE] == 1, flags[F_WARMING_COST] == 1
-    serving_first = flags[F_SERVING_FIRST] == 1
+    """One minute for every fleet, in place: ``active`` and ``ring`` (machines warming, by arrival slot; its width
+    at least every fleet's warm-up) change, ``out`` receives the minute (``OUT_*``) and ``totals`` accumulates it
+    (``TOT_*``). ``params`` and ``flags`` hold one row per fleet (``kernel_inputs``)."""
     w = ring.shape[1]
     for i in range(desired.shape[0]):
+        mu, sigma, value = params[i, P_MU], params[i, P_SIGMA], params[i, P_VALUE]
+        cost, dcost, dfrac = params[i, P_COST], params[i, P_DCOST], params[i, P_DFRAC]
+        warmup, min_m, max_m = flags[i, F_WARMUP], flags[i, F_MIN], flags[i, F_MAX]
+        max_in, max_out = flags[i, F_MAX_IN], flags[i, F_MAX_OUT]
+        per_machine, warming_cost = flags[i, F_PER_MACHINE] == 1, flags[i, F_WARMING_COST] == 1
+        serving_first = flags[i, F_SERVING_FIRST] == 1
         fleet = active[i]
         for k in range(w):
             fleet += ring[i, k]
@@ -154,9 +154,8 @@ def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals
         totals[i, TOT_MACHINE_MINUTES] += a
         totals[i, TOT_WARMING_MINUTES] += pending
         totals[i, TOT_SCALING_ACTIONS] += 1.0 if delta != 0 else 0.0
-        if warmup > 0:
-            active[i] += ring[i, head]
-            pending -= ring[i, head]
-            ring[i, head] = 0
+        active[i] += ring[i, head]  # a fleet without warm-up never writes the ring
+        pending -= ring[i, head]
+        ring[i, head] = 0
         out[i, OUT_NEXT_ACTIVE] = active[i]  # the fleet the next decision observes
         out[i, OUT_NEXT_PENDING] = pending

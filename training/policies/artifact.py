@@ -51,6 +51,8 @@ class ArtifactPolicy:
             max_machines=obs.max_machines,
             single=False,
         )
+        # Each fleet's economics, as the controller sends them with every decision.
+        object.__setattr__(request, "economics", obs.economics)
         decisions = predict_fn(request, self.model).decisions
         self.shield_counts["decisions"] += len(decisions.desired)
         self.shield_counts["shielded"] += int(decisions.shielded.sum())
