@@ -38,8 +38,10 @@ MARGIN_PROPORTIONAL = 0.2
 """Share of the peak in one safety margin (capacity noise and proportional swings of the load)."""
 MARGIN_SQRT = 2.0
 """Multiple of the square root of the peak (in machines) in one safety margin (counting noise of the load)."""
-LEVELS: tuple[float, ...] = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0)
-"""Safety margins of actions 0..len(LEVELS)-1: fine steps around 1, where the profit-maximising level lies."""
+LEVELS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0)
+"""Safety margins of actions 0..len(LEVELS)-1: fine steps around 1, where the profit-maximising level lies at
+article 002's prices; 0 (the window's peak alone) for fleets whose machines cost more than an outage risks, up to
+5 for cheap machines and dear outages."""
 SCALE_IN_TOLERANCE = 0.1
 """A decision that would shrink the fleet by less than this fraction keeps it as it is (as Kubernetes' HPA
 ignores changes within 10 %). Scaling in removes serving machines that take minutes to come back, so a policy

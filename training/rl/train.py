@@ -55,11 +55,13 @@ from training.rl.config import (
     TrainConfig,
     add_arguments,
     finalize,
+    fleet_distribution,
     from_args,
     markdown_table,
     resume_conflicts,
     sim_config,
     to_dict,
+    training_domain,
     validate,
 )
 from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
@@ -293,7 +295,7 @@ def checkpoint(algo: Any, progress: Progress, ckpt_root: Path, out: Path, valida
 
 def select(progress: Progress, ckpt_root: Path, last: Path, tt_ratio: float) -> tuple[Path, dict[str, Any]]:
     """The checkpoint to package (the best validated one with ``select_best``, else the last) and the summary."""
-    summary = progress.summary()
+    summary = {**progress.summary(), **training_domain(progress.cfg)}
     summary["validation_target_tracking_vs_oracle"] = tt_ratio
     chosen = checkpoints.best(ckpt_root) if progress.cfg.select_best else None
     if chosen is None:
@@ -326,7 +328,7 @@ def train(
     torch.set_num_threads(cfg.driver_torch_threads)
     register_env(ENV_NAME, rllib_env_creator)
     validation = ValidationSet.build(
-        sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability
+        sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability, fleet_distribution(cfg)
     )
     progress, algo, ckpt = start(cfg, ckpt_root, multi_host, team_traces)
     cfg, first = progress.cfg, progress.iteration + 1
