@@ -201,6 +201,11 @@ class FleetSim:
         return self.observe()
 
     @property
+    def capacity(self) -> np.ndarray:
+        """(N,) each fleet's nominal requests per minute per machine."""
+        return self._cap
+
+    @property
     def pending(self) -> np.ndarray:
         return self.ring.sum(axis=1)
 
@@ -345,4 +350,4 @@ def observation_of(obs: Observation, context: np.ndarray | None = None) -> np.nd
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, basis, obs.active + obs.pending)
+    return desired_from_action(action, basis, obs.active + obs.pending, obs.economics, obs.capacity_rpm_per_machine)

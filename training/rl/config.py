@@ -505,6 +505,12 @@ def from_args(args: argparse.Namespace, hps: dict[str, Any] | None = None) -> Tr
     return apply(cfg, flags, "command line")
 
 
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """A config saved by ``to_dict`` (a checkpoint's), fields this code does not know left out."""
+    known = {f.name for f in fields(TrainConfig)}
+    return apply(TrainConfig(), {k: v for k, v in values.items() if k in known and k not in DERIVED}, "checkpoint")
+
+
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:
     out = asdict(cfg)
     out["hidden"] = list(cfg.hidden)

@@ -463,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=0,
         team_traces=team_traces,
         ablate=cfg.ablate,
+        cells=cfg.fleet_distribution,
     )
     if code == 0 and sm.model_dir is not None:
         export_to_model_dir(out / "model.tar.gz", sm.model_dir)

@@ -91,6 +91,9 @@ class ValidationSet:
         return rollout(policy, self.sim)["reward"]
 
     def profit_vs_oracle(self, policy: Policy) -> float:
-        """Weighted total profit over the oracle's: dollars when every fleet has the same economics, else each
-        fleet in units of its own scale (a 2,000-machine fleet does not drown out a 2-machine one)."""
-        return float((self.weight * self.profit(policy)).sum() / (self.weight * self.oracle_profit).sum())
+        """``1 - regret / |oracle|``, both weighted sums over the fleets: the profit ratio when the oracle profits
+        everywhere, and still meaningful with fleets that lose money whatever they do (machines dearer than what
+        they earn). Weights: dollars when every fleet has the same economics, else each fleet in units of its own
+        scale (a 2,000-machine fleet does not drown out a 2-machine one)."""
+        regret = (self.weight * (self.oracle_profit - self.profit(policy))).sum()
+        return float(1.0 - regret / np.abs(self.weight * self.oracle_profit).sum())

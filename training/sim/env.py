@@ -141,7 +141,10 @@ class FleetEnv(gym.Env):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
-        desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active + self._pending)
+        desired = desired_from_action(
+            np.array([action]), self._basis[t : t + 1], self._active + self._pending, self.sim.economics[:1],
+            self.config.capacity_rpm_per_machine,
+        )  # fmt: skip
         out = self.sim.advance(desired)
         self._active, self._pending = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING]
         self._failed = self.sim.observed_failed
