@@ -158,6 +158,8 @@ def tune_cells(mode: str, *, seed: int = 0, progress: bool = True) -> dict[str, 
         for fleet, base in (("regular", regular), (SMALL, small)):
             cases = [in_cell(c, cell) for c in base]
             entries = {name: tune(name, cases, cases[0].config, seed=seed, progress=progress) for name in GRIDS}
+            for entry in entries.values():  # 22 objective curves would make the file 400 kB; rerun to see them
+                entry.pop("grid")
             out[cell.name][fleet] = entries
             values = ", ".join(f"{n} {e['value']:g}" for n, e in entries.items())
             print(f"{cell.name} {fleet}: {values}", flush=True)
@@ -187,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             "small_scenarios": [c.scenario.name for c in small_tuning_cases()],
             "wall_s": round(time.perf_counter() - start, 1),
             "cells": tuned,
+            "note": "grids dropped to keep the file small: rerun the command for the objective curves; "
+            "at_grid_edge flags an optimum on the range's edge",
         }
         out = TUNED_CELLS_PATH if args.out == TUNED_PATH else args.out
         out.write_text(json.dumps(doc, indent=1) + "\n")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from inference.economics import FIELDS
-from inference.features import FEATURE_GROUPS
+from inference.features import CONTEXT_MINUTES, FEATURE_GROUPS, HISTORY
 from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, economics_of, fleet_config
 from simulator.distribution import FleetDistribution
 from training.sim.vector_env import RewardNormalization
@@ -432,18 +432,23 @@ def fleet_distribution(cfg: TrainConfig) -> FleetDistribution | None:
 def training_domain(cfg: TrainConfig) -> dict[str, Any]:
     """What the policy was trained on, for the artifact's metadata: ``economics_ranges`` ({key: [low, high]} of
     ``inference.economics.FIELDS``), ``fleet_size_range`` ([low, high] mean machines) and
-    ``capacity_rpm_range``; without a distribution, the one fleet of ``sim_config``."""
+    ``capacity_rpm_range``; without a distribution, the one fleet of ``sim_config``. ``min_history_minutes``: the
+    least ``load_rpm`` a decision needs for the policy to decide (training cut episodes' history to as little as
+    the observed window when ``short_history_probability`` > 0; else the whole window the policy reads)."""
+    config = sim_config(cfg)
+    least = HISTORY - config.observation_lag_minutes if cfg.short_history_probability > 0 else CONTEXT_MINUTES
     dist = fleet_distribution(cfg)
     if dist is not None:
         return {
+            "min_history_minutes": least,
             "economics_ranges": dist.economics_ranges(),
             "fleet_size_range": list(map(float, dist.mean_machines)),
             "capacity_rpm_range": list(map(float, dist.capacity_rpm)),
             "fleet_distribution": dist.to_dict(),
         }
-    config = sim_config(cfg)
     economics = {k: float(v) for k, v in economics_of(config).items()}
     return {
+        "min_history_minutes": least,
         "economics_ranges": {k: [v, v] for k, v in economics.items()},
         "fleet_size_range": [3.0, 300.0],
         "capacity_rpm_range": [config.capacity_rpm_per_machine] * 2,
