@@ -141,6 +141,12 @@ def desired_from_action(
     except IndexError:
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}") from None
     level = np.maximum(base_level(economics, basis, capacity_rpm_per_machine) + offset, 0.0)
+    return desired_at_level(level, basis, fleet)
+
+
+def desired_at_level(level: np.ndarray | float, basis: np.ndarray, fleet: np.ndarray) -> np.ndarray:
+    """Whole fleet at margin ``level`` (``fleet_for_level``), int64; a cut of less than ``SCALE_IN_TOLERANCE`` of
+    the fleet ``fleet`` keeps it."""
     sized = fleet_for_level(basis, level)
     fleet = np.asarray(fleet, dtype=np.float64)
     keep = (sized < fleet) & (sized >= fleet * (1.0 - SCALE_IN_TOLERANCE))
