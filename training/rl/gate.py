@@ -45,7 +45,7 @@ from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
-from training.rl.config import EvalCases, from_dict, sim_config
+from training.rl.config import EvalCases, from_dict, sim_config, training_domain
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 
 CANDIDATE = "ppo"
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     ablate = tuple(cfg.get("ablate", ()))
     net = policy_net(module_state(module), cfg["activation"], ablate)
     eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
-    training = {**state.get("training", {}), "checkpoint": str(ckpt)}
+    training = {**state.get("training", {}), **training_domain(from_dict(cfg)), "checkpoint": str(ckpt)}
     return gate_and_package(
         net=net,
         module=module,
