@@ -35,6 +35,7 @@ from typing import Any, get_args
 
 from inference.artifact import package_policy
 from simulator.config import SimConfig
+from simulator.distribution import FleetDistribution
 from simulator.loads import data_sha256
 from training.evaluation import noise
 from training.evaluation.cases import cell_cases, evaluation_cases
@@ -45,7 +46,7 @@ from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
-from training.rl.config import EvalCases, from_dict, sim_config, training_domain
+from training.rl.config import EvalCases, fleet_distribution, from_dict, sim_config, training_domain
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 
 CANDIDATE = "ppo"
@@ -110,12 +111,14 @@ def gate_and_package(
     ablate: tuple[str, ...] = (),
     candidate: str = CANDIDATE,
     cells: bool = False,
+    distribution: FleetDistribution | None = None,
 ) -> int:
     """Evaluate, gate, package and check one trained network; returns the process exit code. ``module``: the
     trained model the export check compares the artifact with (an RLlib module, or ``net`` itself for a plain torch
     network). ``team_traces``: trace files whose late part (``training.evaluation.team``) joins the held-out cases;
     ``ablate``: the feature groups the run trained without (``net`` already ignores them; the export check shows
-    them to the RLlib module as 0, as training did); ``candidate``: the policy's name in the report; ``cells``: judge in
+    them to the RLlib module as 0, as training did); ``candidate``: the policy's name in the report; ``distribution``:
+    the fleets training drew (the observation ranges the shield trusts come from them); ``cells``: judge in
     every economics cell of the preset with the small-fleet group (``training.evaluation.cases.cell_cases``), each
     rule tuned per cell (a policy trained across fleets), instead of at ``sim_config`` alone."""
     out = Path(out_dir)
@@ -123,7 +126,7 @@ def gate_and_package(
     for stale in ("model.tar.gz", "metadata.json"):
         (out / stale).unlink(missing_ok=True)
     policy = numpy_policy(net)
-    check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed)
+    check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed, distribution)
     metadata = {
         "model_version": model_version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -250,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
         ablate=ablate,
         cells=bool(cfg.get("fleet_distribution", False)),
+        distribution=fleet_distribution(from_dict(cfg)),
     )
 
 

@@ -464,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         team_traces=team_traces,
         ablate=cfg.ablate,
         cells=cfg.fleet_distribution,
+        distribution=fleet_distribution(cfg),
     )
     if code == 0 and sm.model_dir is not None:
         export_to_model_dir(out / "model.tar.gz", sm.model_dir)
