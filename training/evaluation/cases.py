@@ -7,6 +7,9 @@ Scenarios (``evaluation_cases``), none of them used for tuning or training:
 - ``nasa-eval``, ``worldcup-eval``: the evaluation part (last 30 % by time) of each recorded trace, scaled with
   the factor measured on its training part (mean 20 machines), the whole part (2 days with ``quick``).
 
+``cell_cases`` replays them, with a small-fleet group (``small_fleet_case``: 2 to 20 machines of
+``cells.SMALL_CAPACITY`` requests a minute), in every economics cell of ``training.evaluation.cells``.
+
 Each scenario comes with up to 14 days of the load before it (``Case.past``): the metric history a live system
 would hold (the training part of a trace; the same synthetic generator's earlier days), which the predictive
 rule forecasts from and the static rule sizes on.

@@ -8,9 +8,11 @@ on 2 cores possible (see ``training/bench_rllib.py``).
 
 Semantics are those of ``training.sim.env.FleetEnv`` batched: the observation comes from
 ``inference.features.featurize`` of what the cloud observes, an action index goes through
-``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by the
-episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
-``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
+``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by each
+fleet's dollar scale with ``reward_normalization == "economics"`` (``economics_scale``; with a
+``fleet_distribution``, which draws every fleet's size, capacity and economics per episode: ``draw_fleet``), by
+the episode's mean load in machines with ``"mean_need"``, or by its square root with ``"sqrt_need"`` (a positive
+constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
 serving fleet (``simulator.fleet.expected_profit``): same optimal policy, far less variance. With
