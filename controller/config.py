@@ -14,9 +14,12 @@ One fleet::
                  "dimensions": {...}}],
      "target": {"kind": "ecs", "cluster": "prod", "service": "checkout"}}
 
-`mode` defaults to `shadow`, `failed` to none. A `simulated` fleet's `requests` and `failed` default to the
-simulator's own metrics (namespace `RLAutoscaler/SimulatedFleet`, `RequestCount` / `FailedRequests`, dimensions
-{Stage, Fleet}).
+`mode` defaults to `shadow`, `failed` to none. An optional `economics` object prices the fleet for the policy
+(`inference.economics`: `warmup_latency`, `machine_cost`, `request_value`, `downtime_cost`, `downtime_percent`,
+`warming_cost`; missing keys take the simulator's defaults; an unknown key, a wrong type or a value out of range is
+refused naming its path, e.g. `fleets[3].economics.warmup_latency: must be in [0, 240] (minutes), got 500`).
+A `simulated` fleet's `requests` and `failed` default to the simulator's own metrics (namespace
+`RLAutoscaler/SimulatedFleet`, `RequestCount` / `FailedRequests`, dimensions {Stage, Fleet}).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from inference import economics
 from inference.contract import OBSERVATION_LAG_MINUTES
 
 MODES = ("off", "shadow", "active")
@@ -61,6 +65,7 @@ _FLEET_KEYS = {
     "requests",
     "failed",
     "target",
+    "economics",
 }
 _REQUIRED = ("name", "capacity_rpm_per_machine", "min_machines", "max_machines", "max_change_per_minute", "target")
 _METRIC_KEYS = {"namespace", "metric_name", "dimensions"}
@@ -109,6 +114,8 @@ class FleetConfig:
     failed: tuple[MetricSpec, ...]
     target: Mapping[str, Any] = field(hash=False)
     """The validated target object, `kind` included (adapters read their own fields)."""
+    economics: Mapping[str, Any] = field(default_factory=lambda: dict(economics.DEFAULTS), hash=False)
+    """The fleet's economics, complete (`inference.economics.parse`: defaults filled)."""
 
     @property
     def kind(self) -> str:
@@ -153,6 +160,7 @@ def parse_fleets(raw: Any, stage: str) -> tuple[FleetConfig, ...]:
                 requests=_spec(requests),
                 failed=tuple(_spec(m) for m in failed or ()),
                 target=dict(fleet["target"]),
+                economics=economics.parse(fleet.get("economics"), "economics"),
             )
         )
     return tuple(fleets)
@@ -211,6 +219,11 @@ def _fleet(obj: Any, where: str) -> dict[str, Any]:
     if "failed" in obj or not simulated:
         out["failed"] = failed
     out["target"] = target
+    if "economics" in obj:  # kept as given (validated): the one schema fills the defaults where it is read
+        try:
+            out["economics"] = economics.overrides(obj["economics"], f"{where}.economics")
+        except economics.EconomicsError as err:
+            raise FleetConfigError(str(err)) from None
     return out
 
 

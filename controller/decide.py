@@ -88,6 +88,7 @@ def instance(ask: Ask, timestamp: str) -> dict[str, Any]:
         "capacity_rpm_per_machine": fleet.capacity_rpm_per_machine,
         "min_machines": fleet.min_machines,
         "max_machines": fleet.max_machines,
+        "economics": dict(fleet.economics),
     }
 
 

@@ -5,9 +5,10 @@ read exactly these names.
 
 Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`, `WarmingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
-`ShieldOverride`, `StaleDataHold`, `ConflictHold` (0/1).
+`ShieldOverride`, `StaleDataHold`, `ConflictHold`, `ShortHistory` (0/1; `ShortHistory`: the decision was asked
+with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
+`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ FLEET_METRICS: dict[str, str] = {
     "ShieldOverride": "Count",
     "StaleDataHold": "Count",
     "ConflictHold": "Count",
+    "ShortHistory": "Count",
 }
 STAGE_METRICS: dict[str, str] = {
     "Runs": "Count",
@@ -43,6 +45,7 @@ STAGE_METRICS: dict[str, str] = {
     "ShieldOverrides": "Count",
     "StaleDataHolds": "Count",
     "ConflictHolds": "Count",
+    "ShortHistories": "Count",
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",

@@ -61,6 +61,9 @@ class FleetReport:
     shield_override: bool = False
     stale_hold: bool = False
     conflict_hold: bool = False
+    short_history: bool = False
+    """Asked with fewer minutes of requests than the policy reads (HISTORY_MINUTES): the answer's reason says
+    how the endpoint decided (the policy at that length, or the fallback rule)."""
     read_error: str | None = None
     apply_error: str | None = None
     reason: str = ""
@@ -102,6 +105,10 @@ class RunReport:
     @property
     def conflict_holds(self) -> int:
         return self._count("conflict_hold")
+
+    @property
+    def short_histories(self) -> int:
+        return self._count("short_history")
 
     @property
     def apply_errors(self) -> int:
@@ -178,6 +185,7 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
             fr.reason = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
         elif f.name in states:
             asks.append(Ask(f, obs, states[f.name]))
+            fr.short_history = len(obs.load_rpm) < settings.history_minutes
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
     report.endpoint_calls = decided.calls
     report.endpoint_latency_ms = decided.latency_ms if decided.calls else None
@@ -370,6 +378,7 @@ def _fleet_metrics(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
                 ShieldOverride=int(fr.shield_override),
                 StaleDataHold=int(fr.stale_hold),
                 ConflictHold=int(fr.conflict_hold),
+                ShortHistory=int(fr.short_history),
             )
         out.append((fr.name, values))
     return out
@@ -384,6 +393,7 @@ def _stage_metrics(report: RunReport) -> dict[str, Any]:
         "ShieldOverrides": report.shield_overrides,
         "StaleDataHolds": report.stale_holds,
         "ConflictHolds": report.conflict_holds,
+        "ShortHistories": report.short_histories,
         "EndpointLatencyMs": report.endpoint_latency_ms,
         "ApplyErrors": report.apply_errors,
         "ReadErrors": report.read_errors,

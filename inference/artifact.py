@@ -16,8 +16,9 @@ runs no code from the file. The weights' sha256 is in the metadata and checked o
 Metadata keys: ``contract_version``, ``model_version``, ``created_at``, ``architecture`` (``policy.MLPSpec``),
 ``weights`` (file and sha256), ``observation`` (``history``, ``lag_minutes``, ``dim`` and, per feature, ``name``,
 ``lo``, ``hi``: the range seen in training, which the shield's out-of-distribution check uses), ``actions`` (the
-action table), ``training``, ``evaluation``, ``gate`` (``passed``, ``forced``, ``reason``), ``data_sha256``,
-``code_version``.
+action table), ``training`` (with the ranges the policy was trained on: ``economics_ranges``,
+``fleet_size_range``, ``min_history_minutes``, read by ``domain.TrainingDomain``), ``evaluation``,
+``gate`` (``passed``, ``forced``, ``reason``), ``data_sha256``, ``code_version``.
 The caller of ``package_policy`` provides ``model_version``, ``observation`` (from ``observation_spec``),
 ``training``, ``evaluation``, ``gate``, ``data_sha256`` and ``code_version``; the rest is filled in here.
 
@@ -46,8 +47,9 @@ from typing import Any
 
 import numpy as np
 
-from . import actions, features
+from . import actions, economics, features
 from .contract import OBSERVATION_LAG_MINUTES
+from .domain import TrainingDomain
 from .errors import ModelLoadError
 from .policy import MLPSpec, NumpyPolicy, build_torch, spec_of_torch
 
@@ -130,11 +132,18 @@ def observation_spec(
 
 
 def untrained_metadata(model_version: str = "untrained-random") -> dict[str, Any]:
-    """Caller metadata for a network that has not been trained (``random_policy``): nominal ranges, failed gate."""
+    """Caller metadata for a network that has not been trained (``random_policy``): nominal ranges, failed gate;
+    its training ranges are everything the contract accepts (tests and demos exercise the policy's path)."""
     return {
         "model_version": model_version,
         "observation": observation_spec(None),
-        "training": {"algorithm": "none", "note": "randomly initialised, not trained"},
+        "training": {
+            "algorithm": "none",
+            "note": "randomly initialised, not trained: equally untrained for every economics and history length",
+            "economics_ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in economics.BOUNDS.items()}
+            | {"warming_cost": [0.0, 1.0]},
+            "min_history_minutes": 1,
+        },
         "evaluation": {},
         "gate": {"passed": False, "forced": True, "reason": "untrained network, for tests and demos only"},
         "data_sha256": "",
@@ -218,6 +227,7 @@ def _complete_metadata(given: Mapping[str, Any], spec: MLPSpec, weights_sha256: 
     if not isinstance(given["model_version"], str) or not given["model_version"]:
         raise ValueError(f"metadata model_version must be a non-empty string, got {given['model_version']!r}")
     _observation_bounds(given["observation"])  # raises ValueError naming what is wrong
+    TrainingDomain.from_metadata(given)  # the training ranges, likewise
     meta = {
         "contract_version": CONTRACT_VERSION,
         "model_version": given["model_version"],
@@ -298,6 +308,8 @@ class LoadedPolicy:
     obs_lo: np.ndarray
     obs_hi: np.ndarray
     weights: dict[str, np.ndarray]
+    domain: TrainingDomain
+    """Economics, fleet sizes and history lengths the policy was trained on; outside them the shield falls back."""
 
     @property
     def model_version(self) -> str:
@@ -343,6 +355,7 @@ def load_artifact(path: str | os.PathLike[str]) -> LoadedPolicy:
     try:
         lo, hi = _observation_bounds(meta.get("observation"))
         spec = MLPSpec.from_dict(meta.get("architecture") or {})
+        domain = TrainingDomain.from_metadata(meta)
     except (ValueError, KeyError, TypeError) as err:
         raise ModelLoadError(f"{src}: bad metadata: {err}") from None
     if spec.obs_dim != features.OBS_DIM or spec.n_actions != actions.N_ACTIONS:
@@ -359,7 +372,7 @@ def load_artifact(path: str | os.PathLike[str]) -> LoadedPolicy:
         policy = NumpyPolicy(spec, weights)
     except (ValueError, OSError) as err:
         raise ModelLoadError(f"{src}: cannot load {WEIGHTS_FILE}: {err}") from None
-    return LoadedPolicy(metadata=meta, spec=spec, policy=policy, obs_lo=lo, obs_hi=hi, weights=weights)
+    return LoadedPolicy(metadata=meta, spec=spec, policy=policy, obs_lo=lo, obs_hi=hi, weights=weights, domain=domain)
 
 
 def _read_dir(model_dir: Path, name: str) -> bytes:

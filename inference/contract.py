@@ -11,10 +11,14 @@ Request, ``Content-Type: application/json``: one decision object, or ``{"instanc
 | active_machines, pending_machines | integer | [0, ``MAX_MACHINES``] (``3.0`` counts as an integer) |
 | capacity_rpm_per_machine | number | [``MIN_CAPACITY_RPM``, ``MAX_RPM``] |
 | min_machines, max_machines | integer or null, optional | [0, ``MAX_MACHINES``], min <= max |
+| economics | object or null, optional | the fleet's economics (``economics.parse``: keys ``economics.FIELDS``, missing
+keys take the simulator's defaults, values within ``economics.BOUNDS``) |
 
 Request, ``Content-Type: text/csv``: one decision per row, no header needed, columns in ``CSV_COLUMNS`` order;
 ``load_rpm`` is one cell of ``;``-separated numbers; the last two columns may be empty or left out. A first row
-equal to the column names is taken as a header. Example (two decisions)::
+equal to the column names is taken as a header. CSV carries no economics: a CSV decision is priced at the
+default economics (``economics.DEFAULTS``), and a row with an ``economics`` column is refused with a message
+saying to send JSON. Example (two decisions)::
 
     2024-05-06T12:00:00Z,900;950;1000,0,4,0,300,1,20
     2024-05-06T12:00:00Z,5000,12.5,10,2,300
@@ -35,7 +39,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from . import features
+from . import economics, features
 from .errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 MAX_INSTANCES = 1000
@@ -63,9 +67,11 @@ FIELDS: tuple[str, ...] = (
     "capacity_rpm_per_machine",
     "min_machines",
     "max_machines",
+    "economics",
 )
 REQUIRED = FIELDS[:6]
-CSV_COLUMNS = FIELDS
+CSV_COLUMNS = FIELDS[:8]
+"""CSV has no economics column (an object does not fit a cell): JSON carries economics."""
 OUTPUT_COLUMNS: tuple[str, ...] = ("desired_machines", "delta", "action", "model_version", "shielded", "reason")
 
 JSON = "application/json"
@@ -94,6 +100,9 @@ class DecisionRequest:
     """(N,) int64; 0 where the request gives none."""
     max_machines: np.ndarray
     """(N,) int64; ``MAX_MACHINES`` where the request gives none."""
+    economics: np.ndarray
+    """(N, len(economics.FIELDS)) float64 in ``economics.FIELDS`` order, defaults filled, ``warming_cost`` as 0/1
+    (``economics_row``)."""
     single: bool
     """The request was one bare object, so the response is one bare object."""
     record_metrics: bool = True
@@ -154,13 +163,18 @@ def _from_csv(body: str | bytes | bytearray) -> DecisionRequest:
         rows = [row for row in csv.reader(io.StringIO(body)) if row and any(cell.strip() for cell in row)]
     except csv.Error as err:
         raise BadRequest(f"body is not valid CSV: {_short(err)}") from None
-    if rows and [c.strip() for c in rows[0]] == list(CSV_COLUMNS[: len(rows[0])]):
+    if rows and [c.strip() for c in rows[0]] == list(FIELDS[: len(rows[0])]):
         rows = rows[1:]  # header row
     _check_count(len(rows), "CSV rows")
     return _assemble([_instance(_csv_row(row, f"row {i + 1}"), f"row {i + 1}") for i, row in enumerate(rows)], False)
 
 
 def _csv_row(row: list[str], where: str) -> dict[str, object]:
+    if len(row) == len(CSV_COLUMNS) + 1:
+        raise BadRequest(
+            f"{where}.economics: CSV carries no economics (columns: {', '.join(CSV_COLUMNS)}); send the decision "
+            "as JSON to give the fleet's economics, or leave the column out for the default economics"
+        )
     if not len(REQUIRED) <= len(row) <= len(CSV_COLUMNS):
         raise BadRequest(
             f"{where}: expected {len(REQUIRED)} to {len(CSV_COLUMNS)} columns ({', '.join(CSV_COLUMNS)}), "
@@ -195,7 +209,7 @@ def _check_count(n: int, what: str) -> None:
 
 def _instance(obj: object, where: str) -> tuple:
     """One decision object -> (padded load, timestamp, failed, active, pending, capacity, min, max, the last
-    ``CONTEXT_MINUTES`` of load)."""
+    ``CONTEXT_MINUTES`` of load, economics row)."""
     if type(obj) is not dict:
         raise BadRequest(f"{where or 'body'}: must be a JSON object with the fields {', '.join(FIELDS)}")
     if not obj.keys() <= _FIELD_SET:
@@ -225,7 +239,16 @@ def _instance(obj: object, where: str) -> tuple:
     hi = MAX_MACHINES if hi is None else _count(hi, where, "max_machines")
     if lo > hi:
         raise BadRequest(f"{_path(where, 'min_machines')}: {lo} is above max_machines {hi}")
-    return padded, when, failed, active, pending, capacity, lo, hi, recent
+    try:
+        econ = economics.parse(obj.get("economics"), _path(where, "economics"))
+    except economics.EconomicsError as err:
+        raise BadRequest(str(err)) from None
+    return padded, when, failed, active, pending, capacity, lo, hi, recent, economics_row(econ)
+
+
+def economics_row(parsed: dict[str, object]) -> list[float]:
+    """A complete economics object (``economics.parse``) as one row of ``DecisionRequest.economics``."""
+    return [float(parsed[k]) for k in economics.FIELDS]
 
 
 def _bad_load(load: list, where: str) -> None:
@@ -283,6 +306,7 @@ def _assemble(rows: list[tuple], single: bool) -> DecisionRequest:
         capacity=np.array(cols[5], dtype=np.float64),
         min_machines=np.array(cols[6], dtype=np.int64),
         max_machines=np.array(cols[7], dtype=np.int64),
+        economics=np.array(cols[9], dtype=np.float64),
         single=single,
     )
 

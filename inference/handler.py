@@ -4,7 +4,10 @@ The SageMaker PyTorch inference container calls ``model_fn(model_dir)`` once per
 ``input_fn(body, content_type)`` -> ``predict_fn(data, model)`` -> ``output_fn(prediction, accept)``. Every hook
 runs inside ``errors.boundary``: bad input leaves as a 4xx ``InferenceError`` whose message names the field; any
 other fault is logged with its traceback and answered with a bare 500. A policy that fails or yields non-finite
-logits is not an error: the shield falls back to its target-tracking rule for the affected decisions.
+logits is not an error: the shield falls back to its target-tracking rule for the affected decisions, as it does
+for a decision outside what the policy was trained on (``domain.TrainingDomain``: economics, fleet size, history
+length), with a reason naming the value. A decision the policy makes on less ``load_rpm`` than it reads says so
+in its reason.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
         data.capacity,
         data.minute,
         data.history,
-        economics=getattr(data, "economics", None),
+        economics=data.economics,
     )
     try:
         logits = model.policy.policy.logits(obs)
@@ -135,7 +138,14 @@ def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
         log.exception("policy forward pass failed; the shield falls back for this request")
         action = np.zeros(len(data), dtype=np.int64)
         failed = np.ones(len(data), dtype=bool)
-    decisions = model.shield.apply(data, obs, action, failed)
+    domain = model.policy.domain
+    decisions = model.shield.apply(data, obs, action, failed, domain.outside(data))
+    notes = domain.history_note(data)
+    if any(notes):  # the policy decided on less history than it reads: the reason says so
+        reasons = [
+            r if n is None or r.startswith("fallback") else f"{r}; {n}" for r, n in zip(decisions.reasons, notes)
+        ]
+        decisions = dataclasses.replace(decisions, reasons=reasons)
     if data.record_metrics:
         model.metrics.emit(data, decisions)  # best-effort: never raises
     return Prediction(decisions=decisions, model_version=model.model_version, single=data.single)

@@ -3,9 +3,10 @@
 Applied to every decision, in this order (a later rule wins over an earlier one):
 
 1. **Fallback.** If any observation feature lies outside the range seen in training (widened by ``ood_margin``
-   times the range's width on each side), or the policy failed, the policy is not used: the target-tracking rule
-   of ``fallback`` (the controller's fallback too) sizes the fleet at ``ceil(need / target_utilisation)``,
-   ``need`` being the last minute's load in machines.
+   times the range's width on each side), or the decision lies outside what the policy was trained on
+   (``domain.TrainingDomain``: economics, fleet size, history length), or the policy failed, the policy is not
+   used: the target-tracking rule of ``fallback`` (the controller's fallback too) sizes the fleet at
+   ``ceil(need / target_utilisation)``, ``need`` being the last minute's load in machines.
 2. **Maximum change per decision.** The fleet moves by at most ``max(min_step, ceil(max_step_fraction * fleet))``
    machines, ``fleet = active + pending``.
 3. **No scale-in while requests fail.** If ``failed_rpm > 0`` the fleet is not reduced.
@@ -101,17 +102,27 @@ class Shield:
         self._policy_reason = [_policy_reason(a) for a in actions.ACTION_TABLE]
         self._fallback = f"fallback to target tracking at {self.config.target_utilisation:.0%} utilisation"
 
-    def apply(self, req: DecisionRequest, obs: np.ndarray, action: np.ndarray, policy_failed: np.ndarray) -> Decisions:
-        """Decisions for a batch: ``action`` the policy's greedy actions, ``policy_failed`` rows it got wrong."""
+    def apply(
+        self,
+        req: DecisionRequest,
+        obs: np.ndarray,
+        action: np.ndarray,
+        policy_failed: np.ndarray,
+        untrained: list[str | None] | None = None,
+    ) -> Decisions:
+        """Decisions for a batch: ``action`` the policy's greedy actions, ``policy_failed`` rows it got wrong,
+        ``untrained`` per row why the policy was not trained for it (``TrainingDomain.outside``), or None."""
         cfg = self.config
         fleet = req.active + req.pending
         outside = (obs < self._lo_ok) | (obs > self._hi_ok)
         fallback = outside.any(axis=1)
+        untrained = untrained or [None] * len(req)
+        fallback |= np.array([why is not None for why in untrained], dtype=bool)
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
         proposed = actions.desired_from_action(
-            action, actions.sizing_basis(req.load, req.capacity), fleet, getattr(req, "economics", None), req.capacity
+            action, actions.sizing_basis(req.load, req.capacity), fleet, req.economics, req.capacity
         )
         if fallback.any():
             target = target_tracking(req.load[:, -1], req.capacity, cfg.target_utilisation)
@@ -130,7 +141,10 @@ class Shield:
                 continue
             parts = []
             if fallback[i]:
-                parts.append(f"{self._fallback}: {self._why_fallback(i, obs, outside, bool(policy_failed[i]))}")
+                why = [untrained[i]] if untrained[i] else []
+                if policy_failed[i] or outside[i].any():
+                    why.insert(0, self._why_fallback(i, obs, outside, bool(policy_failed[i])))
+                parts.append(f"{self._fallback}: {', and '.join(why)}")
             if desired[i] > kept[i]:  # only the last rule that moved the value explains it
                 parts.append(f"raised to min_machines {req.min_machines[i]}")
             elif desired[i] < kept[i]:

@@ -1,7 +1,7 @@
 """The closed-loop rehearsal: the real controller drives a simulated fleet through the local endpoint, minute by minute.
 
     python scripts/rehearse_loop.py [--model artifacts/model/model.tar.gz] [--trace worldcup] [--hours 24]
-                                    [--outage-minutes 60] [--seed 0] [--json out.json]
+                                    [--outage-minutes 60] [--seed 0] [--economics JSON] [--json out.json]
 
 Everything is the production code except AWS: `controller.run.run` (observe, decide, limits, apply, publish),
 the `simulated` target (the training simulator replaying the trace's held-out evaluation part, its state in S3),
@@ -17,6 +17,9 @@ controller's timestamps are the scoreboard's. Two passes over the same held-out 
    minute of the outage must fall back to the target-tracking rule, with a profit over the outage no worse than
    that rule alone from the same fleet state (the simulator restored from the fleet's state at the outage's
    start), and no minute after it may fall back.
+
+`--economics` (the fleet config's `economics` object) prices the rehearsed fleet: the controller sends it with
+each decision, its simulated fleet and the scoreboard both run at it.
 
 The model is `--model`, else `artifacts/model/model.tar.gz` when present, else a small random policy packaged
 here. Prints a summary (and writes it as JSON with `--json`); exits 1 when a check fails.
@@ -52,7 +55,7 @@ CENT = 0.005
 """Profits that differ by less than half a cent are equal."""
 
 
-def fleet_spec(trace: str, seed: int, mode: str = "active") -> dict[str, Any]:
+def fleet_spec(trace: str, seed: int, mode: str = "active", economics: dict[str, Any] | None = None) -> dict[str, Any]:
     """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit)."""
     return {
         "name": FLEET,
@@ -62,6 +65,7 @@ def fleet_spec(trace: str, seed: int, mode: str = "active") -> dict[str, Any]:
         "max_machines": 10_000,
         "max_change_per_minute": 10_000,
         "target": {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None},
+        **({"economics": economics} if economics else {}),
     }
 
 
@@ -108,14 +112,21 @@ class Loop:
     """moto (in-process) + the controller's real run code + a simulated fleet, talking to a running endpoint."""
 
     def __init__(
-        self, endpoint: LocalEndpoint, trace: str, seed: int, *, mode: str = "active", publication_lag: int = 0
+        self,
+        endpoint: LocalEndpoint,
+        trace: str,
+        seed: int,
+        *,
+        mode: str = "active",
+        publication_lag: int = 0,
+        economics: dict[str, Any] | None = None,
     ) -> None:
         from training.evaluation.cases import trace_case
 
         self.endpoint = endpoint
         self.trace = trace
         self.seed = seed
-        self.spec = fleet_spec(trace, seed, mode)
+        self.spec = fleet_spec(trace, seed, mode, economics)
         self.publication_lag = publication_lag
         self.t0: datetime = trace_case(trace, "eval", minutes=1).scenario.start
         """Wall minute 0: the held-out part's first minute, the trace's own time."""
@@ -213,7 +224,9 @@ class Loop:
         return out
 
 
-def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> dict[str, Any]:
+def scoreboard(
+    model: Path, trace: str, minutes: int, seed: int, lag: int, economics: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What the scoreboard reports for the served policy on the same minutes (``training.evaluation.scoreboard``),
     its observations ``lag`` minutes old as the controller's (``SimConfig.observation_lag_minutes``).
 
@@ -231,7 +244,8 @@ def scoreboard(model: Path, trace: str, minutes: int, seed: int, lag: int) -> di
     policy = ArtifactPolicy(str(model))
     case = trace_case(trace, "eval")
     case = replace(case, scenario=replace(case.scenario, load=case.scenario.load[: HISTORY + minutes]))
-    metrics, _ = run_policy(policy, [case], fleet_config(observation_lag_minutes=lag), seed=seed)
+    config = fleet_config(observation_lag_minutes=lag, economics=economics)
+    metrics, _ = run_policy(policy, [case], config, seed=seed)
     return {**metrics[0], "policy": policy.name, "shield": dict(policy.shield_counts), "load": case.scenario.load}
 
 
@@ -269,6 +283,7 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
 def rehearse(
     model: Path, *, trace: str = "worldcup", hours: float = 24, outage_minutes: int = 60, seed: int = 0,
     workers: int = 1, log_dir: Path | None = None, progress: bool = True, publication_lag: int = 0,
+    economics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Both passes and the checks; the summary (JSON-ready)."""
     import numpy as np
@@ -277,14 +292,15 @@ def rehearse(
     minutes = round(hours * 60)
     if not 0 < outage_minutes < minutes - 2:
         raise ValueError(f"--outage-minutes must be in 1..{minutes - 3} for {minutes} minutes")
-    board = scoreboard(model, trace, minutes, seed, publication_lag)
+    board = scoreboard(model, trace, minutes, seed, publication_lag, economics)
     out: dict[str, Any] = {
         "model": str(model), "trace": trace, "minutes": minutes, "seed": seed, "publication_lag": publication_lag,
+        "economics": economics or {},
     }  # fmt: skip
     logging.getLogger("controller").setLevel(logging.CRITICAL)  # the fallbacks of the outage are expected
     bar = tqdm(total=2 * (minutes + 1), desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
     with LocalEndpoint(model, workers=workers, log_dir=log_dir) as endpoint:
-        loop = Loop(endpoint, trace, seed, publication_lag=publication_lag)
+        loop = Loop(endpoint, trace, seed, publication_lag=publication_lag, economics=economics)
         bar.set_postfix_str("clean")
         with loop.running():
             clean = loop.drive(minutes, progress=bar)
@@ -407,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
         help="PUBLICATION_LAG_MINUTES of the controller (default 0; a stage uses 2): the scoreboard is run with the "
         "same observation lag; the outage is compared with the rule alone at lag 0 only",
     )  # fmt: skip
+    parser.add_argument(
+        "--economics", type=json.loads, default=None, metavar="JSON",
+        help='the fleet\'s economics, as in a fleet config, e.g. \'{"warmup_latency": 10, "downtime_cost": 1000}\'',
+    )  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the summary here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -415,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = rehearse(
             model, trace=args.trace, hours=args.hours, outage_minutes=args.outage_minutes, seed=args.seed,
             workers=args.workers, log_dir=Path(tmp) / "endpoint", progress=not args.no_progress,
-            publication_lag=args.publication_lag,
+            publication_lag=args.publication_lag, economics=args.economics,
         )  # fmt: skip
     print(render(summary))
     if args.json:

@@ -137,7 +137,8 @@ def load_trace(path: str | Path) -> TraceFile:
     filled with 0 requests and reported in ``gaps``) or ``minute,requests`` (minutes 0, 1, 2, ... without gaps).
 
     Errors (``TraceError``) name the file and line: a wrong header or column count, an unparsable, non-UTC,
-    duplicate or out-of-order timestamp, a minute out of sequence, a negative, NaN or infinite request count.
+    duplicate or out-of-order timestamp, a minute out of sequence, a negative, NaN or infinite request count; and
+    the file, when its rows are coarser than a minute (e.g. CloudWatch's 5-minute periods), naming the period.
     """
     path = Path(path)
     if not path.is_file():
@@ -146,6 +147,7 @@ def load_trace(path: str | Path) -> TraceFile:
     gaps: list[tuple[int, int]] = []
     start: datetime | None = None
     previous: tuple[datetime, int] | None = None  # the last row's time and line
+    period = 0  # greatest common divisor of the steps between rows, in minutes
     with path.open(newline="") as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, None) or []]
@@ -182,6 +184,7 @@ def load_trace(path: str | Path) -> TraceFile:
                         )
                     if len(values) + step > MAX_TRACE_MINUTES:
                         raise TraceError(f"{where}: the trace would span more than {MAX_TRACE_MINUTES} minutes")
+                    period = math.gcd(period, step)
                     if step > 1:
                         gaps.append((len(values), step - 1))
                         values.extend([0.0] * (step - 1))
@@ -193,6 +196,13 @@ def load_trace(path: str | Path) -> TraceFile:
             if not math.isfinite(requests) or requests < 0:
                 raise TraceError(f"{where}: requests {row[1]!r} must be a finite number >= 0")
             values.append(requests)
+    if period > 1:
+        raise TraceError(
+            f"{path}: one row every {period} minutes (or a multiple); a trace needs one row a minute. Export "
+            "1-minute data: `python -m controller.export_trace ...` (GetMetricData, 60 s periods), or "
+            "`aws cloudwatch get-metric-statistics --period 60 --statistics Sum ...` (CloudWatch keeps 1-minute "
+            "datapoints for 15 days)"
+        )
     if len(values) < 2 * HISTORY:
         raise TraceError(f"{path}: only {len(values)} minutes; at least {2 * HISTORY} are needed")
     return TraceFile(path, np.asarray(values), start, tuple(gaps))

@@ -1,4 +1,5 @@
-"""Deterministic `sourcedir.tar.gz` for the SageMaker training job: training/, inference/, simulator/, requirements.txt.
+"""Deterministic `sourcedir.tar.gz` for the SageMaker training job: training/, inference/, simulator/, requirements.txt,
+and controller/ (a team's fleet file is read with the controller's own fleet schema, `controller.config`).
 
 The tarball's requirements.txt is `requirements-training.txt`: requirements.txt minus torch, with the whole
 closure pinned by sha256 (scripts/lock_training_requirements.py), so the job's `pip install` at start installs
@@ -18,7 +19,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-PACKAGES = ("training", "inference", "simulator")
+PACKAGES = ("training", "inference", "simulator", "controller")
 ENTRY_POINT = "training/sagemaker_entry.py"
 _EXCLUDED_DIRS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 _EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".nbi", ".nbc"}

@@ -4,6 +4,12 @@ The job definition is a Step Functions state machine whose `SageMakerCreateTrain
 completion) runs `training/sagemaker_entry.py` on the pinned PyTorch training image. With more than one
 instance, the entry point starts a Ray head on the first host of SM_HOSTS and the others join it, so RLlib's
 env runners spread over one Ray cluster.
+
+A team trains on its own fleet by putting its trace (`timestamp,requests`, one row a minute) and its fleet file
+(one fleet object of the controller's schema) under `team/` of the stage bucket and naming them in the
+execution's input, relative to that prefix: `{"team": {"trace": "checkout/trace.csv", "fleet": "checkout/fleet.json"}}`.
+The state machine then runs the job with two more input channels, `trace` and `fleet` (`training.train` reads
+them as `--trace` and `--fleet`); without `team` it trains as before.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 RAY_CHANNEL = "ray"
 RAY_TOKEN_PREFIX = "ray/"
 """Prefix of the stage bucket holding only `auth_token`, written at deploy by a custom resource."""
+TEAM_DATA = "team/"
+"""Prefix of the stage bucket for teams' traces and fleet files (the training role reads it, nothing else)."""
+TEAM_CHANNELS = ("trace", "fleet")
+"""Input channels of a training run on a team's data, named by `$.team.<channel>` of the execution's input."""
 TRAINING_LOG_FIELDS = ("iter", "timesteps", "episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s")
 """Fields of the `train_iteration ...` line the training script prints once per iteration."""
 
@@ -67,6 +77,8 @@ class _TrainingJobTask(tasks.SageMakerCreateTrainingJob):
         for key, value in self._extra.items():
             if isinstance(value, dict) and isinstance(parameters.get(key), dict):
                 parameters[key] = {**parameters[key], **value}
+            elif isinstance(value, list) and isinstance(parameters.get(key), list):
+                parameters[key] = [*parameters[key], *value]
             else:
                 parameters[key] = value
         return state
@@ -111,7 +123,9 @@ class TrainingStack(cdk.Stack):
                 actions=["s3:ListBucket"],
                 resources=[data_bucket_arn(config.name, self)],
                 conditions={
-                    "StringLike": {"s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*"]}
+                    "StringLike": {
+                        "s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*", f"{TEAM_DATA}*"]
+                    }
                 },
             ),
             iam.PolicyStatement(
@@ -120,10 +134,12 @@ class TrainingStack(cdk.Stack):
                 resources=prefixes,
             ),
         )
+        team_objects = data_bucket_arn(config.name, self, f"{TEAM_DATA}*")
         policy.add_statements(
             iam.PolicyStatement(
                 sid="ReadRayToken", actions=["s3:GetObject"], resources=[data_bucket_arn(config.name, self, ray_token)]
             ),
+            iam.PolicyStatement(sid="ReadTeamData", actions=["s3:GetObject"], resources=[team_objects]),
         )
         policy.attach_to_role(self.role)
         self.ray_token = StageFiles(
@@ -149,6 +165,9 @@ class TrainingStack(cdk.Stack):
                 ),
                 nag_resource(self, prefixes[1]): (
                     "SageMaker writes model.tar.gz under training-output/<job name>/, a name made per run."
+                ),
+                nag_resource(self, team_objects): (
+                    "Teams' traces and fleet files, named per training run in the execution's input (read only)."
                 ),
             },
         )
@@ -176,10 +195,7 @@ class TrainingStack(cdk.Stack):
         }
         if training.use_spot:
             extra["StoppingCondition"] = {"MaxWaitTimeInSeconds": int(wait.to_seconds())}
-        train = _TrainingJobTask(
-            self,
-            "Train",
-            extra=extra,
+        job: dict[str, Any] = dict(
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             training_job_name=sfn.JsonPath.string_at("$.run.job_name"),
             role=self.role,
@@ -224,10 +240,29 @@ class TrainingStack(cdk.Stack):
             task_timeout=sfn.Timeout.duration(wait.plus(cdk.Duration.minutes(30))),
             result_selector={"TrainingJobName.$": "$.TrainingJobName", "ModelArtifacts.$": "$.ModelArtifacts"},
         )
+        train = _TrainingJobTask(self, "Train", extra=extra, **job)
+        team_channels = [
+            {
+                "ChannelName": name,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri.$": f"States.Format('s3://{bucket_name}/{TEAM_DATA}{{}}', $.team.{name})",
+                        "S3DataDistributionType": "FullyReplicated",
+                    }
+                },
+            }
+            for name in TEAM_CHANNELS
+        ]
+        train_team = _TrainingJobTask(self, "TrainOnTeamData", extra={**extra, "InputDataConfig": team_channels}, **job)
         failed = sfn.Fail(
             self, "TrainingFailed", error="TrainingJobFailed", cause_path="$.failure.Cause", comment="Alarms on-call"
         )
-        train.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
+        for task in (train, train_team):
+            task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
+        trained = sfn.Succeed(self, "PolicyTrained")
+        data = sfn.Choice(self, "TeamData", comment="A team's trace and fleet file named in the input?")
+        data.when(sfn.Condition.is_present("$.team"), train_team.next(trained)).otherwise(train.next(trained))
 
         self.log_group = stage_log_group(
             self,
@@ -240,9 +275,7 @@ class TrainingStack(cdk.Stack):
             self,
             "TrainingJob",
             comment=f"Train the RL autoscaler policy with PPO on SageMaker ({config.name})",
-            definition_body=sfn.DefinitionBody.from_chainable(
-                name_run.next(train).next(sfn.Succeed(self, "PolicyTrained"))
-            ),
+            definition_body=sfn.DefinitionBody.from_chainable(name_run.next(data)),
             timeout=wait.plus(cdk.Duration.hours(1)),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),

@@ -50,11 +50,14 @@ def test_closed_loop_matches_the_scoreboard_and_survives_an_endpoint_outage(poli
 
 def test_the_scoreboard_models_the_controllers_publication_lag(policy: Path, tmp_path: Path) -> None:
     """The controller reading CloudWatch minutes 2 minutes old earns exactly what the scoreboard reports with
-    ``observation_lag_minutes=2``: the simulator's lag is the controller's, minute for minute."""
+    ``observation_lag_minutes=2``: the simulator's lag is the controller's, minute for minute. The fleet has its
+    own economics: the controller sends them, its simulated fleet and the scoreboard price it the same way."""
+    economics = {"warmup_latency": 8, "machine_cost": 0.08, "downtime_cost": 500}
     summary = _script().rehearse(
         policy, trace="worldcup", hours=2, outage_minutes=10, seed=0, log_dir=tmp_path / "endpoint",
-        progress=False, publication_lag=2,
+        progress=False, publication_lag=2, economics=economics,
     )  # fmt: skip
+    assert summary["economics"] == economics
     clean = summary["clean"]
     assert clean["same_load"]
     assert clean["difference"] == 0.0, clean

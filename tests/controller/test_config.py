@@ -73,6 +73,13 @@ def test_simulated_fleet_defaults_to_the_simulators_metrics_with_the_stage() -> 
         (lambda f: f.update(target={"kind": "simulated", "trace": "nasa", "start": "July"}), "fleets[1].target.start"),
         (lambda f: f.update(target={"kind": "sagemaker", "endpoint": "e", "variant": 3}), "fleets[1].target.variant"),
         (lambda f: f.update(name="a"), "fleets[1].name: 'a' is already the name of fleets[0]"),
+        (lambda f: f.update(economics={"warmup": 5}), "fleets[1].economics.warmup: unknown key"),
+        (lambda f: f.update(economics={"machine_cost": "0.1"}), "fleets[1].economics.machine_cost: must be a number"),
+        (
+            lambda f: f.update(economics={"downtime_cost": -1}),
+            "fleets[1].economics.downtime_cost: must be in [0, 1e+07]",
+        ),
+        (lambda f: f.update(economics=[]), "fleets[1].economics: must be an object"),
     ],
 )
 def test_invalid_fleet_is_refused_naming_the_path(change: Any, message: str) -> None:
@@ -81,6 +88,19 @@ def test_invalid_fleet_is_refused_naming_the_path(change: Any, message: str) -> 
     with pytest.raises(FleetConfigError) as err:
         validate_fleets(raw)
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_economics_are_optional_kept_as_given_and_complete_once_parsed() -> None:
+    from inference.economics import DEFAULTS
+
+    given = {"warmup_latency": 10, "downtime_cost": 1000}
+    (validated,) = validate_fleets([fleet_spec("a", economics=given)])
+    assert validated["economics"] == {"warmup_latency": 10, "downtime_cost": 1000.0}
+    assert validate_fleets(json.loads(json.dumps([validated]))) == [validated]  # synth output parses at run time
+    (fleet,) = parse_fleets([validated], "Dev")
+    assert fleet.economics == {**DEFAULTS, **given}
+    (plain,) = parse_fleets([fleet_spec("b")], "Dev")
+    assert "economics" not in validate_fleets([fleet_spec("b")])[0] and plain.economics == DEFAULTS
 
 
 def test_fleets_must_be_a_list() -> None:
@@ -115,6 +135,10 @@ def test_settings_from_env_with_defaults() -> None:
         ({"STALE_AFTER_MINUTES": "2"}, "STALE_AFTER_MINUTES (2) must exceed PUBLICATION_LAG_MINUTES (2)"),
         ({"FLEETS": "[{"}, "FLEETS: not valid JSON"),
         ({"FLEETS": '[{"name": "a"}]'}, "FLEETS: fleets[0]: missing required field(s)"),
+        (
+            {"FLEETS": json.dumps([fleet_spec("a", economics={"downtime_percent": 150})])},
+            "FLEETS: fleets[0].economics.downtime_percent: must be in [0, 100]",
+        ),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:

@@ -23,6 +23,7 @@ from controller.decide import Ask, Decider, fallback, instance
 from controller.observe import Observation
 from controller.targets.base import FleetState
 from inference import contract
+from inference.economics import DEFAULTS
 from inference.fallback import target_tracking
 from inference.shield import Shield, ShieldConfig
 from tests.controller.fakes import T0, FakeRuntime, fleets, policy_answer
@@ -53,9 +54,21 @@ def test_one_call_for_every_fleet_with_the_contracts_fields() -> None:
         "capacity_rpm_per_machine": 100.0,
         "min_machines": 1,
         "max_machines": 100,
+        "economics": DEFAULTS,
     }
     assert [d.desired for d in decisions] == [policy_answer(i)["desired_machines"] for i in sent] == [13, 13, 13]
     assert not any(d.fallback for d in decisions) and decisions[0].model_version == "fake-1"
+
+
+def test_each_fleet_sends_its_own_economics_which_the_contract_reads() -> None:
+    rt = FakeRuntime()
+    dear = asks(1, economics={"machine_cost": 0.5, "warmup_latency": 12})[0]
+    Decider(rt, "ep").decide([dear, *asks(1)], WHEN)
+    sent = rt.bodies[0]["instances"]
+    assert sent[0]["economics"] == {**DEFAULTS, "machine_cost": 0.5, "warmup_latency": 12}
+    parsed = contract.parse_request(json.dumps(rt.bodies[0]), contract.JSON)
+    assert parsed.economics[0].tolist() == contract.economics_row(sent[0]["economics"])
+    assert parsed.economics[1].tolist() == contract.economics_row(DEFAULTS)
 
 
 def test_chunks_only_when_the_contract_limits_require() -> None:

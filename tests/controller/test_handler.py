@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -147,3 +148,15 @@ def test_invalid_settings_fail_the_invocation(stage: dict[str, Any], monkeypatch
     handler.reset()
     with pytest.raises(SettingsError, match="FLEETS: fleets\\[0\\]: missing required field"):
         handler.lambda_handler(event(NOW), CONTEXT)
+
+
+def test_out_of_range_economics_fail_the_invocation_and_change_no_fleet(
+    stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fleets = json.loads(os.environ["FLEETS"])
+    fleets[0]["economics"] = {"machine_cost": 5000}
+    monkeypatch.setenv("FLEETS", json.dumps(fleets))
+    handler.reset()
+    with pytest.raises(SettingsError, match=r"FLEETS: fleets\[0\]\.economics\.machine_cost: must be in \[0, 1000\]"):
+        handler.lambda_handler(event(NOW), CONTEXT)
+    assert desired(stage) == 3 and not stage["runtime"].bodies  # nothing asked, nothing changed

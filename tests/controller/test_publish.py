@@ -14,11 +14,11 @@ from tests.controller.fakes import FakeCloudWatch, throttling
 WHEN = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
 FLEET_NAMES = {
     "LoadRPM", "FailedRPM", "ServingMachines", "WarmingMachines", "PolicyDesired", "AppliedDesired", "Mode",
-    "Fallback", "ShieldOverride", "StaleDataHold", "ConflictHold",
+    "Fallback", "ShieldOverride", "StaleDataHold", "ConflictHold", "ShortHistory",
 }  # fmt: skip
 STAGE_NAMES = {
     "Runs", "RunDurationMs", "FleetsDeciding", "Fallbacks", "ShieldOverrides", "StaleDataHolds", "ConflictHolds",
-    "EndpointLatencyMs", "ApplyErrors", "ReadErrors",
+    "ShortHistories", "EndpointLatencyMs", "ApplyErrors", "ReadErrors",
 }  # fmt: skip
 
 

@@ -84,6 +84,18 @@ def test_publication_lag_then_an_outage_holds_and_recovers(world: World) -> None
     assert not r.fleets["checkout"].stale_hold and applied(world, "checkout")[-1] == 8  # 3 + 5, decided again
 
 
+def test_a_new_fleet_with_less_history_than_the_policy_reads_is_counted(world: World) -> None:
+    for m in range(world.minute - 8, world.minute + 5):  # a service whose metrics just started
+        world.load("checkout", m, 1000)
+    steady(world, {"search": 300})
+    report = world.step()
+    assert report.fleets["checkout"].short_history and not report.fleets["search"].short_history
+    when = minute_time(world.minute - 1)
+    assert world.cloudwatch.value("ShortHistory", "checkout", when) == 1
+    assert world.cloudwatch.value("ShortHistory", "search", when) == 0
+    assert world.cloudwatch.value("ShortHistories", None, when) == 1
+
+
 def test_a_minute_without_requests_is_zero_load(world: World) -> None:
     steady(world, {"search": 300})
     for m in range(world.minute - 30, world.minute + 5):

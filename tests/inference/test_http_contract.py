@@ -77,6 +77,18 @@ def test_optional_bounds_may_be_absent_or_null(post) -> None:
         check_decision(r.json(), {k: v for k, v in req.items() if v is not None})
 
 
+def test_economics_are_optional_and_the_defaults_equal_their_absence(post) -> None:
+    from inference.economics import DEFAULTS
+
+    plain = post(json=decision())
+    for econ in (None, {}, DEFAULTS, {"warmup_latency": 5}):
+        r = post(json={**decision(), "economics": econ})
+        assert r.status_code == 200 and r.json() == plain.json(), r.text
+    priced = post(json={"instances": [decision(economics={"warmup_latency": 12, "warming_cost": True})]})
+    assert priced.status_code == 200, priced.text
+    check_decision(priced.json()["predictions"][0], decision())
+
+
 def test_csv_rows_in_documented_order(post) -> None:
     body = "2024-05-06T12:00:00Z,900;950;1000,0,4,0,300,1,20\n2024-05-06T12:00:00+02:00,5000,12.5,10,2,300\n"
     r = post(data=body, content_type="text/csv")

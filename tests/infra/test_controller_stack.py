@@ -299,6 +299,10 @@ def test_stack_order_controller_after_storage_and_serving(app: Synthesised) -> N
         (lambda f: f[0]["target"].update(kind="ecss"), r"fleets\[0\]\.target\.kind: unknown target kind 'ecss'"),
         (lambda f: f[1].update(mood="shadow"), r"fleets\[1\].*mood"),
         (lambda f: f[0].update(mode="loud"), r"fleets\[0\]\.mode"),
+        (
+            lambda f: f[1].update(economics={"warmup_latency": 500}),
+            r"fleets\[1\]\.economics\.warmup_latency: must be in \[0, 240\] \(minutes\), got 500",
+        ),
     ],
 )
 def test_fleet_config_errors_name_the_field(mutate: Any, message: str) -> None:

@@ -33,6 +33,7 @@ def test_holds_the_entry_point_both_packages_and_requirements(members: dict[str,
     assert "training/sagemaker_entry.py" in names and "training/train.py" in names
     assert {p.relative_to(ROOT).as_posix() for p in (ROOT / "inference").glob("*.py")} <= names
     assert "requirements.txt" in names
+    assert "controller/config.py" in names  # a team's fleet file is read with the controller's schema
     assert not any("__pycache__" in n or n.endswith((".pyc", ".nbi", ".nbc")) for n in names)
     assert not any(n.startswith(("stacks/", "tests/", "scripts/")) for n in names)
 

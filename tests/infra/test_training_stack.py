@@ -167,8 +167,12 @@ def test_training_role_is_scoped_to_its_prefixes_key_and_image(app: Synthesised)
         "s3:PutObject",
     ]
     assert statements["ListOwnPrefixes"]["Condition"] == {
-        "StringLike": {"s3:prefix": ["checkpoints/*", "training-output/*", "ray/*"]}
+        "StringLike": {"s3:prefix": ["checkpoints/*", "training-output/*", "ray/*", "team/*"]}
     }
+    assert statements["ReadTeamData"]["Action"] == "s3:GetObject"
+    assert joined(statements["ReadTeamData"]["Resource"]) == (
+        "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/team/*"
+    )
     assert joined(statements["ReadRayToken"]["Resource"]) == (
         "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/ray/auth_token"
     )
@@ -245,3 +249,25 @@ def test_ray_token_reaches_every_host_as_a_channel_file_never_in_the_job_descrip
     environ: dict[str, str] = {}
     assert configure_auth(SageMakerEnv.from_environ(host), environ) == "channel ray/auth_token"
     assert environ["RAY_AUTH_TOKEN_PATH"] == str(tmp_path / "auth_token") and "RAY_AUTH_TOKEN" not in environ
+
+
+def test_an_input_naming_a_teams_trace_and_fleet_file_trains_on_them(app: Synthesised) -> None:
+    """`{"team": {"trace": ..., "fleet": ...}}` in the execution's input: the same job with the channels `trace` and
+    `fleet` (keys under team/ of the stage bucket), which training.train reads as --trace and --fleet."""
+    states = state_machine_definition(app.template("Dev", "Training"))["States"]
+    assert states["NameTrainingJob"]["Next"] == "TeamData"
+    (when,) = states["TeamData"]["Choices"]
+    assert when == {"Variable": "$.team", "IsPresent": True, "Next": "TrainOnTeamData"}
+    assert states["TeamData"]["Default"] == "Train"
+    plain, team = states["Train"], states["TrainOnTeamData"]
+    assert plain["Next"] == team["Next"] == "PolicyTrained"
+    assert team["Catch"] == plain["Catch"]
+    ray, *channels = team["Parameters"]["InputDataConfig"]
+    assert ray == plain["Parameters"]["InputDataConfig"][0]
+    assert [c["ChannelName"] for c in channels] == ["trace", "fleet"]
+    bucket = "rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1"
+    for c in channels:
+        source = c["DataSource"]["S3DataSource"]
+        assert source["S3Uri.$"] == f"States.Format('s3://{bucket}/team/{{}}', $.team.{c['ChannelName']})"
+    rest = {k: v for k, v in team["Parameters"].items() if k != "InputDataConfig"}
+    assert rest == {k: v for k, v in plain["Parameters"].items() if k != "InputDataConfig"}

@@ -232,3 +232,64 @@ def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypa
     assert [s["name"] for s in doc["scenarios"]] == ["usual-0", "team-eval"]
     assert doc["team_traces"][0]["split"]["late"]["minutes"] == 3000 - int(3000 * TRAIN_FRACTION)
     assert "## Team traces" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_trace_coarser_than_a_minute_is_refused_naming_the_period(tmp_path):
+    rows = "".join(f"{stamp(5 * m)},{100 + m}\n" for m in range(200))  # CloudWatch's 5-minute periods
+    with pytest.raises(TraceError, match=r"trace\.csv: one row every 5 minutes .*--period 60"):
+        load_trace(write(tmp_path, "timestamp,requests\n" + rows))
+    gappy = "".join(f"{stamp(m)},{m}\n" for m in range(200) if m % 7)  # 1-minute rows with gaps: read as before
+    assert load_trace(write(tmp_path, "timestamp,requests\n" + gappy)).gaps[0] == (6, 1)  # starts at minute 1
+
+
+def fleet_file(tmp_path: Path, **overrides) -> Path:
+    doc = {
+        "name": "team", "capacity_rpm_per_machine": 100, "min_machines": 2, "max_machines": 400,
+        "max_change_per_minute": 40, "target": {"kind": "ecs", "cluster": "c", "service": "s"},
+        "requests": {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount", "dimensions": {}},
+        "economics": {"warmup_latency": 10, "downtime_cost": 1000},
+    }  # fmt: skip
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps({**doc, **overrides}))
+    return path
+
+
+def test_evaluate_reads_the_fleet_file_and_judges_each_policy_over_ten_paired_draws(tmp_path, capsys):
+    from inference.artifact import package_policy, random_policy, untrained_metadata
+
+    tarball = package_policy(random_policy(seed=1), tmp_path / "model", metadata=untrained_metadata())
+    path = team_file(tmp_path, 1800)
+    out = tmp_path / "eval"
+    argv = ["--trace", str(path), "--fleet", str(fleet_file(tmp_path)), "--policy", str(tarball), "--out", str(out)]
+    assert evaluate_main([*argv, "--no-plots"]) == 0
+    doc = json.loads((out / "report.json").read_text())
+    config = doc["config"]
+    assert (config["capacity_rpm_per_machine"], config["min_machines"], config["max_machines"]) == (100, 2, 400)
+    assert (config["warmup_latency"], config["downtime_cost"], config["machine_cost"]) == (10, 1000.0, 0.05)
+    assert config["max_scale_out_per_step"] == config["max_scale_in_per_step"] == 40
+    found = doc["team_verdicts"]
+    assert [v["rule"] for v in found] == ["static", "target_tracking", "step_scaling", "hpa", "predictive"]
+    assert all(v["draws"] == 10 and v["verdict"] in ("beats", "tie", "loses") for v in found)
+    assert all(v["lo"] <= v["mean"] <= v["hi"] for v in found)
+    printed = capsys.readouterr().out
+    for v in found:  # one line per rule, the verdict's words and the interval
+        word = {"beats": "beats", "tie": "ties", "loses": "loses to"}[v["verdict"]]
+        assert f"ppo-untrained-random {word} {v['rule']}" in printed
+    assert "## Verdict over 10 paired capacity-noise draws" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "extra", "message"),
+    [
+        ({"economics": {"warmup_latency": 500}}, [], "fleet.economics.warmup_latency: must be in [0, 240]"),
+        ({"max_machines": "many"}, [], "fleet.max_machines: must be an integer"),
+        ({}, ["--capacity-rpm-per-machine", "5"], "--fleet gives the capacity"),
+        ({}, ["--sim", '{"downtime_cost": 3}'], "downtime_cost: given by the fleet file"),
+        ({}, ["--draws", "3"], "--draws: a verdict needs at least 10 paired draws"),
+    ],
+)
+def test_evaluate_refuses_a_bad_fleet_naming_the_field(tmp_path, capsys, overrides, extra, message):
+    argv = ["--trace", str(team_file(tmp_path, 200)), "--fleet", str(fleet_file(tmp_path, **overrides)), *extra]
+    with pytest.raises(SystemExit) as exit_:
+        evaluate_main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -22,7 +22,7 @@ def _fmt(value: object, spec: str) -> str:
 def markdown(report: Report) -> str:
     """The summary table (one row per policy) and the per-scenario table (one row per scenario and policy)."""
     lines = [
-        *markdown_section(report.extra.get("team_traces")),
+        *markdown_section(report.extra.get("team_traces"), report.extra.get("team_verdicts")),
         "## Summary over all scenarios",
         "",
         "| policy | total profit ($) | mean profit / oracle | min profit / oracle | % minutes down "

@@ -29,7 +29,8 @@ class ArtifactPolicy:
         self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
 
     def reset(self, sim: FleetSim) -> None:
-        """Stateless between minutes: everything it needs is in the request."""
+        """Stateless between minutes: everything it needs is in the request; each fleet's economics are its own
+        simulator config's (``Observation.economics``), sent with every decision as the controller sends them."""
 
     def describe(self) -> dict[str, Any]:
         """What the report records about this policy."""
@@ -49,10 +50,9 @@ class ArtifactPolicy:
             capacity=obs.capacity_rpm_per_machine,
             min_machines=obs.min_machines,
             max_machines=obs.max_machines,
+            economics=obs.economics,
             single=False,
         )
-        # Each fleet's economics, as the controller sends them with every decision.
-        object.__setattr__(request, "economics", obs.economics)
         decisions = predict_fn(request, self.model).decisions
         self.shield_counts["decisions"] += len(decisions.desired)
         self.shield_counts["shielded"] += int(decisions.shielded.sum())

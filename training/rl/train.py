@@ -54,6 +54,7 @@ from training.rl.config import (
     PRESETS,
     TrainConfig,
     add_arguments,
+    apply,
     finalize,
     fleet_distribution,
     from_args,
@@ -90,6 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the training scenarios (as likely as each recorded trace, in its own requests per minute), its last 30 %% "
         "joins the gate's held-out cases",
     )  # fmt: skip
+    parser.add_argument(
+        "--fleet", default=None, metavar="FILE",
+        help="one fleet object of the controller's schema (JSON): train for that fleet (its capacity, bounds, change "
+        "limit and economics) instead of the default fleet; with --trace, a team's own fleet",
+    )  # fmt: skip
     add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -102,6 +108,29 @@ def resolve_config(args: argparse.Namespace, sm: SageMakerEnv) -> TrainConfig:
         if found:
             args.config = str(found[0])
     return from_args(args, sm.hyperparameters)
+
+
+def team_inputs(args: argparse.Namespace, sm: SageMakerEnv) -> None:
+    """A SageMaker job's team data: the input channels ``trace`` (trace files, ``*.csv``) and ``fleet`` (one fleet
+    file, ``*.json``), which the stage's state machine adds when its input names them; flags win."""
+    if not args.trace and "trace" in sm.channels:
+        args.trace = [str(p) for p in sorted(sm.channels["trace"].glob("*.csv"))]
+        if not args.trace:
+            raise ValueError(f"input channel 'trace' ({sm.channels['trace']}) holds no *.csv trace file")
+    if args.fleet is None and "fleet" in sm.channels:
+        found = sorted(sm.channels["fleet"].glob("*.json"))
+        if len(found) != 1:
+            raise ValueError(f"input channel 'fleet' must hold exactly one *.json fleet file, found {len(found)}")
+        args.fleet = str(found[0])
+
+
+def with_fleet(cfg: TrainConfig, path: str) -> tuple[TrainConfig, dict[str, Any]]:
+    """``cfg`` training for the fleet of a fleet file (``training.evaluation.team.read_fleet``: the controller's
+    schema): its simulator overrides in ``sim``; and the validated fleet object, for the metadata."""
+    from training.evaluation.team import fleet_sim_overrides, read_fleet
+
+    fleet = read_fleet(path)
+    return apply(cfg, {"sim": {**cfg.sim, **fleet_sim_overrides(fleet)}}, f"--fleet {path}"), fleet
 
 
 def output_paths(args: argparse.Namespace, cfg: TrainConfig, sm: SageMakerEnv) -> tuple[Path, Path]:
@@ -399,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         sm = SageMakerEnv.from_environ()
         args = parse_args(argv)
         cfg = resolve_config(args, sm)
+        team_inputs(args, sm)
+        team_fleet = None
+        if args.fleet is not None:
+            cfg, team_fleet = with_fleet(cfg, args.fleet)
         validate(cfg)
         team_traces = check_team_traces(args.trace, cfg.episode_minutes)
         plan = ray_cluster.plan_hosts(sm, cfg.ray_head_port)
@@ -440,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg, final_ckpt, summary = train(cfg, out, ckpt_root, multi_host=plan is not None, team_traces=team_traces)
     if team_traces:
         summary["team_traces"] = [load_trace(p).describe() for p in team_traces]
+    if team_fleet is not None:
+        summary["team_fleet"] = {"file": Path(args.fleet).name, "fleet": team_fleet}
     (out / "training_summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if args.no_package:
         print(f"trained; final checkpoint {final_ckpt} (--no-package: no evaluation, gate or artifact)")
