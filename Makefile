@@ -6,12 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The SageMaker images' interpreters (stacks/images.py): small venvs without torch or ray, where
-# tests/test_python_versions.py runs the serving code (3.12) and the simulator and evaluation code (3.13).
+# The SageMaker images' interpreter (3.12, stacks/images.py): small venvs without torch or ray, where
+# tests/test_python_versions.py runs the serving code (.venv-py312, the inference image's numpy) and the simulator
+# and evaluation code (.venv-py312-training). .venv-sdk: the SageMaker SDK of scripts/lifecycle.py.
 # The first candidate that runs: a pyenv shim on PATH fails when that version is not pyenv's global one.
 runs = $(firstword $(foreach p,$(1),$(shell "$(p)" -c "" >/dev/null 2>&1 && echo "$(p)")))
 PYTHON312 ?= $(call runs,$(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12))
-PYTHON313 ?= $(call runs,$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 
 .PHONY: install demo test lint format bench clean interpreters
 
@@ -30,13 +30,18 @@ install: $(STAMP)
 	.venv-py312/bin/pip install --quiet -r requirements-py312.txt
 	touch $@
 
-.venv-py313/.installed: requirements-py313.txt
-	test -n "$(PYTHON313)" || { echo "python3.13 not found (pyenv install 3.13, or PYTHON313=...)"; exit 1; }
-	$(PYTHON313) -m venv .venv-py313
-	.venv-py313/bin/pip install --quiet -r requirements-py313.txt
+.venv-py312-training/.installed: requirements-py312-training.txt
+	test -n "$(PYTHON312)" || { echo "python3.12 not found (pyenv install 3.12, or PYTHON312=...)"; exit 1; }
+	$(PYTHON312) -m venv .venv-py312-training
+	.venv-py312-training/bin/pip install --quiet -r requirements-py312-training.txt
 	touch $@
 
-interpreters: .venv-py312/.installed .venv-py313/.installed
+.venv-sdk/.installed: requirements-sdk.txt
+	$(PYTHON) -m venv .venv-sdk
+	.venv-sdk/bin/pip install --quiet -r requirements-sdk.txt
+	touch $@
+
+interpreters: .venv-py312/.installed .venv-py312-training/.installed .venv-sdk/.installed
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py --out artifacts
@@ -56,4 +61,4 @@ bench: $(STAMP)
 	$(PY) -m training.bench
 
 clean:
-	rm -rf artifacts cdk.out .pytest_cache .venv-py312 .venv-py313
+	rm -rf artifacts cdk.out .pytest_cache .venv-py312 .venv-py312-training .venv-sdk

@@ -7,20 +7,27 @@ What runs for real: the whole `controller.run.run` (observe, decide, limits, sta
 contract's local validation, boto3's sagemaker-runtime client and the HTTP call to `python -m inference.serve`
 (`inference.endpoint.LocalEndpoint`, gunicorn) serving a packaged policy: the given one, or
 artifacts/model/model.tar.gz, or a small random one built in a subprocess (so torch never loads here).
-What is stubbed, in memory: CloudWatch (GetMetricData over recorded minutes, PutMetricData), SSM, the state store
-and the targets (1,000 ECS-like fleets); the stubs answer at once, so API latency is not in the figures.
+Each run first reads the stage's fleets object (`controller.fleets.FleetSource`: the JSON the stack ships, parsed
+with the run-time schema); the stub S3 never answers "not modified", so every run reads and parses all fleets (the
+worst case: a container re-reads only when the object changed).
+What is stubbed, in memory: S3 (the fleets object), CloudWatch (GetMetricData over recorded minutes,
+PutMetricData), SSM, the state store and the targets (1,000 ECS-like fleets); the stubs answer at once, so API
+latency is not in the figures.
 
-Reports: `run_s` (median over the runs after the first; the first fetches the whole history window and is
-reported as `first_run_s`), `endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets),
-`peak_rss_mb` (the process's peak resident memory, what Lambda reports as Max Memory Used; it includes the
-stubs' recorded metrics, which grow with --history), `run_allocated_peak_mb` (Python memory one extra run
-allocates at its peak, tracemalloc: the controller's own working memory) and the targets: run < 10 s, endpoint
-call < 1 s, memory < 256 MB.
+Reports: `run_s` (median over the runs after the first, config read included; the first fetches the whole history
+window and is reported as `first_run_s`), `config_read_s` (median of the fleets object's read and parse),
+`endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets), `peak_rss_mb` (the process's
+peak resident memory, what Lambda reports as Max Memory Used; the stubs keep their recorded metrics as arrays of
+doubles, about 25 MB for a day of 1,000 fleets), `run_allocated_peak_mb` (Python memory one extra run allocates
+at its peak, tracemalloc: the controller's own working memory), `rss_before_runs_mb` (the process before the
+first run: interpreter, boto3, numpy, the stubs and their data) and the targets: run < 10 s, endpoint call < 1 s,
+memory < 256 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -31,6 +38,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from array import array
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +48,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from controller.config import FleetConfig, Settings, parse_fleets  # noqa: E402
+from controller.config import FleetConfig, Settings  # noqa: E402
+from controller.fleets import FleetSource, document  # noqa: E402
 from controller.observe import epoch_minute, minute_time  # noqa: E402
 from controller.run import Dependencies, run  # noqa: E402
 from controller.state import MemoryStore  # noqa: E402
@@ -53,10 +62,13 @@ TARGETS = {"run_s": 10.0, "endpoint_call_s": 1.0, "peak_rss_mb": 256.0}
 
 
 class StubCloudWatch:
-    """GetMetricData over per-metric minute series (sum of one-minute periods), PutMetricData counted."""
+    """GetMetricData over per-metric minute series (sum of one-minute periods), PutMetricData counted.
+
+    A series is `(first minute, array of doubles)`, NaN where nothing was published: 8 bytes a minute, so the
+    process's peak memory is the controller's, not the stub's."""
 
     def __init__(self) -> None:
-        self.series: dict[tuple, dict[int, float]] = {}
+        self.series: dict[tuple, tuple[int, array]] = {}
         self.get_calls = 0
         self.put_calls = 0
         self.datums = 0
@@ -74,13 +86,14 @@ class StubCloudWatch:
         start, end = epoch_minute(request["StartTime"]), epoch_minute(request["EndTime"])
         out = []
         for q in request["MetricDataQueries"]:
-            points = self.series.get(self.key(q["MetricStat"]["Metric"]), {})
-            minutes = [m for m in range(start, end) if m in points]
+            first, values = self.series.get(self.key(q["MetricStat"]["Metric"]), (start, array("d")))
+            points = [(m, values[m - first]) for m in range(max(start, first), min(end, first + len(values)))]
+            points = [(m, v) for m, v in points if v == v]
             out.append(
                 {
                     "Id": q["Id"],
-                    "Timestamps": [minute_time(m) for m in minutes],
-                    "Values": [points[m] for m in minutes],
+                    "Timestamps": [minute_time(m) for m, _ in points],
+                    "Values": [v for _, v in points],
                     "StatusCode": "Complete",
                 }
             )
@@ -90,6 +103,18 @@ class StubCloudWatch:
         self.put_calls += 1
         self.datums += len(MetricData)
         return {}
+
+
+class StubS3:
+    """GetObject of one object, always in full (no 304: every run parses the fleets)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        import io
+
+        return {"Body": io.BytesIO(self.body), "ETag": '"bench"'}
 
 
 class StubSSM:
@@ -122,7 +147,7 @@ class StubTarget:
         self.desired[fleet.name] = desired
 
 
-def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
+def fleet_specs(n: int) -> list[dict[str, Any]]:
     spec = []
     for i in range(n):
         dims = {"TargetGroup": f"targetgroup/svc-{i}/{i:016x}", "LoadBalancer": "app/shared/0123456789abcdef"}
@@ -141,7 +166,7 @@ def fleet_configs(n: int) -> tuple[FleetConfig, ...]:
                 "target": {"kind": "ecs", "cluster": "prod", "service": f"svc-{i}"},
             }
         )
-    return parse_fleets(spec, "Bench")
+    return spec
 
 
 def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int, last: int) -> None:
@@ -150,14 +175,16 @@ def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int
 
     for i, f in enumerate(fleets):
         base = 1_000 + 37 * i
-        requests = cw.series.setdefault(StubCloudWatch.key(f.requests.as_metric()), {})
-        failed = cw.series.setdefault(StubCloudWatch.key(f.failed[0].as_metric()), {})
+        requests = array("d", [math.nan]) * (last - first + 1)
+        failed = array("d", [math.nan]) * (last - first + 1)
         for m in range(first, last + 1):
             if (m + i) % 97 == 0:
                 continue  # a minute without requests publishes nothing
-            requests[m] = float(int(base * (1.5 + math.sin((m + 13 * i) / 180.0))))
+            requests[m - first] = float(int(base * (1.5 + math.sin((m + 13 * i) / 180.0))))
             if (m * 7 + i) % 331 == 0:
-                failed[m] = 3.0
+                failed[m - first] = 3.0
+        cw.series[StubCloudWatch.key(f.requests.as_metric())] = (first, requests)
+        cw.series[StubCloudWatch.key(f.failed[0].as_metric())] = (first, failed)
 
 
 def ensure_model(path: Path | None) -> Path:
@@ -189,12 +216,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from controller.aws import client_config
     from inference.endpoint import LocalEndpoint
 
-    fleets = fleet_configs(args.fleets)
+    source = FleetSource(
+        StubS3(document("Bench", fleet_specs(args.fleets))), "bench", "k", "Bench", "rl-autoscaler-bench"
+    )
+    fleets = source.load().fleets
     settings = Settings(
         stage="Bench",
         endpoint_name="rl-autoscaler-bench",
         state_bucket="bench",
-        fleets=fleets,
         modes_parameter="/rl-autoscaler/bench/controller/modes",
         history_minutes=args.history,
     )
@@ -214,13 +243,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             config=client_config(read_timeout=settings.endpoint_timeout_s, max_attempts=settings.endpoint_max_attempts),
         )
         deps = Dependencies(cloudwatch=cw, runtime=runtime, ssm=StubSSM(), store=store, adapters={"ecs": target})
-        runs = []
+        runs, reads = [], []
+        setup_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # imports, stubs, recorded metrics
+
+        def one(k: int) -> Any:
+            started = time.perf_counter()
+            loaded = source.load()  # the config read: the whole object, parsed
+            reads.append(time.perf_counter() - started)
+            return run(dataclasses.replace(settings, fleets=loaded.fleets), deps, T0 + timedelta(minutes=k))
+
         for k in range(args.runs):
             started = time.perf_counter()
-            report = run(settings, deps, T0 + timedelta(minutes=k))
+            report = one(k)
             runs.append((time.perf_counter() - started, report))
         tracemalloc.start()  # one more minute, traced: what the run allocates (the stubs' recorded data excluded)
-        run(settings, deps, T0 + timedelta(minutes=args.runs))
+        one(args.runs)
         traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
@@ -235,6 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": str(model),
         "first_run_s": round(runs[0][0], 3),
         "run_s": round(statistics.median(steady), 3),
+        "config_read_s": round(statistics.median(reads), 3),
         "endpoint_call_s": round(statistics.median(endpoint_s), 3) if endpoint_s else None,
         "endpoint_calls_per_run": last.endpoint_calls,
         "fallbacks_last_run": last.fallbacks,
@@ -243,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "applies_total": target.applies,
         "state_bytes": len(store.objects["state.json.gz"][0]) if "state.json.gz" in store.objects else 0,
         "peak_rss_mb": round(peak_mb, 1),
+        "rss_before_runs_mb": round(setup_mb, 1),
         "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
         "targets": TARGETS,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",

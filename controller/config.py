@@ -1,7 +1,9 @@
 """The fleet config schema and the run settings; pure Python (no numpy, no pydantic).
 
 `stacks/config.py` validates a stage's `fleets` with `validate_fleets` at synth; the Lambda parses the same JSON
-(env `FLEETS`) with `parse_fleets` at run time: one definition. Errors name the path, e.g.
+(the stage's fleets object, `controller/fleets.py`) with `parse_fleets` at run time: one definition, cross-fleet
+checks included (two fleets on one target, a fleet on the stage's own decision endpoint, an ARN where a name
+belongs). Errors name the path, e.g.
 `fleets[1].target.kind: unknown target kind 'ecss' (known: asg, ecs, sagemaker, simulated)`.
 
 One fleet::
@@ -24,17 +26,18 @@ A `simulated` fleet's `requests` and `failed` default to the simulator's own met
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from inference import economics
 from inference.contract import OBSERVATION_LAG_MINUTES
 
+SCALE_TAG = "rl-autoscaler-stage"
+"""A team opts a resource (ECS service, Auto Scaling group, endpoint, scalable target) in to a stage's controller by
+tagging it `rl-autoscaler-stage=<Stage>`: the controller's IAM lets it change only resources so tagged."""
 MODES = ("off", "shadow", "active")
 """In rising order of authority: a stage-wide cap keeps the lower of the two."""
 MODE_RANK = {mode: rank for rank, mode in enumerate(MODES)}
@@ -69,6 +72,15 @@ _FLEET_KEYS = {
 }
 _REQUIRED = ("name", "capacity_rpm_per_machine", "min_machines", "max_machines", "max_change_per_minute", "target")
 _METRIC_KEYS = {"namespace", "metric_name", "dimensions"}
+_NAMED = {
+    "cluster": "ECS cluster",
+    "service": "ECS service",
+    "group": "Auto Scaling group",
+    "endpoint": "SageMaker endpoint",
+    "variant": "endpoint variant",
+}
+"""Target fields that hold a resource's name, never its ARN."""
+_RESOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
 _MAX_FAILED_METRICS = 5
 _MAX_DIMENSIONS = 30
 """CloudWatch allows 30 dimensions per metric."""
@@ -122,26 +134,56 @@ class FleetConfig:
         return str(self.target["kind"])
 
 
-def validate_fleets(raw: Any) -> list[dict[str, Any]]:
-    """Validate a list of fleet objects; return them normalised (defaults filled); raise FleetConfigError."""
+def validate_fleets(raw: Any, endpoint_name: str | None = None) -> list[dict[str, Any]]:
+    """Validate a list of fleet objects; return them normalised (defaults filled); raise FleetConfigError.
+
+    `endpoint_name`: the stage's own decision endpoint, which no fleet may target (synth and run time pass it).
+    """
     if not isinstance(raw, (list, tuple)):
         raise FleetConfigError(f"fleets: must be a list of fleet objects, got {_kind(raw)}")
     out = [_fleet(obj, f"fleets[{i}]") for i, obj in enumerate(raw)]
-    seen: dict[str, int] = {}
+    names: dict[str, int] = {}
+    targets: dict[tuple[str, ...], str] = {}
     for i, fleet in enumerate(out):
-        if fleet["name"] in seen:
+        if fleet["name"] in names:
             raise FleetConfigError(
-                f"fleets[{i}].name: {fleet['name']!r} is already the name of fleets[{seen[fleet['name']]}]; "
+                f"fleets[{i}].name: {fleet['name']!r} is already the name of fleets[{names[fleet['name']]}]; "
                 "fleet names key the metrics and the state, so they must be unique"
             )
-        seen[fleet["name"]] = i
+        names[fleet["name"]] = i
+        target = fleet["target"]
+        if endpoint_name and target["kind"] == "sagemaker" and target["endpoint"].lower() == endpoint_name.lower():
+            raise FleetConfigError(
+                f"fleets[{i}].target.endpoint: {target['endpoint']} is this stage's own decision endpoint, "
+                "which Application Auto Scaling already scales; the controller may not scale it too"
+            )
+        identity = target_identity(target)
+        if identity is not None and identity in targets:
+            raise FleetConfigError(
+                f"fleets[{i}].target: fleet {fleet['name']!r} names the same target as fleet "
+                f"{targets[identity]!r} ({'/'.join(identity)}); two fleets would fight over it"
+            )
+        if identity is not None:
+            targets[identity] = fleet["name"]
     return out
 
 
-def parse_fleets(raw: Any, stage: str) -> tuple[FleetConfig, ...]:
+def target_identity(target: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """What two fleets must not share: the same ECS service, group or endpoint variant (None: no shared target)."""
+    kind = target.get("kind")
+    if kind == "ecs":
+        return ("ecs", target["cluster"], target["service"])
+    if kind == "asg":
+        return ("asg", target["group"])
+    if kind == "sagemaker":
+        return ("sagemaker", target["endpoint"].lower(), target["variant"])
+    return None
+
+
+def parse_fleets(raw: Any, stage: str, endpoint_name: str | None = None) -> tuple[FleetConfig, ...]:
     """Validated fleets as `FleetConfig`s; a simulated fleet's default metrics get the stage's dimensions."""
     fleets = []
-    for fleet in validate_fleets(raw):
+    for fleet in validate_fleets(raw, endpoint_name):
         requests, failed = fleet.get("requests"), fleet.get("failed")
         if fleet["target"]["kind"] == "simulated":
             dims = {"Stage": stage, "Fleet": fleet["name"]}
@@ -242,6 +284,8 @@ def _target(obj: Any, where: str) -> dict[str, Any]:
         value = obj.get(name, defaults.get(name))
         if not isinstance(value, types) or isinstance(value, bool) or value == "":
             raise FleetConfigError(f"{where}.{name}: must be {_type_name(types)}, got {value!r}")
+        if name in _NAMED:
+            _resource_name(value, f"{where}.{name}", _NAMED[name])
         out[name] = value
     if kind == "simulated":
         if out["trace"] not in TRACES:
@@ -257,6 +301,17 @@ def _target(obj: Any, where: str) -> dict[str, Any]:
                     f"{where}.start: must be an ISO date such as 1995-07-10 or null, got {out['start']!r}"
                 ) from None
     return out
+
+
+def _resource_name(value: str, where: str, what: str) -> None:
+    """A name where AWS wants a name: an ARN or a path is refused with the name to use."""
+    if value.startswith("arn:") or "/" in value:
+        name = value.rsplit("/", 1)[-1]
+        raise FleetConfigError(f"{where}: must be the {what}'s name, not an ARN or a path: use {name!r}, got {value!r}")
+    if what != "Auto Scaling group" and not _RESOURCE_NAME.match(value):  # a group's name may hold spaces
+        raise FleetConfigError(
+            f"{where}: {value!r} is not a valid {what} name (1-255 letters, digits, '-', '_' or '.', no spaces)"
+        )
 
 
 def _metric(obj: Any, where: str) -> dict[str, Any]:
@@ -306,6 +361,16 @@ def _type_name(types: type | tuple[type, ...]) -> str:
 
 # -- run settings (environment of the Lambda) --------------------------------------------------------------
 
+BOUNDS: dict[str, tuple[float, float]] = {
+    "history_minutes": (1, 10_080),
+    "publication_lag_minutes": (0, 15),
+    "stale_after_minutes": (1, 120),
+    "endpoint_timeout_s": (0.1, 20),
+    "endpoint_max_attempts": (1, 5),
+    "handback_after_failed_runs": (1, 60),
+}
+"""The run settings' bounds, inclusive: one owner. The stage config (stacks/config.py) refuses the same at synth."""
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -314,10 +379,13 @@ class Settings:
     stage: str
     endpoint_name: str
     state_bucket: str
-    fleets: tuple[FleetConfig, ...]
     modes_parameter: str
     history_minutes: int
     """Minutes of load_rpm the packaged policy uses (the artifact's metadata)."""
+    fleets: tuple[FleetConfig, ...] = ()
+    """The fleets of this run: `from_env` leaves them empty; the handler fills them from the fleets object."""
+    fleets_key: str = ""
+    """FLEETS_KEY: the fleets object's key in the stage bucket (controller/fleets.py)."""
     publication_lag_minutes: int = OBSERVATION_LAG_MINUTES
     """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used (the policy is
     trained and scored on observations this old: ``inference.contract.OBSERVATION_LAG_MINUTES``)."""
@@ -325,23 +393,19 @@ class Settings:
     """A fleet whose newest published minute is older than this holds and counts StaleDataHold."""
     endpoint_timeout_s: float = 2.0
     endpoint_max_attempts: int = 2
+    handback_after_failed_runs: int = 5
+    """Consecutive failed runs of an active fleet before its own scaling is handed back (controller/handback.py)."""
 
     def __post_init__(self) -> None:
-        if not 1 <= self.history_minutes <= 10_080:
-            raise SettingsError(f"HISTORY_MINUTES: must be in 1..10080, got {self.history_minutes}")
-        if not 0 <= self.publication_lag_minutes <= 60:
-            raise SettingsError(f"PUBLICATION_LAG_MINUTES: must be in 0..60, got {self.publication_lag_minutes}")
-        if not 1 <= self.stale_after_minutes <= 1440:
-            raise SettingsError(f"STALE_AFTER_MINUTES: must be in 1..1440, got {self.stale_after_minutes}")
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise SettingsError(f"{name.upper()}: must be in {low:g}..{high:g}, got {value}")
         if self.stale_after_minutes <= self.publication_lag_minutes:
             raise SettingsError(
                 f"STALE_AFTER_MINUTES ({self.stale_after_minutes}) must exceed PUBLICATION_LAG_MINUTES "
                 f"({self.publication_lag_minutes}), or every fleet would hold"
             )
-        if not 0 < self.endpoint_timeout_s <= 60:
-            raise SettingsError(f"ENDPOINT_TIMEOUT_S: must be in (0, 60], got {self.endpoint_timeout_s}")
-        if not 1 <= self.endpoint_max_attempts <= 10:
-            raise SettingsError(f"ENDPOINT_MAX_ATTEMPTS: must be in 1..10, got {self.endpoint_max_attempts}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -361,34 +425,16 @@ class Settings:
                 raise SettingsError(f"{name}: {text!r} is not a valid {kind.__name__}") from None
 
         stage = need("STAGE")
-        source, text = "FLEETS", environ.get("FLEETS", "")
-        path = environ.get("FLEETS_FILE", "").strip()
-        if path:  # fleets beyond Lambda's 4 KB of environment ship as a file in the package
-            if text.strip():
-                raise SettingsError("FLEETS and FLEETS_FILE: set one, not both")
-            where = Path(environ.get("LAMBDA_TASK_ROOT", ".")) / path
-            source = f"FLEETS_FILE ({where})"
-            try:
-                text = where.read_text(encoding="utf-8")
-            except OSError as err:
-                raise SettingsError(f"{source}: cannot read ({err.strerror})") from None
-        try:
-            raw = json.loads(text or "[]")
-        except ValueError as err:
-            raise SettingsError(f"{source}: not valid JSON ({err})") from None
-        try:
-            fleets = parse_fleets(raw, stage)
-        except FleetConfigError as err:
-            raise SettingsError(f"{source}: {err}") from None
         return cls(
             stage=stage,
             endpoint_name=need("ENDPOINT_NAME"),
             state_bucket=need("STATE_BUCKET"),
-            fleets=fleets,
+            fleets_key=need("FLEETS_KEY"),
             modes_parameter=need("MODES_PARAMETER"),
             history_minutes=number("HISTORY_MINUTES", int, None) if need("HISTORY_MINUTES") else 0,
             publication_lag_minutes=number("PUBLICATION_LAG_MINUTES", int, OBSERVATION_LAG_MINUTES),
             stale_after_minutes=number("STALE_AFTER_MINUTES", int, 10),
             endpoint_timeout_s=number("ENDPOINT_TIMEOUT_S", float, 2.0),
             endpoint_max_attempts=number("ENDPOINT_MAX_ATTEMPTS", int, 2),
+            handback_after_failed_runs=number("HANDBACK_AFTER_FAILED_RUNS", int, 5),
         )

@@ -2,20 +2,20 @@
 
 - **One call.** All fleets go in one `InvokeEndpoint` with `{"instances": [...]}` (the decision contract),
   chunked only when the contract's `MAX_INSTANCES` or `MAX_BODY_BYTES` requires; chunks are sent concurrently.
-- **Checked before sending.** The request is validated with the contract's own parser; an instance it refuses
-  (e.g. a target that reported a negative count) falls back alone instead of failing the whole call.
+- **Checked before sending, parsed once.** Each chunk is validated with the contract's own parser, once; only a
+  chunk it refuses is checked instance by instance (each once more), and an instance it refuses (e.g. a target that
+  reported a negative count) falls back alone instead of failing the whole call.
 - **Short and bounded.** The sagemaker-runtime client has the endpoint's read timeout and attempts
   (ENDPOINT_TIMEOUT_S, ENDPOINT_MAX_ATTEMPTS; botocore standard mode retries throttling, 5xx and timeouts).
-- **Checked after.** The answer must hold one prediction per instance with the contract's fields and types,
-  `delta = desired - (active + pending)` and `min <= desired <= max`; a call that fails (timeout, 5xx,
-  throttling, a 4xx, an answer of the wrong shape) falls back for all its fleets, a wrong prediction for its
-  fleet only. Fallback: `inference.fallback.target_tracking` on the fleet's last observed minute.
+- **Checked after.** The answer must hold one prediction per instance, each a valid
+  `inference.contract.DecisionResponse` for its instance (fields, types, action, delta, bounds); a call that
+  fails (timeout, 5xx, throttling, a 4xx, an answer of the wrong shape) falls back for all its fleets, a wrong
+  prediction for its fleet only. Fallback: `inference.fallback.target_tracking` on the fleet's last observed minute.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -31,11 +31,7 @@ from inference import contract
 from inference.errors import InferenceError
 from inference.fallback import target_tracking
 
-ACTIONS = frozenset({"scale_out", "scale_in", "hold"})
 MAX_CONCURRENT_CALLS = 4
-MAX_REFUSED_PER_CHUNK = 8
-"""Instances dropped one by one from a chunk the parser refuses; past this, the rest are checked one by one."""
-_INSTANCE_RE = re.compile(r"^instances\[(\d+)\]")
 _ENVELOPE = len(b'{"instances":[]}')
 
 
@@ -122,12 +118,20 @@ class Decider:
         timestamp = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
         encoded = [json.dumps(instance(a, timestamp), separators=(",", ":")).encode() for a in asks]
         chunks = self._chunks(encoded)
+        checked = [self._check(c, asks, encoded) for c in chunks]  # in turn: one parsed chunk in memory at a time
         started = time.perf_counter()
+
+        def call(item: tuple[list[int], tuple[list[int], dict[int, Decision]]]) -> list[Decision]:
+            chunk, (sent, decisions) = item
+            if sent:
+                decisions.update(self._invoke(sent, _body(encoded, sent), asks, stats))
+            return [decisions[i] for i in chunk]
+
         if len(chunks) == 1:
-            results = [self._call(chunks[0], asks, encoded, stats)]
+            results = [call((chunks[0], checked[0]))]
         else:
             with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(chunks))) as pool:
-                results = list(pool.map(lambda c: self._call(c, asks, encoded, stats), chunks))
+                results = list(pool.map(call, zip(chunks, checked)))
         stats.latency_ms = (time.perf_counter() - started) * 1000.0
         for chunk, decisions in zip(chunks, results):
             for i, decision in zip(chunk, decisions):
@@ -149,35 +153,24 @@ class Decider:
             chunks.append(current)
         return chunks
 
-    def _call(self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes], stats: DecideStats) -> list[Decision]:
+    def _check(
+        self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes]
+    ) -> tuple[list[int], dict[int, Decision]]:
+        """(the instances to send, the fallbacks of those the contract's own parser refuses)."""
         decisions: dict[int, Decision] = {}
         sent = list(chunk)
-        for _ in range(MAX_REFUSED_PER_CHUNK + 1):  # the contract's own parser: a refused instance falls back alone
-            problem = _refused(b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}")
-            if problem is None:
-                break
-            match = _INSTANCE_RE.match(problem)
-            if match is None or int(match.group(1)) >= len(sent):
-                break
-            bad = sent.pop(int(match.group(1)))
-            decisions[bad] = fallback(asks[bad], f"request refused locally: {problem}")
-            if not sent:
-                break
-        else:  # many refused: check the rest one by one rather than re-parse the chunk each time
-            for i in list(sent):
-                problem = _refused(b'{"instances":[' + encoded[i] + b"]}")
+        if _refused(_body(encoded, sent)) is not None:  # the contract's own parser, once per chunk
+            for i in chunk:  # which instances: each checked alone, once; a refused one falls back alone
+                problem = _refused(_body(encoded, [i]))
                 if problem is not None:
+                    problem = problem.removeprefix("instances[0].")  # alone in its body: the field is what counts
                     sent.remove(i)
                     decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
-            problem = None
-        if sent and problem is not None:  # refused as a whole (e.g. too large): nothing is sent
-            for i in sent:
-                decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
-            sent = []
-        if sent:
-            body = b'{"instances":[' + b",".join(encoded[i] for i in sent) + b"]}"
-            decisions.update(self._invoke(sent, body, asks, stats))
-        return [decisions[i] for i in chunk]
+            if sent and (problem := _refused(_body(encoded, sent))) is not None:  # e.g. too large as a whole
+                for i in sent:
+                    decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+                sent = []
+        return sent, decisions
 
     def _invoke(self, sent: list[int], body: bytes, asks: Sequence[Ask], stats: DecideStats) -> dict[int, Decision]:
         try:
@@ -199,6 +192,10 @@ class Decider:
         return {i: _checked(asks[i], p) for i, p in zip(sent, predictions)}
 
 
+def _body(encoded: list[bytes], indices: Sequence[int]) -> bytes:
+    return b'{"instances":[' + b",".join(encoded[i] for i in indices) + b"]}"
+
+
 def _refused(body: bytes) -> str | None:
     """The contract parser's message if it refuses the body, else None."""
     try:
@@ -210,36 +207,20 @@ def _refused(body: bytes) -> str | None:
 
 def _checked(ask: Ask, p: Any) -> Decision:
     """The endpoint's prediction for one fleet, or the fallback when it breaks the contract."""
-    problem = _problem(ask, p)
-    if problem:
-        return fallback(ask, f"malformed prediction: {problem}")
+    fleet, state = ask.fleet, ask.state
+    try:
+        answer = contract.DecisionResponse.parse(
+            p, state.serving, state.warming, fleet.min_machines, fleet.max_machines
+        )
+    except ValueError as err:
+        return fallback(ask, f"malformed prediction: {err}")
     return Decision(
-        desired=p["desired_machines"],
+        desired=answer.desired_machines,
         fallback=False,
-        shielded=p["shielded"],
-        reason=p["reason"],
-        model_version=p["model_version"],
+        shielded=answer.shielded,
+        reason=answer.reason,
+        model_version=answer.model_version,
     )
-
-
-def _problem(ask: Ask, p: Any) -> str | None:
-    if not isinstance(p, dict):
-        return f"expected an object, got {type(p).__name__}"
-    for name, kind in (("desired_machines", int), ("delta", int), ("model_version", str), ("reason", str)):
-        value = p.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return f"{name} must be {kind.__name__}, got {value!r}"
-    if not isinstance(p.get("shielded"), bool):
-        return f"shielded must be a boolean, got {p.get('shielded')!r}"
-    if p.get("action") not in ACTIONS:
-        return f"action must be one of {sorted(ACTIONS)}, got {p.get('action')!r}"
-    desired, fleet = p["desired_machines"], ask.fleet
-    if not fleet.min_machines <= desired <= fleet.max_machines:
-        return f"desired_machines {desired} outside [{fleet.min_machines}, {fleet.max_machines}]"
-    expected = desired - (ask.state.serving + ask.state.warming)
-    if p["delta"] != expected:
-        return f"delta {p['delta']} is not desired_machines - (active + pending) = {expected}"
-    return None
 
 
 def _describe(err: Exception) -> str:

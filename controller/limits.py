@@ -8,6 +8,9 @@ In this order (a later rule wins):
    store, so a retried or repeated run for the same minute limits from the same base and never compounds.
 2. **No scale-in while requests fail** (`failed_rpm > 0`): not below the base.
 3. **Bounds.** `min_machines <= applied <= max_machines` (hard: they override 1 and 2).
+   Rules 2 and 3 are the shield's own (`inference.rules`: one definition, one wording).
+4. **The target's own bounds** (an Auto Scaling group's MinSize and MaxSize, read each run): a count beyond them is
+   clamped with its reason instead of being refused by AWS.
 
 A run for a minute older than the fleet's stored minute (a late retry of an old event) is superseded: it acts on
 nothing.
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.config import FleetConfig
+from inference import rules
 
 
 @dataclass(frozen=True)
@@ -41,19 +45,23 @@ def minute_base(entry: Mapping[str, Any] | None, minute: int, current: int) -> i
     return current
 
 
-def limit(fleet: FleetConfig, proposed: int, base: int, failing: bool) -> Limited:
-    """Apply the rules above to the decision `proposed` (serving plus warming machines)."""
+def limit(
+    fleet: FleetConfig,
+    proposed: int,
+    base: int,
+    failing: bool,
+    lowest: int | None = None,
+    highest: int | None = None,
+) -> Limited:
+    """Apply the rules above to the decision `proposed` (serving plus warming machines); `lowest`/`highest`: the
+    target's own bounds, if it has any."""
     step = fleet.max_change_per_minute
     stepped = min(max(proposed, base - step), base + step)
-    kept = max(stepped, base) if failing else stepped
-    applied = min(max(kept, fleet.min_machines), fleet.max_machines)
-    reason = None
-    if applied > kept:
-        reason = f"raised to min_machines {fleet.min_machines}"
-    elif applied < kept:
-        reason = f"lowered to max_machines {fleet.max_machines}"
-    elif kept != stepped:
-        reason = "no scale-in while requests fail"
-    elif stepped != proposed:
+    applied, reason = rules.hold_and_bound(stepped, base, failing, fleet.min_machines, fleet.max_machines)
+    if highest is not None and applied > highest:
+        return Limited(applied=highest, base=base, reason=f"clamped to the target's own maximum {highest}")
+    if lowest is not None and applied < lowest:
+        return Limited(applied=lowest, base=base, reason=f"clamped to the target's own minimum {lowest}")
+    if reason is None and stepped != proposed:
         reason = f"change limited to {step} machines per minute from {base}"
     return Limited(applied=applied, base=base, reason=reason)

@@ -2,9 +2,10 @@
 
 Value (JSON): `{"stage": "shadow" | "off" | "active" | null, "fleets": {"<fleet name>": "<mode>"}}`.
 A fleet's entry replaces its configured mode; `stage` caps every fleet (off < shadow < active). A missing
-parameter means the configured modes. An unreadable or malformed one (not JSON, an unknown key or mode) caps
-every fleet at `shadow` (fail safe: nothing is applied; a fleet configured or switched `off` stays off) and is
-logged as an error.
+parameter means the configured modes. An unreadable or malformed one (not JSON, an unknown key or mode, a fleet name
+the stage does not have: a typo must not leave the fleet it meant active) caps every fleet at `shadow` (fail safe:
+nothing is applied; a fleet configured or switched `off` stays off), is logged as an error and counted
+(`ModesErrors`, which an alarm watches).
 
 Why boto3 and not Powertools' parameters utility: runs are a minute apart and on-call's switch must hold from the
 next run, so any cache would have to expire within the minute and would never hit; one GetParameter per run is
@@ -31,8 +32,6 @@ class Modes:
     fleets: Mapping[str, str] | None = None
     error: str | None = None
     """Set when the parameter was unreadable or malformed: every fleet is capped at shadow."""
-    unknown_fleets: tuple[str, ...] = ()
-    """Fleet names in the parameter that no configured fleet has (likely a typo; logged as a warning)."""
 
     def effective(self, fleet: FleetConfig) -> str:
         mode = (self.fleets or {}).get(fleet.name, fleet.mode)
@@ -62,8 +61,10 @@ def parse(text: str, fleets: Sequence[FleetConfig]) -> Modes:
     for name, mode in per_fleet.items():
         if mode not in MODES:
             return Modes(error=f"fleets.{name}: must be one of {', '.join(MODES)}, got {mode!r}")
-    names = {f.name for f in fleets}
-    return Modes(stage=stage, fleets=dict(per_fleet), unknown_fleets=tuple(sorted(set(per_fleet) - names)))
+    unknown = sorted(set(per_fleet) - {f.name for f in fleets})
+    if unknown:
+        return Modes(error=f"fleets: no fleet of this stage is named {', '.join(map(repr, unknown))}")
+    return Modes(stage=stage, fleets=dict(per_fleet))
 
 
 def read(ssm: Any, name: str, fleets: Sequence[FleetConfig]) -> Modes:

@@ -23,7 +23,10 @@ Minutes are epoch minutes (`int(seconds // 60)`); a minute is the 60 s starting 
 
 from __future__ import annotations
 
+import base64
 import math
+import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -112,24 +115,34 @@ class Series:
             del self.failed[:cut]
             self.first = first
 
-    def load(self, begin: int, end: int) -> tuple[float, ...]:
-        """Requests of minutes `[begin, end]` (within the series), a minute without a datapoint as 0."""
+    def load(self, begin: int, end: int) -> array:
+        """Requests of minutes `[begin, end]` (within the series), a minute without a datapoint as 0 (an array of
+        doubles: 8 bytes a minute, no float objects kept for a day of 1,000 fleets)."""
         part = self.requests[begin - self.first : end - self.first + 1]
-        return tuple(0.0 if v != v else v for v in part)
+        return array("d", (0.0 if v != v else v for v in part))
 
     def failed_at(self, minute: int) -> float:
         i = minute - self.first
         return self.failed[i] if 0 <= i < len(self.failed) else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "first": self.first,
-            "r": [None if v != v else v for v in self.requests],
-            "f": {str(i): v for i, v in enumerate(self.failed) if v},
-        }
+        """`{"first", "z"}`: both arrays' little-endian doubles, zlib-compressed, base64 (no float objects: a day of
+        1,000 fleets is saved without building 3 million of them)."""
+        raw = array("d", self.requests)
+        raw.extend(self.failed)
+        if sys.byteorder != "little":
+            raw.byteswap()
+        return {"first": self.first, "z": base64.b64encode(zlib.compress(raw.tobytes(), 1)).decode()}
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Series:
+        if "z" in doc:
+            raw = array("d", zlib.decompress(base64.b64decode(doc["z"])))
+            if sys.byteorder != "little":
+                raw.byteswap()
+            half = len(raw) // 2
+            return cls(int(doc["first"]), raw[:half], raw[half:])
+        # the earlier form: requests as a list (null: no datapoint), failed as {index: value}
         requests = [math.nan if v is None else float(v) for v in doc.get("r", [])]
         failed = array("d", _zeros(len(requests)))
         for i, v in doc.get("f", {}).items():
@@ -156,7 +169,7 @@ def _zeros(n: int) -> array:
 class Observation:
     """What a fleet's metrics say for the minute being decided."""
 
-    load_rpm: tuple[float, ...]
+    load_rpm: Sequence[float]
     """Requests per minute, oldest first, ending at `newest`; at most HISTORY_MINUTES values."""
     failed_rpm: float
     """Failed requests (sum of the failed metrics) in the minute `newest`."""
@@ -232,11 +245,9 @@ class Observer:
                 if isinstance(values, str):
                     failed_fleets.setdefault(q.fleet, values)
                     continue
-                got = fetched.setdefault(q.fleet, {"start": start, "requests": {}, "failed": {}})
+                got = fetched.setdefault(q.fleet, {"start": start, "requests": [], "failed": []})
                 got["start"] = max(got["start"], start)  # the minutes every query of the fleet covered
-                book = got[q.role]
-                for m, v in values.items():
-                    book[m] = book.get(m, 0.0) + v if q.role == "failed" else v
+                got[q.role].append(_compact(values, start, last))  # 8 bytes a minute until merged
         out: dict[str, Observation] = {}
         for fleet in fleets:
             series = history.get(fleet.name)
@@ -245,12 +256,7 @@ class Observer:
                 if series is None:
                     series = history[fleet.name] = Series(first=got["start"])
                 begin = got["start"]
-                series.merge(
-                    begin,
-                    last,
-                    {m: v for m, v in got["requests"].items() if m >= begin},
-                    {m: v for m, v in got["failed"].items() if m >= begin},
-                )
+                series.merge(begin, last, _points(got["requests"], begin), _points(got["failed"], begin))
             if series is not None:
                 series.trim(first)
             out[fleet.name] = self._observation(series, minute, last, failed_fleets.get(fleet.name))
@@ -324,6 +330,24 @@ class Observer:
         return Observation(
             load_rpm=load, failed_rpm=series.failed_at(newest), newest=newest, stale=stale, fetch_error=error
         )
+
+
+def _compact(values: Mapping[int, float], start: int, last: int) -> tuple[int, array]:
+    """A query's `{minute: value}` as (start, doubles over `[start, last]`, NaN where nothing was published)."""
+    out = _nans(last - start + 1)
+    for m, v in values.items():
+        out[m - start] = v
+    return start, out
+
+
+def _points(parts: list[tuple[int, array]], begin: int) -> dict[int, float]:
+    """The published minutes from `begin` on, summed over the parts (a fleet's failed metrics add up)."""
+    out: dict[int, float] = {}
+    for start, values in parts:
+        for i, v in enumerate(values):
+            if v == v and start + i >= begin:
+                out[start + i] = out.get(start + i, 0.0) + v
+    return out
 
 
 def _pack(queries: list[_Query], last: int) -> list[tuple[list[_Query], int]]:

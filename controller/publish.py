@@ -8,7 +8,10 @@ Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`,
 `ShieldOverride`, `StaleDataHold`, `ConflictHold`, `ShortHistory` (0/1; `ShortHistory`: the decision was asked
 with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
-`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`.
+`StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`,
+`HandBackErrors` (fleets whose own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow
+after a hand-back), `ConfigErrors` (1: the fleets object could not be used), `ModesErrors` (1: the modes parameter
+could not be used).
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ STAGE_METRICS: dict[str, str] = {
     "EndpointLatencyMs": "Milliseconds",
     "ApplyErrors": "Count",
     "ReadErrors": "Count",
+    "HandBackErrors": "Count",
+    "HandedBack": "Count",
+    "ConfigErrors": "Count",
+    "ModesErrors": "Count",
 }
 
 

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from controller import core, handback, publish, state
 from controller import modes as modes_mod
-from controller import publish, state
 from controller.config import FleetConfig, Settings
-from controller.decide import Ask, Decider, Decision
-from controller.limits import limit, minute_base
+from controller.decide import Decider, Decision
 from controller.observe import Observation, Observer, Series, epoch_minute, minute_time
 from controller.targets.base import FleetState, TargetAdapter
 
@@ -61,6 +60,10 @@ class FleetReport:
     shield_override: bool = False
     stale_hold: bool = False
     conflict_hold: bool = False
+    handback_error: str | None = None
+    """Suspending or restoring the team's own scaling failed (counted in HandBackErrors)."""
+    latched: str | None = None
+    """Held in shadow after a hand-back (N failed runs, on-call): why."""
     short_history: bool = False
     """Asked with fewer minutes of requests than the policy reads (HISTORY_MINUTES): the answer's reason says
     how the endpoint decided (the policy at that length, or the fallback rule)."""
@@ -81,6 +84,8 @@ class RunReport:
     publish_calls: int = 0
     state_saved: bool = False
     modes_error: str | None = None
+    config_error: str | None = None
+    """The fleets object could not be used: this run kept the last good fleets."""
     errors: list[str] = field(default_factory=list)
 
     def _count(self, attr: str) -> int:
@@ -118,6 +123,14 @@ class RunReport:
     def read_errors(self) -> int:
         return self._count("read_error")
 
+    @property
+    def handback_errors(self) -> int:
+        return self._count("handback_error")
+
+    @property
+    def handed_back(self) -> int:
+        return self._count("latched")
+
 
 @dataclass
 class Dependencies:
@@ -129,16 +142,21 @@ class Dependencies:
     adapters: Mapping[str, TargetAdapter]
     """Target kind -> adapter (controller.targets.build_adapters)."""
     clock: Callable[[], float] = time.perf_counter
+    scalers: Any = None
+    """Suspends and restores the teams' own scaling (controller.handback.Scalers); None: no hand-back (fakes)."""
 
 
-def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = None) -> RunReport:
-    """One run deciding the minute that contains `when` (the schedule's time)."""
+def run(
+    settings: Settings, deps: Dependencies, when: datetime, logger: Any = None, config_error: str | None = None
+) -> RunReport:
+    """One run deciding the minute that contains `when` (the schedule's time); `config_error`: why the fleets
+    object could not be used (the run goes on with the last good fleets and counts ConfigErrors)."""
     logger = logger or log
     started = deps.clock()
     minute = epoch_minute(when)
     now = minute_time(minute)
     fleets = settings.fleets
-    report = RunReport(stage=settings.stage, minute=now, fleets={})
+    report = RunReport(stage=settings.stage, minute=now, fleets={}, config_error=config_error)
 
     doc, version, readable = _load_state(deps.store, report, logger)
     history = {f.name: Series.from_json(doc["fleets"][f.name]) for f in fleets if f.name in doc.get("fleets", {})}
@@ -148,10 +166,12 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
     if modes.error:
         report.modes_error = modes.error
         logger.error("modes parameter unusable: every fleet capped at shadow", extra=modes_mod.describe(modes))
-    if modes.unknown_fleets:
-        logger.warning("modes parameter names unknown fleets", extra={"fleets": list(modes.unknown_fleets)})
     for f in fleets:
         report.fleets[f.name] = FleetReport(name=f.name, mode=modes.effective(f))
+    records: dict[str, dict[str, Any]] = {k: dict(v) for k, v in doc.get("handback", {}).items()}
+    held: dict[str, str] = {}
+    if readable and deps.scalers is not None:
+        version, held = _take_and_hand_back(deps, fleets, records, report, history, bases, version, logger)
     working = [f for f in fleets if report.fleets[f.name].mode != "off"]
     active = [f for f in working if report.fleets[f.name].mode == "active"]
 
@@ -173,51 +193,39 @@ def run(settings: Settings, deps: Dependencies, when: datetime, logger: Any = No
     report.errors += observed.errors
 
     states = _read_states(deps, working, report, logger)
-    conflicts = _conflicts(deps, active, logger)
+    conflicts = {**_conflicts(deps, [f for f in active if f.name not in held], logger), **held}
 
-    asks: list[Ask] = []
+    asks, stale = core.asks(working, observations, states)
     for f in working:
         fr, obs = report.fleets[f.name], observations[f.name]
         if obs.load_rpm:
             fr.load_rpm, fr.failed_rpm = obs.last_load, obs.failed_rpm
-        if obs.stale:
-            fr.stale_hold = True
-            fr.reason = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
+        if f.name in stale:
+            fr.stale_hold, fr.reason = True, stale[f.name]
         elif f.name in states:
-            asks.append(Ask(f, obs, states[f.name]))
             fr.short_history = len(obs.load_rpm) < settings.history_minutes
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
     report.endpoint_calls = decided.calls
     report.endpoint_latency_ms = decided.latency_ms if decided.calls else None
     report.errors += decided.errors
 
-    to_apply: list[tuple[FleetConfig, int]] = []
+    modes_now = {name: fr.mode for name, fr in report.fleets.items()}
+    planned, to_apply, bases = core.plan(asks, decisions, modes_now, conflicts, bases, minute)
     for ask, decision in zip(asks, decisions):
-        f, fr = ask.fleet, report.fleets[ask.fleet.name]
+        fr, p = report.fleets[ask.fleet.name], planned[ask.fleet.name]
         _record(fr, decision)
-        base = minute_base(bases.get(f.name), minute, ask.state.desired)
-        if base is None:
-            fr.reason += "; superseded: a newer minute already ran"
-            continue
-        limited = limit(f, decision.desired, base, failing=ask.observation.failed_rpm > 0)
-        fr.limited = limited.applied
-        if limited.reason:
-            fr.reason += f"; {limited.reason}"
-        if fr.mode != "active":
-            continue
-        if f.name in conflicts:
-            fr.conflict_hold = True
-            fr.reason += f"; hold: {conflicts[f.name]}"
-            continue
-        bases[f.name] = {"minute": minute, "base": base}
-        to_apply.append((f, limited.applied))
+        fr.limited, fr.conflict_hold = p.limited, p.conflict
+        fr.reason += p.reason
 
     if readable:
-        report.state_saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger)
+        saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger, records)
+        report.state_saved, version = saved is not None, saved
     if to_apply and not report.state_saved:
         logger.error("state not saved: nothing applied this run", extra={"fleets": len(to_apply)})
     else:
         _apply(deps, to_apply, states, report, logger)
+    if report.state_saved and deps.scalers is not None and _count_failures(deps, settings, active, records, report):
+        _save_state(deps.store, fleets, history, bases, minute, version, report, logger, records)
 
     report.duration_ms = (deps.clock() - started) * 1000.0
     data = publish.datums(settings.stage, now, _fleet_metrics(report), _stage_metrics(report))
@@ -269,25 +277,106 @@ def _save_state(
     version: str | None,
     report: RunReport,
     logger: Any,
-) -> bool:
+    records: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Write the run state if it is still at `version`; the new version, or None when it was not saved."""
     names = [f.name for f in fleets]
     doc = {
         "version": STATE_VERSION,
         "minute": minute,
         "fleets": {n: history[n].to_json() for n in names if n in history},
         "limits": {n: bases[n] for n in names if n in bases},
+        "handback": dict(records or {}),
     }
     try:
-        store.save(state.RUN_STATE_KEY, state.encode(doc), version)
+        return store.save(state.RUN_STATE_KEY, state.encode(doc), version)
     except state.StateConflict as err:
         report.errors.append(f"state conflict: {err}")
         logger.error("another run wrote the state since this run read it: nothing applied", extra={"error": str(err)})
-        return False
+        return None
     except Exception as err:
         report.errors.append(f"state not saved: {type(err).__name__}: {err}")
         logger.exception("state store write failed: nothing applied")
-        return False
-    return True
+        return None
+
+
+def _take_and_hand_back(
+    deps: Dependencies,
+    fleets: Sequence[FleetConfig],
+    records: dict[str, dict[str, Any]],
+    report: RunReport,
+    history: Mapping[str, Series],
+    bases: Mapping[str, Any],
+    version: str | None,
+    logger: Any,
+) -> tuple[str | None, dict[str, str]]:
+    """Latches, then restore what fleets leaving active had suspended, then suspend for fleets taken active.
+
+    Returns the state's version (written here when the records changed) and the active fleets that must not be
+    applied this run (their suspension failed or could not be recorded), with why."""
+    configured = {f.name for f in fleets}
+    for name in [n for n, r in records.items() if handback.latch(r)]:
+        fr = report.fleets.get(name)
+        if fr is not None and fr.mode == "active":
+            fr.mode, fr.latched = "shadow", handback.latch(records[name])
+        else:  # on-call set it to shadow or off (or removed it): the latch is cleared
+            del records[name]
+    active = [f for f in fleets if report.fleets[f.name].mode == "active"]
+    leaving = [n for n in records if n not in {f.name for f in active} and not handback.latch(records[n])]
+    errors = handback.restore_all(deps.scalers, records, leaving, None)
+    held: dict[str, str] = {}
+    taken: list[str] = []
+    for f in active:
+        if f.name in records:
+            continue
+        try:
+            suspended = deps.scalers.suspend(f.target)
+        except Exception as err:
+            held[f.name] = errors[f.name] = f"could not suspend the team's scaling: {type(err).__name__}: {err}"
+            continue
+        records[f.name] = {"target": dict(f.target), "suspended": suspended, "failures": 0}
+        taken.append(f.name)
+    for name, why in errors.items():
+        if name in report.fleets:
+            report.fleets[name].handback_error = why
+        report.errors.append(f"{name}: {why}")
+        logger.error("hand-back", extra={"fleet": name, "error": why, "configured": name in configured})
+    if not taken and not leaving:
+        return version, held
+    saved = _save_state(
+        deps.store, fleets, history, bases, epoch_minute(report.minute), version, report, logger, records
+    )
+    if saved is None:  # the records are not stored: undo what this run suspended, hold those fleets
+        handback.restore_all(deps.scalers, records, taken, None)
+        held.update(dict.fromkeys(taken, "hold: the hand-back record could not be saved"))
+        return version, held
+    for name in taken:
+        logger.info("took the fleet: its own scaling suspended", extra={"fleet": name, **records[name]})
+    return saved, held
+
+
+def _count_failures(
+    deps: Dependencies,
+    settings: Settings,
+    active: Sequence[FleetConfig],
+    records: dict[str, dict[str, Any]],
+    report: RunReport,
+) -> bool:
+    """Count each active fleet's consecutive failed runs; hand back those at the limit. True: records changed."""
+    changed = False
+    for f in active:
+        record, fr = records.get(f.name), report.fleets[f.name]
+        if record is None or handback.latch(record):
+            continue
+        failed = bool(fr.read_error or fr.apply_error or fr.stale_hold)
+        count = record.get("failures", 0) + 1 if failed else 0
+        changed |= count != record.get("failures", 0)
+        record["failures"] = count
+        if count >= settings.handback_after_failed_runs:
+            why = f"handed back after {count} consecutive failed runs"
+            error = handback.restore_all(deps.scalers, records, [f.name], why).get(f.name)
+            fr.handback_error, fr.latched = error, None if error else why
+    return changed
 
 
 def _read_states(
@@ -397,7 +486,34 @@ def _stage_metrics(report: RunReport) -> dict[str, Any]:
         "EndpointLatencyMs": report.endpoint_latency_ms,
         "ApplyErrors": report.apply_errors,
         "ReadErrors": report.read_errors,
+        "HandBackErrors": report.handback_errors,
+        "HandedBack": report.handed_back,
+        "ConfigErrors": int(report.config_error is not None),
+        "ModesErrors": int(report.modes_error is not None),
     }
+
+
+def hand_back_now(
+    settings: Settings, deps: Dependencies, names: Sequence[str] | None, why: str | None, logger: Any = None
+) -> dict[str, Any]:
+    """Restore the teams' own scaling now (on-call's command, the stack's removal), outside the minute's run.
+
+    `names`: the fleets (None: every fleet holding a record); `why`: latch them in shadow with this reason (None:
+    drop their records, as when the stack goes). Raises when the state cannot be read or saved (the caller retries).
+    """
+    logger = logger or log
+    body, version = deps.store.load(state.RUN_STATE_KEY)
+    doc = state.decode(body)
+    records: dict[str, dict[str, Any]] = {k: dict(v) for k, v in doc.get("handback", {}).items()}
+    chosen = sorted(records) if names is None else list(names)
+    unknown = sorted(set(chosen) - {f.name for f in settings.fleets} - set(records))
+    if unknown:
+        raise ValueError(f"no fleet of stage {settings.stage} is named {', '.join(unknown)}")
+    errors = handback.restore_all(deps.scalers, records, chosen, why)
+    deps.store.save(state.RUN_STATE_KEY, state.encode({**doc, "version": STATE_VERSION, "handback": records}), version)
+    done = [n for n in chosen if n not in errors]
+    logger.info("handed back", extra={"fleets": done, "errors": errors, "why": why})
+    return {"handed_back": done, "errors": errors}
 
 
 def parse_time(value: str) -> datetime:

@@ -73,6 +73,7 @@ REQUIRED = FIELDS[:6]
 CSV_COLUMNS = FIELDS[:8]
 """CSV has no economics column (an object does not fit a cell): JSON carries economics."""
 OUTPUT_COLUMNS: tuple[str, ...] = ("desired_machines", "delta", "action", "model_version", "shielded", "reason")
+"""The fields of `DecisionResponse`, in order (checked by a test)."""
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -369,3 +370,41 @@ def encode_csv(decisions: list[dict[str, object]]) -> bytes:
     for d in decisions:
         writer.writerow(["true" if v is True else "false" if v is False else v for v in d.values()])
     return out.getvalue().encode()
+
+
+ACTIONS: tuple[str, ...] = ("scale_in", "hold", "scale_out")
+"""A decision's `action`, indexed by sign(delta) + 1."""
+
+
+@dataclass(frozen=True)
+class DecisionResponse:
+    """One decision as the endpoint answers it (fields in ``OUTPUT_COLUMNS`` order); callers parse it from here."""
+
+    desired_machines: int
+    delta: int
+    action: str
+    model_version: str
+    shielded: bool
+    reason: str
+
+    @classmethod
+    def parse(cls, obj: object, active: int, pending: int, low: int, high: int) -> DecisionResponse:
+        """An answer checked against the contract for the instance it answers; ValueError naming what is wrong."""
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected an object, got {type(obj).__name__}")
+        for name, kind in (("desired_machines", int), ("delta", int), ("model_version", str), ("reason", str)):
+            value = obj.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{name} must be {kind.__name__}, got {_clip(repr(value))}")
+        if not isinstance(obj.get("shielded"), bool):
+            raise ValueError(f"shielded must be a boolean, got {_clip(repr(obj.get('shielded')))}")
+        desired, delta = obj["desired_machines"], obj["delta"]
+        if obj.get("action") != ACTIONS[(delta > 0) - (delta < 0) + 1]:
+            raise ValueError(f"action must be one of {list(ACTIONS)} matching delta {delta}, got {obj.get('action')!r}")
+        if not low <= desired <= high:
+            raise ValueError(f"desired_machines {desired} outside [{low}, {high}]")
+        if delta != desired - (active + pending):
+            raise ValueError(
+                f"delta {delta} is not desired_machines - (active + pending) = {desired - active - pending}"
+            )
+        return cls(desired, delta, obj["action"], obj["model_version"], obj["shielded"], obj["reason"])

@@ -27,8 +27,6 @@ from .shield import Decisions, Shield, ShieldConfig
 
 log = logging.getLogger(__name__)
 
-_ACTION_NAMES = ("scale_in", "hold", "scale_out")  # indexed by sign(delta) + 1
-
 
 @dataclass(frozen=True)
 class Model:
@@ -58,7 +56,7 @@ class Prediction:
             {
                 "desired_machines": desired,
                 "delta": delta,
-                "action": _ACTION_NAMES[(delta > 0) - (delta < 0) + 1],
+                "action": contract.ACTIONS[(delta > 0) - (delta < 0) + 1],
                 "model_version": version,
                 "shielded": shielded,
                 "reason": reason,

@@ -12,6 +12,8 @@ Applied to every decision, in this order (a later rule wins over an earlier one)
 3. **No scale-in while requests fail.** If ``failed_rpm > 0`` the fleet is not reduced.
 4. **Bounds.** ``min_machines <= desired <= max_machines`` (hard: they override rules 2 and 3).
 
+Rules 3 and 4 and their wording are ``rules.py``'s, which the controller applies too (vectorised here).
+
 ``shielded`` is true when a fallback was used or a rule changed the policy's proposal; ``reason`` names the fallback
 and its cause, and the last rule that moved the value (the one that explains the decision), or the policy's
 action when nothing intervened. Defaults: at most max(2, 50 %) of the fleet per decision,
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import actions, features
+from . import actions, features, rules
 from .contract import MAX_MACHINES, DecisionRequest
 from .fallback import TARGET_UTILISATION, target_tracking
 
@@ -146,11 +148,11 @@ class Shield:
                     why.insert(0, self._why_fallback(i, obs, outside, bool(policy_failed[i])))
                 parts.append(f"{self._fallback}: {', and '.join(why)}")
             if desired[i] > kept[i]:  # only the last rule that moved the value explains it
-                parts.append(f"raised to min_machines {req.min_machines[i]}")
+                parts.append(rules.raised_to_min(req.min_machines[i]))
             elif desired[i] < kept[i]:
-                parts.append(f"lowered to max_machines {req.max_machines[i]}")
+                parts.append(rules.lowered_to_max(req.max_machines[i]))
             elif kept[i] != stepped[i]:
-                parts.append("no scale-in while requests fail")
+                parts.append(rules.NO_SCALE_IN_WHILE_FAILING)
             elif stepped[i] != proposed[i]:
                 parts.append(f"change limited to {step[i]} machines per decision")
             reasons.append("; ".join(parts))

@@ -4,7 +4,7 @@
 
 The training job installs these at start (the SageMaker training toolkit runs `pip install -r requirements.txt`
 in the code directory); with a hash on every line pip runs in hash-checking mode and refuses any file that is not
-the one locked here. The closure is resolved for the training image's interpreter and platform (CPython 3.13,
+the one locked here. The closure is resolved for the training image's interpreter and platform (CPython 3.12,
 manylinux x86_64; stacks/images.py) with `pip install --dry-run --report`, which reads the index's metadata and
 hashes without downloading the wheels. Inputs: requirements.txt minus what the image provides (torch).
 `--check` exits 1 when the lock no longer matches requirements.txt (the test suite checks the same offline).
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from stacks.sourcedir import LOCK_FILE, locked_pins, training_requirements  # noqa: E402
 
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any")
-PYTHON = "3.13"
+PYTHON = "3.12"
 
 
 def resolve(requirements: str) -> list[dict]:

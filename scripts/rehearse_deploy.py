@@ -247,7 +247,11 @@ def inspect_controller(client: Callable[[str], Any]) -> dict[str, Any]:
         if queue_url
         else {}
     )
-    groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{CONTROLLER}")["logGroups"]
+    groups = [  # the prefix also finds the fleets writer's group (rl-autoscaler-dev-controller-fleets)
+        g
+        for g in logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{CONTROLLER}")["logGroups"]
+        if g["logGroupName"] == f"/aws/lambda/{CONTROLLER}"
+    ]
     return {
         "function": function.get("FunctionName"),
         "runtime": function.get("Runtime"),
@@ -304,7 +308,9 @@ def run_controller(endpoint_url: str, artifact: Path, workdir: Path, runs: int =
     environment = function["Environment"]["Variables"]
     now = int(time.time() // 60) * 60
     minutes = [time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(now - 60 * k)) for k in range(runs, 0, -1)]
-    result: dict[str, Any] = {"event_times": minutes, "fleets": json.loads(environment["FLEETS"]), "responses": []}
+    shipped = client("s3").get_object(Bucket=environment["STATE_BUCKET"], Key=environment["FLEETS_KEY"])
+    fleets = json.loads(shipped["Body"].read())["fleets"]  # written at deploy by the controller stack
+    result: dict[str, Any] = {"event_times": minutes, "fleets": fleets, "responses": []}
     with LocalEndpoint(artifact, workers=1, threads=2, log_dir=workdir / "serve") as local:
         probe = f"{local.url}/endpoints/{ENDPOINT}/invocations"
         result["endpoint_route"] = _probe(probe)

@@ -63,6 +63,9 @@ def publish(args: argparse.Namespace, s3: Any) -> dict[str, Any]:
         metadata = metadata_of(tarball)
         parsed = json.loads(metadata)
         digest = file_sha256(tarball)
+        expected = getattr(args, "sha256", None)
+        if expected and digest != expected:
+            raise SystemExit(f"{args.artifact} has sha256 {digest}, not the registered {expected}: refusing it")
         prefix = f"{args.prefix.rstrip('/')}/{digest}/"
         s3.upload_file(str(tarball), args.bucket, f"{prefix}model.tar.gz")
         s3.put_object(Bucket=args.bucket, Key=f"{prefix}metadata.json", Body=metadata)
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--artifact", required=True, help="local model.tar.gz or s3:// URI of a training job's output")
     up.add_argument("--bucket", required=True, help="release bucket the stages may read")
     up.add_argument("--prefix", default=PREFIX)
+    up.add_argument("--sha256", default=None, help="refuse the artifact unless it has this sha256")
     down = commands.add_parser("fetch", help="download and verify a published artifact")
     down.add_argument("--uri", required=True)
     down.add_argument("--sha256", required=True)

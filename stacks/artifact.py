@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class ModelArtifact:
     metadata: Mapping[str, Any]
     local_path: Path | None = None
     s3_uri: str | None = None
+    package_version: int | None = None
+    """The model package version of the project's group this artifact is (context model_package_version)."""
 
     @property
     def model_version(self) -> str:
@@ -84,8 +86,22 @@ def _check_sha(value: Any) -> str:
     return value
 
 
+def _package_version(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if not str(value).isdigit() or int(value) < 1:
+        raise ArtifactError(f"context model_package_version must be a package version (1, 2, ...), got {value!r}")
+    return int(value)
+
+
 def resolve_artifact(context: Mapping[str, Any], root: Path) -> ModelArtifact:
     """Find the artifact named in context (paths relative to the repository root)."""
+    artifact = _resolve(context, root)
+    version = _package_version(context.get("model_package_version"))
+    return artifact if version is None else replace(artifact, package_version=version)
+
+
+def _resolve(context: Mapping[str, Any], root: Path) -> ModelArtifact:
     s3_uri = context.get("model_s3_uri")
     sha = context.get("model_sha256")
     metadata_path = context.get("model_metadata")

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inference.contract import OBSERVATION_LAG_MINUTES
 
 REGION = "eu-west-1"
 """Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
+MODEL_PACKAGE_GROUP = "rl-autoscaler"
+"""The project's SageMaker model package group (stacks/registry.py), which every stage registers in."""
 
 _SUBSCRIBER = (
     r"^([^@\s:]+@[^@\s]+\.[^@\s]+"  # an e-mail address
@@ -65,6 +68,9 @@ class ServingConfig(_Frozen):
     isolation, no canary: see docs/infra.md); None: dedicated instances."""
     serverless_max_concurrency: int = Field(default=2, ge=1, le=200)
     """Concurrent invocations a serverless endpoint serves (the controller makes one call a minute)."""
+    model_package_version: Annotated[int, Field(ge=1)] | Literal["latest"] | None = None
+    """The approved version of the project's model package group the stage serves (scripts/lifecycle.py deploys
+    it); "latest": the newest approved one; None: only what a deploy names (-c model_package_version=N)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ServingConfig:
@@ -165,15 +171,23 @@ class RetentionConfig(_Frozen):
     """CloudWatch Logs retention of the training state machine's execution log."""
 
 
+def _bounded(name: str, default: float) -> Any:
+    """A controller setting within the bounds the controller itself enforces (controller.config.BOUNDS)."""
+    from controller.config import BOUNDS
+
+    low, high = BOUNDS[name]
+    return Field(default=default, ge=low, le=high)
+
+
 class ControllerSettings(_Frozen):
     """The controller Lambda of the stage (stacks/controller.py); its fleets are the stage's `fleets`."""
 
-    publication_lag_minutes: int = Field(default=OBSERVATION_LAG_MINUTES, ge=0, le=15)
+    publication_lag_minutes: int = _bounded("publication_lag_minutes", OBSERVATION_LAG_MINUTES)
     """Minutes CloudWatch may take to publish a complete minute: younger minutes are not used."""
-    stale_after_minutes: int = Field(default=10, ge=1, le=120)
+    stale_after_minutes: int = _bounded("stale_after_minutes", 10)
     """A fleet whose newest complete minute is older than this holds (never acts) and counts StaleDataHold."""
-    endpoint_timeout_s: float = Field(default=2, gt=0, le=20)
-    endpoint_max_attempts: int = Field(default=2, ge=1, le=5)
+    endpoint_timeout_s: float = _bounded("endpoint_timeout_s", 2)
+    endpoint_max_attempts: int = _bounded("endpoint_max_attempts", 2)
     memory_mb: int = Field(default=512, ge=128, le=10240)
     timeout_s: int = Field(default=50, ge=10, le=55)
     """Below the one-minute schedule, so a run ends before the next one starts."""
@@ -183,6 +197,9 @@ class ControllerSettings(_Frozen):
     """Alarm when more than this share of the deciding fleets fell back to the rule, 3 of 5 minutes."""
     stale_alarm_minutes: int = Field(default=10, ge=1, le=60)
     """Alarm when some fleet held on stale data in every minute of this window."""
+    handback_after_failed_runs: int = _bounded("handback_after_failed_runs", 5)
+    """An active fleet that failed this many runs in a row (unreadable, stale, change refused) is handed back to
+    its own scaling and held in shadow (controller/handback.py)."""
 
     @model_validator(mode="after")
     def _timing(self) -> ControllerSettings:
@@ -199,28 +216,46 @@ class ControllerSettings(_Frozen):
         return self
 
 
-def _validate_fleets(raw: Any) -> tuple[dict[str, Any], ...]:
-    """The controller's own schema (controller/config.py, pure Python) validates the fleets: one definition."""
+ROOT = Path(__file__).resolve().parent.parent
+"""cdk.json's directory: a stage's `fleets` file is named relative to it."""
+
+
+def load_fleets_file(value: str, root: Path = ROOT) -> Any:
+    """The fleets list of a JSON or YAML file that cdk.json names (`"fleets": "fleets/prod.yaml"`: relative to
+    cdk.json's directory, or absolute)."""
+    path = root / value
+    if path.suffix not in (".json", ".yaml", ".yml"):
+        raise ValueError(f"fleets: {value!r} must name a .json, .yaml or .yml file (or be an inline list)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"fleets: cannot read {path} ({error.strerror})") from None
+    import yaml
+
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise ValueError(f"fleets: {path} is not valid {path.suffix[1:].upper()} ({error})") from None
+
+
+def _validate_fleets(raw: Any, endpoint_name: str) -> tuple[dict[str, Any], ...]:
+    """The controller's own schema (controller/config.py, pure Python) validates the fleets: one definition, which
+    the controller runs again on the shipped object at run time."""
+    if isinstance(raw, str):
+        raw = load_fleets_file(raw)
     if isinstance(raw, (list, tuple)) and not raw:
         return ()
     from controller.config import FleetConfigError, validate_fleets
 
     try:
-        return tuple(validate_fleets(raw))
+        return tuple(validate_fleets(raw, endpoint_name))
     except FleetConfigError as error:
         raise ValueError(str(error)) from None
 
 
-def _target_identity(target: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """What two fleets must not share: the same ECS service, group or endpoint variant (None: no shared target)."""
-    kind = target.get("kind")
-    if kind == "ecs":
-        return ("ecs", target["cluster"], target["service"])
-    if kind == "asg":
-        return ("asg", target["group"])
-    if kind == "sagemaker":
-        return ("sagemaker", target["endpoint"].lower(), target["variant"])
-    return None
+def endpoint_name_of(stage: str) -> str:
+    """The stage's one stable endpoint name: callers and dashboards find the endpoint by it."""
+    return f"rl-autoscaler-{stage.lower()}"
 
 
 class StageConfig(_Frozen):
@@ -231,6 +266,8 @@ class StageConfig(_Frozen):
     """What happens to the bucket and key when the stage is deleted."""
     require_passed_gate: bool
     """Refuse an artifact whose metadata does not record a passed evaluation gate."""
+    registry_account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
+    """Account of the project's model package group (the Registry stack); None: the stage's own account."""
     key_admins: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()
     """IAM roles or users that administer the stage key (never use it); empty: the account, so IAM decides."""
     key_users: tuple[Annotated[str, Field(pattern=_PRINCIPAL_ARN)], ...] = ()
@@ -244,13 +281,16 @@ class StageConfig(_Frozen):
     alarms: AlarmConfig
     retention: RetentionConfig
     fleets: tuple[dict[str, Any], ...] = ()
-    """The fleets the stage's controller scales (schema: controller/config.py); empty: the controller idles."""
+    """The fleets the stage's controller scales (schema: controller/config.py): an inline list, or the path of a
+    JSON or YAML file holding the list, relative to cdk.json; empty: the controller idles."""
     controller: ControllerSettings = ControllerSettings()
 
-    @field_validator("fleets", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _fleets(cls, value: Any) -> tuple[dict[str, Any], ...]:
-        return _validate_fleets(value)
+    def _fleets(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "fleets" in data and isinstance(data.get("name"), str):
+            return {**data, "fleets": _validate_fleets(data["fleets"], endpoint_name_of(data["name"]))}
+        return data
 
     @model_validator(mode="after")
     def _subscribers_and_bake(self) -> StageConfig:
@@ -284,27 +324,6 @@ class StageConfig(_Frozen):
                 )
         return self
 
-    @model_validator(mode="after")
-    def _no_two_scalers(self) -> StageConfig:
-        """Refuse fleets that would make two scalers fight over one target."""
-        seen: dict[tuple[str, ...], str] = {}
-        for i, fleet in enumerate(self.fleets):
-            target = fleet["target"]
-            if target["kind"] == "sagemaker" and target["endpoint"].lower() == self.endpoint_name:
-                raise ValueError(
-                    f"fleets[{i}].target.endpoint: {target['endpoint']} is this stage's own decision endpoint, "
-                    "which Application Auto Scaling already scales; the controller may not scale it too"
-                )
-            identity = _target_identity(target)
-            if identity is not None and identity in seen:
-                raise ValueError(
-                    f"fleets[{i}].target: fleet {fleet['name']!r} names the same target as fleet "
-                    f"{seen[identity]!r} ({'/'.join(identity)}); two fleets would fight over it"
-                )
-            if identity is not None:
-                seen[identity] = fleet["name"]
-        return self
-
     @property
     def controller_function_name(self) -> str:
         """Stable: the monitoring stack alarms on it without a cross-stack reference."""
@@ -322,7 +341,7 @@ class StageConfig(_Frozen):
     @property
     def endpoint_name(self) -> str:
         """The one stable physical name: callers and dashboards find the endpoint by it."""
-        return f"rl-autoscaler-{self.name.lower()}"
+        return endpoint_name_of(self.name)
 
     @property
     def variant_name(self) -> str:

@@ -8,7 +8,8 @@ so the monitoring stack, deployed before Serving, alarms on them without cross-s
 - The function runs once at a time (reserved concurrency 1): two runs never act on a fleet together. A run
   that fails is not retried (the next minute's run is the retry; a late retry would act on an old minute): its
   event goes to the dead-letter queue with the error, and the DLQ and Errors alarms say so.
-- IAM names exactly the fleets of the stage config: one statement per target, no `*` on a mutating action.
+- The fleets travel as an object in the stage bucket (stacks/controller_fleets.py), not in the environment.
+- IAM scales only resources tagged for the stage (stacks/controller_iam.py): its size does not grow with fleets.
 """
 
 from __future__ import annotations
@@ -25,63 +26,19 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.artifact import ArtifactError, ModelArtifact
+from stacks.artifact import ModelArtifact
 from stacks.common import stage_log_group
 from stacks.config import StageConfig
-from stacks.controller_asset import HANDLER, ControllerPackageError
+from stacks.controller_asset import HANDLER
+from stacks.controller_environment import controller_environment, trained_lag_minutes
+from stacks.controller_fleets import ShippedFleets
 from stacks.controller_iam import controller_policy
 from stacks.layers import CONTROLLER_LAYERS
-from stacks.metrics import CONTROLLER_NAMESPACE
 from stacks.roles import acknowledge
 from stacks.serving import ServingStack
 from stacks.storage import StorageStack, data_bucket_name
 
 INITIAL_MODES = {"stage": None, "fleets": {}}
-ENVIRONMENT_LIMIT_BYTES = 4096
-"""Lambda: all environment variables of a function together, keys and values."""
-
-
-def history_minutes(artifact: ModelArtifact) -> int:
-    """How many minutes of load_rpm the packaged policy uses (metadata `observation.history`)."""
-    value = artifact.metadata.get("observation", {}).get("history")
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10080:
-        raise ArtifactError(f"model metadata observation.history must be an integer in 1..10080, got {value!r}")
-    return value
-
-
-def trained_lag_minutes(artifact: ModelArtifact) -> int:
-    """The observation lag the packaged policy was trained and scored with (metadata `observation.lag_minutes`;
-    artifacts made before the simulator modelled the lag saw the minute just before the decision: 0)."""
-    value = artifact.metadata.get("observation", {}).get("lag_minutes", 0)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 60:
-        raise ArtifactError(f"model metadata observation.lag_minutes must be an integer in 0..60, got {value!r}")
-    return value
-
-
-def controller_environment(config: StageConfig, artifact: ModelArtifact, bucket_name: str) -> dict[str, str]:
-    """The environment the handler reads (coord contract); fails synth if it exceeds Lambda's 4 KB."""
-    settings = config.controller
-    environment = {
-        "STAGE": config.name,
-        "ENDPOINT_NAME": config.endpoint_name,
-        "STATE_BUCKET": bucket_name,
-        "FLEETS": json.dumps(list(config.fleets), separators=(",", ":"), sort_keys=True),
-        "MODES_PARAMETER": config.modes_parameter_name,
-        "HISTORY_MINUTES": str(history_minutes(artifact)),
-        "PUBLICATION_LAG_MINUTES": str(settings.publication_lag_minutes),
-        "STALE_AFTER_MINUTES": str(settings.stale_after_minutes),
-        "ENDPOINT_TIMEOUT_S": f"{settings.endpoint_timeout_s:g}",
-        "ENDPOINT_MAX_ATTEMPTS": str(settings.endpoint_max_attempts),
-        "POWERTOOLS_SERVICE_NAME": "rl-autoscaler-controller",
-        "POWERTOOLS_METRICS_NAMESPACE": CONTROLLER_NAMESPACE,
-    }
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in environment.items())
-    if size > ENVIRONMENT_LIMIT_BYTES:
-        raise ControllerPackageError(
-            f"stage {config.name}: the controller's environment is {size} bytes ({len(config.fleets)} fleets in "
-            f"FLEETS), above Lambda's {ENVIRONMENT_LIMIT_BYTES}; split the fleets over stages or shorten them"
-        )
-    return environment
 
 
 class ControllerStack(cdk.Stack):
@@ -165,8 +122,11 @@ class ControllerStack(cdk.Stack):
             timeout=cdk.Duration.seconds(settings.timeout_s),
             reserved_concurrent_executions=settings.reserved_concurrency,
             environment=controller_environment(config, artifact, bucket_name),
+            environment_encryption=key,
             log_group=self.log_group,
         )
+        self.fleets = ShippedFleets(self, "Fleets", config=config, key=key)
+        self.function.node.add_dependency(self.fleets.copy)  # a first run finds its fleets
         trained_lag = trained_lag_minutes(artifact)
         if trained_lag != settings.publication_lag_minutes:
             cdk.Annotations.of(self).add_warning_v2(
@@ -251,6 +211,13 @@ class ControllerStack(cdk.Stack):
             ),
         )
         self.schedule.node.add_dependency(schedule_policy, self.invoke_config)
+        # The stack's removal hands every fleet back: this resource's Delete invokes the function (controller/
+        # handback.py). The schedule depends on it, so the schedule goes first and no run takes a fleet again.
+        self.hand_back = cdk.CustomResource(
+            self, "HandBackOnRemoval", service_token=self.function.function_arn, resource_type="Custom::HandBack"
+        )
+        self.hand_back.node.add_dependency(policy)
+        self.schedule.node.add_dependency(self.hand_back)
 
         cdk.CfnOutput(self, "FunctionName", value=self.function.function_name)
         cdk.CfnOutput(self, "ModesParameter", value=self.modes.parameter_name)

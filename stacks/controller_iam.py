@@ -1,7 +1,11 @@
-"""The controller function's IAM policy: exactly what one run needs, mutating actions only on the named fleets.
+"""The controller function's IAM policy: what one run needs; mutating actions only on resources tagged for the stage.
 
-No mutating action has `*` as its resource. The read-only calls without resource-level permissions
-(cloudwatch:GetMetricData, autoscaling:Describe*, application-autoscaling:Describe*) and
+Its size does not grow with the fleets (a stage of 1,000 fleets has the same policy as one of two): every mutating
+action on a team's resources (ecs:UpdateService, autoscaling:SetDesiredCapacity/SuspendProcesses/ResumeProcesses,
+sagemaker:UpdateEndpointWeightsAndCapacities, application-autoscaling:RegisterScalableTarget for the hand-back)
+carries the condition `aws:ResourceTag/rl-autoscaler-stage = <Stage>`: a team opts a resource in by tagging it.
+Statements appear only for the target kinds the stage's fleets use. The read-only calls without resource-level
+permissions (cloudwatch:GetMetricData, autoscaling:Describe*, application-autoscaling:Describe*) and
 cloudwatch:PutMetricData (limited by its cloudwatch:namespace condition) are the only `*`.
 """
 
@@ -10,6 +14,8 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from controller.config import SCALE_TAG
+from controller.fleets import FLEETS_KEY
 from stacks.config import StageConfig
 from stacks.metrics import CONTROLLER_NAMESPACE, SIMULATED_FLEET_NAMESPACE
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource
@@ -25,6 +31,7 @@ def controller_policy(
     """Exactly what one run needs; mutating actions only on the fleets the stage config names."""
     log_group = f"{arn}:logs:{where}:log-group:/aws/lambda/{config.controller_function_name}"
     state_objects = data_bucket_arn(config.name, scope, f"{STATE_PREFIX}*")
+    fleets_object = data_bucket_arn(config.name, scope, FLEETS_KEY)
     namespaces = [CONTROLLER_NAMESPACE]
     if any(fleet["target"]["kind"] == "simulated" for fleet in config.fleets):
         namespaces.append(SIMULATED_FLEET_NAMESPACE)
@@ -42,6 +49,7 @@ def controller_policy(
         iam.PolicyStatement(
             sid="ReadWriteOwnState", actions=["s3:GetObject", "s3:PutObject"], resources=[state_objects]
         ),
+        iam.PolicyStatement(sid="ReadFleets", actions=["s3:GetObject"], resources=[fleets_object]),
         iam.PolicyStatement(
             sid="ListOwnState",
             actions=["s3:ListBucket"],
@@ -75,11 +83,15 @@ def controller_policy(
             "controller/ prefix; object names are per fleet and made at run time."
         ),
     }
-    for group in asg_groups(config):
-        findings[nag_resource(scope, asg_group_arn(arn, where, group))] = (
-            f"An Auto Scaling group's ARN holds a generated id; the statement names group {group} exactly "
-            "by autoScalingGroupName."
-        )
+    kinds = fleet_kinds(config)
+    if kinds & {"ecs", "sagemaker"}:
+        kinds.add("appscaling")  # the hand-back suspends and restores their scalable targets
+    tagged = f"resources tagged {SCALE_TAG}={config.name} only (aws:ResourceTag condition): a team opts a resource in"
+    for kind, pattern in tagged_resources(arn, where).items():
+        if kind in kinds:
+            findings[nag_resource(scope, pattern)] = (
+                f"Any {kind} resource of the account and region, but mutating " + tagged
+            )
     acknowledge_wildcards(policy, findings)
     acknowledge(
         policy,
@@ -91,59 +103,55 @@ def controller_policy(
     return policy
 
 
-def asg_groups(config: StageConfig) -> list[str]:
-    return sorted({f["target"]["group"] for f in config.fleets if f["target"]["kind"] == "asg"})
+def fleet_kinds(config: StageConfig) -> set[str]:
+    return {f["target"]["kind"] for f in config.fleets}
 
 
-def asg_group_arn(arn: str, where: str, group: str) -> str:
-    return f"{arn}:autoscaling:{where}:autoScalingGroup:*:autoScalingGroupName/{group}"
+def tagged_resources(arn: str, where: str) -> dict[str, str]:
+    """Target kind -> the ARN pattern of every resource of that kind (mutations carry the tag condition)."""
+    return {
+        "ecs": f"{arn}:ecs:{where}:service/*/*",
+        "asg": f"{arn}:autoscaling:{where}:autoScalingGroup:*:autoScalingGroupName/*",
+        "sagemaker": f"{arn}:sagemaker:{where}:endpoint/*",
+        "appscaling": f"{arn}:application-autoscaling:{where}:scalable-target/*",
+    }
 
 
 def fleet_statements(config: StageConfig, *, arn: str, where: str) -> list[iam.PolicyStatement]:
-    """Read and scale each named target; conflict checks read the other scalers (read-only, no resource ARNs)."""
-    fleets = list(config.fleets)
-    ecs = sorted(
-        {
-            f"{arn}:ecs:{where}:service/{f['target']['cluster']}/{f['target']['service']}"
-            for f in fleets
-            if f["target"]["kind"] == "ecs"
-        }
-    )
-    endpoints = sorted(
-        {
-            f"{arn}:sagemaker:{where}:endpoint/{f['target']['endpoint'].lower()}"
-            for f in fleets
-            if f["target"]["kind"] == "sagemaker"
-        }
-    )
-    groups = [asg_group_arn(arn, where, group) for group in asg_groups(config)]
+    """Read the targets of the kinds in use; scale and hand back only those tagged for this stage."""
+    kinds = fleet_kinds(config)
+    resources = tagged_resources(arn, where)
+    condition = {"StringEquals": {f"aws:ResourceTag/{SCALE_TAG}": config.name}}
     statements = []
-    if ecs:
+
+    def tagged(sid: str, actions: list[str], kind: str) -> None:
         statements.append(
-            iam.PolicyStatement(
-                sid="ScaleEcsServices", actions=["ecs:DescribeServices", "ecs:UpdateService"], resources=ecs
-            )
+            iam.PolicyStatement(sid=sid, actions=actions, resources=[resources[kind]], conditions=condition)
         )
-    if groups:
-        statements += [
-            iam.PolicyStatement(
-                sid="ScaleAutoScalingGroups", actions=["autoscaling:SetDesiredCapacity"], resources=groups
-            ),
+
+    if "ecs" in kinds:
+        statements.append(
+            iam.PolicyStatement(sid="ReadEcsServices", actions=["ecs:DescribeServices"], resources=[resources["ecs"]])
+        )
+        tagged("ScaleTaggedEcsServices", ["ecs:UpdateService"], "ecs")
+    if "asg" in kinds:
+        statements.append(
             iam.PolicyStatement(
                 sid="ReadAutoScalingGroups",
                 actions=["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies"],
                 resources=["*"],
-            ),
-        ]
-    if endpoints:
-        statements.append(
-            iam.PolicyStatement(
-                sid="ScaleEndpointVariants",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                resources=endpoints,
             )
         )
-    if ecs or endpoints:
+        actions = ["autoscaling:ResumeProcesses", "autoscaling:SetDesiredCapacity", "autoscaling:SuspendProcesses"]
+        tagged("ScaleTaggedAutoScalingGroups", actions, "asg")
+    if "sagemaker" in kinds:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadEndpoints", actions=["sagemaker:DescribeEndpoint"], resources=[resources["sagemaker"]]
+            )
+        )
+        tagged("ScaleTaggedEndpointVariants", ["sagemaker:UpdateEndpointWeightsAndCapacities"], "sagemaker")
+    if kinds & {"ecs", "sagemaker"}:
         statements.append(
             iam.PolicyStatement(
                 sid="FindOtherScalers",
@@ -154,4 +162,5 @@ def fleet_statements(config: StageConfig, *, arn: str, where: str) -> list[iam.P
                 resources=["*"],
             )
         )
+        tagged("HandBackTaggedScalableTargets", ["application-autoscaling:RegisterScalableTarget"], "appscaling")
     return statements

@@ -15,7 +15,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 
 from stacks.config import StageConfig
-from stacks.metrics import ONE_MINUTE, controller_metric
+from stacks.metrics import CONTROLLER_NAMESPACE, ONE_MINUTE, controller_metric
 from stacks.monitoring_controller import lambda_metric
 
 MAX_FLEET_ROWS = 20
@@ -44,6 +44,15 @@ def controller_row(config: StageConfig) -> list[cw.IWidget]:
     mode_lines: list[cw.IMetric] = [
         controller_metric(stage, "Mode", "Maximum", fleet["name"], label=fleet["name"]) for fleet in config.fleets
     ]
+    if len(mode_lines) > MAX_FLEET_ROWS:  # one search, not a line per fleet: a graph holds at most 500 metrics
+        mode_lines = [
+            cw.MathExpression(
+                expression=f'SEARCH(\'{{{CONTROLLER_NAMESPACE},Stage,Fleet}} MetricName="Mode" Stage="{stage}"\', '
+                "'Maximum', 60)",
+                label="",
+                period=ONE_MINUTE,
+            )
+        ]
     modes: cw.IWidget = (
         _graph(
             "Mode per fleet (0 off, 1 shadow, 2 active)",

@@ -1,44 +1,115 @@
-"""SageMaker PyTorch deep learning container images for eu-west-1, pinned to full framework versions.
+"""The SageMaker images of eu-west-1 the stacks pin, with their AWS support dates: the one place for both.
 
-Resolved offline from the SageMaker SDK's image registry (sagemaker-core 2.27.0, October 2026,
-`sagemaker/core/image_uri_config/pytorch.json`: registry 763104351884 for eu-west-1), in the form
-`sagemaker.core.image_uris.retrieve("pytorch", region, version, py_version, instance_type, image_scope)` returns,
-and checked against AWS's DLC framework support policy (docs/infra.md, "Supported images"):
+URIs are resolved offline, in the form `sagemaker.core.image_uris.retrieve(framework, "eu-west-1", version,
+image_scope=...)` of the SageMaker Python SDK 3.x (sagemaker-core 2.27.0) returns; tests/infra/test_lifecycle_cli.py
+checks them against the SDK's registry in the SDK's venv. Support dates follow AWS's DLC framework support policy
+(aws.github.io/deep-learning-containers, "Framework Support Policy": one year of patches after GA); a test fails
+when a pinned image is past its end of patch (tests/infra/test_images.py).
 
-- Training: PyTorch 2.10.0 on Python 3.13, the newest training image (GA 2026-01-21, end of patch 2027-01-21).
-- Inference: PyTorch 2.6.0 on Python 3.12 (TorchServe), the newest PyTorch *inference* image there is: AWS
-  published no PyTorch inference image after 2.6 (TorchServe is in maintenance), and extended 2.6's patch
-  support to 2026-06-30 as the last one with TorchServe. The artifact needs no torch to serve (numpy weights,
-  `inference.policy.NumpyPolicy`), so the two torch versions need not match.
+- Training: PyTorch 2.13 on Amazon Linux 2023, SageMaker CPU variant (torch 2.13.0, the version requirements.txt
+  pins; Python 3.12), GA 2026-07-20. It replaces pytorch-training 2.10.0 (end of patch 2027-01-21).
+- Inference: scikit-learn 1.4-2 on Python 3.12, the smallest supported SageMaker image with numpy (2.1.0) and the
+  SageMaker inference toolkit, which calls code/inference.py's model_fn/input_fn/predict_fn/output_fn. AWS moved it
+  to the DLC release system on 2026-07-13. The handler needs no torch (numpy weights). It replaces
+  pytorch-inference 2.6.0, the last TorchServe image, whose extended patch support ended 2026-06-30.
 """
 
 from __future__ import annotations
 
-DLC_REGISTRY = "763104351884"
-"""AWS Deep Learning Containers account that serves eu-west-1."""
-TRAINING_TORCH = "2.10.0"
-TRAINING_PY = "py313"
-INFERENCE_TORCH = "2.6.0"
-INFERENCE_PY = "py312"
-INFERENCE_SUPPORT_ENDS = "2026-06-30"
-"""End of patch of the newest PyTorch inference image (extended by AWS; the last TorchServe image)."""
+import datetime as dt
+from dataclasses import dataclass
+
+REGION = "eu-west-1"
 
 
-def _image(repository: str, version: str, processor: str, py: str, region: str) -> str:
-    if region != "eu-west-1":
-        raise ValueError(f"images are pinned for eu-west-1 only, not {region!r}")
-    return f"{DLC_REGISTRY}.dkr.ecr.{region}.amazonaws.com/{repository}:{version}-{processor}-{py}"
+@dataclass(frozen=True)
+class Image:
+    registry: str
+    """ECR account that serves the image in eu-west-1 (sagemaker-core's image_uri_config)."""
+    repository: str
+    tag: str
+    framework_version: str
+    """Full version of the framework inside (the tag of an AL2023 image names the minor only)."""
+    python: str
+    """Interpreter of the image, as a venv name suffix (.venv-py312 runs the code that image runs)."""
+    ga: dt.date
+    end_of_patch: dt.date
+    source: str
+
+    def uri(self, region: str = REGION) -> str:
+        if region != REGION:
+            raise ValueError(f"images are pinned for {REGION} only, not {region!r}")
+        return f"{self.registry}.dkr.ecr.{region}.amazonaws.com/{self.repository}:{self.tag}"
+
+    def repository_arn(self, partition: str = "aws", region: str = REGION) -> str:
+        return f"arn:{partition}:ecr:{region}:{self.registry}:repository/{self.repository}"
+
+    def supported_on(self, day: dt.date) -> bool:
+        return self.ga <= day <= self.end_of_patch
 
 
-def training_image(region: str = "eu-west-1") -> str:
+TRAINING = Image(
+    registry="763104351884",
+    repository="pytorch",
+    tag="2.13-cpu-amzn2023-sagemaker",
+    framework_version="2.13.0",
+    python="py312",
+    ga=dt.date(2026, 7, 20),
+    end_of_patch=dt.date(2027, 7, 20),
+    source="DLC PyTorch changelog (2.13, 2026-07-20) + support policy (one year of patches)",
+)
+INFERENCE = Image(
+    registry="141502667606",
+    repository="sagemaker-scikit-learn",
+    tag="1.4-2-py312-cpu-py3",
+    framework_version="1.4.2",
+    python="py312",
+    ga=dt.date(2026, 7, 13),
+    end_of_patch=dt.date(2027, 7, 13),
+    source="DLC release notes (scikit-learn 1.4-2-py312, 2026-07-13) + support policy (one year of patches)",
+)
+RETIRED = {
+    "pytorch-inference:2.6.0-cpu-py312": Image(
+        registry="763104351884",
+        repository="pytorch-inference",
+        tag="2.6.0-cpu-py312",
+        framework_version="2.6.0",
+        python="py312",
+        ga=dt.date(2025, 1, 29),
+        end_of_patch=dt.date(2026, 6, 30),
+        source="DLC support policy: PyTorch Inference 2.6 extended to 2026-06-30 (last TorchServe image)",
+    ),
+    "pytorch-training:2.10.0-cpu-py313": Image(
+        registry="763104351884",
+        repository="pytorch-training",
+        tag="2.10.0-cpu-py313",
+        framework_version="2.10.0",
+        python="py313",
+        ga=dt.date(2026, 1, 21),
+        end_of_patch=dt.date(2027, 1, 21),
+        source="DLC support policy: PyTorch 2.10",
+    ),
+}
+"""Images the stacks pinned before, kept so the support check can show that it refuses them."""
+PINNED = {"training": TRAINING, "inference": INFERENCE}
+TRAINING_PY = TRAINING.python
+INFERENCE_PY = INFERENCE.python
+
+
+def training_image(region: str = REGION) -> str:
     """CPU training image: RLlib PPO samples on CPU env runners; the policy network is small."""
-    return _image("pytorch-training", TRAINING_TORCH, "cpu", TRAINING_PY, region)
+    return TRAINING.uri(region)
 
 
-def inference_image(region: str = "eu-west-1") -> str:
+def inference_image(region: str = REGION) -> str:
     """CPU inference image: one decision is a tiny MLP forward pass (numpy)."""
-    return _image("pytorch-inference", INFERENCE_TORCH, "cpu", INFERENCE_PY, region)
+    return INFERENCE.uri(region)
 
 
-def ecr_repository_arn(repository: str, region: str = "eu-west-1") -> str:
-    return f"arn:aws:ecr:{region}:{DLC_REGISTRY}:repository/{repository}"
+def unsupported(day: dt.date, images: dict[str, Image] = PINNED) -> list[str]:
+    """The images of `images` outside AWS's patch support on `day`, each with its dates (empty: all supported)."""
+    return [
+        f"{name}: {image.repository}:{image.tag} is supported {image.ga} to {image.end_of_patch} ({image.source})"
+        for name, image in images.items()
+        if not image.supported_on(day)
+    ]

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 
+from controller import publish
+from controller.config import SIMULATED_NAMESPACE
+
 DECISION_NAMESPACE = "RLAutoscaler"
 """Namespace of the handler's decision metrics (env AUTOSCALER_METRICS_NAMESPACE on the model container)."""
-CONTROLLER_NAMESPACE = "RLAutoscaler/Controller"
-"""Namespace of the controller's metrics (dimensions {Stage} and {Stage, Fleet}); the dashboard reads these."""
-SIMULATED_FLEET_NAMESPACE = "RLAutoscaler/SimulatedFleet"
-"""Where simulated fleets publish their own RequestCount and FailedRequests (dimensions {Stage, Fleet})."""
+CONTROLLER_NAMESPACE = publish.NAMESPACE
+"""Namespace of the controller's metrics (dimensions {Stage} and {Stage, Fleet}); owned by controller/publish.py."""
+SIMULATED_FLEET_NAMESPACE = SIMULATED_NAMESPACE
+"""Where simulated fleets publish their own RequestCount and FailedRequests (owned by controller/config.py)."""
 ONE_MINUTE = cdk.Duration.minutes(1)
 
 
@@ -103,7 +106,13 @@ def decision_metric(stage: str, name: str, statistic: str) -> cw.Metric:
 def controller_metric(
     stage: str, name: str, statistic: str, fleet: str | None = None, label: str | None = None
 ) -> cw.Metric:
-    """A controller metric per stage, or per fleet when `fleet` is given."""
+    """A controller metric per stage, or per fleet when `fleet` is given: only a name the controller publishes."""
+    published = publish.STAGE_METRICS if fleet is None else publish.FLEET_METRICS
+    if name not in published:
+        raise ValueError(
+            f"{name}: not a {'stage' if fleet is None else 'fleet'} metric the controller publishes "
+            f"(controller/publish.py: {', '.join(published)})"
+        )
     dimensions = {"Stage": stage} if fleet is None else {"Stage": stage, "Fleet": fleet}
     return cw.Metric(
         namespace=CONTROLLER_NAMESPACE,

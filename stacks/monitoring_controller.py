@@ -13,7 +13,8 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cw
 
-from stacks.config import StageConfig
+from controller.config import SCALE_TAG
+from stacks.config import REGION, StageConfig
 from stacks.metrics import CONTROLLER_NAMESPACE, ONE_MINUTE, controller_metric
 
 AlarmFactory = Callable[..., cw.Alarm]
@@ -134,4 +135,101 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
         evaluation_periods=1,
         datapoints_to_alarm=1,
     )
-    return [errors, not_running, fallback_rate, stale, dead_letters]
+    return [errors, not_running, fallback_rate, stale, dead_letters, *on_call_alarms(config, alarm, runbook)]
+
+
+COUNTED_FAILURES: tuple[tuple[str, str, str], ...] = (
+    (
+        "controller-read-errors",
+        "ReadErrors",
+        "Some fleet's target could not be read (ECS service, Auto Scaling group or endpoint missing, misnamed, not "
+        "ACTIVE, or access denied): the controller holds that fleet, deciding and applying nothing. First: find the "
+        "fleet in {runbook} (message 'fleet state unreadable' names it and the error), then check its target names in "
+        "the stage's fleets and that the resource carries the tag {tag}.",
+    ),
+    (
+        "controller-apply-errors",
+        "ApplyErrors",
+        "The controller decided a new size for an active fleet and the target refused it (access denied: the "
+        "resource lacks the tag {tag}; an endpoint busy updating; a throttled API after its retries): the fleet "
+        "keeps its size. First: read 'apply failed' in {runbook}; if it persists, switch the fleet to shadow in "
+        "{modes}.",
+    ),
+    (
+        "controller-conflict-holds",
+        "ConflictHolds",
+        "An active fleet's target still has another scaler (a scaling policy the hand-back could not suspend, e.g. "
+        "a predictive policy in ForecastAndScale mode), so the controller publishes its decision and applies nothing. "
+        "First: read 'conflict hold' in {runbook}; remove that policy or switch the fleet to shadow in {modes}.",
+    ),
+    (
+        "controller-hand-back-errors",
+        "HandBackErrors",
+        "The controller could not suspend (taking a fleet active) or restore (handing it back) a team's own scaling "
+        "(Application Auto Scaling scalable target or Auto Scaling group processes): a fleet it could not suspend is "
+        "not scaled; one it could not restore is retried every minute. First: read 'hand-back' in {runbook}; the "
+        "resource needs the tag {tag}.",
+    ),
+    (
+        "controller-handed-back",
+        "HandedBack",
+        "A fleet was handed back to its own scaling (after failed runs in a row, or by on-call) and is held in "
+        "shadow. First: read 'handed back' in {runbook}; once fixed, set the fleet to shadow then active in {modes} "
+        "to let the controller take it again.",
+    ),
+    (
+        "controller-config-errors",
+        "ConfigErrors",
+        "The stage's fleets object (config/controller-fleets.json in the stage bucket) could not be read or refused "
+        "by the schema: runs go on with the last good fleets, or fail when they have none. First: read 'fleets object "
+        "unusable' in {runbook} (the message names the field), fix the stage's fleets and deploy.",
+    ),
+    (
+        "controller-modes-errors",
+        "ModesErrors",
+        "The modes parameter {modes} is unreadable or names an unknown mode or fleet: every fleet is capped at "
+        "shadow (nothing applied) until it is fixed. First: aws ssm get-parameter --region {region} --name {modes}, "
+        'correct the JSON ({{"stage": ..., "fleets": {{"<fleet>": "off|shadow|active"}}}}) and put it back.',
+    ),
+)
+"""(alarm id, controller metric, runbook): each alarms when the metric is above 0 (the window of the stage's alarms,
+modes errors at once)."""
+
+
+def on_call_alarms(config: StageConfig, alarm: AlarmFactory, runbook: str) -> list[cw.Alarm]:
+    """The counted failures above, throttled runs and runs that near their timeout."""
+    limits, settings = config.alarms, config.controller
+    words = {
+        "runbook": runbook, "tag": f"{SCALE_TAG}={config.name}", "modes": config.modes_parameter_name,
+        "region": REGION,
+    }  # fmt: skip
+    out = []
+    for alarm_id, metric, text in COUNTED_FAILURES:
+        once = {"evaluation_periods": 1, "datapoints_to_alarm": 1} if metric == "ModesErrors" else {}
+        out.append(alarm(alarm_id, controller_metric(config.name, metric, "Maximum"), 0, text.format(**words), **once))
+    near = 0.8 * settings.timeout_s * 1000
+    out.append(
+        alarm(
+            "controller-throttles",
+            lambda_metric(config, "Throttles"),
+            0,
+            f"Invocations of {config.controller_function_name} were throttled: a run was still going when the next "
+            "minute's started (reserved concurrency 1), or the account's Lambda concurrency is exhausted; throttled "
+            "minutes are not decided. First: check the controller-duration alarm and RunDurationMs on the dashboard, "
+            "then the account's concurrent executions.",
+            evaluation_periods=limits.evaluation_minutes,
+            datapoints_to_alarm=limits.datapoints_to_alarm,
+        )
+    )
+    out.append(
+        alarm(
+            "controller-duration",
+            lambda_metric(config, "Duration", "Maximum"),
+            near,
+            f"Controller runs took more than 80% of their {settings.timeout_s} s timeout ({near / 1000:g} s): the next "
+            "slow API call makes a run time out and decide nothing. First: read the run lines' duration_ms and "
+            f"endpoint_latency_ms in {runbook}; a slow endpoint lowers endpoint_timeout_s, many fleets need "
+            "controller.memory_mb (CPU grows with it).",
+        )
+    )
+    return out

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.images import DLC_REGISTRY
+from stacks.images import Image
 
 
 def acknowledge(construct: Construct, finding: str, reason: str) -> None:
@@ -20,7 +20,7 @@ def acknowledge(construct: Construct, finding: str, reason: str) -> None:
 
 
 def sagemaker_base_policy(
-    scope: Construct, construct_id: str, repository: str, log_group_name: str, key: kms.IKey
+    scope: Construct, construct_id: str, image: Image, log_group_name: str, key: kms.IKey
 ) -> iam.Policy:
     """Pull the pinned DLC image, write the job's or endpoint's logs and metrics, use the stage's KMS key.
 
@@ -36,9 +36,7 @@ def sagemaker_base_policy(
             iam.PolicyStatement(
                 sid="PullPinnedImage",
                 actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[
-                    f"arn:{stack.partition}:ecr:{stack.region}:{DLC_REGISTRY}:repository/{repository}",
-                ],
+                resources=[image.repository_arn(stack.partition, stack.region)],
             ),
             iam.PolicyStatement(
                 sid="WriteOwnLogs",

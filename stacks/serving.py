@@ -18,10 +18,11 @@ from constructs import Construct
 from stacks.artifact import ModelArtifact
 from stacks.common import stage_log_group
 from stacks.config import StageConfig
-from stacks.images import inference_image
+from stacks.images import INFERENCE, inference_image
 from stacks.metrics import DECISION_NAMESPACE
 from stacks.monitoring import ROLLBACK_ALARMS, MonitoringStack, alarm_name
 from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
+from stacks.serving_variant import data_capture, production_variant
 from stacks.stage_files import StageFiles
 from stacks.storage import ARTIFACTS, DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
 
@@ -92,7 +93,7 @@ class ServingStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker endpoint of the RL autoscaler ({config.name})",
         )
-        policy = sagemaker_base_policy(self, "ModelPolicy", "pytorch-inference", log_group_name, key)
+        policy = sagemaker_base_policy(self, "ModelPolicy", INFERENCE, log_group_name, key)
         policy.add_statements(
             iam.PolicyStatement(sid="ReadModelArtifact", actions=["s3:GetObject"], resources=[model_object]),
             iam.PolicyStatement(
@@ -149,7 +150,7 @@ class ServingStack(cdk.Stack):
                     "SAGEMAKER_REGION": self.region,
                     "AUTOSCALER_METRICS_NAMESPACE": DECISION_NAMESPACE,
                     "AUTOSCALER_STAGE": config.name,
-                    # TorchServe prefixes worker stdout; EMF must reach the log stream as pure JSON lines.
+                    # The model server prefixes worker stdout; EMF must reach the log stream as pure JSON lines.
                     "AUTOSCALER_METRICS_PATH": "/proc/1/fd/1",
                     "AUTOSCALER_MODEL_SHA256": artifact.sha256,
                 },
@@ -157,6 +158,8 @@ class ServingStack(cdk.Stack):
             tags=[
                 cdk.CfnTag(key="model_version", value=artifact.model_version),
                 cdk.CfnTag(key="model_sha256", value=artifact.sha256),
+                # The registry version it is (scripts/lifecycle.py rollback reads it back from the endpoint's model).
+                *([cdk.CfnTag(key="model_package_version", value=str(v))] if (v := artifact.package_version) else []),
             ],
         )
         self.model.node.add_dependency(policy, self.model_copy)
@@ -233,42 +236,3 @@ class ServingStack(cdk.Stack):
                 scale_out_cooldown=serving.scale_out_cooldown_s,
             ),
         )
-
-
-def production_variant(config: StageConfig, model_name: str) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
-    serving = config.serving
-    if serving.serverless:
-        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-            variant_name=config.variant_name,
-            model_name=model_name,
-            serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-                memory_size_in_mb=serving.serverless_memory_mb,  # type: ignore[arg-type]
-                max_concurrency=serving.serverless_max_concurrency,
-            ),
-        )
-    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-        variant_name=config.variant_name,
-        model_name=model_name,
-        instance_type=serving.instance_type,
-        initial_instance_count=serving.instance_count,
-        initial_variant_weight=1.0,
-    )
-
-
-def data_capture(
-    config: StageConfig, bucket_name: str, key_arn: str
-) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty:
-    percent = config.serving.data_capture_percent
-    return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
-        enable_capture=percent > 0,
-        initial_sampling_percentage=max(percent, 1),
-        destination_s3_uri=f"s3://{bucket_name}/{DATA_CAPTURE.rstrip('/')}",
-        kms_key_id=key_arn,
-        capture_options=[
-            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
-            sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output"),
-        ],
-        capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
-            json_content_types=["application/json"], csv_content_types=["text/csv"]
-        ),
-    )

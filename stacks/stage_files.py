@@ -1,7 +1,10 @@
 """A deploy-time custom resource that writes into the stage's own bucket: inline Lambda code, no Docker.
 
 The code (stacks/lambdas/stage_files.py, under Lambda's 4 KiB inline limit) is tested in-process against moto.
-One function per stack that needs it, with exactly that stack's permissions.
+One function per stack that needs it, with exactly that stack's permissions, its (empty) environment encrypted with
+the stage key and the stage's reserved concurrency. No dead-letter queue, on purpose: CloudFormation is the only
+caller and learns of every failure through the response the function sends (the stack rolls back and shows the
+reason); a failure that sends none times out the stack operation, and the function's log group keeps the error.
 """
 
 from __future__ import annotations
@@ -75,6 +78,8 @@ class StageFiles(Construct):
             memory_size=512,
             timeout=cdk.Duration.minutes(5),
             log_group=self.log_group,
+            environment_encryption=key,
+            reserved_concurrent_executions=config.controller.reserved_concurrency,
         )
         # The policy before the function (its first call has its permissions); the role is already a GetAtt.
         function_resource = self.function.node.default_child

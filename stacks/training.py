@@ -5,11 +5,8 @@ completion) runs `training/sagemaker_entry.py` on the pinned PyTorch training im
 instance, the entry point starts a Ray head on the first host of SM_HOSTS and the others join it, so RLlib's
 env runners spread over one Ray cluster.
 
-A team trains on its own fleet by putting its trace (`timestamp,requests`, one row a minute) and its fleet file
-(one fleet object of the controller's schema) under `team/` of the stage bucket and naming them in the
-execution's input, relative to that prefix: `{"team": {"trace": "checkout/trace.csv", "fleet": "checkout/fleet.json"}}`.
-The state machine then runs the job with two more input channels, `trace` and `fleet` (`training.train` reads
-them as `--trace` and `--fleet`); without `team` it trains as before.
+A team trains on its own data through the `TeamData` choice (stacks/training_task.py); every trained model is
+registered by `RegisterModel` (stacks/registration.py).
 """
 
 from __future__ import annotations
@@ -27,61 +24,18 @@ from constructs import Construct
 
 from stacks.common import stage_log_group
 from stacks.config import StageConfig
-from stacks.images import training_image
+from stacks.images import TRAINING, training_image
+from stacks.registration import ModelRegistration
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.sourcedir import ENTRY_POINT
 from stacks.stage_files import StageFiles
 from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
+from stacks.training_task import TEAM_DATA, S3Uri, TrainingJobTask, metric_definitions, team_channels
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 RAY_CHANNEL = "ray"
 RAY_TOKEN_PREFIX = "ray/"
 """Prefix of the stage bucket holding only `auth_token`, written at deploy by a custom resource."""
-TEAM_DATA = "team/"
-"""Prefix of the stage bucket for teams' traces and fleet files (the training role reads it, nothing else)."""
-TEAM_CHANNELS = ("trace", "fleet")
-"""Input channels of a training run on a team's data, named by `$.team.<channel>` of the execution's input."""
-TRAINING_LOG_FIELDS = ("iter", "timesteps", "episode_return", "profit_vs_oracle", "entropy", "kl", "steps_per_s")
-"""Fields of the `train_iteration ...` line the training script prints once per iteration."""
-
-
-def metric_definitions() -> list[tasks.MetricDefinition]:
-    """One SageMaker metric per field of the training log line; the regex has exactly one capture group."""
-    return [
-        tasks.MetricDefinition(name=f"train:{field}", regex=rf"train_iteration.* {field}=([-+0-9.eE]+)")
-        for field in TRAINING_LOG_FIELDS
-    ]
-
-
-class _S3Uri(tasks.S3Location):
-    """An S3 location that grants nothing: the training role's policy above says exactly what it may do."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__()
-        self._uri = uri
-
-    def bind(self, task: Any, *, for_reading: bool | None = None, for_writing: bool | None = None) -> Any:
-        return tasks.S3LocationConfig(uri=self._uri)
-
-
-class _TrainingJobTask(tasks.SageMakerCreateTrainingJob):
-    """Adds what the L2 task does not model: checkpoint config and managed spot training."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, extra: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self._extra = extra
-
-    def to_state_json(self, query_language: Any = None) -> Any:
-        state = super().to_state_json(query_language)
-        parameters = state["Parameters"]
-        for key, value in self._extra.items():
-            if isinstance(value, dict) and isinstance(parameters.get(key), dict):
-                parameters[key] = {**parameters[key], **value}
-            elif isinstance(value, list) and isinstance(parameters.get(key), list):
-                parameters[key] = [*parameters[key], *value]
-            else:
-                parameters[key] = value
-        return state
 
 
 class TrainingStack(cdk.Stack):
@@ -109,8 +63,10 @@ class TrainingStack(cdk.Stack):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"SageMaker training jobs of the RL autoscaler ({config.name})",
         )
-        policy = sagemaker_base_policy(self, "TrainingPolicy", "pytorch-training", "/aws/sagemaker/TrainingJobs", key)
+        policy = sagemaker_base_policy(self, "TrainingPolicy", TRAINING, "/aws/sagemaker/TrainingJobs", key)
+        team_objects = data_bucket_arn(config.name, self, f"{TEAM_DATA}*")
         ray_token = f"{RAY_TOKEN_PREFIX}auth_token"
+        ray_object = data_bucket_arn(config.name, self, ray_token)
         prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
         policy.add_statements(
             iam.PolicyStatement(
@@ -133,12 +89,7 @@ class TrainingStack(cdk.Stack):
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=prefixes,
             ),
-        )
-        team_objects = data_bucket_arn(config.name, self, f"{TEAM_DATA}*")
-        policy.add_statements(
-            iam.PolicyStatement(
-                sid="ReadRayToken", actions=["s3:GetObject"], resources=[data_bucket_arn(config.name, self, ray_token)]
-            ),
+            iam.PolicyStatement(sid="ReadRayToken", actions=["s3:GetObject"], resources=[ray_object]),
             iam.PolicyStatement(sid="ReadTeamData", actions=["s3:GetObject"], resources=[team_objects]),
         )
         policy.attach_to_role(self.role)
@@ -148,21 +99,12 @@ class TrainingStack(cdk.Stack):
             config=config,
             key=key,
             purpose="ray-token",
-            statements=[
-                iam.PolicyStatement(
-                    sid="WriteRayToken",
-                    actions=["s3:PutObject"],
-                    resources=[data_bucket_arn(config.name, self, ray_token)],
-                )
-            ],
+            statements=[iam.PolicyStatement(sid="WriteRayToken", actions=["s3:PutObject"], resources=[ray_object])],
         ).resource("Token", "RayToken", bucket_name, ray_token, Generation=str(training.ray_token_generation))
         acknowledge_wildcards(
             policy,
             {
-                nag_resource(self, prefixes[0]): (
-                    "Checkpoints are one object per file under the stage's checkpoints/ prefix; names are not known "
-                    "in advance."
-                ),
+                nag_resource(self, prefixes[0]): "Checkpoints: one object per file under checkpoints/, names unknown.",
                 nag_resource(self, prefixes[1]): (
                     "SageMaker writes model.tar.gz under training-output/<job name>/, a name made per run."
                 ),
@@ -221,7 +163,7 @@ class TrainingStack(cdk.Stack):
                     channel_name=RAY_CHANNEL,
                     data_source=tasks.DataSource(
                         s3_data_source=tasks.S3DataSource(
-                            s3_location=_S3Uri(f"s3://{bucket_name}/{RAY_TOKEN_PREFIX}"),
+                            s3_location=S3Uri(f"s3://{bucket_name}/{RAY_TOKEN_PREFIX}"),
                             s3_data_type=tasks.S3DataType.S3_PREFIX,
                             s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                         )
@@ -234,35 +176,31 @@ class TrainingStack(cdk.Stack):
                 volume_size=cdk.Size.gibibytes(training.volume_gb),
             ),
             output_data_config=tasks.OutputDataConfig(
-                s3_output_location=_S3Uri(f"s3://{bucket_name}/{TRAINING_OUTPUT}")
+                s3_output_location=S3Uri(f"s3://{bucket_name}/{TRAINING_OUTPUT}")
             ),
             stopping_condition=tasks.StoppingCondition(max_runtime=runtime),
             task_timeout=sfn.Timeout.duration(wait.plus(cdk.Duration.minutes(30))),
             result_selector={"TrainingJobName.$": "$.TrainingJobName", "ModelArtifacts.$": "$.ModelArtifacts"},
         )
-        train = _TrainingJobTask(self, "Train", extra=extra, **job)
-        team_channels = [
-            {
-                "ChannelName": name,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri.$": f"States.Format('s3://{bucket_name}/{TEAM_DATA}{{}}', $.team.{name})",
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-            }
-            for name in TEAM_CHANNELS
-        ]
-        train_team = _TrainingJobTask(self, "TrainOnTeamData", extra={**extra, "InputDataConfig": team_channels}, **job)
+        train = TrainingJobTask(self, "Train", extra=extra, **job)
+        train_team = TrainingJobTask(
+            self, "TrainOnTeamData", extra={**extra, "InputDataConfig": team_channels(bucket_name)}, **job
+        )
         failed = sfn.Fail(
             self, "TrainingFailed", error="TrainingJobFailed", cause_path="$.failure.Cause", comment="Alarms on-call"
         )
         for task in (train, train_team):
             task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.failure")
-        trained = sfn.Succeed(self, "PolicyTrained")
+        self.registration = ModelRegistration(self, "Registration", config=config, key=key)
+        register = self.registration.task
+        register.add_catch(
+            sfn.Fail(self, "RegistrationFailed", error="ModelRegistrationFailed", cause_path="$.failure.Cause"),
+            errors=[sfn.Errors.ALL],
+            result_path="$.failure",
+        )
+        register.next(sfn.Succeed(self, "PolicyRegistered"))
         data = sfn.Choice(self, "TeamData", comment="A team's trace and fleet file named in the input?")
-        data.when(sfn.Condition.is_present("$.team"), train_team.next(trained)).otherwise(train.next(trained))
+        data.when(sfn.Condition.is_present("$.team"), train_team.next(register)).otherwise(train.next(register))
 
         self.log_group = stage_log_group(
             self,
@@ -297,6 +235,7 @@ class TrainingStack(cdk.Stack):
             "Step Functions' SageMaker integration scopes create/describe/stop to training-job/*: the job name is "
             "made per execution (<stage>-ppo-<uuid>), so no narrower ARN exists at deploy time.",
         )
+        self.registration.acknowledge_invoke(machine_policy)
         acknowledge(
             machine_policy,
             "AwsSolutions-IAM5[Resource::*]",

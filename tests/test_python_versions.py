@@ -1,15 +1,15 @@
 """The code runs on the interpreters it meets in production, not only on the main venv's Python 3.11.
 
-The SageMaker images pin their own Python (stacks/images.py): the inference image 3.12, the training image 3.13.
-The main venv stays on 3.11 because the only torch build on disk is for 3.11 (an unpinned torch downloads GBs), so
-`make test` also builds two small venvs without torch or ray (requirements-py312.txt, requirements-py313.txt) and
-this test runs, in each, the tests of the code that image runs:
+The SageMaker images pin their own Python (stacks/images.py): 3.12 in both. The main venv stays on 3.11 because the
+only torch build on disk is for 3.11 (an unpinned torch downloads GBs), so `make test` also builds two small venvs
+without torch or ray (requirements-py312.txt with the inference image's numpy 2.1.0, requirements-py312-training.txt
+with the training job's numpy) and this test runs, in each, the tests of the code that image runs:
 
-- Python 3.12 (inference image): inference/ with all of tests/inference (the HTTP server, the SageMaker toolkit's
+- .venv-py312 (inference image): inference/ with all of tests/inference (the HTTP server, the SageMaker toolkit's
   Transformer, the shield, the contract), serving an artifact the main venv packaged. Not run there: the two tests
   that package a policy from a torch network (tests/inference/test_artifact.py, test_packaging_is_reproducible):
   packaging happens in the training job, not in the endpoint.
-- Python 3.13 (training image): the simulator, environment, loads, baselines, oracle and evaluation
+- .venv-py312-training (training image): the simulator, environment, loads, baselines, oracle and evaluation
   (tests/training/test_{sim,env,loads,baselines,oracle,evaluate}.py). Not run there: RLlib training and export
   (tests/training/test_train_*.py, test_export.py) and the one evaluation test that packages a policy, because ray and
   torch are not installed in that venv; they run on 3.11 here and in the training image itself.
@@ -48,16 +48,18 @@ def _run(python: Path, args: list[str], deselect: list[str], env: dict[str, str]
     return subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize(("py", "image"), [("py312", INFERENCE_PY), ("py313", TRAINING_PY)])
-def test_second_venvs_use_the_images_interpreters(py: str, image: str) -> None:
-    assert py == image, "the venv's Python must follow stacks/images.py"
+SERVING_VENV, TRAINING_VENV = INFERENCE_PY, f"{TRAINING_PY}-training"
+
+
+@pytest.mark.parametrize(("venv", "image"), [(SERVING_VENV, INFERENCE_PY), (TRAINING_VENV, TRAINING_PY)])
+def test_second_venvs_use_the_images_interpreters(venv: str, image: str) -> None:
     version = subprocess.run(
-        [str(_venv_python(py)), "-c", "import sys; print(f'py{sys.version_info[0]}{sys.version_info[1]}')"],
+        [str(_venv_python(venv)), "-c", "import sys; print(f'py{sys.version_info[0]}{sys.version_info[1]}')"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    assert version == py
+    assert version == image, "the venv's Python must follow stacks/images.py"
 
 
 def test_serving_code_passes_its_tests_on_the_inference_images_python(tmp_path: Path) -> None:
@@ -66,14 +68,14 @@ def test_serving_code_passes_its_tests_on_the_inference_images_python(tmp_path: 
 
     artifact.package_policy(artifact.random_policy(0), tmp_path, metadata=artifact.untrained_metadata(MODEL_VERSION))
     result = _run(
-        _venv_python(INFERENCE_PY), SERVING_TESTS, SERVING_DESELECT, {"AUTOSCALER_TEST_ARTIFACT_DIR": str(tmp_path)}
+        _venv_python(SERVING_VENV), SERVING_TESTS, SERVING_DESELECT, {"AUTOSCALER_TEST_ARTIFACT_DIR": str(tmp_path)}
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and " failed" not in result.stdout
 
 
 def test_simulator_and_evaluation_pass_their_tests_on_the_training_images_python() -> None:
-    result = _run(_venv_python(TRAINING_PY), SIMULATOR_TESTS, SIMULATOR_DESELECT, {})
+    result = _run(_venv_python(TRAINING_VENV), SIMULATOR_TESTS, SIMULATOR_DESELECT, {})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and " failed" not in result.stdout
     assert sys.version_info[:2] == (3, 11)  # this outer run is the main venv's

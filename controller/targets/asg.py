@@ -3,8 +3,8 @@
 Serving = instances ``InService``; warming = instances on their way in (``Pending``, ``Pending:Wait``,
 ``Pending:Proceed``); desired = ``DesiredCapacity``. One ``DescribeAutoScalingGroups`` call per 100 groups.
 ``apply`` is ``SetDesiredCapacity(HonorCooldown=False)`` (the controller's own change limit replaces cooldowns),
-skipped when the group already wants that count; a count outside the group's MinSize..MaxSize is refused by AWS
-and counted as an apply error, so keep the fleet's bounds inside the group's. Another scaler is an enabled
+skipped when the group already wants that count; the group's MinSize..MaxSize are read too, and the run clamps a
+count outside them with a reason (AWS would refuse it). Another scaler is an enabled
 scaling policy of the group (target tracking, step, simple, or predictive in ``ForecastAndScale`` mode; a
 ``ForecastOnly`` predictive policy only forecasts), unless the group's ``AlarmNotification`` process is suspended
 for the alarm-driven ones.
@@ -73,6 +73,8 @@ class AsgTarget:
                     serving=sum(s == "InService" for s in states),
                     warming=sum(s in WARMING for s in states),
                     desired=desired,
+                    lowest=int(group["MinSize"]),
+                    highest=int(group["MaxSize"]),
                 )
         return out
 

@@ -26,6 +26,10 @@ class FleetState:
     """Machines requested and still warming up."""
     desired: int
     """The target's current desired count."""
+    lowest: int | None = None
+    """The target's own lower bound on its desired count (an Auto Scaling group's MinSize), if it has one."""
+    highest: int | None = None
+    """The target's own upper bound (an Auto Scaling group's MaxSize): a count beyond it is clamped, not sent."""
 
 
 class TargetAdapter(Protocol):

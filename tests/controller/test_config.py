@@ -118,40 +118,93 @@ ENV = {
 
 
 def test_settings_from_env_with_defaults() -> None:
-    settings = Settings.from_env({**ENV, "FLEETS": json.dumps([fleet_spec("a")])})
-    assert (settings.stage, settings.history_minutes, settings.fleets[0].name) == ("Dev", 16, "a")
+    settings = Settings.from_env({**ENV, "FLEETS_KEY": "config/controller-fleets.json"})
+    assert (settings.stage, settings.history_minutes, settings.fleets_key) == (
+        "Dev",
+        16,
+        "config/controller-fleets.json",
+    )
     assert (settings.publication_lag_minutes, settings.stale_after_minutes) == (2, 10)
     assert (settings.endpoint_timeout_s, settings.endpoint_max_attempts) == (2.0, 2)
-    assert Settings.from_env(ENV).fleets == ()  # no FLEETS: the controller idles
+    assert settings.fleets == ()  # the handler fills them from the fleets object
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"STAGE": ""}, "STAGE: environment variable missing"),
+        ({"FLEETS_KEY": ""}, "FLEETS_KEY: environment variable missing"),
         ({"HISTORY_MINUTES": "sixteen"}, "HISTORY_MINUTES: 'sixteen' is not a valid int"),
         ({"HISTORY_MINUTES": "0"}, "HISTORY_MINUTES: must be in 1..10080"),
         ({"ENDPOINT_TIMEOUT_S": "0"}, "ENDPOINT_TIMEOUT_S"),
         ({"STALE_AFTER_MINUTES": "2"}, "STALE_AFTER_MINUTES (2) must exceed PUBLICATION_LAG_MINUTES (2)"),
-        ({"FLEETS": "[{"}, "FLEETS: not valid JSON"),
-        ({"FLEETS": '[{"name": "a"}]'}, "FLEETS: fleets[0]: missing required field(s)"),
-        (
-            {"FLEETS": json.dumps([fleet_spec("a", economics={"downtime_percent": 150})])},
-            "FLEETS: fleets[0].economics.downtime_percent: must be in [0, 100]",
-        ),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError) as err:
-        Settings.from_env({**ENV, **env})
+        Settings.from_env({**ENV, "FLEETS_KEY": "k", **env})
     assert message in str(err.value)
 
 
-def test_fleets_from_a_file_in_the_package(tmp_path: Any) -> None:
-    (tmp_path / "fleets.json").write_text(json.dumps([fleet_spec(f"f{i}") for i in range(50)]))
-    settings = Settings.from_env({**ENV, "FLEETS_FILE": "fleets.json", "LAMBDA_TASK_ROOT": str(tmp_path)})
-    assert len(settings.fleets) == 50 and settings.fleets[49].name == "f49"
-    with pytest.raises(SettingsError, match="set one, not both"):
-        Settings.from_env({**ENV, "FLEETS_FILE": "fleets.json", "FLEETS": "[]", "LAMBDA_TASK_ROOT": str(tmp_path)})
-    with pytest.raises(SettingsError, match=r"FLEETS_FILE .*missing\.json.*cannot read"):
-        Settings.from_env({**ENV, "FLEETS_FILE": "missing.json", "LAMBDA_TASK_ROOT": str(tmp_path)})
+def _on(target: dict[str, Any], name: str = "x") -> dict[str, Any]:
+    return fleet_spec(name) | {"target": target}
+
+
+@pytest.mark.parametrize(
+    ("fleets", "message"),
+    [
+        (
+            [_on({"kind": "ecs", "cluster": "prod", "service": "a"}, "a"),
+             _on({"kind": "ecs", "cluster": "prod", "service": "a"}, "b")],
+            "fleets[1].target: fleet 'b' names the same target as fleet 'a' (ecs/prod/a)",
+        ),
+        (
+            [_on({"kind": "sagemaker", "endpoint": "RL-Autoscaler-Dev", "variant": "primary"})],
+            "fleets[0].target.endpoint: RL-Autoscaler-Dev is this stage's own decision endpoint",
+        ),
+        (
+            [_on({"kind": "ecs", "cluster": "prod", "service": "arn:aws:ecs:eu-west-1:123456789012:service/prod/web"})],
+            "fleets[0].target.service: must be the ECS service's name, not an ARN or a path: use 'web'",
+        ),
+        (
+            [_on({"kind": "ecs", "cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/prod", "service": "web"})],
+            "fleets[0].target.cluster: must be the ECS cluster's name, not an ARN or a path: use 'prod'",
+        ),
+        (
+            [_on({"kind": "asg", "group": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:"
+                  "0f1e:autoScalingGroupName/web-asg"})],
+            "fleets[0].target.group: must be the Auto Scaling group's name, not an ARN or a path: use 'web-asg'",
+        ),
+        (
+            [_on({"kind": "sagemaker", "endpoint": "arn:aws:sagemaker:eu-west-1:123456789012:endpoint/search",
+                  "variant": "primary"})],
+            "fleets[0].target.endpoint: must be the SageMaker endpoint's name, not an ARN or a path: use 'search'",
+        ),
+        (
+            [_on({"kind": "ecs", "cluster": "prod", "service": "web app"})],
+            "fleets[0].target.service: 'web app' is not a valid ECS service name",
+        ),
+    ],
+)  # fmt: skip
+def test_run_time_parser_refuses_what_synth_refuses(fleets: list[dict[str, Any]], message: str) -> None:
+    with pytest.raises(FleetConfigError) as err:
+        parse_fleets(fleets, "Dev", "rl-autoscaler-dev")
+    assert message in str(err.value)
+
+
+def test_settings_bounds_have_one_owner_that_synth_and_run_time_share() -> None:
+    from controller.config import BOUNDS
+    from stacks.config import ControllerSettings
+
+    for name, (low, high) in BOUNDS.items():
+        if name == "history_minutes":  # from the artifact's metadata, not the stage config
+            continue
+        metadata = {type(m).__name__: m for m in ControllerSettings.model_fields[name].metadata}
+        assert (metadata["Ge"].ge, metadata["Le"].le) == (low, high), name
+        with pytest.raises(SettingsError, match=name.upper()):
+            Settings.from_env({**ENV, "FLEETS_KEY": "k", name.upper(): str(high + 1)})
+
+
+def test_out_of_range_economics_are_refused_at_run_time_naming_the_path() -> None:
+    with pytest.raises(FleetConfigError, match=r"fleets\[0\]\.economics\.downtime_percent: must be in \[0, 100\]"):
+        parse_fleets([fleet_spec("a", economics={"downtime_percent": 150})], "Dev", "rl-autoscaler-dev")

@@ -172,7 +172,7 @@ def test_an_instance_the_contract_refuses_falls_back_alone() -> None:
     rt = FakeRuntime()
     decisions, stats = Decider(rt, "ep").decide([batch[0], bad, batch[2]], WHEN)
     assert [d.fallback for d in decisions] == [False, True, False]
-    assert "instances[1].active_machines" in decisions[1].reason
+    assert "refused locally: active_machines: must be an integer" in decisions[1].reason
     assert rt.instances_sent == 2 and stats.calls == 1
 
 
@@ -274,3 +274,36 @@ def test_the_real_local_endpoint_decides_every_fleet_in_one_call(packaged_policy
     assert not any(d.fallback for d in decisions)
     assert {d.model_version for d in decisions} == {"controller-test"}
     assert all(1 <= d.desired <= 100 for d in decisions)
+
+
+def test_a_batch_is_parsed_once_and_a_refused_one_instance_by_instance_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference import contract
+
+    parsed: list[int] = []
+    real = contract.parse_request
+
+    def counting(body: bytes, content_type: str | None) -> Any:
+        parsed.append(body.count(b'"timestamp"'))
+        return real(body, content_type)
+
+    monkeypatch.setattr(contract, "parse_request", counting)
+    Decider(FakeRuntime(), "ep").decide(asks(50), WHEN)
+    assert parsed == [50]  # one parse of the whole batch
+    parsed.clear()
+    batch = asks(5)
+    bad = Ask(batch[2].fleet, batch[2].observation, FleetState(serving=-1, warming=0, desired=0))
+    Decider(FakeRuntime(), "ep").decide([*batch[:2], bad, *batch[3:]], WHEN)
+    assert parsed == [5, 1, 1, 1, 1, 1, 4]  # the batch, each instance alone, what is sent
+
+
+def test_the_response_type_is_the_contracts_output_columns() -> None:
+    from dataclasses import fields
+
+    from inference import contract
+
+    assert tuple(f.name for f in fields(contract.DecisionResponse)) == contract.OUTPUT_COLUMNS
+    ok = {"desired_machines": 7, "delta": 2, "action": "scale_out", "model_version": "v", "shielded": False,
+          "reason": "r"}  # fmt: skip
+    assert contract.DecisionResponse.parse(ok, 4, 1, 1, 10).desired_machines == 7
+    with pytest.raises(ValueError, match="action must be one of"):
+        contract.DecisionResponse.parse({**ok, "action": "hold"}, 4, 1, 1, 10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -17,6 +16,7 @@ from moto import mock_aws
 
 from controller import handler
 from controller.config import SettingsError
+from controller.fleets import FLEETS_KEY, FleetsUnavailable, document
 from tests.controller.fakes import FakeRuntime, fleet_spec
 
 REGION = "eu-west-1"
@@ -39,7 +39,7 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         "STAGE": "Test",
         "ENDPOINT_NAME": "rl-autoscaler-test",
         "STATE_BUCKET": BUCKET,
-        "FLEETS": json.dumps([spec]),
+        "FLEETS_KEY": FLEETS_KEY,
         "MODES_PARAMETER": PARAM,
         "HISTORY_MINUTES": "16",
     }
@@ -47,9 +47,9 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         monkeypatch.setenv(k, v)
     runtime = FakeRuntime()
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [spec]))
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="prod")
         ecs.create_service(cluster="prod", serviceName="checkout", desiredCount=3)
@@ -66,7 +66,7 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         handler.reset()
         handler.CLIENT_OVERRIDES.clear()
         handler.CLIENT_OVERRIDES["sagemaker-runtime"] = runtime
-        yield {"ecs": ecs, "cw": cw, "runtime": runtime}
+        yield {"ecs": ecs, "cw": cw, "runtime": runtime, "spec": spec}
         handler.reset()
         handler.CLIENT_OVERRIDES.clear()
 
@@ -136,7 +136,9 @@ def test_an_event_without_time_decides_the_current_minute(stage: dict[str, Any])
 
 
 def test_a_run_that_cannot_record_its_state_fails_so_the_minute_is_retried(stage: dict[str, Any]) -> None:
+    handler._build(handler.os.environ)[2].load()  # the container has read its fleets
     s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_object(Bucket=BUCKET, Key=FLEETS_KEY)
     s3.delete_bucket(Bucket=BUCKET)
     with pytest.raises(handler.RunIncomplete, match="no change applied"):
         handler.lambda_handler(event(NOW), CONTEXT)
@@ -144,19 +146,79 @@ def test_a_run_that_cannot_record_its_state_fails_so_the_minute_is_retried(stage
 
 
 def test_invalid_settings_fail_the_invocation(stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLEETS", '[{"name": "x"}]')
+    monkeypatch.delenv("FLEETS_KEY")
     handler.reset()
-    with pytest.raises(SettingsError, match="FLEETS: fleets\\[0\\]: missing required field"):
+    with pytest.raises(SettingsError, match="FLEETS_KEY: environment variable missing"):
         handler.lambda_handler(event(NOW), CONTEXT)
 
 
-def test_out_of_range_economics_fail_the_invocation_and_change_no_fleet(
-    stage: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fleets = json.loads(os.environ["FLEETS"])
-    fleets[0]["economics"] = {"machine_cost": 5000}
-    monkeypatch.setenv("FLEETS", json.dumps(fleets))
-    handler.reset()
-    with pytest.raises(SettingsError, match=r"FLEETS: fleets\[0\]\.economics\.machine_cost: must be in \[0, 1000\]"):
+def stage_metric(stage: dict[str, Any], name: str) -> list[float]:
+    got = stage["cw"].get_metric_statistics(
+        Namespace="RLAutoscaler/Controller", MetricName=name, Dimensions=[{"Name": "Stage", "Value": "Test"}],
+        StartTime=NOW - timedelta(minutes=5), EndTime=NOW + timedelta(minutes=5), Period=60, Statistics=["Maximum"],
+    )  # fmt: skip
+    return [p["Maximum"] for p in got["Datapoints"]]
+
+
+def test_no_readable_fleets_object_fails_the_run_and_counts_a_config_error(stage: dict[str, Any]) -> None:
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=b'{"stage": "Test"}')
+    with pytest.raises(FleetsUnavailable, match=r"controller-fleets\.json \(ETag .*\): must be a JSON object"):
+        handler.lambda_handler(event(NOW), CONTEXT)
+    assert stage_metric(stage, "ConfigErrors") == [1.0]
+
+
+def test_fleets_are_read_once_and_re_read_when_the_object_changes(stage: dict[str, Any]) -> None:
+    s3 = boto3.client("s3", region_name=REGION)
+    handler.lambda_handler(event(NOW), CONTEXT)
+    source = handler._build(handler.os.environ)[2]
+    handler.lambda_handler(event(NOW + timedelta(minutes=1)), CONTEXT)
+    assert source.reads == 1  # unchanged: a 304, nothing parsed
+    other = {**stage["spec"], "name": "search", "target": {"kind": "ecs", "cluster": "prod", "service": "search"}}
+    s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [stage["spec"], other]))
+    out = handler.lambda_handler(event(NOW + timedelta(minutes=2)), CONTEXT)
+    assert source.reads == 2 and out["fleets"] == 2 and out["read_errors"] == 1  # no such service yet
+    twin = {**other, "target": stage["spec"]["target"]}
+    s3.put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [stage["spec"], twin]))
+    out = handler.lambda_handler(event(NOW + timedelta(minutes=3)), CONTEXT)
+    assert out["fleets"] == 2 and "names the same target" in out["config_error"]  # the last good fleets run on
+    assert sorted(stage_metric(stage, "ConfigErrors")) == [0.0, 0.0, 0.0, 1.0]
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self.body
+
+
+def test_a_throttled_api_is_retried_with_backoff_and_the_run_completes(stage: dict[str, Any]) -> None:
+    """ECS answers ThrottlingException to the first DescribeServices and the first UpdateService; botocore's
+    standard retry mode (bounded attempts, exponential backoff with jitter) retries both and the run applies."""
+    from botocore.awsrequest import AWSResponse
+
+    handler._build(handler.os.environ)
+    ecs = handler._built["clients"].get("ecs")
+    assert ecs.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    throttled: list[str] = []
+
+    def throttle(request: Any, **_: Any) -> AWSResponse | None:
+        operation = request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]
+        if operation in ("DescribeServices", "UpdateService") and operation not in throttled:
+            throttled.append(operation)
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, _Raw(body))
+        return None
+
+    ecs.meta.events.register_first("before-send.ecs", throttle)
+    out = handler.lambda_handler(event(NOW), CONTEXT)
+    assert throttled == ["DescribeServices", "UpdateService"]
+    assert (out["read_errors"], out["apply_errors"], out["changed"]) == (0, 0, 1) and desired(stage) == 7
+
+
+def test_out_of_range_economics_fail_the_invocation_and_change_no_fleet(stage: dict[str, Any]) -> None:
+    spec = {**stage["spec"], "economics": {"machine_cost": 5000}}
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=FLEETS_KEY, Body=document("Test", [spec]))
+    with pytest.raises(FleetsUnavailable, match=r"fleets\[0\]\.economics\.machine_cost: must be in \[0, 1000\]"):
         handler.lambda_handler(event(NOW), CONTEXT)
     assert desired(stage) == 3 and not stage["runtime"].bodies  # nothing asked, nothing changed

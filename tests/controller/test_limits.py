@@ -11,6 +11,14 @@ from tests.controller.fakes import fleets
 (FLEET,) = fleets("a", min_machines=2, max_machines=40, max_change_per_minute=5)
 
 
+def test_the_targets_own_bounds_clamp_last_with_their_reason() -> None:
+    assert limit(FLEET, 15, 10, False, lowest=1, highest=12) == limit(FLEET, 15, 10, False, None, 12)
+    assert limit(FLEET, 15, 10, False, None, 12).reason == "clamped to the target's own maximum 12"
+    assert limit(FLEET, 15, 10, False, None, 12).applied == 12
+    assert limit(FLEET, 3, 4, False, 6, None).applied == 6  # the group's MinSize above the fleet's bound
+    assert limit(FLEET, 14, 10, False, 1, 20).reason is None  # inside: nothing said
+
+
 @pytest.mark.parametrize(
     ("proposed", "base", "failing", "applied", "reason"),
     [

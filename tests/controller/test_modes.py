@@ -60,9 +60,10 @@ def test_unreadable_parameter_caps_every_fleet_at_shadow() -> None:
     assert "AccessDenied" in m.error and m.effective(A) == "shadow"
 
 
-def test_unknown_fleet_names_are_reported() -> None:
+def test_an_unknown_fleet_name_is_an_error_that_caps_every_fleet_at_shadow() -> None:
     m = modes.read(FakeSSM(value='{"fleets": {"checkuot": "off"}}'), NAME, ALL)
-    assert m.unknown_fleets == ("checkuot",) and m.error is None
+    assert m.error == "fleets: no fleet of this stage is named 'checkuot'"
+    assert m.effective(A) == "shadow"  # the typo meant to switch a fleet off: none may act
 
 
 @pytest.mark.usefixtures("aws_env")

@@ -18,7 +18,8 @@ FLEET_NAMES = {
 }  # fmt: skip
 STAGE_NAMES = {
     "Runs", "RunDurationMs", "FleetsDeciding", "Fallbacks", "ShieldOverrides", "StaleDataHolds", "ConflictHolds",
-    "ShortHistories", "EndpointLatencyMs", "ApplyErrors", "ReadErrors",
+    "ShortHistories", "EndpointLatencyMs", "ApplyErrors", "ReadErrors", "HandBackErrors", "HandedBack", "ConfigErrors",
+    "ModesErrors",
 }  # fmt: skip
 
 

@@ -227,3 +227,48 @@ def test_a_stage_without_fleets_still_reports_its_runs() -> None:
     assert world.cloudwatch.value("Runs", None, when) == 1  # the no-run alarm means "stopped", not "no fleets"
     assert world.cloudwatch.value("FleetsDeciding", None, when) == 0
     assert world.cloudwatch.value("EndpointLatencyMs", None, when) is None
+
+
+def test_the_core_is_pure_values_in_values_out() -> None:
+    """core.plan: the same inputs give the same outputs and leave the inputs untouched (no client, no clock)."""
+    import copy
+
+    from controller import core
+    from controller.decide import Ask, Decision
+    from controller.observe import Observation
+    from controller.targets.base import FleetState
+
+    a, b = fleets("a", "b")
+    obs = Observation(load_rpm=(900.0,) * 16, failed_rpm=0.0, newest=99, stale=False)
+    asked = [Ask(a, obs, FleetState(5, 0, 5)), Ask(b, obs, FleetState(5, 0, 5, highest=6))]
+    decisions = [Decision(desired=12, fallback=False), Decision(desired=12, fallback=False)]
+    bases = {"a": {"minute": 99, "base": 4}}
+    args = (asked, decisions, {"a": "active", "b": "active"}, {}, bases, 100)
+    before = copy.deepcopy(bases)
+    first, second = core.plan(*args), core.plan(*args)
+    assert first == second and bases == before
+    planned, to_apply, new_bases = first
+    assert [(f.name, n) for f, n in to_apply] == [("a", 10), ("b", 6)]
+    assert planned["b"].reason == "; clamped to the target's own maximum 6"
+    assert new_bases == {"a": {"minute": 100, "base": 5}, "b": {"minute": 100, "base": 5}}
+
+
+def test_two_overlapping_runs_of_a_stage_apply_once(world: World) -> None:
+    """A run that starts while another is still going (no reserved concurrency) loses the state's conditional
+    write and applies nothing: at most one run acts per minute."""
+    from controller.run import run
+
+    steady(world, {"checkout": 2000, "search": 300})
+    save, overlapped = world.store.save, []
+
+    def slow_save(key: str, body: bytes, version: str | None) -> str:
+        if not overlapped:  # the second run starts and finishes while the first is about to save
+            overlapped.append(None)
+            overlapped[0] = run(world.settings, world.deps, minute_time(world.minute))
+        return save(key, body, version)
+
+    world.store.save = slow_save  # type: ignore[method-assign]
+    first = world.step()
+    assert overlapped[0].state_saved and not first.state_saved
+    assert "state conflict" in " ".join(first.errors)
+    assert applied(world, "checkout") == [10]  # once, by the run that saved

@@ -139,7 +139,7 @@ def test_asg_reads_serving_and_warming_instances(aws: Clients) -> None:
     _groups(aws, ["web", "api"], desired=2)
     fs = fleets({"kind": "asg", "group": "web"}, {"kind": "asg", "group": "api"}, {"kind": "asg", "group": "nope"})
     states = AsgTarget(aws).read(fs)
-    assert states["f0"] == FleetState(serving=2, warming=0, desired=2)
+    assert states["f0"] == FleetState(serving=2, warming=0, desired=2, lowest=0, highest=50)
     assert states["f1"].desired == 2
     assert isinstance(states["f2"], TargetError) and "nope" in str(states["f2"])
 
@@ -160,7 +160,7 @@ def test_asg_counts_pending_instances_as_warming() -> None:
     with Stubber(client) as stub:
         stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]})
         states = AsgTarget(Clients(overrides={"autoscaling": client})).read(fleets({"kind": "asg", "group": "web"}))
-    assert states["f0"] == FleetState(serving=2, warming=2, desired=5)
+    assert states["f0"] == FleetState(serving=2, warming=2, desired=5, lowest=0, highest=9)
 
 
 def test_asg_apply_without_cooldown(aws: Clients) -> None:
@@ -286,3 +286,26 @@ def test_sagemaker_conflict_is_a_variant_scaling_policy(aws: Clients) -> None:
     )
     found = SageMakerTarget(aws).conflicts(fs)
     assert list(found) == ["f0"] and "invocations" in found["f0"]
+
+
+def test_a_count_beyond_the_groups_own_max_is_clamped_with_a_reason_not_refused(aws: Clients) -> None:
+    """The fleet allows 50, the group only 4: the run sets 4 and says why (AWS would refuse 5, an ApplyError)."""
+    from tests.controller.fakes import World
+
+    _groups(aws, ["web"], desired=2)
+    aws.get("autoscaling").update_auto_scaling_group(AutoScalingGroupName="web", MaxSize=4)
+    import dataclasses
+
+    world = World([dataclasses.replace(f, mode="active") for f in fleets({"kind": "asg", "group": "web"})])
+    world.deps.adapters = {"asg": AsgTarget(aws)}
+    world.fill("f0", 1000)  # the fake policy asks 13 machines of 300 rpm
+    report = world.step()
+    fr = report.fleets["f0"]
+    assert (fr.limited, fr.applied, fr.apply_error) == (4, 4, None)
+    assert "clamped to the target's own maximum 4" in fr.reason
+    assert (
+        aws.get("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0][
+            "DesiredCapacity"
+        ]
+        == 4
+    )

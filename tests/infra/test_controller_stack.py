@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,7 @@ from aws_cdk.assertions import Template
 from inference.features import CONTEXT_MINUTES
 from stacks.artifact import ArtifactError, ModelArtifact
 from stacks.config import StageConfigError, select_stages
-from stacks.controller import ENVIRONMENT_LIMIT_BYTES, controller_environment, history_minutes, trained_lag_minutes
-from stacks.controller_asset import ControllerPackageError
+from stacks.controller_environment import history_minutes, trained_lag_minutes
 from stacks.layers import CONTROLLER_LAYERS
 from tests.infra.helpers import CDK_CONTEXT, STAGES, Synthesised, build_app, joined, only, resources
 
@@ -81,10 +81,19 @@ def real_fleets(tmp_path_factory: pytest.TempPathFactory, policy_artifacts: dict
 
 
 def _statements(template: Template) -> dict[str, dict[str, Any]]:
-    (policy,) = [
-        p for p in resources(template, "AWS::IAM::Policy").values() if "lambda:InvokeFunction" not in json.dumps(p)
-    ]
+    """The controller function's policy, by statement id."""
+    (policy,) = [p for p in resources(template, "AWS::IAM::Policy").values() if "AskStageEndpoint" in json.dumps(p)]
     return {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+
+
+def _function(template: Template) -> dict[str, Any]:
+    """The controller function's properties (the stack's other function writes the fleets object at deploy)."""
+    (function,) = [
+        f["Properties"]
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if str(f["Properties"].get("FunctionName", "")).endswith("-controller")
+    ]
+    return function
 
 
 def _actions(statement: dict[str, Any]) -> list[str]:
@@ -100,7 +109,7 @@ def _resources(statement: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_function_runs_the_handler_on_python312_with_the_pinned_public_layers(app: Synthesised, stage: str) -> None:
     config = app.stages[stage].config
-    function = only(app.template(stage, "Controller"), "AWS::Lambda::Function")["Properties"]
+    function = _function(app.template(stage, "Controller"))
     assert function["FunctionName"] == f"rl-autoscaler-{stage.lower()}-controller"
     assert function["Handler"] == "controller.handler.lambda_handler"
     assert function["Runtime"] == "python3.12" and function["Architectures"] == ["x86_64"]
@@ -114,8 +123,8 @@ def test_function_runs_the_handler_on_python312_with_the_pinned_public_layers(ap
 @pytest.mark.parametrize("stage", STAGES)
 def test_environment_follows_the_contract(app: Synthesised, stage: str) -> None:
     config = app.stages[stage].config
-    env = only(app.template(stage, "Controller"), "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"]
-    assert json.loads(env["FLEETS"]) == [dict(f) for f in config.fleets]
+    env = _function(app.template(stage, "Controller"))["Environment"]["Variables"]
+    assert env["FLEETS_KEY"] == "config/controller-fleets.json"  # the fleets travel as an object
     assert env["STAGE"] == stage and env["ENDPOINT_NAME"] == config.endpoint_name
     assert joined(env["STATE_BUCKET"]) == f"rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1"
     assert env["MODES_PARAMETER"] == f"/rl-autoscaler/{stage.lower()}/controller/modes"
@@ -151,12 +160,13 @@ def test_blue_green_stage_without_a_deciding_fleet_is_refused(modes: tuple[str, 
 @pytest.mark.parametrize("stage", STAGES)
 def test_log_group_encrypted_with_the_stage_key_and_the_stages_retention(app: Synthesised, stage: str) -> None:
     template = app.template(stage, "Controller")
-    group = only(template, "AWS::Logs::LogGroup")["Properties"]
-    assert group["LogGroupName"] == f"/aws/lambda/rl-autoscaler-{stage.lower()}-controller"
+    groups = resources(template, "AWS::Logs::LogGroup")
+    (group_id,) = [k for k, g in groups.items() if g["Properties"]["LogGroupName"].endswith("-controller")]
+    group = groups[group_id]["Properties"]
     assert group["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
     assert group["RetentionInDays"] == app.stages[stage].config.retention.log_retention_days
-    function = only(template, "AWS::Lambda::Function")["Properties"]
-    assert function["LoggingConfig"]["LogGroup"] == {"Ref": next(iter(resources(template, "AWS::Logs::LogGroup")))}
+    function = _function(template)
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": group_id}
     key = only(app.template(stage, "Storage"), "AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
     (logs,) = [s for s in key if s.get("Principal") == {"Service": "logs.eu-west-1.amazonaws.com"}]
     patterns = [joined(p) for p in logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]]
@@ -173,7 +183,9 @@ def test_schedule_every_minute_with_retry_policy_and_dead_letters(app: Synthesis
     assert schedule["ScheduleExpression"] == "rate(1 minute)" and schedule["State"] == "ENABLED"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
     target = schedule["Target"]
-    (function_id,) = resources(template, "AWS::Lambda::Function")
+    (function_id,) = [
+        k for k, f in resources(template, "AWS::Lambda::Function").items() if f["Properties"] == _function(template)
+    ]
     (queue_id,) = resources(template, "AWS::SQS::Queue")
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 60, "MaximumRetryAttempts": 2}
@@ -228,11 +240,26 @@ def test_modes_parameter_starts_empty(app: Synthesised, stage: str) -> None:
     assert _resources(statements["ReadModes"])[0].endswith(f":parameter/rl-autoscaler/{stage.lower()}/controller/modes")
 
 
+TEAM_SERVICES = ("ecs:", "autoscaling:", "sagemaker:", "application-autoscaling:")
+"""Services of the teams' resources: a mutating action there carries the stage's tag condition."""
+READ_PREFIXES = ("Describe", "List", "Get")
+
+
 def _assert_least_privilege(statements: dict[str, dict[str, Any]]) -> None:
     for sid, statement in statements.items():
         assert statement["Effect"] == "Allow"
         if "*" in _resources(statement):
             assert set(_actions(statement)) <= READ_ONLY_ON_ANY_RESOURCE, f"{sid}: {_actions(statement)} on *"
+        mutating = [
+            a
+            for a in _actions(statement)
+            if a.startswith(TEAM_SERVICES)
+            and not a.split(":")[1].startswith(READ_PREFIXES)
+            and a != "sagemaker:InvokeEndpoint"
+        ]
+        if mutating and any("*" in r for r in _resources(statement)):
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert "aws:ResourceTag/rl-autoscaler-stage" in condition, f"{sid}: {mutating} without a tag condition"
     put = statements["PublishDecisionMetrics"]
     assert "cloudwatch:namespace" in put["Condition"]["StringEquals"]
 
@@ -260,26 +287,35 @@ def test_iam_no_wildcard_on_a_mutating_action(app: Synthesised, stage: str) -> N
     )
 
 
-def test_iam_names_exactly_the_configured_targets(real_fleets: Template) -> None:
+def test_iam_scales_only_resources_tagged_for_the_stage(real_fleets: Template) -> None:
     statements = _statements(real_fleets)
     _assert_least_privilege(statements)
-    assert _actions(statements["ScaleEcsServices"]) == ["ecs:DescribeServices", "ecs:UpdateService"]
-    assert _resources(statements["ScaleEcsServices"]) == [
-        "arn:aws:ecs:eu-west-1:<Ref:AWS::AccountId>:service/shop/checkout",
-        "arn:aws:ecs:eu-west-1:<Ref:AWS::AccountId>:service/shop/search",
-    ]
-    assert _actions(statements["ScaleAutoScalingGroups"]) == ["autoscaling:SetDesiredCapacity"]
-    assert _resources(statements["ScaleAutoScalingGroups"]) == [
-        "arn:aws:autoscaling:eu-west-1:<Ref:AWS::AccountId>:autoScalingGroup:*:autoScalingGroupName/web-asg"
-    ]
-    assert _actions(statements["ScaleEndpointVariants"]) == [
-        "sagemaker:DescribeEndpoint",
-        "sagemaker:UpdateEndpointWeightsAndCapacities",
-    ]
-    assert _resources(statements["ScaleEndpointVariants"]) == [
-        "arn:aws:sagemaker:eu-west-1:<Ref:AWS::AccountId>:endpoint/ranker-prod"
-    ]
+    tagged = {"StringEquals": {"aws:ResourceTag/rl-autoscaler-stage": "Prod"}}
+    where = "eu-west-1:<Ref:AWS::AccountId>"
+    expected = {
+        "ScaleTaggedEcsServices": (["ecs:UpdateService"], f"arn:aws:ecs:{where}:service/*/*"),
+        "ScaleTaggedAutoScalingGroups": (
+            ["autoscaling:ResumeProcesses", "autoscaling:SetDesiredCapacity", "autoscaling:SuspendProcesses"],
+            f"arn:aws:autoscaling:{where}:autoScalingGroup:*:autoScalingGroupName/*",
+        ),
+        "ScaleTaggedEndpointVariants": (
+            ["sagemaker:UpdateEndpointWeightsAndCapacities"],
+            f"arn:aws:sagemaker:{where}:endpoint/*",
+        ),
+        "HandBackTaggedScalableTargets": (
+            ["application-autoscaling:RegisterScalableTarget"],
+            f"arn:aws:application-autoscaling:{where}:scalable-target/*",
+        ),
+    }
+    for sid, (actions, resource) in expected.items():
+        assert _actions(statements[sid]) == actions and _resources(statements[sid]) == [resource], sid
+        assert statements[sid]["Condition"] == tagged, sid
+    assert _actions(statements["ReadEcsServices"]) == ["ecs:DescribeServices"]
+    assert _actions(statements["ReadEndpoints"]) == ["sagemaker:DescribeEndpoint"]
     assert set(_actions(statements["FindOtherScalers"])) <= READ_ONLY_ON_ANY_RESOURCE
+    assert _resources(statements["ReadFleets"]) == [
+        "arn:aws:s3:::rl-autoscaler-prod-data-<Ref:AWS::AccountId>-eu-west-1/config/controller-fleets.json"
+    ]
     namespaces = statements["PublishDecisionMetrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"]
     assert namespaces == ["RLAutoscaler/Controller"]
 
@@ -358,14 +394,6 @@ def test_history_minutes_come_from_the_artifact_metadata() -> None:
             history_minutes(ModelArtifact(sha256="0" * 64, metadata=bad))
 
 
-def test_environment_over_lambdas_4_kb_fails_synth_naming_it() -> None:
-    many = [_fleet(f"fleet-{i:03d}", {"kind": "ecs", "cluster": "c", "service": f"s{i}"}) for i in range(20)]
-    (config,) = select_stages(_stages_with("Prod", many), "Prod", {})
-    artifact = ModelArtifact(sha256="0" * 64, metadata={"observation": {"history": 16}})
-    with pytest.raises(ControllerPackageError, match=rf"above Lambda's {ENVIRONMENT_LIMIT_BYTES}"):
-        controller_environment(config, artifact, "bucket")
-
-
 # --- monitoring: controller alarms and dashboard rows ----------------------------------------------------------
 
 
@@ -410,6 +438,69 @@ def test_controller_alarms_read_the_function_the_queue_and_the_contract_metrics(
     assert dlq["Threshold"] == 0
     for name in ("controller-errors", "controller-not-running", "controller-fallback-rate", "controller-dlq"):
         assert "First:" in _alarm(app, "Dev", name)["AlarmDescription"]
+
+
+ON_CALL_ALARMS = {
+    "controller-errors": ("AWS/Lambda", "Errors"),
+    "controller-not-running": ("RLAutoscaler/Controller", "Runs"),
+    "controller-stale-data": ("RLAutoscaler/Controller", "StaleDataHolds"),
+    "controller-read-errors": ("RLAutoscaler/Controller", "ReadErrors"),
+    "controller-apply-errors": ("RLAutoscaler/Controller", "ApplyErrors"),
+    "controller-conflict-holds": ("RLAutoscaler/Controller", "ConflictHolds"),
+    "controller-config-errors": ("RLAutoscaler/Controller", "ConfigErrors"),
+    "controller-modes-errors": ("RLAutoscaler/Controller", "ModesErrors"),
+    "controller-hand-back-errors": ("RLAutoscaler/Controller", "HandBackErrors"),
+    "controller-handed-back": ("RLAutoscaler/Controller", "HandedBack"),
+    "controller-throttles": ("AWS/Lambda", "Throttles"),
+    "controller-duration": ("AWS/Lambda", "Duration"),
+}
+
+
+def _watched(alarm: dict[str, Any]) -> list[tuple[str, str, dict[str, str]]]:
+    """(namespace, metric, dimensions) of every metric an alarm reads, single-metric or math."""
+    if "MetricName" in alarm:
+        return [_metric(alarm)]
+    stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    return [(m["Namespace"], m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}) for m in stats]
+
+
+def _published_by_a_run(modes: str) -> set[str]:
+    """Stage-level metric names one controller run publishes (fakes for AWS, one fleet)."""
+    from tests.controller.fakes import World, fleets
+
+    world = World(fleets("checkout"), modes=modes)
+    world.fill("checkout", 900)
+    world.step()
+    return {d["MetricName"] for d in world.cloudwatch.put if len(d["Dimensions"]) == 1}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_on_call_failure_has_an_alarm_with_a_runbook(app: Synthesised, stage: str) -> None:
+    for name, (namespace, metric) in ON_CALL_ALARMS.items():
+        alarm = _alarm(app, stage, name)
+        assert (namespace, metric) in [(n, m) for n, m, _ in _watched(alarm)], name
+        description = alarm["AlarmDescription"]
+        assert "First:" in description and len(description) > 150, name
+    duration = _alarm(app, stage, "controller-duration")
+    assert duration["Threshold"] == 0.8 * app.stages[stage].config.controller.timeout_s * 1000
+    assert "--region eu-west-1" in _alarm(app, stage, "controller-modes-errors")["AlarmDescription"]
+
+
+def test_every_controller_metric_an_alarm_watches_is_published_by_a_run(app: Synthesised) -> None:
+    published = _published_by_a_run('{"stage": null, "fleets": {"checkuot": "off"}}')  # a modes error too
+    alarms = resources(app.template("Dev", "Monitoring"), "AWS::CloudWatch::Alarm").values()
+    watched = {
+        (namespace, metric, tuple(sorted(dims.items())))
+        for alarm in alarms
+        for namespace, metric, dims in _watched(alarm["Properties"])
+        if namespace in ("RLAutoscaler/Controller", "AWS/Lambda")
+    }
+    assert len({m for _, m, _ in watched}) >= 10
+    for namespace, metric, dims in watched:
+        if namespace == "AWS/Lambda":  # Lambda publishes these for the function
+            assert dict(dims) == {"FunctionName": "rl-autoscaler-dev-controller"}, metric
+        else:
+            assert dict(dims) == {"Stage": "Dev"} and metric in published, metric
 
 
 def _dashboard(app: Synthesised, stage: str) -> dict[str, Any]:
@@ -465,3 +556,76 @@ def test_synth_warns_when_the_controller_observes_later_or_earlier_than_the_poli
     assert trained_lag_minutes(ModelArtifact(sha256="0" * 64, metadata={"observation": {"history": 16}})) == 0
     with pytest.raises(ArtifactError, match=r"observation\.lag_minutes"):
         trained_lag_minutes(ModelArtifact(sha256="0" * 64, metadata={"observation": {"lag_minutes": "2"}}))
+
+
+# --- fleets out of the environment; every function of a stage -------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_fleets_are_written_to_the_stage_bucket_at_deploy_sha256_checked(app: Synthesised, stage: str) -> None:
+    from controller.fleets import document, parse_document
+
+    config = app.stages[stage].config
+    (copy_,) = [
+        r["Properties"]
+        for r in resources(app.template(stage, "Controller"), "Custom::StageFile").values()
+        if r["Properties"]["Key"] == "config/controller-fleets.json"
+    ]
+    body = document(stage, [dict(f) for f in config.fleets])
+    assert copy_["Action"] == "CopyArtifact" and copy_["Sha256"] == hashlib.sha256(body).hexdigest()
+    assert joined(copy_["Bucket"]) == f"rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1"
+    parsed = parse_document(body, stage, config.endpoint_name)  # what the controller will read parses
+    assert [f.name for f in parsed] == [f["name"] for f in config.fleets]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_function_has_the_stage_key_a_concurrency_limit_and_its_failures_go_somewhere(
+    app: Synthesised, stage: str
+) -> None:
+    for name in ("Storage", "Training", "Monitoring", "Serving", "Controller"):
+        template = app.template(stage, name)
+        for logical, function in resources(template, "AWS::Lambda::Function").items():
+            props = function["Properties"]
+            if "FunctionName" not in props:  # CDK's own providers (bucket emptying): see docs/controller.md
+                continue
+            assert props["KmsKeyArn"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage", logical
+            assert props["ReservedConcurrentExecutions"] == 1, logical
+    invoke = only(app.template(stage, "Controller"), "AWS::Lambda::EventInvokeConfig")["Properties"]
+    assert "OnFailure" in invoke["DestinationConfig"]  # the controller's failed runs; deploy-time ones answer CFN
+
+
+def test_fleets_from_a_yaml_file_named_in_cdk_json(tmp_path: Path) -> None:
+    import yaml
+
+    (tmp_path / "prod-fleets.yaml").write_text(yaml.safe_dump(REAL_FLEETS))
+    (config,) = select_stages(_stages_with("Prod", str(tmp_path / "prod-fleets.yaml")), "Prod", {})  # type: ignore[arg-type]
+    assert [f["name"] for f in config.fleets] == ["checkout", "search", "web", "ranker"]
+    (tmp_path / "bad.yaml").write_text("- name: [")
+    with pytest.raises(StageConfigError, match=r"fleets: .*bad\.yaml is not valid YAML"):
+        select_stages(_stages_with("Prod", str(tmp_path / "bad.yaml")), "Prod", {})  # type: ignore[arg-type]
+    with pytest.raises(StageConfigError, match=r"fleets: 'fleets\.txt' must name a \.json, \.yaml or \.yml file"):
+        select_stages(_stages_with("Prod", "fleets.txt"), "Prod", {})  # type: ignore[arg-type]
+
+
+def test_an_arn_where_a_name_belongs_fails_synth_with_the_name_to_use() -> None:
+    arn = _fleet(
+        "web", {"kind": "ecs", "cluster": "shop", "service": "arn:aws:ecs:eu-west-1:123456789012:service/shop/web"}
+    )
+    with pytest.raises(
+        StageConfigError, match=r"fleets\[0\]\.target\.service: must be the ECS service's name.*use 'web'"
+    ):
+        select_stages(_stages_with("Prod", [arn]), "Prod", {})
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_stacks_removal_hands_the_fleets_back_before_the_schedule_goes(app: Synthesised, stage: str) -> None:
+    template = app.template(stage, "Controller")
+    ((logical, resource),) = resources(template, "Custom::HandBack").items()
+    (function_id,) = [
+        k for k, f in resources(template, "AWS::Lambda::Function").items() if f["Properties"] == _function(template)
+    ]
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    schedule = next(iter(resources(template, "AWS::Scheduler::Schedule").values()))
+    assert logical in schedule["DependsOn"]  # deleted after the schedule: no run takes a fleet again
+    env = _function(template)["Environment"]["Variables"]
+    assert env["HANDBACK_AFTER_FAILED_RUNS"] == str(app.stages[stage].config.controller.handback_after_failed_runs)

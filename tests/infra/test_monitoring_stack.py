@@ -24,6 +24,15 @@ ALARMS = (
     "controller-fallback-rate",
     "controller-stale-data",
     "controller-dlq",
+    "controller-read-errors",
+    "controller-apply-errors",
+    "controller-conflict-holds",
+    "controller-config-errors",
+    "controller-modes-errors",
+    "controller-hand-back-errors",
+    "controller-handed-back",
+    "controller-throttles",
+    "controller-duration",
 )
 
 

@@ -26,7 +26,7 @@ def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesise
     assert (
         container["Image"]
         == inference_image()
-        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-inference:2.6.0-cpu-py312")
+        == ("141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-py312-cpu-py3")
     )
     source = container["ModelDataSource"]["S3DataSource"]
     assert source["S3DataType"] == "S3Object" and source["CompressionType"] == "Gzip"
@@ -36,7 +36,8 @@ def test_model_serves_the_artifact_on_the_pinned_inference_image(app: Synthesise
         f"s3://rl-autoscaler-{stage.lower()}-data-<Ref:AWS::AccountId>-eu-west-1/artifacts/"
         f"{env['AUTOSCALER_MODEL_SHA256']}/model.tar.gz"
     )
-    assert model["EnableNetworkIsolation"] is True
+    # Serverless Inference (Dev) does not support network isolation.
+    assert model["EnableNetworkIsolation"] is (not app.stages[stage].config.serving.serverless)
     assert env["AUTOSCALER_METRICS_NAMESPACE"] == "RLAutoscaler"
     assert env["AUTOSCALER_STAGE"] == stage
     assert env["AUTOSCALER_METRICS_PATH"] == "/proc/1/fd/1"  # unprefixed container stdout, so EMF is extracted
@@ -55,6 +56,13 @@ def test_endpoint_config_has_generated_name_kms_and_data_capture(app: Synthesise
     assert props["KmsKeyId"]["Fn::GetStackOutput"]["StackName"] == f"{stage}-Storage"
     (variant,) = props["ProductionVariants"]
     assert variant["VariantName"] == "primary"
+    if config.serverless:  # Dev: no instances, no data capture (unsupported there)
+        assert variant["ServerlessConfig"] == {
+            "MemorySizeInMB": config.serverless_memory_mb,
+            "MaxConcurrency": config.serverless_max_concurrency,
+        }
+        assert "InstanceType" not in variant and "DataCaptureConfig" not in props
+        return
     assert variant["InstanceType"] == config.instance_type
     assert variant["InitialInstanceCount"] == config.instance_count
     assert variant["ModelName"] == {"Fn::GetAtt": ["Model", "ModelName"]}
@@ -105,6 +113,9 @@ def test_single_instance_dev_has_no_deployment_guardrails(app: Synthesised) -> N
 @pytest.mark.parametrize("stage", STAGES)
 def test_auto_scaling_tracks_invocations_per_instance_within_stage_bounds(app: Synthesised, stage: str) -> None:
     config = app.stages[stage].config.serving
+    if config.serverless:  # scales by concurrency, without Application Auto Scaling
+        assert resources(app.template(stage, "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+        return
     target = only(app.template(stage, "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget")
     assert target["DependsOn"] == ["Endpoint"]
     props = target["Properties"]
@@ -147,7 +158,7 @@ def test_model_role_reads_only_its_artifact_and_writes_only_data_capture(app: Sy
         "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/data-capture/*"
     )
     assert statements["PullPinnedImage"]["Resource"] == (
-        "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-inference"
+        "arn:aws:ecr:eu-west-1:141502667606:repository/sagemaker-scikit-learn"
     )
     assert joined(statements["WriteOwnLogs"]["Resource"][0]).endswith(
         ":log-group:/aws/sagemaker/Endpoints/rl-autoscaler-dev"

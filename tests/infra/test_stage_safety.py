@@ -240,7 +240,7 @@ def test_serverless_stage_has_no_instances_no_scaling_no_capture(
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"serverless_memory_mb": 2048}, r"data_capture_percent \(100\) must be 0 with serverless_memory_mb"),
+        ({"data_capture_percent": 100}, r"data_capture_percent \(100\) must be 0 with serverless_memory_mb"),
         ({"serverless_memory_mb": 1500, "data_capture_percent": 0}, r"serverless_memory_mb: Input should be"),
     ],
 )

@@ -48,7 +48,9 @@ DIFFERENCES = {
     # (stage config attribute path, Dev value, Prod value)
     "serving.instance_type": ("ml.c5.large", "ml.c5.xlarge"),
     "serving.instance_count": (1, 2),
-    "serving.max_instances": (2, 8),
+    "serving.max_instances": (1, 8),
+    "serving.serverless_memory_mb": (2048, None),
+    "serving.data_capture_percent": (0, 20),
     "training.instance_count": (1, 2),
     "training.preset": ("quick", "full"),
     "removal_policy": ("destroy", "retain"),
@@ -71,17 +73,14 @@ def test_dev_and_prod_configs_differ_where_intended(app: Synthesised, path: str)
 
 def test_dev_and_prod_templates_differ_where_intended(app: Synthesised) -> None:
     dev, prod = (only(app.template(s, "Serving"), "AWS::SageMaker::EndpointConfig") for s in ("Dev", "Prod"))
-    assert dev["Properties"]["ProductionVariants"][0]["InstanceType"] == "ml.c5.large"
+    assert dev["Properties"]["ProductionVariants"][0]["ServerlessConfig"]["MemorySizeInMB"] == 2048  # Dev idle cost
     assert prod["Properties"]["ProductionVariants"][0]["InstanceType"] == "ml.c5.xlarge"
     assert prod["Properties"]["ProductionVariants"][0]["InitialInstanceCount"] == 2
     dev_ep, prod_ep = (only(app.template(s, "Serving"), "AWS::SageMaker::Endpoint") for s in ("Dev", "Prod"))
     assert "DeploymentConfig" not in dev_ep["Properties"] and "DeploymentConfig" in prod_ep["Properties"]
-    scaling = {
-        s: only(app.template(s, "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
-        for s in ("Dev", "Prod")
-    }
-    assert (scaling["Dev"]["MinCapacity"], scaling["Dev"]["MaxCapacity"]) == (1, 2)
-    assert (scaling["Prod"]["MinCapacity"], scaling["Prod"]["MaxCapacity"]) == (2, 8)
+    assert resources(app.template("Dev", "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+    scaling = only(app.template("Prod", "Serving"), "AWS::ApplicationAutoScaling::ScalableTarget")["Properties"]
+    assert (scaling["MinCapacity"], scaling["MaxCapacity"]) == (2, 8)
     dev_train, prod_train = (
         state_machine_definition(app.template(s, "Training"))["States"]["Train"]["Parameters"] for s in ("Dev", "Prod")
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stacks.images import training_image
-from stacks.training import TRAINING_LOG_FIELDS, metric_definitions
+from stacks.training_task import TRAINING_LOG_FIELDS, metric_definitions
 from tests.infra.helpers import STAGES, Synthesised, joined, only, resources, state_machine_definition
 
 SAMPLE = (
@@ -82,7 +82,7 @@ def test_training_task_runs_the_job_to_completion_on_the_pinned_image(app: Synth
     assert (
         spec["TrainingImage"]
         == training_image()
-        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.10.0-cpu-py313")
+        == ("763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch:2.13-cpu-amzn2023-sagemaker")
     )
     assert {d["Name"]: d["Regex"] for d in spec["MetricDefinitions"]} == {d.name: d.regex for d in metric_definitions()}
 
@@ -177,17 +177,18 @@ def test_training_role_is_scoped_to_its_prefixes_key_and_image(app: Synthesised)
         "arn:aws:s3:::rl-autoscaler-dev-data-<Ref:AWS::AccountId>-eu-west-1/ray/auth_token"
     )
     assert joined(statements["ReadTrainingCode"]["Resource"]).endswith(".gz")
-    assert statements["PullPinnedImage"]["Resource"] == "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch-training"
+    assert statements["PullPinnedImage"]["Resource"] == "arn:aws:ecr:eu-west-1:763104351884:repository/pytorch"
     assert statements["UseStageKey"]["Resource"]["Fn::GetStackOutput"]["StackName"] == "Dev-Storage"
     assert statements["EncryptVolumesWithStageKey"]["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
     assert not any(
         "*" in a for s in statements.values() for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     )
-    # The role has no other policy: nothing the L2 task would have granted on its own (the third policy is the
-    # Ray token writer's, a custom resource's own role).
+    # The role has no other policy: nothing the L2 task would have granted on its own (the others are the Ray
+    # token writer's, a custom resource's own role, and the registration function's).
     policies = resources(app.template("Dev", "Training"), "AWS::IAM::Policy")
     assert sorted(k.rstrip("0123456789ABCDEF") for k in policies) == [
         "RayTokenPolicy",
+        "RegistrationPolicy",
         "TrainingJobRoleDefaultPolicy",
         "TrainingPolicy",
     ]
@@ -260,7 +261,7 @@ def test_an_input_naming_a_teams_trace_and_fleet_file_trains_on_them(app: Synthe
     assert when == {"Variable": "$.team", "IsPresent": True, "Next": "TrainOnTeamData"}
     assert states["TeamData"]["Default"] == "Train"
     plain, team = states["Train"], states["TrainOnTeamData"]
-    assert plain["Next"] == team["Next"] == "PolicyTrained"
+    assert plain["Next"] == team["Next"] == "RegisterModel"  # both runs are registered
     assert team["Catch"] == plain["Catch"]
     ray, *channels = team["Parameters"]["InputDataConfig"]
     assert ray == plain["Parameters"]["InputDataConfig"][0]
