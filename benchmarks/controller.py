@@ -2,6 +2,7 @@
 
     python -m benchmarks.controller                       # 1,000 fleets, 5 runs (one per minute), a day of history
     python -m benchmarks.controller --fleets 1000 --runs 7 --model artifacts/model/model.tar.gz
+    python -m benchmarks.controller --shadow              # every fleet in shadow: the scorecard priced and read
 
 What runs for real: the whole `controller.run.run` (observe, decide, limits, state, publish), the decision
 contract's local validation, boto3's sagemaker-runtime client and the HTTP call to `python -m inference.serve`
@@ -22,6 +23,10 @@ doubles, about 25 MB for a day of 1,000 fleets), `run_allocated_peak_mb` (Python
 at its peak, tracemalloc: the controller's own working memory), `rss_before_runs_mb` (the process before the
 first run: interpreter, boto3, numpy, the stubs and their data) and the targets: run < 10 s, endpoint call < 1 s,
 memory < 256 MB.
+With ``--shadow`` every fleet is in shadow (its counterfactual decided and priced, the scorecard published each
+run); ``counterfactual_s`` is ``controller.counterfactual`` alone per run (resume, price, decide; median of 7),
+``scorecard_s`` is ``controller.scorecard`` (batched GetMetricData, per-day sums, the verdict per fleet) over what
+the runs published and 14 earlier days recorded in the stub (one synthetic point per day and series).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from controller import scorecard  # noqa: E402
 from controller.config import FleetConfig, Settings  # noqa: E402
 from controller.fleets import FleetSource, document  # noqa: E402
 from controller.observe import epoch_minute, minute_time  # noqa: E402
@@ -56,6 +62,7 @@ from controller.state import MemoryStore  # noqa: E402
 from controller.targets.base import FleetState  # noqa: E402
 from inference.features import CONTEXT_MINUTES  # noqa: E402
 
+SCORECARD_READ = frozenset(scorecard.SERIES)
 DEFAULT_MODEL = REPO / "artifacts" / "model" / "model.tar.gz"
 T0 = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
 TARGETS = {"run_s": 10.0, "endpoint_call_s": 1.0, "peak_rss_mb": 256.0}
@@ -69,6 +76,8 @@ class StubCloudWatch:
 
     def __init__(self) -> None:
         self.series: dict[tuple, tuple[int, array]] = {}
+        self.recorded: dict[tuple, dict[int, float]] = {}
+        """What PutMetricData received of the scorecard's metrics (and days recorded before the runs), by minute."""
         self.get_calls = 0
         self.put_calls = 0
         self.datums = 0
@@ -86,9 +95,13 @@ class StubCloudWatch:
         start, end = epoch_minute(request["StartTime"]), epoch_minute(request["EndTime"])
         out = []
         for q in request["MetricDataQueries"]:
-            first, values = self.series.get(self.key(q["MetricStat"]["Metric"]), (start, array("d")))
-            points = [(m, values[m - first]) for m in range(max(start, first), min(end, first + len(values)))]
-            points = [(m, v) for m, v in points if v == v]
+            key = self.key(q["MetricStat"]["Metric"])
+            if key in self.recorded:  # what the runs published (the scorecard's metrics), per period
+                points = self.periods(self.recorded[key], start, end, q["MetricStat"])
+            else:
+                first, values = self.series.get(key, (start, array("d")))
+                points = [(m, values[m - first]) for m in range(max(start, first), min(end, first + len(values)))]
+                points = [(m, v) for m, v in points if v == v]
             out.append(
                 {
                     "Id": q["Id"],
@@ -99,10 +112,29 @@ class StubCloudWatch:
             )
         return {"MetricDataResults": out}
 
+    @staticmethod
+    def periods(points: dict[int, float], start: int, end: int, stat: dict[str, Any]) -> list[tuple[int, float]]:
+        """Sum (or SampleCount) of each period's minutes in [start, end), as CloudWatch answers a long period."""
+        period, count = stat["Period"] // 60, stat["Stat"] == "SampleCount"
+        buckets: dict[int, float] = {}
+        for m, value in points.items():
+            if start <= m < end:
+                b = start + (m - start) // period * period
+                buckets[b] = buckets.get(b, 0.0) + (1.0 if count else value)
+        return sorted(buckets.items())
+
     def put_metric_data(self, Namespace: str, MetricData: list[dict[str, Any]]) -> dict[str, Any]:
         self.put_calls += 1
         self.datums += len(MetricData)
+        for d in MetricData:  # the scorecard's metrics are kept, for controller.scorecard to read back
+            if d["MetricName"] in SCORECARD_READ:
+                key = (Namespace, d["MetricName"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"]))
+                self.recorded.setdefault(key, {})[epoch_minute(d["Timestamp"])] = d["Value"]
         return {}
+
+    def list_metrics(self, **request: Any) -> dict[str, Any]:
+        names = {dims for (_, name, dims) in self.recorded if name == request["MetricName"]}
+        return {"Metrics": [{"Dimensions": [{"Name": k, "Value": v} for k, v in dims]} for dims in sorted(names)]}
 
 
 class StubS3:
@@ -147,14 +179,14 @@ class StubTarget:
         self.desired[fleet.name] = desired
 
 
-def fleet_specs(n: int) -> list[dict[str, Any]]:
+def fleet_specs(n: int, shadow: bool = False) -> list[dict[str, Any]]:
     spec = []
     for i in range(n):
         dims = {"TargetGroup": f"targetgroup/svc-{i}/{i:016x}", "LoadBalancer": "app/shared/0123456789abcdef"}
         spec.append(
             {
                 "name": f"svc-{i:04d}",
-                "mode": "active" if i % 2 else "shadow",
+                "mode": "active" if i % 2 and not shadow else "shadow",
                 "capacity_rpm_per_machine": 300,
                 "min_machines": 2,
                 "max_machines": 500,
@@ -187,6 +219,46 @@ def record_traffic(cw: StubCloudWatch, fleets: Sequence[FleetConfig], first: int
         cw.series[StubCloudWatch.key(f.failed[0].as_metric())] = (first, failed)
 
 
+def record_scorecard_days(cw: StubCloudWatch, fleets: Sequence[FleetConfig], stage: str, now: int, days: int) -> None:
+    """The scorecard's series for the ``days`` before ``now``, one point a day (what CloudWatch returns per day)."""
+    import random
+
+    rng = random.Random(0)
+    for f in fleets:
+        dims = (("Stage", stage), ("Fleet", f.name))
+        for d in range(1, days + 1):
+            minute = now - d * 1440
+            fleet = 1000.0 + rng.gauss(0, 50)
+            values = {"PolicyProfit": fleet + rng.gauss(20, 30), "FleetProfit": fleet, "PolicyFailedRequests": 10.0,
+                      "FleetFailedRequests": 12.0, "PolicyMachineMinutes": 9000.0, "FleetMachineMinutes": 9500.0,
+                      "Fallback": 0.0, "StaleDataHold": 0.0}  # fmt: skip
+            for name, value in values.items():
+                cw.recorded.setdefault(("RLAutoscaler/Controller", name, dims), {})[minute] = value
+
+
+def time_counterfactuals(fleets: Sequence[FleetConfig], runs: int = 7) -> float:
+    """Median seconds of ``controller.counterfactual`` alone for these fleets per run (resume, price a minute,
+    observe, decide, serialise), after a first run that anchors them (and compiles the kernel's functions)."""
+    from controller import counterfactual
+    from controller.observe import Observation, Series
+
+    minute = epoch_minute(T0)
+    states = {f.name: FleetState(serving=10, warming=2, desired=12) for f in fleets}
+    history = {f.name: Series(minute - 100, [1000.0] * (100 + runs)) for f in fleets}
+    stored: dict[str, Any] = {}
+    seconds = []
+    for k in range(runs + 1):
+        observed = {f.name: Observation((1000.0,), 0.0, minute + k - 3, False) for f in fleets}
+        started = time.perf_counter()
+        cfs, _ = counterfactual.prepare(list(fleets), stored, states, history, observed, minute + k)
+        for f in fleets:
+            cfs[f.name].observation(observed[f.name])
+            cfs[f.name].decide(minute + k, 11)
+        stored = {name: cf.to_json() for name, cf in cfs.items()}
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds[1:])
+
+
 def ensure_model(path: Path | None) -> Path:
     if path is not None:
         return path
@@ -209,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--history", type=int, default=CONTEXT_MINUTES, help="HISTORY_MINUTES (the artifact metadata; %(default)s)"
     )
     parser.add_argument("--model", type=Path, default=None)
+    parser.add_argument("--shadow", action="store_true", help="every fleet in shadow, the scorecard read after")
     args = parser.parse_args(argv)
 
     import boto3
@@ -217,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from inference.endpoint import LocalEndpoint
 
     source = FleetSource(
-        StubS3(document("Bench", fleet_specs(args.fleets))), "bench", "k", "Bench", "rl-autoscaler-bench"
+        StubS3(document("Bench", fleet_specs(args.fleets, args.shadow))), "bench", "k", "Bench", "rl-autoscaler-bench"
     )
     fleets = source.load().fleets
     settings = Settings(
@@ -260,6 +333,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         one(args.runs)
         traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+    scorecard_s = counterfactual_s = None
+    if args.shadow:
+        counterfactual_s = time_counterfactuals([f for f in fleets if f.mode == "shadow"])
+        record_scorecard_days(cw, fleets, settings.stage, epoch_minute(T0), days=14)
+        started = time.perf_counter()
+        names = scorecard.fleets_with_scorecard(cw, settings.stage)
+        read = scorecard.read_days(cw, settings.stage, names, T0 - timedelta(days=14), T0 + timedelta(days=1))
+        verdicts = [scorecard.judge(name, read[name]) for name in names]
+        scorecard_s = time.perf_counter() - started
     steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
     endpoint_s = [r.endpoint_latency_ms / 1000.0 for _, r in runs if r.endpoint_latency_ms is not None]
     last = runs[-1][1]
@@ -283,6 +365,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "peak_rss_mb": round(peak_mb, 1),
         "rss_before_runs_mb": round(setup_mb, 1),
         "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
+        "shadow_fleets": sum(f.mode == "shadow" for f in fleets),
+        "minutes_priced_last_run": sum(len(cf.priced) for cf in last.counterfactuals.values()),
+        "counterfactual_s": None if counterfactual_s is None else round(counterfactual_s, 3),
+        "scorecard_s": None if scorecard_s is None else round(scorecard_s, 3),
+        "scorecard_fleets_judged": len(verdicts) if args.shadow else None,
         "targets": TARGETS,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
     }

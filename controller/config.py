@@ -45,9 +45,14 @@ TARGET_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "asg": {"group": str},
     "ecs": {"cluster": str, "service": str},
     "sagemaker": {"endpoint": str, "variant": str},
-    "simulated": {"trace": str, "scale": (int, float), "seed": int, "start": (str, type(None))},
-}
-SIMULATED_DEFAULTS: dict[str, Any] = {"scale": 1.0, "seed": 0, "start": None}
+    "simulated": {
+        "trace": str, "scale": (int, float), "seed": int, "start": (str, type(None)),
+        "capacity_sigma": (int, float, type(None)),
+    },
+}  # fmt: skip
+SIMULATED_DEFAULTS: dict[str, Any] = {"scale": 1.0, "seed": 0, "start": None, "capacity_sigma": None}
+"""`capacity_sigma`: the standard deviation of a machine's capacity draw (requests per minute); null: the
+simulator's (`simulator.SimConfig`), 0: every minute at nominal capacity."""
 TRACES = ("nasa", "worldcup")
 SIMULATED_NAMESPACE = "RLAutoscaler/SimulatedFleet"
 SIMULATED_REQUESTS = "RequestCount"
@@ -293,6 +298,11 @@ def _target(obj: Any, where: str) -> dict[str, Any]:
         if not 0 < out["scale"] <= 1e6:
             raise FleetConfigError(f"{where}.scale: must be a number in (0, 1e6], got {out['scale']!r}")
         out["scale"] = float(out["scale"])
+        sigma = out.pop("capacity_sigma")  # kept only when set (null: the simulator's)
+        if sigma is not None:
+            out["capacity_sigma"] = float(sigma)
+        if sigma is not None and not 0 <= sigma <= MAX_RPM:
+            raise FleetConfigError(f"{where}.capacity_sigma: must be a number in [0, {MAX_RPM:g}] or null, got {sigma}")
         if out["start"] is not None:
             try:
                 date.fromisoformat(out["start"][:10])

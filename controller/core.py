@@ -3,7 +3,8 @@
 `run.py` calls AWS at the edges (the state store, the modes parameter, CloudWatch, the targets, the endpoint, the
 apply calls, PutMetricData); between them these functions take values and return values (no client, no clock):
 
-- `asks(working, observations, states)`: the fleets to ask the endpoint about, and those holding on stale data;
+- `asks(working, observations, states, counterfactuals)`: the fleets to ask the endpoint about (a shadow fleet's
+  counterfactual is asked about instead of the real fleet), and those holding on stale data;
 - `plan(asks, decisions, modes, conflicts, bases, minute)`: each decision within its limits, the fleets to apply
   and the new limit bases (the part of the state a minute changes).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.config import FleetConfig
+from controller.counterfactual import Counterfactual
 from controller.decide import Ask, Decision
 from controller.limits import limit, minute_base
 from controller.observe import Observation
@@ -35,15 +37,23 @@ class Planned:
 
 
 def asks(
-    working: Sequence[FleetConfig], observations: Mapping[str, Observation], states: Mapping[str, FleetState]
+    working: Sequence[FleetConfig],
+    observations: Mapping[str, Observation],
+    states: Mapping[str, FleetState],
+    counterfactuals: Mapping[str, Counterfactual] | None = None,
 ) -> tuple[list[Ask], dict[str, str]]:
-    """(the fleets to decide, the fleets holding on stale data with why); an unreadable fleet is in neither."""
+    """(the fleets to decide, the fleets holding on stale data with why); an unreadable fleet is in neither.
+
+    A fleet with a counterfactual (shadow) is asked about the policy's own fleet, fed the real fleet's requests."""
+    cfs = counterfactuals or {}
     out: list[Ask] = []
     stale: dict[str, str] = {}
     for f in working:
         obs = observations[f.name]
         if obs.stale:
             stale[f.name] = "hold: stale data" + (f" ({obs.fetch_error})" if obs.fetch_error else "")
+        elif f.name in cfs:
+            out.append(Ask(f, cfs[f.name].observation(obs), cfs[f.name].fleet_state()))
         elif f.name in states:
             out.append(Ask(f, obs, states[f.name]))
     return out, stale

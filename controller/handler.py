@@ -101,6 +101,7 @@ def summary(report: RunReport) -> dict[str, Any]:
         "duration_ms": round(report.duration_ms, 1),
         "state_saved": report.state_saved,
         "modes_error": report.modes_error,
+        "model_versions": ", ".join(sorted({f.model_version for f in report.fleets.values() if f.model_version})),
         "config_error": report.config_error,
         "errors": report.errors[:20],
     }
@@ -122,6 +123,7 @@ def _log_fleets(report: RunReport) -> None:
                     "policy_desired": f.policy_desired,
                     "applied": f.applied,
                     "fallback": f.fallback,
+                    "model_version": f.model_version,
                     "reason": f.reason,
                     "apply_error": f.apply_error,
                 },

@@ -6,7 +6,10 @@ read exactly these names.
 Per fleet, dimensions {Stage, Fleet}: `LoadRPM`, `FailedRPM`, `ServingMachines`, `WarmingMachines`,
 `PolicyDesired`, `AppliedDesired` (active mode only), `Mode` (0 off, 1 shadow, 2 active), `Fallback`,
 `ShieldOverride`, `StaleDataHold`, `ConflictHold`, `ShortHistory` (0/1; `ShortHistory`: the decision was asked
-with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day).
+with fewer minutes of requests than the policy reads, HISTORY_MINUTES, e.g. a new fleet's first day); in shadow
+mode the scorecard, timestamped with the minute priced (`controller.counterfactual`): `PolicyProfit`,
+`FleetProfit` ($), `PolicyFailedRequests`, `FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`,
+and `Unpriceable` (0/1).
 Per stage, dimensions {Stage}: `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`, `ShieldOverrides`,
 `StaleDataHolds`, `ConflictHolds`, `ShortHistories`, `EndpointLatencyMs`, `ApplyErrors`, `ReadErrors`,
 `HandBackErrors` (fleets whose own scaling could not be suspended or restored), `HandedBack` (fleets held in shadow
@@ -39,7 +42,18 @@ FLEET_METRICS: dict[str, str] = {
     "StaleDataHold": "Count",
     "ConflictHold": "Count",
     "ShortHistory": "Count",
+    "Unpriceable": "Count",
 }
+SCORECARD_METRICS: dict[str, str] = {
+    "PolicyProfit": "None",
+    "FleetProfit": "None",
+    "PolicyFailedRequests": "Count",
+    "FleetFailedRequests": "Count",
+    "PolicyMachineMinutes": "Count",
+    "FleetMachineMinutes": "Count",
+}
+"""The shadow scorecard (`controller.counterfactual`), per fleet, timestamped with the minute priced."""
+FLEET_METRICS.update(SCORECARD_METRICS)
 STAGE_METRICS: dict[str, str] = {
     "Runs": "Count",
     "RunDurationMs": "Milliseconds",

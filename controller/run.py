@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from controller import core, handback, publish, state
+from controller import core, counterfactual, handback, publish, state
 from controller import modes as modes_mod
 from controller.config import FleetConfig, Settings
 from controller.decide import Decider, Decision
@@ -58,6 +58,10 @@ class FleetReport:
     """What is now set on the target (active mode, applied or already there)."""
     fallback: bool = False
     shield_override: bool = False
+    model_version: str | None = None
+    """The model that decided (None: the fallback rule)."""
+    scorecard: str | None = None
+    """Shadow only: why the counterfactual was anchored, or why it is not priced this run."""
     stale_hold: bool = False
     conflict_hold: bool = False
     handback_error: str | None = None
@@ -87,6 +91,8 @@ class RunReport:
     config_error: str | None = None
     """The fleets object could not be used: this run kept the last good fleets."""
     errors: list[str] = field(default_factory=list)
+    counterfactuals: dict[str, counterfactual.Counterfactual] = field(default_factory=dict)
+    """Shadow fleets' counterfactuals after this run (their minutes priced this run in `priced`)."""
 
     def _count(self, attr: str) -> int:
         return sum(1 for f in self.fleets.values() if getattr(f, attr))
@@ -194,15 +200,27 @@ def run(
 
     states = _read_states(deps, working, report, logger)
     conflicts = {**_conflicts(deps, [f for f in active if f.name not in held], logger), **held}
+    shadow = [f for f in working if report.fleets[f.name].mode == "shadow"] if readable else []
+    cfs, no_cf = counterfactual.prepare(shadow, doc.get("counterfactual", {}), states, history, observations, minute)
+    report.counterfactuals = cfs
+    for name, why in no_cf.items():
+        report.fleets[name].scorecard = why
+        logger.warning(why, extra={"fleet": name})
+    for name, cf in cfs.items():
+        if cf.notes:
+            report.fleets[name].scorecard = "; ".join(cf.notes)
+            logger.info(report.fleets[name].scorecard, extra={"fleet": name})
 
-    asks, stale = core.asks(working, observations, states)
+    asks, stale = core.asks(working, observations, states, cfs)
     for f in working:
         fr, obs = report.fleets[f.name], observations[f.name]
         if obs.load_rpm:
             fr.load_rpm, fr.failed_rpm = obs.last_load, obs.failed_rpm
         if f.name in stale:
             fr.stale_hold, fr.reason = True, stale[f.name]
-        elif f.name in states:
+            if f.name in cfs:
+                cfs[f.name].decide(minute, None, stale=True)
+        elif f.name in states or f.name in cfs:
             fr.short_history = len(obs.load_rpm) < settings.history_minutes
     decisions, decided = Decider(deps.runtime, settings.endpoint_name).decide(asks, now)
     report.endpoint_calls = decided.calls
@@ -216,9 +234,14 @@ def run(
         _record(fr, decision)
         fr.limited, fr.conflict_hold = p.limited, p.conflict
         fr.reason += p.reason
+        if ask.fleet.name in cfs and p.limited is not None:
+            cfs[ask.fleet.name].decide(minute, p.limited, fallback=decision.fallback)
 
     if readable:
-        saved = _save_state(deps.store, fleets, history, bases, minute, version, report, logger, records)
+        cf_docs = {n: cf.to_json() for n, cf in cfs.items()}
+        saved = _save_state(
+            deps.store, fleets, history, bases, minute, version, report, logger, records, counterfactuals=cf_docs
+        )
         report.state_saved, version = saved is not None, saved
     if to_apply and not report.state_saved:
         logger.error("state not saved: nothing applied this run", extra={"fleets": len(to_apply)})
@@ -229,6 +252,10 @@ def run(
 
     report.duration_ms = (deps.clock() - started) * 1000.0
     data = publish.datums(settings.stage, now, _fleet_metrics(report), _stage_metrics(report))
+    if report.state_saved:  # priced minutes are published once: by the run whose state records them priced
+        for name, cf in cfs.items():
+            for p in cf.priced:
+                data += publish.datums(settings.stage, minute_time(p.minute), [(name, p.metrics())], {})
     report.publish_calls, errors = publish.put(deps.cloudwatch, data)
     for message in errors:
         report.errors.append(message)
@@ -278,6 +305,7 @@ def _save_state(
     report: RunReport,
     logger: Any,
     records: Mapping[str, Any] | None = None,
+    counterfactuals: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Write the run state if it is still at `version`; the new version, or None when it was not saved."""
     names = [f.name for f in fleets]
@@ -287,6 +315,7 @@ def _save_state(
         "fleets": {n: history[n].to_json() for n in names if n in history},
         "limits": {n: bases[n] for n in names if n in bases},
         "handback": dict(records or {}),
+        "counterfactual": dict(counterfactuals or {}),
     }
     try:
         return store.save(state.RUN_STATE_KEY, state.encode(doc), version)
@@ -419,6 +448,7 @@ def _record(fr: FleetReport, decision: Decision) -> None:
     fr.policy_desired = decision.desired
     fr.fallback = decision.fallback
     fr.shield_override = decision.shielded
+    fr.model_version = decision.model_version
     fr.reason = decision.reason
 
 
@@ -469,6 +499,8 @@ def _fleet_metrics(report: RunReport) -> list[tuple[str, dict[str, Any]]]:
                 ConflictHold=int(fr.conflict_hold),
                 ShortHistory=int(fr.short_history),
             )
+        if fr.mode == "shadow":
+            values["Unpriceable"] = int(bool(fr.scorecard and "cannot be priced" in fr.scorecard))
         out.append((fr.name, values))
     return out
 

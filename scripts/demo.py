@@ -11,7 +11,10 @@
    Cup trace's held-out part, first in shadow mode (the fleet runs on its own target-tracking scaler, the policy's
    decisions are only published), then active after an on-call switch of the modes parameter; a table shows a
    decision every half hour, then what the loop did. A third pass, active from the start, is checked against
-   the scoreboard: the same profit, to the cent.
+   the scoreboard: the same profit, to the cent. Then the shadow scorecard over the same minutes (the fleet in
+   shadow on its own scaler, the policy's counterfactual priced beside it, read back with ``controller.scorecard``):
+   its fleet side equals the fleet's own profit, and, every minute at nominal capacity, its policy side equals the
+   policy active from the start.
 3. ``npx cdk synth``: all three stages (Dev, Staging, Prod) into ``cdk.out/`` with that artifact.
 
 Each step streams its own progress; the summary at the end says where everything is.
@@ -124,7 +127,22 @@ def check_against_scoreboard(endpoint: LocalEndpoint, model: Path, hours: int = 
         f"{board['policy']} ${expected:,.2f} (difference {profit - expected:+.6f}); "
         f"{sum(m.fallback for m in clean.minutes)} fallbacks"
     )
-    return {"profit": profit, "scoreboard": expected, "matches": abs(profit - expected) < rl.CENT}
+    shadow = rl.shadow_scorecard(endpoint, "worldcup", 0, minutes, OBSERVATION_LAG_MINUTES)
+    nominal = rl.shadow_at_nominal_capacity(endpoint, "worldcup", 0, minutes, OBSERVATION_LAG_MINUTES)
+    summary: dict = {}
+    checks: dict = {}
+    rl.add_shadow_checks(summary, checks, shadow, nominal, profit, minutes)
+    print("the shadow scorecard over the same minutes: " + rl.render_shadow(summary["shadow"]))
+    print("  every minute at nominal capacity: " + rl.render_shadow(summary["shadow_nominal"]))
+    within = summary["shadow"]["policy_vs_active"] <= rl.SCORECARD_TOLERANCE
+    print(f"  with the capacity noise, the policy side within 0.5 % of the policy active from the start: {within}")
+    for name, ok in checks.items():
+        print(f"  [{'ok' if ok else 'FAILED'}] {name}")
+    return {
+        "profit": profit,
+        "scoreboard": expected,
+        "matches": abs(profit - expected) < rl.CENT and all(checks.values()),
+    }
 
 
 def serve_and_decide(model: Path) -> None:
@@ -133,7 +151,7 @@ def serve_and_decide(model: Path) -> None:
         drive_the_loop(endpoint)
         check = check_against_scoreboard(endpoint, model)
     if not check["matches"]:
-        raise SystemExit("the closed loop's profit differs from the scoreboard's: see above")
+        raise SystemExit("the closed loop's profit differs from the scoreboard's, or the scorecard's: see above")
 
 
 def main(argv: list[str] | None = None) -> int:

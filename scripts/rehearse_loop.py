@@ -7,7 +7,7 @@ Everything is the production code except AWS: `controller.run.run` (observe, dec
 the `simulated` target (the training simulator replaying the trace's held-out evaluation part, its state in S3),
 `inference.serve` (gunicorn, the packaged policy) reached with a boto3 `sagemaker-runtime` client, and moto
 (in-process) for CloudWatch, S3 and SSM. The wall clock of the rehearsal is the trace's own time, so the
-controller's timestamps are the scoreboard's. Two passes over the same held-out minutes, then checks:
+controller's timestamps are the scoreboard's. Passes over the same held-out minutes, then checks:
 
 1. **clean**: every minute decided by the endpoint. Its profit must equal the scoreboard's for the served policy
    (`training.evaluation.scoreboard.run_policy` with `ArtifactPolicy` on `trace_case(trace, "eval", minutes=...)`,
@@ -17,6 +17,11 @@ controller's timestamps are the scoreboard's. Two passes over the same held-out 
    minute of the outage must fall back to the target-tracking rule, with a profit over the outage no worse than
    that rule alone from the same fleet state (the simulator restored from the fleet's state at the outage's
    start), and no minute after it may fall back.
+3. **shadow**: the fleet in shadow mode on its own target-tracking scaler; the controller keeps the policy's
+   counterfactual fleet and publishes the scorecard, read back with `controller.scorecard`. Its fleet side must
+   equal the simulated fleet's own profit to the cent; its policy side is reported beside the clean pass (priced
+   at nominal capacity, it does not see the capacity draws). Then both passes again with every minute at nominal
+   capacity (`capacity_sigma` 0): the policy side must equal the policy active from the start within 0.5 %.
 
 `--economics` (the fleet config's `economics` object) prices the rehearsed fleet: the controller sends it with
 each decision, its simulated fleet and the scoreboard both run at it.
@@ -53,10 +58,20 @@ MODES_PARAMETER = "/rl-autoscaler/rehearsal/controller/modes"
 REGION = "eu-west-1"
 CENT = 0.005
 """Profits that differ by less than half a cent are equal."""
+SCORECARD_TOLERANCE = 0.005
+"""The shadow scorecard's sides equal the simulator's profits within 0.5 % (the policy's side is priced at nominal
+capacity: with the simulator's capacity noise it can differ by what the noise costs the policy)."""
 
 
-def fleet_spec(trace: str, seed: int, mode: str = "active", economics: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit)."""
+def fleet_spec(
+    trace: str, seed: int, mode: str = "active", economics: dict[str, Any] | None = None,
+    capacity_sigma: float | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The rehearsed fleet: the scoreboard's bounds (`SimConfig`'s 1..10,000 machines, no change limit);
+    ``capacity_sigma`` 0: every minute at nominal capacity (None: the simulator's capacity noise)."""
+    target: dict[str, Any] = {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None}
+    if capacity_sigma is not None:
+        target["capacity_sigma"] = capacity_sigma
     return {
         "name": FLEET,
         "mode": mode,
@@ -64,7 +79,7 @@ def fleet_spec(trace: str, seed: int, mode: str = "active", economics: dict[str,
         "min_machines": 1,
         "max_machines": 10_000,
         "max_change_per_minute": 10_000,
-        "target": {"kind": "simulated", "trace": trace, "scale": 1.0, "seed": seed, "start": None},
+        "target": target,
         **({"economics": economics} if economics else {}),
     }
 
@@ -97,6 +112,7 @@ class Minute:
     mode: str
     reason: str
     run_ms: float
+    model_version: str | None = None
 
 
 @dataclass
@@ -120,13 +136,14 @@ class Loop:
         mode: str = "active",
         publication_lag: int = 0,
         economics: dict[str, Any] | None = None,
+        capacity_sigma: float | None = None,
     ) -> None:
         from training.evaluation.cases import trace_case
 
         self.endpoint = endpoint
         self.trace = trace
         self.seed = seed
-        self.spec = fleet_spec(trace, seed, mode, economics)
+        self.spec = fleet_spec(trace, seed, mode, economics, capacity_sigma)
         self.publication_lag = publication_lag
         self.t0: datetime = trace_case(trace, "eval", minutes=1).scenario.start
         """Wall minute 0: the held-out part's first minute, the trace's own time."""
@@ -200,7 +217,7 @@ class Loop:
         return Minute(
             minute=minute, load_rpm=fr.load_rpm, serving=fr.serving, warming=fr.warming, desired=fr.policy_desired,
             applied=fr.applied, fallback=fr.fallback, shielded=fr.shield_override, mode=fr.mode, reason=fr.reason,
-            run_ms=report.duration_ms,
+            run_ms=report.duration_ms, model_version=fr.model_version,
         )  # fmt: skip
 
     def drive(
@@ -222,6 +239,66 @@ class Loop:
         out.wall_s = time.perf_counter() - started
         out.totals = self.fleet_state()["totals"]
         return out
+
+
+def shadow_scorecard(
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, capacity_sigma: float | None = None,
+    economics: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The fleet in shadow over the same minutes: its own target-tracking scaler runs it, the controller keeps the
+    policy's counterfactual fleet and publishes the scorecard; read back with ``controller.scorecard`` (one period
+    over the minutes) beside the simulated fleet's own profit over them."""
+    from controller import scorecard
+
+    loop = Loop(
+        endpoint, trace, seed, mode="shadow", publication_lag=lag, economics=economics, capacity_sigma=capacity_sigma
+    )
+    fleet_totals: dict[str, float] = {}
+    with loop.running():
+        for m in range(minutes + lag + 2):  # the last runs price the last minutes (their requests published)
+            if m == minutes + 1:
+                fleet_totals = dict(loop.fleet_state()["totals"])  # the fleet after minutes 0 .. minutes - 1
+            loop.run(m)
+        start = loop.t0
+        days = scorecard.read_days(
+            loop.deps.cloudwatch, STAGE, [FLEET], start, start + timedelta(minutes=minutes), minutes * 60
+        )[FLEET]
+    verdict = scorecard.judge(FLEET, days)
+    return {
+        "minutes_priced": verdict.minutes,
+        "policy_profit": round(verdict.policy_profit, 4),
+        "fleet_profit": round(verdict.fleet_profit, 4),
+        "fleet_own_scaler_profit": round(fleet_totals["reward"], 4),
+        "policy_failed": verdict.policy_failed,
+        "fleet_failed": verdict.fleet_failed,
+        "fleet_own_scaler_failed": fleet_totals["failed"],
+        "policy_machine_minutes": verdict.policy_machine_minutes,
+        "fleet_machine_minutes": verdict.fleet_machine_minutes,
+        "fleet_own_scaler_machine_minutes": fleet_totals["machine_minutes"],
+        "fallback_minutes": verdict.fallback_minutes,
+    }
+
+
+def shadow_at_nominal_capacity(
+    endpoint: LocalEndpoint, trace: str, seed: int, minutes: int, lag: int, economics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The shadow scorecard against the same policy active from the start, every minute at nominal capacity (the
+    capacity the counterfactual is priced at), so that any difference is the counterfactual's own."""
+    active = Loop(endpoint, trace, seed, publication_lag=lag, economics=economics, capacity_sigma=0.0)
+    with active.running():
+        totals = active.drive(minutes).totals
+    out = shadow_scorecard(endpoint, trace, seed, minutes, lag, capacity_sigma=0.0, economics=economics)
+    out["active_profit"] = round(totals["reward"], 4)
+    out["active_failed"] = totals["failed"]
+    out["active_machine_minutes"] = totals["machine_minutes"]
+    out["policy_vs_active"] = relative(out["policy_profit"], totals["reward"])
+    out["fleet_vs_own_scaler"] = relative(out["fleet_profit"], out["fleet_own_scaler_profit"])
+    return out
+
+
+def relative(a: float, b: float) -> float:
+    """|a - b| relative to |b| (0 when both are 0)."""
+    return abs(a - b) / abs(b) if b else float(a != 0)
 
 
 def scoreboard(
@@ -283,9 +360,9 @@ def rule_alone(spec: dict[str, Any], doc: dict[str, Any], minutes: int, *, limit
 def rehearse(
     model: Path, *, trace: str = "worldcup", hours: float = 24, outage_minutes: int = 60, seed: int = 0,
     workers: int = 1, log_dir: Path | None = None, progress: bool = True, publication_lag: int = 0,
-    economics: dict[str, Any] | None = None,
+    shadow: bool = True, economics: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Both passes and the checks; the summary (JSON-ready)."""
+    """The passes and the checks; the summary (JSON-ready). ``shadow``: also the shadow scorecard's passes."""
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -298,7 +375,8 @@ def rehearse(
         "economics": economics or {},
     }  # fmt: skip
     logging.getLogger("controller").setLevel(logging.CRITICAL)  # the fallbacks of the outage are expected
-    bar = tqdm(total=2 * (minutes + 1), desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
+    runs = (5 if shadow else 2) * (minutes + 1)
+    bar = tqdm(total=runs, desc="closed loop", unit="run", disable=not progress, mininterval=0.5)
     with LocalEndpoint(model, workers=workers, log_dir=log_dir) as endpoint:
         loop = Loop(endpoint, trace, seed, publication_lag=publication_lag, economics=economics)
         bar.set_postfix_str("clean")
@@ -320,6 +398,13 @@ def rehearse(
         bar.set_postfix_str("outage")
         with loop.running():
             outage = loop.drive(minutes, before=before, progress=bar)
+        if shadow:
+            bar.set_postfix_str("shadow")
+            scored = shadow_scorecard(endpoint, trace, seed, minutes, publication_lag, economics=economics)
+            bar.update(minutes + 1)
+            bar.set_postfix_str("nominal capacity")
+            nominal = shadow_at_nominal_capacity(endpoint, trace, seed, minutes, publication_lag, economics)
+            bar.update(2 * (minutes + 1))
     bar.close()
 
     from controller.config import parse_fleets
@@ -384,9 +469,30 @@ def rehearse(
         "no fallback after the endpoint is back": out["outage"]["fallbacks_after"] == 0,
         "no fallback before the outage": out["outage"]["fallbacks_before"] == 0 and out["clean"]["fallbacks"] == 0,
     }
+    if shadow:
+        add_shadow_checks(out, checks, scored, nominal, profit, minutes)
     out["checks"] = checks
     out["passed"] = all(checks.values())
     return out
+
+
+def add_shadow_checks(
+    out: dict[str, Any], checks: dict[str, bool], shadow: dict[str, Any], nominal: dict[str, Any], active: float,
+    minutes: int,
+) -> None:  # fmt: skip
+    """The shadow scorecard's figures and checks: at nominal capacity the policy's side is the active policy's
+    profit; with the fleet's capacity noise the fleet's side is its own scaler's (the policy's is reported)."""
+    shadow["active_profit"] = round(active, 4)
+    shadow["policy_vs_active"] = relative(shadow["policy_profit"], active)
+    shadow["fleet_vs_own_scaler"] = relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"])
+    out["shadow"] = shadow
+    out["shadow_nominal"] = nominal
+    checks["shadow scorecard, nominal capacity: the policy equals the policy active from the start (0.5 %)"] = (
+        nominal["minutes_priced"] == minutes and nominal["policy_vs_active"] <= SCORECARD_TOLERANCE
+    )
+    checks["shadow scorecard: the fleet's side equals its own scaler in the simulator (to the cent)"] = (
+        shadow["minutes_priced"] == minutes and abs(shadow["fleet_profit"] - shadow["fleet_own_scaler_profit"]) < CENT
+    )
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -406,8 +512,23 @@ def render(summary: dict[str, Any]) -> str:
         f"the controller's limits ${o['rule_with_limits_profit_during']:,.2f}; {o['fallbacks_after']} fallbacks "
         f"after; day ${o['profit_day']:,.2f}",
     ]
+    if "shadow" in summary:
+        lines.append("  shadow: " + render_shadow(summary["shadow"]))
+        lines.append("  shadow at nominal capacity: " + render_shadow(summary["shadow_nominal"]))
     lines += [f"  [{'ok' if ok else 'FAILED'}] {name}" for name, ok in summary["checks"].items()]
     return "\n".join(lines)
+
+
+def render_shadow(s: dict[str, Any]) -> str:
+    return (
+        f"scorecard over {s['minutes_priced']:.0f} minutes: policy ${s['policy_profit']:,.2f} vs the same "
+        f"policy active from the start ${s['active_profit']:,.2f} ({100 * s['policy_vs_active']:.3f} %); fleet "
+        f"${s['fleet_profit']:,.2f} vs its own scaler in the simulator ${s['fleet_own_scaler_profit']:,.2f} "
+        f"({100 * s['fleet_vs_own_scaler']:.3f} %); failed requests {s['policy_failed']:,.0f} vs "
+        f"{s['fleet_failed']:,.0f} (simulator {s['fleet_own_scaler_failed']:,.0f}); machine-minutes "
+        f"{s['policy_machine_minutes']:,.0f} vs {s['fleet_machine_minutes']:,.0f} "
+        f"(simulator {s['fleet_own_scaler_machine_minutes']:,.0f})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

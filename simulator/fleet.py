@@ -61,7 +61,7 @@ from simulator.kernel import (
     OUT_SERVED,
     STEP_KEYS,
     TOTAL_KEYS,
-    kernel_inputs,
+    kernel_inputs_per_fleet,
     step_kernel,
 )
 from simulator.loads import Scenario
@@ -183,7 +183,7 @@ class FleetSim:
         self._max = np.array([c.max_machines for c in configs], dtype=np.int64)
         self.economics = np.array([[float(getattr(c, k)) for k in ECONOMICS_FIELDS] for c in configs])
         """(N, len(inference.economics.FIELDS)) each fleet's economics, ``warming_cost`` as 0/1."""
-        self._params, self._flags = kernel_inputs(configs)
+        self._params, self._flags = kernel_inputs_per_fleet(configs)
         self.reset()
 
     def reset(self) -> Observation:

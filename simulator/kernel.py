@@ -54,83 +54,117 @@ TOTAL_KEYS = ("reward", "revenue", "machine_cost", "downtime_cost", "load", "ser
 ) = range(len(TOTAL_KEYS))  # fmt: skip
 
 
-def kernel_inputs(configs: SimConfig | Sequence[SimConfig], n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``params`` (float64 (N, ``PARAM_KEYS``)) and ``flags`` (int64 (N, ``FLAG_KEYS``)): one row per
-    fleet, from one config for all ``n`` fleets or one config per fleet."""
-    if isinstance(configs, SimConfig):
-        configs = [configs] * (1 if n is None else n)
-    params = np.empty((len(configs), len(PARAM_KEYS)))
-    flags = np.empty((len(configs), len(FLAG_KEYS)), dtype=np.int64)
-    for i, c in enumerate(configs):
-        params[i, P_MU] = c.capacity_rpm_per_machine
-        params[i, P_SIGMA] = c.capacity_sigma
-        params[i, P_VALUE] = c.request_value / 1000.0
-        params[i, P_COST] = c.machine_cost
-        params[i, P_DCOST] = c.downtime_cost
-        params[i, P_DFRAC] = c.downtime_percent / 100.0
-        flags[i, F_WARMUP] = c.warmup_latency
-        flags[i, F_MIN] = c.min_machines
-        flags[i, F_MAX] = c.max_machines
-        flags[i, F_MAX_IN] = c.max_scale_in_per_step
-        flags[i, F_MAX_OUT] = c.max_scale_out_per_step
-        flags[i, F_PER_MACHINE] = c.capacity_noise == "machine"
-        flags[i, F_WARMING_COST] = c.warming_cost
-        flags[i, F_SERVING_FIRST] = c.cut_order == "serving_first"
+def kernel_inputs(c: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """One fleet's ``params`` (float64, ``PARAM_KEYS``) and ``flags`` (int64, ``FLAG_KEYS``) for a config."""
+    params = np.empty(len(PARAM_KEYS))
+    params[P_MU] = c.capacity_rpm_per_machine
+    params[P_SIGMA] = c.capacity_sigma
+    params[P_VALUE] = c.request_value / 1000.0
+    params[P_COST] = c.machine_cost
+    params[P_DCOST] = c.downtime_cost
+    params[P_DFRAC] = c.downtime_percent / 100.0
+    flags = np.empty(len(FLAG_KEYS), dtype=np.int64)
+    flags[F_WARMUP] = c.warmup_latency
+    flags[F_MIN] = c.min_machines
+    flags[F_MAX] = c.max_machines
+    flags[F_MAX_IN] = c.max_scale_in_per_step
+    flags[F_MAX_OUT] = c.max_scale_out_per_step
+    flags[F_PER_MACHINE] = c.capacity_noise == "machine"
+    flags[F_WARMING_COST] = c.warming_cost
+    flags[F_SERVING_FIRST] = c.cut_order == "serving_first"
     return params, flags
+
+
+def kernel_inputs_per_fleet(configs: Sequence[SimConfig]) -> tuple[np.ndarray, np.ndarray]:
+    """``step_kernel``'s ``params`` (N, ``PARAM_KEYS``) and ``flags`` (N, ``FLAG_KEYS``): one row per fleet's config
+    (``kernel_inputs``), so that fleets of one simulation may differ in capacity, economics and warm-up."""
+    rows = [kernel_inputs(c) for c in configs]
+    return np.stack([p for p, _ in rows]), np.stack([f for _, f in rows])
+
+
+@_jit
+def order(desired, active, ring, head, flags):  # pragma: no cover - jitted
+    """One fleet's decision for this minute: ``desired`` clipped to the bounds, the change to the per-step limits;
+    a cut removes machines in cut order, an increase orders machines into ``ring`` (in place). Returns the
+    serving machines after the cut and the change applied."""
+    warmup, min_m, max_m = flags[F_WARMUP], flags[F_MIN], flags[F_MAX]
+    max_in, max_out = flags[F_MAX_IN], flags[F_MAX_OUT]
+    serving_first = flags[F_SERVING_FIRST] == 1
+    w = ring.shape[0]
+    fleet = active
+    for k in range(w):
+        fleet += ring[k]
+    target = min(max(desired, min_m), max_m)
+    delta = min(max(target - fleet, -max_in), max_out)
+    if delta < 0:
+        cuts = -delta
+        if serving_first:
+            take = min(cuts, active)
+            active -= take
+            cuts -= take
+        for k in range(w - 1, -1, -1):
+            slot = (head + k) % w
+            take = min(cuts, ring[slot])
+            ring[slot] -= take
+            cuts -= take
+        if not serving_first:
+            active -= min(cuts, active)
+    elif delta > 0:
+        if warmup == 0:
+            active += delta
+        else:
+            ring[(head + warmup - 1) % w] += delta
+    return active, delta
+
+
+@_jit
+def capacity_of(active, z, params, flags):  # pragma: no cover - jitted
+    """Requests ``active`` serving machines serve in a minute whose capacity draw is ``z`` (0: nominal)."""
+    mu, sigma = params[P_MU], params[P_SIGMA]
+    if flags[F_PER_MACHINE] == 1:
+        return np.floor(max(active * mu + np.sqrt(active) * sigma * z, 0.0))
+    return np.floor(active * max(mu + sigma * z, 0.0))
+
+
+@_jit
+def account(load, capacity, active, pending, params, flags):  # pragma: no cover - jitted
+    """A minute's accounting, the one implementation: ``(reward, revenue, machine_cost, downtime_cost, served,
+    failed, down)`` for ``load`` requests meeting ``capacity``, ``active`` serving and ``pending`` warming."""
+    served = min(load, capacity)
+    failed = load - served
+    down = 1.0 if (served < params[P_DFRAC] * load and load > 0) else 0.0
+    revenue = served * params[P_VALUE]
+    machine_cost = (active + pending if flags[F_WARMING_COST] == 1 else active) * params[P_COST]
+    downtime_cost = down * params[P_DCOST]
+    return revenue - machine_cost - downtime_cost, revenue, machine_cost, downtime_cost, served, failed, down
+
+
+@_jit
+def arrive(active, ring, head, flags):  # pragma: no cover - jitted
+    """The machines due next minute join the serving fleet (``ring[head]`` emptied in place); the serving count."""
+    if flags[F_WARMUP] > 0:
+        active += ring[head]
+        ring[head] = 0
+    return active
 
 
 @_jit
 def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals):  # pragma: no cover - jitted
     """One minute for every fleet, in place: ``active`` and ``ring`` (machines warming, by arrival slot; its width
     at least every fleet's warm-up) change, ``out`` receives the minute (``OUT_*``) and ``totals`` accumulates it
-    (``TOT_*``). ``params`` and ``flags`` hold one row per fleet (``kernel_inputs``)."""
+    (``TOT_*``). ``params`` and ``flags`` hold one row per fleet (``kernel_inputs_per_fleet``)."""
     w = ring.shape[1]
     for i in range(desired.shape[0]):
-        mu, sigma, value = params[i, P_MU], params[i, P_SIGMA], params[i, P_VALUE]
-        cost, dcost, dfrac = params[i, P_COST], params[i, P_DCOST], params[i, P_DFRAC]
-        warmup, min_m, max_m = flags[i, F_WARMUP], flags[i, F_MIN], flags[i, F_MAX]
-        max_in, max_out = flags[i, F_MAX_IN], flags[i, F_MAX_OUT]
-        per_machine, warming_cost = flags[i, F_PER_MACHINE] == 1, flags[i, F_WARMING_COST] == 1
-        serving_first = flags[i, F_SERVING_FIRST] == 1
-        fleet = active[i]
-        for k in range(w):
-            fleet += ring[i, k]
-        target = min(max(desired[i], min_m), max_m)
-        delta = min(max(target - fleet, -max_in), max_out)
-        if delta < 0:
-            cuts = -delta
-            if serving_first:
-                take = min(cuts, active[i])
-                active[i] -= take
-                cuts -= take
-            for k in range(w - 1, -1, -1):
-                slot = (head + k) % w
-                take = min(cuts, ring[i, slot])
-                ring[i, slot] -= take
-                cuts -= take
-            if not serving_first:
-                active[i] -= min(cuts, active[i])
-        elif delta > 0:
-            if warmup == 0:
-                active[i] += delta
-            else:
-                ring[i, (head + warmup - 1) % w] += delta
-        a = active[i]
-        if per_machine:
-            capacity = np.floor(max(a * mu + np.sqrt(a) * sigma * z[i], 0.0))
-        else:
-            capacity = np.floor(a * max(mu + sigma * z[i], 0.0))
+        a, delta = order(desired[i], active[i], ring[i], head, flags[i])
+        active[i] = a
+        capacity = capacity_of(a, z[i], params[i], flags[i])
         lo = load[i]
-        served = min(lo, capacity)
-        failed = lo - served
-        down = 1.0 if (served < dfrac * lo and lo > 0) else 0.0
         pending = 0
         for k in range(w):
             pending += ring[i, k]
-        revenue = served * value
-        machine_cost = (a + pending if warming_cost else a) * cost
-        downtime_cost = down * dcost
-        reward = revenue - machine_cost - downtime_cost
+        reward, revenue, machine_cost, downtime_cost, served, failed, down = account(
+            lo, capacity, a, pending, params[i], flags[i]
+        )
         out[i, OUT_REWARD] = reward
         out[i, OUT_REVENUE] = revenue
         out[i, OUT_MACHINE_COST] = machine_cost
@@ -154,8 +188,8 @@ def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals
         totals[i, TOT_MACHINE_MINUTES] += a
         totals[i, TOT_WARMING_MINUTES] += pending
         totals[i, TOT_SCALING_ACTIONS] += 1.0 if delta != 0 else 0.0
-        active[i] += ring[i, head]  # a fleet without warm-up never writes the ring
-        pending -= ring[i, head]
-        ring[i, head] = 0
+        if flags[i, F_WARMUP] > 0:
+            pending -= ring[i, head]
+        active[i] = arrive(a, ring[i], head, flags[i])
         out[i, OUT_NEXT_ACTIVE] = active[i]  # the fleet the next decision observes
         out[i, OUT_NEXT_PENDING] = pending

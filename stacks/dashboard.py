@@ -25,7 +25,8 @@ ROWS = {
     "rule, had the shield override the policy or held on stale data, and each fleet's mode.",
     "Decisions (one row per fleet)": "the policy's fleet (PolicyDesired) beside the real one (serving + warming) "
     "and what was applied (active mode only), the load vs what serving machines can take, shield overrides, "
-    "fallbacks and holds; in shadow mode the machine-minutes each fleet would have cost over the period.",
+    "fallbacks and holds; below each, its shadow scorecard: the dollars, failed requests and machine-minutes of the "
+    "policy's own fleet beside your scaler's over the period (shadow mode only), and the model version.",
 }
 
 

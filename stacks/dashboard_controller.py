@@ -3,7 +3,9 @@
 Namespace `RLAutoscaler/Controller`: per stage `Runs`, `RunDurationMs`, `FleetsDeciding`, `Fallbacks`,
 `ShieldOverrides`, `StaleDataHolds`, `ConflictHolds`, `EndpointLatencyMs`, `ApplyErrors`; per fleet `LoadRPM`,
 `FailedRPM`, `ServingMachines`, `WarmingMachines`, `PolicyDesired`, `AppliedDesired`, `Mode`, `Fallback`,
-`ShieldOverride`, `StaleDataHold`, `ConflictHold`.
+`ShieldOverride`, `StaleDataHold`, `ConflictHold`; the shadow scorecard per fleet (`PolicyProfit`, `FleetProfit`,
+`PolicyFailedRequests`, `FleetFailedRequests`, `PolicyMachineMinutes`, `FleetMachineMinutes`) and the model version
+from the controller's run log.
 """
 
 from __future__ import annotations
@@ -143,10 +145,7 @@ def fleet_row(config: StageConfig, fleet: Mapping[str, Any]) -> list[cw.IWidget]
         ),
         cw.SingleValueWidget(
             title="Machine-minutes over the dashboard's period",
-            metrics=[
-                controller_metric(stage, "PolicyDesired", "Sum", name, label="Policy's fleet would cost"),
-                _fleet_machines(stage, name, "Sum"),
-            ],
+            metrics=[_fleet_machines(stage, name, "Sum")],
             set_period_to_time_range=True,
             full_precision=False,
             width=6,
@@ -155,11 +154,74 @@ def fleet_row(config: StageConfig, fleet: Mapping[str, Any]) -> list[cw.IWidget]
     ]
 
 
+def scorecard_row(config: StageConfig, fleet: Mapping[str, Any]) -> list[cw.IWidget]:
+    """The shadow scorecard of one fleet: what the policy's own fleet would have earned beside the team's scaler."""
+    stage, name = config.name, fleet["name"]
+
+    def pair(metric: str, statistic: str = "Sum") -> list[cw.IMetric]:
+        return [
+            controller_metric(stage, f"Policy{metric}", statistic, name, label="Policy"),
+            controller_metric(stage, f"Fleet{metric}", statistic, name, label="Your scaler"),
+        ]
+
+    running = cw.GraphWidget(
+        title="Dollars, cumulative over the period: policy vs your scaler",
+        left=[
+            cw.MathExpression(
+                expression="RUNNING_SUM(p)", using_metrics={"p": pair("Profit")[0]}, label="Policy", period=ONE_MINUTE
+            ),
+            cw.MathExpression(
+                expression="RUNNING_SUM(f)",
+                using_metrics={"f": pair("Profit")[1]},
+                label="Your scaler",
+                period=ONE_MINUTE,
+            ),
+        ],
+        width=8,
+        height=6,
+    )
+    totals = cw.SingleValueWidget(
+        title="Over the period: dollars, failed requests, machine-minutes (policy, your scaler)",
+        metrics=[*pair("Profit"), *pair("FailedRequests"), *pair("MachineMinutes")],
+        set_period_to_time_range=True,
+        full_precision=False,
+        width=10,
+        height=6,
+    )
+    version = cw.LogQueryWidget(
+        title="Model version (latest runs)",
+        log_group_names=[f"/aws/lambda/{config.controller_function_name}"],
+        query_lines=[
+            "fields @timestamp, model_versions",
+            'filter message = "run" and ispresent(model_versions)',
+            "sort @timestamp desc",
+            "limit 5",
+        ],
+        view=cw.LogQueryVisualizationType.TABLE,
+        width=6,
+        height=6,
+    )
+    return [running, totals, version]
+
+
+def scorecard_header(fleet: Mapping[str, Any], stage: str) -> str:
+    estimated = (
+        ""
+        if fleet.get("failed", True)
+        else "; your scaler's failed requests estimated from capacity (no failed metric)"
+    )
+    return (
+        f"Shadow scorecard: {fleet['name']} (shadow mode only; verdict: "
+        f"`python -m controller.scorecard --stage {stage} --fleet {fleet['name']}`{estimated})"
+    )
+
+
 def decision_rows(config: StageConfig) -> list[tuple[str, list[cw.IWidget]]]:
-    """(header, widgets) per fleet, in config order, at most MAX_FLEET_ROWS."""
+    """(header, widgets) per fleet, in config order, at most MAX_FLEET_ROWS: its decisions, its shadow scorecard."""
     rows = []
     for fleet in list(config.fleets)[:MAX_FLEET_ROWS]:
         target = fleet["target"]
         header = f"Decisions: {fleet['name']} ({target['kind']}, configured {fleet['mode']})"
         rows.append((header, fleet_row(config, fleet)))
+        rows.append((scorecard_header(fleet, config.name), scorecard_row(config, fleet)))
     return rows

@@ -4,7 +4,8 @@ The dynamics are `simulator.FleetSim`'s (the same kernel as training and the sco
 `simulator.trace_scenario`'s (the same scaling), the capacity noise is drawn as the scoreboard draws it. This
 module is the only one of `controller/` that imports `training` (a rename there is one edit here).
 
-Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "seed": n, "start": date|null}``.
+Target config: ``{"kind": "simulated", "trace": "nasa"|"worldcup", "scale": s, "seed": n, "start": date|null,
+"capacity_sigma": number|null}`` (null: the simulator's capacity noise; 0: nominal capacity every minute).
 
 - **Load**: the trace scaled so that its training part averages ``20 * scale`` machines of the fleet's
   ``capacity_rpm_per_machine`` (``scale`` 1 is the scoreboard's scale), from ``start`` (null: the first minute of
@@ -163,13 +164,15 @@ def choose_window(target: dict[str, Any], wall_minute: int, at_part_start: str |
 
 def sim_config(fleet: FleetConfig) -> SimConfig:
     """The simulator's config for a fleet (``simulator.fleet_config``, as training and the scoreboard build it):
-    its capacity, bounds and economics."""
+    its capacity, bounds and economics; the target's ``capacity_sigma`` when set."""
+    sigma = fleet.target.get("capacity_sigma")
     return fleet_config(
         fleet.capacity_rpm_per_machine,
         min_machines=fleet.min_machines,
         max_machines=fleet.max_machines,
         economics=getattr(fleet, "economics", None),
         observation_lag_minutes=0,  # the fleet is only advanced here; CloudWatch gives the controller its lag
+        **({} if sigma is None else {"capacity_sigma": float(sigma)}),
     )
 
 
@@ -203,6 +206,7 @@ def identity(fleet: FleetConfig) -> dict[str, Any]:
     return {
         "trace": t["trace"], "scale": float(t["scale"]), "seed": int(t["seed"]), "start": t.get("start"),
         "capacity": fleet.capacity_rpm_per_machine, "min": fleet.min_machines, "max": fleet.max_machines,
+        **({"sigma": t["capacity_sigma"]} if t.get("capacity_sigma") is not None else {}),
     }  # fmt: skip
 
 

@@ -36,7 +36,14 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_closed_loop_matches_the_scoreboard_and_survives_an_endpoint_outage(policy: Path, tmp_path: Path) -> None:
     summary = _script().rehearse(
-        policy, trace="worldcup", hours=3, outage_minutes=30, seed=0, log_dir=tmp_path / "endpoint", progress=False
+        policy,
+        trace="worldcup",
+        hours=3,
+        outage_minutes=30,
+        seed=0,
+        log_dir=tmp_path / "endpoint",
+        progress=False,
+        shadow=False,
     )
     clean, outage = summary["clean"], summary["outage"]
     assert clean["same_load"]
@@ -55,7 +62,7 @@ def test_the_scoreboard_models_the_controllers_publication_lag(policy: Path, tmp
     economics = {"warmup_latency": 8, "machine_cost": 0.08, "downtime_cost": 500}
     summary = _script().rehearse(
         policy, trace="worldcup", hours=2, outage_minutes=10, seed=0, log_dir=tmp_path / "endpoint",
-        progress=False, publication_lag=2, economics=economics,
+        progress=False, publication_lag=2, economics=economics, shadow=False,
     )  # fmt: skip
     assert summary["economics"] == economics
     clean = summary["clean"]
@@ -63,6 +70,68 @@ def test_the_scoreboard_models_the_controllers_publication_lag(policy: Path, tmp
     assert clean["difference"] == 0.0, clean
     assert clean["machine_minutes"] == clean["scoreboard_machine_minutes"]
     assert summary["checks"]["clean profit equals the scoreboard"]
+
+
+def test_the_shadow_scorecard_prices_the_policy_as_if_active_and_the_fleet_as_its_own_scaler(
+    policy: Path, tmp_path: Path
+) -> None:
+    """Over the same held-out minutes, at a stage's lag: with every minute at nominal capacity the scorecard's policy
+    side is the profit of the same policy active from the start (to the cent: the same trajectory), and with the
+    simulator's capacity noise too, its fleet side is the fleet's own scaler's profit (to the cent); both under the
+    fleet's own economics, warming machines billed."""
+    from inference.endpoint import LocalEndpoint
+
+    rl = _script()
+    with LocalEndpoint(policy, workers=1, log_dir=tmp_path / "endpoint") as endpoint:
+        nominal = rl.shadow_at_nominal_capacity(endpoint, "worldcup", 0, 60, 2, ECONOMICS)
+        noisy = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2, economics=ECONOMICS)
+    assert nominal["minutes_priced"] == noisy["minutes_priced"] == 60
+    assert abs(nominal["policy_profit"] - nominal["active_profit"]) < rl.CENT, nominal
+    assert nominal["policy_failed"] == nominal["active_failed"]
+    assert nominal["policy_machine_minutes"] == nominal["active_machine_minutes"]
+    for side in (nominal, noisy):  # money and failures from the fleet's metrics, machines from its target
+        assert abs(side["fleet_profit"] - side["fleet_own_scaler_profit"]) < rl.CENT, side
+        assert side["fleet_failed"] == side["fleet_own_scaler_failed"]
+        assert side["fleet_machine_minutes"] == side["fleet_own_scaler_machine_minutes"]
+
+
+ECONOMICS = {"warmup_latency": 8, "machine_cost": 0.08, "downtime_cost": 500, "warming_cost": True}
+
+
+@pytest.fixture(scope="module")
+def margin_policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A deterministic stand-in for a trained policy: always action 4 (level 1.0: the peak of the last minutes plus
+    20 % and two square roots of it), a margin against the capacity noise as the trained policies keep."""
+    import torch
+
+    net = artifact.random_policy(0)
+    last = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(-10.0)
+        last.bias[4] = 10.0
+    out = tmp_path_factory.mktemp("margin")
+    return artifact.package_policy(net, out, metadata=artifact.untrained_metadata("loop-test-level-1.0"))
+
+
+def test_with_capacity_noise_the_scorecard_prices_a_policy_with_a_margin_as_if_active(
+    margin_policy: Path, tmp_path: Path
+) -> None:
+    """The rehearsal's equality on the simulator's noisy capacity: a policy that keeps a margin earns, on the
+    scorecard, what it earns active from the start over the same held-out minutes (within 0.5 %), and the fleet
+    side is the fleet's own scaler's."""
+    from inference.endpoint import LocalEndpoint
+
+    rl = _script()
+    with LocalEndpoint(margin_policy, workers=1, log_dir=tmp_path / "endpoint") as endpoint:
+        loop = rl.Loop(endpoint, "worldcup", 0, publication_lag=2)
+        with loop.running():
+            active = loop.drive(60).totals
+        shadow = rl.shadow_scorecard(endpoint, "worldcup", 0, 60, 2)
+    assert shadow["minutes_priced"] == 60
+    assert rl.relative(shadow["policy_profit"], active["reward"]) <= rl.SCORECARD_TOLERANCE, (shadow, active)
+    assert shadow["policy_machine_minutes"] == active["machine_minutes"]
+    assert rl.relative(shadow["fleet_profit"], shadow["fleet_own_scaler_profit"]) <= rl.SCORECARD_TOLERANCE
 
 
 def test_the_command_has_help() -> None:

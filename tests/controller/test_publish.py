@@ -14,7 +14,9 @@ from tests.controller.fakes import FakeCloudWatch, throttling
 WHEN = datetime(2024, 5, 6, 12, 0, tzinfo=UTC)
 FLEET_NAMES = {
     "LoadRPM", "FailedRPM", "ServingMachines", "WarmingMachines", "PolicyDesired", "AppliedDesired", "Mode",
-    "Fallback", "ShieldOverride", "StaleDataHold", "ConflictHold", "ShortHistory",
+    "Fallback", "ShieldOverride", "StaleDataHold", "ConflictHold", "ShortHistory", "Unpriceable",
+    "PolicyProfit", "FleetProfit", "PolicyFailedRequests", "FleetFailedRequests", "PolicyMachineMinutes",
+    "FleetMachineMinutes",
 }  # fmt: skip
 STAGE_NAMES = {
     "Runs", "RunDurationMs", "FleetsDeciding", "Fallbacks", "ShieldOverrides", "StaleDataHolds", "ConflictHolds",

@@ -517,9 +517,13 @@ def test_dashboard_has_a_decisions_row_per_fleet_with_the_shadow_comparison(app:
     for metric in ("PolicyDesired", "AppliedDesired", "ServingMachines", "WarmingMachines", "LoadRPM", "Mode"):
         assert f'"RLAutoscaler/Controller", "{metric}"' in body
     single = [w for w in widgets if w["type"] == "metric" and w["properties"].get("view") == "singleValue"]
-    assert len(single) == 2 and all(w["properties"]["setPeriodToTimeRange"] for w in single)
-    comparison = json.dumps(single[0]["properties"]["metrics"])
-    assert "serving + warming" in comparison and '"stat": "Sum"' in comparison and "PolicyDesired" in comparison
+    assert len(single) == 4 and all(w["properties"]["setPeriodToTimeRange"] for w in single)
+    assert "serving + warming" in json.dumps(single[0]["properties"]["metrics"])
+    scorecard = json.dumps(single[1]["properties"]["metrics"])
+    for metric in ("Profit", "FailedRequests", "MachineMinutes"):
+        assert f'"Policy{metric}"' in scorecard and f'"Fleet{metric}"' in scorecard
+    assert any(t.startswith("## Shadow scorecard: nasa") and "controller.scorecard" in t for t in headers)
+    assert "RUNNING_SUM(p)" in body and "model_versions" in body
 
 
 def test_dashboard_of_a_stage_without_fleets_says_so(tmp_path: Path, policy_artifacts: dict[str, Path]) -> None:
