@@ -39,7 +39,16 @@ MARGIN_PROPORTIONAL = 0.2
 MARGIN_SQRT = 2.0
 """Multiple of the square root of the peak (in machines) in one safety margin (counting noise of the load)."""
 LEVELS: tuple[float, ...] = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.2, 1.35, 1.5, 1.75, 2.0, 2.5, 3.0)
-"""Safety margins of actions 0..len(LEVELS)-1: fine steps around 1, where the profit-maximising level lies."""
+"""Absolute safety margins at article 002's prices, fine steps around 1, where the profit-maximising level lies
+there (the fixed-level rules of the benchmarks size with them)."""
+OFFSETS: tuple[float, ...] = (-1.0, -0.65, -0.5, -0.35, -0.2, -0.1, 0.0, 0.1, 0.2, 0.35, 0.5, 1.0, 1.5)
+"""Actions 0..len(OFFSETS)-1: the margin level over the fleet's economics' base level (``base_level``), never below
+0 (the window's peak alone). Offset 0 is the newsvendor's level; the policy learns when the state calls for more
+or less."""
+NOISE_UNITS = 3.3
+"""Standard deviations of the fleet's need per safety margin (``base_level``): with it, article 002's prices put
+a 50-machine fleet's base level at 1, the level measured best there."""
+MAX_LEVEL = 6.0
 SCALE_IN_TOLERANCE = 0.1
 """A decision that would shrink the fleet by less than this fraction keeps it as it is (as Kubernetes' HPA
 ignores changes within 10 %). Scaling in removes serving machines that take minutes to come back, so a policy
@@ -48,10 +57,54 @@ a policy spread like PPO's over levels 0.9 to 1.5 makes 0.880 of the oracle's pr
 0.900 with it, while a fixed level is unaffected (0.925 and 0.924)."""
 
 ACTION_TABLE: tuple[dict[str, object], ...] = tuple(
-    {"action": i, "kind": "margin", "level": z} for i, z in enumerate(LEVELS)
+    {"action": i, "kind": "margin_over_base", "level": z} for i, z in enumerate(OFFSETS)
 )
 N_ACTIONS = len(ACTION_TABLE)
-_LEVELS = np.array(LEVELS)
+_OFFSETS = np.array(OFFSETS)
+
+
+def base_level(economics: np.ndarray | None, basis: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.ndarray:
+    """The newsvendor's margin level for each fleet's economics and size, in [0, ``MAX_LEVEL``].
+
+    The need over the next minutes is taken as normal around the window's peak with standard deviation
+    ``s = margin / NOISE_UNITS * sqrt((W + 2) / 7)`` machines (``margin`` one safety margin, ``W`` the warm-up: a
+    longer warm-up forecasts further ahead). One more machine costs ``machine_cost`` a minute and saves, when it is
+    the one short, a busy machine's revenue ``v`` (capacity x request value) and, at the edge of an outage, the
+    downtime cost ``D``: the ``z`` with ``machine_cost = v (1 - Phi(z)) + D phi(z) / s`` balances them, and the
+    margin is ``z s`` machines, i.e. level ``z s / margin``. ``economics``: (N, len(inference.economics.FIELDS))
+    in that order (``None``: the defaults)."""
+    from .economics import DEFAULTS, FIELDS
+
+    basis = np.asarray(basis, dtype=np.float64)
+    if economics is None:
+        economics = np.array([[float(DEFAULTS[k]) for k in FIELDS]])
+    econ = np.broadcast_to(np.asarray(economics, dtype=np.float64), (*basis.shape, len(FIELDS)))
+    warmup, cost, value, outage = (econ[..., FIELDS.index(k)] for k in ("warmup_latency", "machine_cost",
+                                                                         "request_value", "downtime_cost"))  # fmt: skip
+    busy = np.asarray(capacity_rpm_per_machine, dtype=np.float64) * value / 1000.0
+    spread = np.sqrt((np.maximum(warmup, 0.0) + 2.0) / 7.0) / NOISE_UNITS
+    sd = np.maximum(margin(basis) * spread, 1e-3)
+    lo, hi = np.zeros_like(sd), np.full_like(sd, MAX_LEVEL) / spread
+    for _ in range(30):  # bisection: the saving falls as z grows
+        mid = 0.5 * (lo + hi)
+        tail = 0.5 * _erfc(mid / np.sqrt(2.0))
+        saving = busy * tail + outage * np.exp(-0.5 * mid * mid) / (np.sqrt(2.0 * np.pi) * sd)
+        above = saving > cost
+        lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    return np.minimum(lo * spread, MAX_LEVEL)  # the largest z known to pay for itself (0 if none does)
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    """erfc for x >= 0 to 1.5e-7 (Abramowitz and Stegun 7.1.26), numpy only."""
+    t = 1.0 / (1.0 + 0.3275911 * x)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return poly * np.exp(-x * x)
+
+
+def margin(basis: np.ndarray) -> np.ndarray:
+    """One safety margin in machines, ``0.2 * basis + 2 * sqrt(basis)``."""
+    basis = np.asarray(basis, dtype=np.float64)
+    return MARGIN_PROPORTIONAL * basis + MARGIN_SQRT * np.sqrt(np.maximum(basis, 0.0))
 
 
 def sizing_basis(load: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.ndarray:
@@ -64,23 +117,36 @@ def sizing_basis(load: np.ndarray, capacity_rpm_per_machine: np.ndarray) -> np.n
 def fleet_for_level(basis: np.ndarray, level: np.ndarray | float) -> np.ndarray:
     """``ceil(basis + level * (0.2 * basis + 2 * sqrt(basis)))`` machines, as floats."""
     basis = np.asarray(basis, dtype=np.float64)
-    margin = MARGIN_PROPORTIONAL * basis + MARGIN_SQRT * np.sqrt(np.maximum(basis, 0.0))
-    return np.ceil(basis + np.multiply(level, margin) - 1e-9)
+    return np.ceil(basis + np.multiply(level, margin(basis)) - 1e-9)
 
 
-def desired_from_action(action: np.ndarray, basis: np.ndarray, fleet: np.ndarray) -> np.ndarray:
+def desired_from_action(
+    action: np.ndarray,
+    basis: np.ndarray,
+    fleet: np.ndarray,
+    economics: np.ndarray | None = None,
+    capacity_rpm_per_machine: np.ndarray | float = 300.0,
+) -> np.ndarray:
     """Whole fleet (serving + warming) each action asks for, int64, vectorised over a batch.
 
-    ``basis`` is ``sizing_basis`` of the observed load, ``fleet`` the machines serving or warming now; a cut of
-    less than ``SCALE_IN_TOLERANCE`` of the fleet keeps it.
+    ``basis`` is ``sizing_basis`` of the observed load, ``fleet`` the machines serving or warming now; the level
+    is the action's offset over ``base_level`` of the fleet's ``economics`` (``None``: the defaults) and capacity;
+    a cut of less than ``SCALE_IN_TOLERANCE`` of the fleet keeps it.
     """
     action = np.asarray(action, dtype=np.int64)
     if action.size and (action.min() < 0 if action.size > 1 else action.item() < 0):
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}")
     try:
-        level = _LEVELS[action]
+        offset = _OFFSETS[action]
     except IndexError:
         raise ValueError(f"action must be in [0, {N_ACTIONS}), got {action}") from None
+    level = np.maximum(base_level(economics, basis, capacity_rpm_per_machine) + offset, 0.0)
+    return desired_at_level(level, basis, fleet)
+
+
+def desired_at_level(level: np.ndarray | float, basis: np.ndarray, fleet: np.ndarray) -> np.ndarray:
+    """Whole fleet at margin ``level`` (``fleet_for_level``), int64; a cut of less than ``SCALE_IN_TOLERANCE`` of
+    the fleet ``fleet`` keeps it."""
     sized = fleet_for_level(basis, level)
     fleet = np.asarray(fleet, dtype=np.float64)
     keep = (sized < fleet) & (sized >= fleet * (1.0 - SCALE_IN_TOLERANCE))

@@ -53,7 +53,7 @@ from .domain import TrainingDomain
 from .errors import ModelLoadError
 from .policy import MLPSpec, NumpyPolicy, build_torch, spec_of_torch
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 """Version of the decision contract, observation and action table an artifact was trained against.
 
 Bump it whenever ``features`` or ``actions`` change meaning; ``load_artifact`` refuses any other version.
@@ -81,6 +81,13 @@ NOMINAL_RANGES: dict[str, tuple[float, float]] = {
     "surprise": (0.0, 3.0),
     "yday_level": (-features.RATIO_CLIP, features.RATIO_CLIP),
     "yday_rise": (-features.RATIO_CLIP, features.RATIO_CLIP),
+    "log_warmup": (0.0, math.log1p(240) / 2.0),
+    "log_cost_ratio": (-8.0 / 3.0, 4.0 / 3.0),
+    "log_outage_ratio": (0.0, 3.0),
+    "availability": (0.0, 1.0),
+    "warming_cost": (0.0, 1.0),
+    "critical_ratio": (0.0, 1.0),
+    "count_noise": (0.0, 1.0),
 }
 """Ranges by construction, for a policy that has seen no data (``untrained_metadata``): up to 10,000 machines'
 worth of load, fleets from 1/20 to 20 times the need."""

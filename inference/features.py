@@ -14,6 +14,7 @@ scale, squashed so that the shield can detect loads beyond the training range.
 | HISTORY+5 | log_fleet_vs_need | log((active + pending + 1) / (need + 1)) |
 | HISTORY+6 | failed_fraction | failed requests / load in the last minute, in [0, 1] |
 | HISTORY+7 .. | the fleet's character over the last day (``CONTEXT_NAMES``, ``context_features``) | |
+| last 7 | the fleet's economics and scale, dimensionless (``ECONOMICS_NAMES``, ``economics_features``) | |
 
 The character features tell a calm fleet from a spiky one, which 16 minutes cannot. Over the last
 ``DAY`` observed minutes (those the caller sent; ``NaN`` = not sent), ``c`` one machine's capacity:
@@ -57,6 +58,12 @@ CONTEXT_NAMES: tuple[str, ...] = (
     "day_fraction", "noise", "swing", "spike_rate", "surprise", "yday_level", "yday_rise",
 )  # fmt: skip
 
+ECONOMICS_NAMES: tuple[str, ...] = (
+    "log_warmup", "log_cost_ratio", "log_outage_ratio", "availability", "warming_cost", "critical_ratio",
+    "count_noise",
+)  # fmt: skip
+"""The fleet's economics and scale as dimensionless features (``economics_features``)."""
+
 MINUTES_PER_DAY = 1440
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 RATIO_CLIP = 3.0
@@ -72,6 +79,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_fleet_vs_need",
     "failed_fraction",
     *CONTEXT_NAMES,
+    *ECONOMICS_NAMES,
 )
 OBS_DIM = len(FEATURE_NAMES)
 LOAD_DIM = HISTORY + 4
@@ -79,7 +87,10 @@ LOAD_DIM = HISTORY + 4
 FLEET_DIM = 3
 """Width of the fleet part (``fleet_features``)."""
 CONTEXT_DIM = len(CONTEXT_NAMES)
-"""Width of the character part (``context_features``), the last features."""
+"""Width of the character part (``context_features``)."""
+ECONOMICS_DIM = len(ECONOMICS_NAMES)
+"""Width of the economics part (``economics_features``), the last features."""
+CONTEXT_END = LOAD_DIM + FLEET_DIM + CONTEXT_DIM
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "noise": ("noise", "swing"),
     "spikes": ("spike_rate", "surprise"),
@@ -316,6 +327,49 @@ class ContextTracker:
         )  # fmt: skip
 
 
+def economics_features(
+    economics: np.ndarray | None, last_load: np.ndarray, capacity_rpm_per_machine: np.ndarray
+) -> np.ndarray:
+    """The economics part (N, ECONOMICS_DIM): the fleet's economics relative to what its machines earn.
+
+    ``economics`` is (N, len(inference.economics.FIELDS)) in that order (``warming_cost`` as 0/1; ``None``: every
+    fleet at ``economics.DEFAULTS``); ``last_load`` the newest minute's requests. With ``v`` the revenue of one
+    fully busy machine per minute (capacity x request value) and ``R = v (need + 1)`` the fleet's revenue per
+    minute at its load:
+
+    | name | value |
+    | --- | --- |
+    | log_warmup | log1p(warm-up minutes) / 2 |
+    | log_cost_ratio | log(machine cost / v), clipped to [-8, 4], / 3: the share of a busy machine's revenue it costs |
+    | log_outage_ratio | log1p(downtime cost / R) / 5, clipped to [0, 3]: a minute down in minutes of revenue |
+    | availability | -log10(1 - downtime_percent / 100 + 1e-4) / 4: how strict "down" is |
+    | warming_cost | 1 when warming machines are billed |
+    | critical_ratio | u / (u + machine cost), u = v + downtime cost / (need + 1): the newsvendor's service level |
+    | count_noise | 1 / sqrt(1 + newest load): the relative Poisson noise of the request count |
+    """
+    from .economics import DEFAULTS, FIELDS
+
+    last = np.asarray(last_load, dtype=np.float64)
+    cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), last.shape)
+    if economics is None:
+        economics = np.array([[float(DEFAULTS[k]) for k in FIELDS]])
+    econ = np.broadcast_to(np.asarray(economics, dtype=np.float64), (*last.shape, len(FIELDS)))
+    col = {k: econ[..., i] for i, k in enumerate(FIELDS)}
+    need = last / cap
+    busy = np.maximum(cap * col["request_value"] / 1000.0, 1e-9)
+    cost = np.maximum(col["machine_cost"], 1e-9)
+    out = np.empty((*last.shape, ECONOMICS_DIM))
+    out[..., 0] = np.log1p(np.maximum(col["warmup_latency"], 0.0)) / 2.0
+    out[..., 1] = np.clip(np.log(cost / busy), -8.0, 4.0) / 3.0
+    out[..., 2] = np.minimum(np.log1p(col["downtime_cost"] / (busy * (need + 1.0))) / 5.0, 3.0)
+    out[..., 3] = -np.log10(1.0 - col["downtime_percent"] / 100.0 + 1e-4) / 4.0
+    out[..., 4] = col["warming_cost"]
+    under = busy + col["downtime_cost"] / (need + 1.0)
+    out[..., 5] = under / (under + cost)
+    out[..., 6] = 1.0 / np.sqrt(1.0 + np.maximum(last, 0.0))
+    return out
+
+
 def featurize(
     load: np.ndarray,
     failed: np.ndarray,
@@ -325,6 +379,7 @@ def featurize(
     minute: np.ndarray,
     history: np.ndarray | None = None,
     context: np.ndarray | None = None,
+    economics: np.ndarray | None = None,
 ) -> np.ndarray:
     """The policy's observation for N decisions, float32 of shape (N, OBS_DIM).
 
@@ -349,5 +404,6 @@ def featurize(
     )
     if context is None:
         context = context_features(load if history is None else history, cap)
-    out[..., LOAD_DIM + FLEET_DIM :] = context
+    out[..., LOAD_DIM + FLEET_DIM : CONTEXT_END] = context
+    out[..., CONTEXT_END:] = economics_features(economics, load[..., -1], cap)
     return out.astype(np.float32)

@@ -119,7 +119,14 @@ def input_fn(input_data: str | bytes | bytearray, content_type: str, context: An
 @boundary
 def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
     obs = features.featurize(
-        data.load, data.failed, data.active, data.pending, data.capacity, data.minute, data.history
+        data.load,
+        data.failed,
+        data.active,
+        data.pending,
+        data.capacity,
+        data.minute,
+        data.history,
+        economics=data.economics,
     )
     try:
         logits = model.policy.policy.logits(obs)

@@ -123,7 +123,9 @@ class Shield:
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
-        proposed = actions.desired_from_action(action, actions.sizing_basis(req.load, req.capacity), fleet)
+        proposed = actions.desired_from_action(
+            action, actions.sizing_basis(req.load, req.capacity), fleet, req.economics, req.capacity
+        )
         if fallback.any():
             target = target_tracking(req.load[:, -1], req.capacity, cfg.target_utilisation)
             proposed = np.where(fallback, target, proposed)
@@ -167,5 +169,6 @@ class Shield:
 
 
 def _policy_reason(entry: Mapping[str, object]) -> str:
-    """Every action of ``actions.ACTION_TABLE`` is a safety margin on the window's peak."""
-    return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + {entry['level']} safety margin"
+    """Every action of ``actions.ACTION_TABLE`` is a safety margin on the window's peak, offset from the level the
+    fleet's economics call for (``actions.base_level``)."""
+    return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + the economics' safety margin {entry['level']:+g}"

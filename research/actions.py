@@ -11,7 +11,7 @@ scenarios (tuning stream) as a fraction of the oracle's profit::
 
 - ``last xM``: ``ceil(M x last minute's load)``, the first action table;
 - ``peak xM``: ``ceil(M x peak of the last PEAK_WINDOW minutes)``, the second;
-- ``margin Z``: the current table's action of level Z every minute (``inference.actions.desired_from_action``);
+- ``margin Z``: the current table's action of level Z every minute (``inference.actions.desired_at_level``);
 - ``seasonal Z``: the same level on the larger of the window's peak and a seasonal-naive forecast (yesterday's
   load over the next minutes, scaled to today; ``seasonal_basis``), the forecastable part of a day's history.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.actions import LEVELS, PEAK_WINDOW, desired_from_action, sizing_basis
+from inference.actions import LEVELS, PEAK_WINDOW, desired_at_level, sizing_basis
 from inference.features import DAY
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation
@@ -83,8 +83,7 @@ class FixedSizing:
         if self.basis == "seasonal":
             forecast = seasonal_basis(obs, self.lag)
             peak = np.where(np.isfinite(forecast), np.maximum(peak, forecast), peak)
-        action = np.full(len(peak), LEVELS.index(self.value))
-        return clip_fleet(desired_from_action(action, peak, obs.active + obs.pending), obs)
+        return clip_fleet(desired_at_level(self.value, peak, obs.active + obs.pending), obs)
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:

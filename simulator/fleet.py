@@ -29,11 +29,13 @@ seed face exactly the same capacities (common random numbers): differences in pr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from inference.actions import desired_from_action, sizing_basis
+from inference.economics import FIELDS as ECONOMICS_FIELDS
 from inference.features import (
     CONTEXT_MINUTES,
     DAY,
@@ -59,7 +61,7 @@ from simulator.kernel import (
     OUT_SERVED,
     STEP_KEYS,
     TOTAL_KEYS,
-    kernel_inputs,
+    kernel_inputs_per_fleet,
     step_kernel,
 )
 from simulator.loads import Scenario
@@ -89,6 +91,8 @@ class Observation:
     max_machines: np.ndarray
     t: int
     """Step index within the episode."""
+    economics: np.ndarray | None = None
+    """(N, len(inference.economics.FIELDS)) each fleet's economics (``warming_cost`` as 0/1); ``None``: defaults."""
 
 
 @dataclass
@@ -118,7 +122,7 @@ class FleetSim:
 
     def __init__(
         self,
-        config: SimConfig,
+        config: SimConfig | Sequence[SimConfig],
         scenarios: list[Scenario],
         seed: int | np.random.SeedSequence = 0,
         noise: np.ndarray | None = None,
@@ -127,9 +131,17 @@ class FleetSim:
         """``noise``: standard-normal capacity draws (N, minutes) to use instead of drawing them from ``seed``,
         e.g. to run many copies of one scenario on identical noise. ``past``: each fleet's load before its
         scenario's history, oldest first, as the metrics a live system holds (only the last ``DAY + lag``
-        minutes are used; ``NaN`` = unknown)."""
+        minutes are used; ``NaN`` = unknown). ``config``: one for every fleet, or one per fleet (each fleet's
+        capacity, noise, bounds and economics; the observation lag must be the same for all)."""
         if not scenarios:
             raise ValueError("FleetSim needs at least one scenario")
+        configs = [config] * len(scenarios) if isinstance(config, SimConfig) else list(config)
+        if len(configs) != len(scenarios):
+            raise ValueError(f"need one config per scenario ({len(scenarios)}), got {len(configs)}")
+        if len({c.observation_lag_minutes for c in configs}) != 1:
+            raise ValueError("all fleets of one simulator must share observation_lag_minutes")
+        config = configs[0]
+        self.configs = configs
         lengths = {len(s.load) for s in scenarios}
         if len(lengths) != 1:
             raise ValueError(f"all scenarios must have the same length, got {sorted(lengths)}")
@@ -166,16 +178,18 @@ class FleetSim:
         # Minute-major copies so that the kernel reads one contiguous row per step.
         self._loads_by_minute = np.ascontiguousarray(self.loads.T)
         self._noise_by_minute = np.ascontiguousarray(self.noise.T)
-        self._cap = np.full(self.n, config.capacity_rpm_per_machine)
-        self._min = np.full(self.n, config.min_machines, dtype=np.int64)
-        self._max = np.full(self.n, config.max_machines, dtype=np.int64)
-        self._params, self._flags = kernel_inputs(config)
+        self._cap = np.array([c.capacity_rpm_per_machine for c in configs], dtype=np.float64)
+        self._min = np.array([c.min_machines for c in configs], dtype=np.int64)
+        self._max = np.array([c.max_machines for c in configs], dtype=np.int64)
+        self.economics = np.array([[float(getattr(c, k)) for k in ECONOMICS_FIELDS] for c in configs])
+        """(N, len(inference.economics.FIELDS)) each fleet's economics, ``warming_cost`` as 0/1."""
+        self._params, self._flags = kernel_inputs_per_fleet(configs)
         self.reset()
 
     def reset(self) -> Observation:
         """Back to minute 0 with each scenario's initial fleet; the same noise is replayed."""
         self.t = 0
-        w = max(self.config.warmup_latency, 1)
+        w = max(max(c.warmup_latency for c in self.configs), 1)
         self.active = np.array([s.initial_machines for s in self.scenarios], dtype=np.int64)
         self.ring = np.zeros((self.n, w), dtype=np.int64)
         self.head = 0
@@ -185,6 +199,11 @@ class FleetSim:
         self._totals = np.zeros((self.n, len(TOTAL_KEYS)))
         self.last = np.zeros((self.n, len(STEP_KEYS)))
         return self.observe()
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """(N,) each fleet's nominal requests per minute per machine."""
+        return self._cap
 
     @property
     def pending(self) -> np.ndarray:
@@ -225,6 +244,7 @@ class FleetSim:
             min_machines=self._min,
             max_machines=self._max,
             t=self.t,
+            economics=self.economics,
         )
 
     def advance(self, desired: np.ndarray) -> np.ndarray:
@@ -244,8 +264,7 @@ class FleetSim:
             out,
             self._totals,
         )
-        if self.config.warmup_latency > 0:
-            self.head = (self.head + 1) % self.ring.shape[1]
+        self.head = (self.head + 1) % self.ring.shape[1]
         self.last = out
         self.failed = out[:, OUT_FAILED]
         self._failed_seen[:, self.t + self.lag + 1] = self.failed
@@ -316,11 +335,19 @@ def observation_of(obs: Observation, context: np.ndarray | None = None) -> np.nd
     """The policy's observation (N, OBS_DIM) for a simulator observation: the one featurizer, nothing else.
     ``context``: its character features already computed (``FleetSim.context``), else from ``obs.history``."""
     return featurize(
-        obs.load, obs.failed, obs.active, obs.pending, obs.capacity_rpm_per_machine, obs.minute, obs.history, context
+        obs.load,
+        obs.failed,
+        obs.active,
+        obs.pending,
+        obs.capacity_rpm_per_machine,
+        obs.minute,
+        obs.history,
+        context,
+        economics=obs.economics,
     )
 
 
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-    return desired_from_action(action, basis, obs.active + obs.pending)
+    return desired_from_action(action, basis, obs.active + obs.pending, obs.economics, obs.capacity_rpm_per_machine)

@@ -9,7 +9,7 @@ running totals (``TOT_*``, ``TOTAL_KEYS``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ TOTAL_KEYS = ("reward", "revenue", "machine_cost", "downtime_cost", "load", "ser
 
 
 def kernel_inputs(c: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The kernel's ``params`` (float64, ``PARAM_KEYS``) and ``flags`` (int64, ``FLAG_KEYS``) for a config."""
+    """One fleet's ``params`` (float64, ``PARAM_KEYS``) and ``flags`` (int64, ``FLAG_KEYS``) for a config."""
     params = np.empty(len(PARAM_KEYS))
     params[P_MU] = c.capacity_rpm_per_machine
     params[P_SIGMA] = c.capacity_sigma
@@ -73,6 +73,13 @@ def kernel_inputs(c: SimConfig) -> tuple[np.ndarray, np.ndarray]:
     flags[F_WARMING_COST] = c.warming_cost
     flags[F_SERVING_FIRST] = c.cut_order == "serving_first"
     return params, flags
+
+
+def kernel_inputs_per_fleet(configs: Sequence[SimConfig]) -> tuple[np.ndarray, np.ndarray]:
+    """``step_kernel``'s ``params`` (N, ``PARAM_KEYS``) and ``flags`` (N, ``FLAG_KEYS``): one row per fleet's config
+    (``kernel_inputs``), so that fleets of one simulation may differ in capacity, economics and warm-up."""
+    rows = [kernel_inputs(c) for c in configs]
+    return np.stack([p for p, _ in rows]), np.stack([f for _, f in rows])
 
 
 @_jit
@@ -143,19 +150,20 @@ def arrive(active, ring, head, flags):  # pragma: no cover - jitted
 
 @_jit
 def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals):  # pragma: no cover - jitted
-    """One minute for every fleet, in place: ``active`` and ``ring`` (machines warming, by arrival slot) change,
-    ``out`` receives the minute (``OUT_*``) and ``totals`` accumulates it (``TOT_*``)."""
+    """One minute for every fleet, in place: ``active`` and ``ring`` (machines warming, by arrival slot; its width
+    at least every fleet's warm-up) change, ``out`` receives the minute (``OUT_*``) and ``totals`` accumulates it
+    (``TOT_*``). ``params`` and ``flags`` hold one row per fleet (``kernel_inputs_per_fleet``)."""
     w = ring.shape[1]
     for i in range(desired.shape[0]):
-        a, delta = order(desired[i], active[i], ring[i], head, flags)
+        a, delta = order(desired[i], active[i], ring[i], head, flags[i])
         active[i] = a
-        capacity = capacity_of(a, z[i], params, flags)
+        capacity = capacity_of(a, z[i], params[i], flags[i])
         lo = load[i]
         pending = 0
         for k in range(w):
             pending += ring[i, k]
         reward, revenue, machine_cost, downtime_cost, served, failed, down = account(
-            lo, capacity, a, pending, params, flags
+            lo, capacity, a, pending, params[i], flags[i]
         )
         out[i, OUT_REWARD] = reward
         out[i, OUT_REVENUE] = revenue
@@ -180,8 +188,8 @@ def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals
         totals[i, TOT_MACHINE_MINUTES] += a
         totals[i, TOT_WARMING_MINUTES] += pending
         totals[i, TOT_SCALING_ACTIONS] += 1.0 if delta != 0 else 0.0
-        if flags[F_WARMUP] > 0:
+        if flags[i, F_WARMUP] > 0:
             pending -= ring[i, head]
-        active[i] = arrive(a, ring[i], head, flags)
+        active[i] = arrive(a, ring[i], head, flags[i])
         out[i, OUT_NEXT_ACTIVE] = active[i]  # the fleet the next decision observes
         out[i, OUT_NEXT_PENDING] = pending

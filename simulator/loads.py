@@ -259,12 +259,15 @@ def scale_trace(
     """Scale ``raw`` so that ``reference`` (the trace's training part) averages ``mean_machines`` machines.
 
     Returns the scaled load and the scale factor. Low-volume traces are smoothed and resampled (see
-    ``LOW_VOLUME_RPM``); the others are multiplied and rounded.
+    ``LOW_VOLUME_RPM``); a high-volume trace scaled down to a low volume keeps each request with probability
+    ``factor`` (binomial thinning: the counting noise of the lower rate); the others are multiplied and rounded.
     """
     factor = mean_machines * capacity / max(float(reference.mean()), 1e-9)
     if reference.mean() < LOW_VOLUME_RPM:
         rate = smooth(raw.astype(np.float64), SMOOTH_SIGMA_MINUTES) * factor
         return rng.poisson(rate).astype(np.float64), factor
+    if factor < 1.0 and mean_machines * capacity < LOW_VOLUME_RPM:
+        return rng.binomial(np.round(raw).astype(np.int64), factor).astype(np.float64), factor
     return np.round(raw * factor), factor
 
 
@@ -418,25 +421,30 @@ def load_moments(rate: np.ndarray, noise_sigma: float, scale: float = 1.0) -> tu
 
     ``L ~ Poisson(rate * exp(noise))``, ``noise ~ N(0, (1 + NOISE_MA^2) noise_sigma^2)``: mean ``rate e^(s2/2)``,
     variance ``mean + rate^2 e^s2 (e^s2 - 1)`` (Poisson counting plus the log-normal factor). ``scale``: the
-    factor the load and rate were multiplied by after the draw (``capacity / 300`` in ``synthetic_scenario``)."""
+    factor the load and rate were multiplied by after the draw (1: ``synthetic_scenario`` draws at the fleet's own
+    rate)."""
     s2 = (1.0 + NOISE_MA**2) * noise_sigma**2
     rate = np.asarray(rate, dtype=np.float64)
     mean = rate * math.exp(s2 / 2)
     return mean, scale * mean + rate**2 * math.exp(s2) * math.expm1(s2)
 
 
-def synthetic_load(spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator) -> np.ndarray:
+def synthetic_load(
+    spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator, capacity: float = 300.0
+) -> np.ndarray:
     """``minutes`` of requests per minute (integers as floats), minute 0 at UTC time ``start``."""
-    return synthetic_draw(spec, minutes, start, rng)[0]
+    return synthetic_draw(spec, minutes, start, rng, capacity)[0]
 
 
 def synthetic_draw(
-    spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator
+    spec: SyntheticSpec, minutes: int, start: datetime, rng: np.random.Generator, capacity: float = 300.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``synthetic_load`` and the intensity it was drawn around: (load, rate), both (minutes,).
 
     ``rate`` is the generator's predictable-in-principle part (daily and weekly cycles, drift, the slow wander and
-    the spikes, requests per minute); the load is ``Poisson(rate * exp(noise))`` with ``noise`` the minute-to-minute
+    the spikes, requests per minute, ``spec.mean_machines`` machines of ``capacity`` on average); the load is
+    ``Poisson(rate * exp(noise))`` (a fleet serving a few requests a minute sees their counting noise) with
+    ``noise`` the minute-to-minute
     MA(1) term (``spec.noise_sigma``). What the rate ceiling (``training.policies.oracle.RateOracle``) is told."""
     t = np.arange(minutes, dtype=np.float64)
     t0 = start.weekday() * 1440 + start.hour * 60 + start.minute
@@ -467,7 +475,7 @@ def synthetic_draw(
         shape = np.where(rel < 0, 0.0, np.minimum(1.0, (rel + 1) / ramp))
         shape *= np.exp(-np.maximum(rel - length, 0.0) / max(length / 4, 1.0))
         spikes += height * shape
-    base = spec.mean_machines * 300.0 * daily * weekly * drift
+    base = spec.mean_machines * capacity * daily * weekly * drift
     lam = base * np.exp(wander + noise) * spikes
     rate = base * np.exp(wander) * spikes
     return rng.poisson(np.maximum(lam, 0.0)).astype(np.float64), rate
@@ -502,9 +510,7 @@ def synthetic_scenario(
 ) -> Scenario:
     spec = spec or random_spec(rng)
     start = random_start(rng)
-    load, rate = synthetic_draw(spec, HISTORY + minutes, start - timedelta(minutes=HISTORY), rng)
-    load *= capacity / 300.0
-    rate *= capacity / 300.0
+    load, rate = synthetic_draw(spec, HISTORY + minutes, start - timedelta(minutes=HISTORY), rng, capacity)
     return Scenario(name, load, start, initial_fleet(load, capacity), meta={"spec": spec.__dict__}, rate=rate)
 
 
@@ -521,13 +527,17 @@ def sample_scenario(
     trace_probability: float = 0.3,
     capacity: float = 300.0,
     team_traces: tuple[TraceFile, ...] = (),
+    mean_machines: tuple[float, float] = (3.0, 300.0),
+    random_phase: bool = False,
 ) -> Scenario:
     """A random training scenario: a synthetic load, or a random window of a trace's training part at a
     random scale. Draw ``rng`` from ``TRAIN_STREAM`` (or ``TUNE_STREAM``); evaluation uses ``EVAL_STREAM``.
 
     ``team_traces`` (``python -m training.train --trace``) join the recorded traces, each as likely as one of
     them, in the team's own requests per minute (only their training part). Without them the draws are exactly
-    the ones made before team traces existed."""
+    the ones made before team traces existed. ``mean_machines``: the range of fleet sizes (log-uniform);
+    ``random_phase``: a recorded trace's window gets a random time of the week (a team's peak hour depends on its
+    users' time zone), so that the policy cannot learn the recorded traces' clock."""
     if rng.random() < trace_probability:
         if not team_traces:
             name = str(rng.choice(sorted(TRACES)))
@@ -537,17 +547,21 @@ def sample_scenario(
                 return _team_window(team_traces[pick - len(TRACES)], rng, minutes, capacity)
             name = sorted(TRACES)[pick]
         room = trace_part_minutes(name, "train") - minutes
-        mean_machines = float(math.exp(rng.uniform(math.log(3.0), math.log(300.0))))
-        return trace_scenario(
+        size = float(math.exp(rng.uniform(math.log(mean_machines[0]), math.log(mean_machines[1]))))
+        scenario = trace_scenario(
             name,
             "train",
-            mean_machines=mean_machines,
+            mean_machines=size,
             capacity=capacity,
             minutes=minutes,
             offset=int(rng.integers(0, max(room, 1))),
             seed=int(rng.integers(2**31)),
         )
-    return synthetic_scenario(rng, minutes, capacity=capacity)
+        if random_phase:
+            scenario = replace(scenario, start=random_start(rng))
+        return scenario
+    spec = None if mean_machines == (3.0, 300.0) else random_spec(rng, mean_machines)
+    return synthetic_scenario(rng, minutes, spec=spec, capacity=capacity)
 
 
 def split_past(long: Scenario, past_minutes: int, capacity: float) -> tuple[Scenario, np.ndarray]:

@@ -85,7 +85,7 @@ def test_any_amount_of_history_gets_a_sound_decision(minutes: int) -> None:
         request.history,
     )  # fmt: skip
     assert obs.shape == (1, features.OBS_DIM) and np.isfinite(obs).all()
-    context = obs[0, -CONTEXT_DIM:]
+    context = obs[0, features.CONTEXT_END - CONTEXT_DIM : features.CONTEXT_END]
     assert context[IDX["day_fraction"]] == pytest.approx(min(minutes, DAY) / DAY)
     if minutes == 1:
         assert (context[1:] == 0.0).all()

@@ -26,15 +26,25 @@ def run(req: contract.DecisionRequest, action: int, failed: bool = False, config
     return int(out.desired[0]), bool(out.shielded[0]), out.reasons[0], bool(out.fallback[0])
 
 
+BASE = 1.0
+"""The economics' base level in these tests (``pin_base_level``): the shield's rules on known sizes."""
+
+
+@pytest.fixture(autouse=True)
+def pin_base_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(actions, "base_level", lambda economics, basis, capacity: np.full(np.shape(basis), BASE))
+
+
 def level(z: float) -> int:
-    return next(a["action"] for a in actions.ACTION_TABLE if a.get("level") == z)
+    """The action sizing at margin level ``z`` (its offset over ``BASE``)."""
+    return next(a["action"] for a in actions.ACTION_TABLE if a.get("level") == round(z - BASE, 10))
 
 
 def test_policy_decision_within_rules_is_not_shielded() -> None:
     req = request(load_rpm=[3000.0], active_machines=10, min_machines=None, max_machines=None)
     desired, shielded, reason, fallback = run(req, level(0.5))
     assert (desired, shielded, fallback) == (15, False, False)  # ceil(10 + 0.5 * (0.2 * 10 + 2 * sqrt(10)))
-    assert reason == "policy: peak of the last 16 minutes + 0.5 safety margin"
+    assert reason == "policy: peak of the last 16 minutes + the economics' safety margin -0.5"
 
 
 def test_change_per_decision_is_limited_both_ways() -> None:

@@ -1,11 +1,11 @@
-"""The ablation's "margin" rules are the policy's own actions taken every minute."""
+"""The ablation's "margin" rules size at a fixed margin level every minute, as the policy's actions do."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from inference.actions import ACTION_TABLE, desired_from_action, sizing_basis
+from inference.actions import desired_at_level, sizing_basis
 from research.actions import FixedSizing
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim
@@ -14,14 +14,13 @@ from training.evaluation.cases import synthetic_case
 
 @pytest.mark.parametrize("level", [0.5, 1.0, 1.5])
 def test_margin_rule_is_the_action_every_minute(level):
-    action = next(a["action"] for a in ACTION_TABLE if a.get("level") == level)
     sim = FleetSim(SimConfig(), [synthetic_case(0, 120).scenario], seed=0)
     rule = FixedSizing("margin", level)
     rule.reset(sim)
     obs = sim.observe()
     for _ in range(120):
         basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-        want = desired_from_action(np.array([action]), basis, obs.active + obs.pending)
+        want = desired_at_level(level, basis, obs.active + obs.pending)
         got = rule.act(obs)
         np.testing.assert_array_equal(got, np.maximum(want, 1))
         sim.step(got)

@@ -220,7 +220,9 @@ def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypa
     usual = [synthetic_case(0, 180, stream=TUNE_STREAM, past_minutes=200, prefix="usual")]
     monkeypatch.setattr(gate, "evaluation_cases", lambda **_: list(usual))
     collect = export.collect_observations  # 512 fleets x 1000 minutes is the gate's; a few suffice here
-    monkeypatch.setattr(export, "collect_observations", lambda p, c, seed: collect(p, c, num_envs=8, steps=50))
+    monkeypatch.setattr(
+        export, "collect_observations", lambda p, c, seed, **kw: collect(p, c, num_envs=8, steps=50, **kw)
+    )
     path = team_file(tmp_path, 3000)
     code = gate.gate_and_package(
         net=random_policy(seed=3), module=None, out_dir=tmp_path / "out", sim_config=SimConfig(),

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from inference.artifact import load_artifact
+from inference.economics import FIELDS
 from inference.features import OBS_DIM
 from training.rl.gate import EXIT_GATE_FAILED
 
@@ -71,10 +72,12 @@ def test_gate_refuses_an_untrained_policy(trained):
     gate = report["gate"]  # the tiny preset judges on 2 capacity-noise draws (Student's t with 1 d.o.f.)
     assert gate["draws"] == 2 and gate["candidate"] == "ppo" and "over 2 noise draws" in gate["reason"]
     assert set(gate["rules"]) == {"static", "target_tracking", "step_scaling", "hpa", "predictive"}
-    blocking = [c["scope"] for c in gate["checks"] if c["blocking"]]
-    assert blocking == ["held-out synthetic", "nasa-eval", "worldcup-eval", "all scenarios"]
+    blocking = {c["scope"] for c in gate["checks"] if c["blocking"]}
+    cells = ("default", "w15-o2000", "w1-o20")  # trained across fleets: judged in the quick preset's cells
+    groups = ("held-out synthetic", "nasa-eval", "worldcup-eval", "small fleets", "all scenarios")
+    assert blocking == {f"{cell}: {g}" for cell in cells for g in groups} | {"all scenarios"}
     scenarios = [c["scope"] for c in gate["checks"] if not c["blocking"]]
-    assert scenarios == [f"synthetic-{i}" for i in range(4)]  # per-scenario verdicts, recorded
+    assert scenarios == [f"{cell}/synthetic-{i}" for cell in cells for i in range(4)]  # per-scenario, recorded
     assert any(c["blocking"] and not c["passed"] for c in gate["checks"])
     versus = gate["checks"][3]["vs"]
     assert set(versus) == set(gate["rules"])
@@ -97,7 +100,10 @@ def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, t
     best_score = max(float(r["profit_vs_oracle"]) for r in rows)
     chosen = rows[meta["training"]["iterations"] - 1]
     assert float(chosen["profit_vs_oracle"]) == best_score
-    assert meta["evaluation"]["summary"]["ppo"]["scenarios"] == 6
+    assert meta["evaluation"]["summary"]["ppo"]["scenarios"] == 3 * 10  # 3 cells x (6 cases and 4 small fleets)
+    assert meta["evaluation"]["cells"] == ["default", "w15-o2000", "w1-o20"]
+    assert meta["training"]["fleet_size_range"] == [1.0, 2000.0]
+    assert set(meta["training"]["economics_ranges"]) == set(FIELDS)
     assert len(meta["data_sha256"]) == 64 and meta["code_version"]
     assert next(f["name"] for f in meta["observation"]["features"]) == "log_need"
     report = json.loads((tmp_path / "report.json").read_text())
@@ -107,7 +113,7 @@ def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, t
     candidate = next(p for p in report["policies"] if p["name"] == "ppo")
     assert candidate["class"] == "ArtifactPolicy"
     assert candidate["parameters"]["path"] == str(tmp_path / "model.tar.gz")
-    assert candidate["parameters"]["shield"]["decisions"] == 4 * 1440 + 2 * 2 * 1440
+    assert candidate["parameters"]["shield"]["decisions"] == 3 * (4 * 1440 + 2 * 2 * 1440 + 4 * 1440)
 
 
 def test_export_check_catches_a_different_network(trained, tmp_path):

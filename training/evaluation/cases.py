@@ -7,6 +7,9 @@ Scenarios (``evaluation_cases``), none of them used for tuning or training:
 - ``nasa-eval``, ``worldcup-eval``: the evaluation part (last 30 % by time) of each recorded trace, scaled with
   the factor measured on its training part (mean 20 machines), the whole part (2 days with ``quick``).
 
+``cell_cases`` replays them, with a small-fleet group (``small_fleet_case``: 2 to 20 machines of
+``cells.SMALL_CAPACITY`` requests a minute), in every economics cell of ``training.evaluation.cells``.
+
 Each scenario comes with up to 14 days of the load before it (``Case.past``): the metric history a live system
 would hold (the training part of a trace; the same synthetic generator's earlier days), which the predictive
 rule forecasts from and the static rule sizes on.
@@ -15,20 +18,23 @@ rule forecasts from and the static rule sizes on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from simulator.config import SimConfig
 from simulator.loads import (
     EVAL_STREAM,
     PAST_MINUTES,
     TRACES,
     Scenario,
+    random_spec,
     split_past,
     synthetic_scenario,
     trace_past,
     trace_scenario,
 )
+from training.evaluation.cells import SMALL, SMALL_CAPACITY, Cell, cells
 
 SYNTHETIC = {"full": (16, 3 * 1440), "quick": (4, 1440)}
 """(number of held-out synthetic scenarios, minutes each)."""
@@ -45,7 +51,11 @@ class Case:
     scenario: Scenario
     past: np.ndarray
     kind: str
-    """"synthetic" or "trace"."""
+    """"synthetic", "trace" or "small" (the small-fleet group)."""
+    config: SimConfig | None = None
+    """The case's own simulator (its cell's economics, its capacity); ``None``: the run's config."""
+    cell: str = ""
+    """The economics cell (``training.evaluation.cells``) the case is judged in; "" when cells are not used."""
 
 
 def synthetic_case(
@@ -91,18 +101,26 @@ def trace_case(
 
 ALL = "all scenarios"
 """The group of every scenario together."""
+SMALL_GROUP = "small fleets"
 
 
 def group_of(kind: str, name: str) -> str:
-    """The group a scenario is judged in: the held-out synthetic loads together, each trace on its own."""
-    return "held-out synthetic" if kind == "synthetic" else name
+    """The group a scenario is judged in: the held-out synthetic loads together, the small fleets together, each
+    trace on its own; within its economics cell when its name is ``cell/scenario``."""
+    cell, _, base = name.rpartition("/")
+    group = "held-out synthetic" if kind == "synthetic" else SMALL_GROUP if kind == SMALL else base
+    return f"{cell}: {group}" if cell else group
 
 
 def groups(scenarios: Iterable[tuple[str, str]]) -> dict[str, list[int]]:
-    """Indices of the (kind, name) pairs in each judged group, in order of first appearance."""
+    """Indices of the (kind, name) pairs in each judged group, in order of first appearance; with cells, each
+    cell's scenarios together too (``cell: all scenarios``)."""
     out: dict[str, list[int]] = {}
     for i, (kind, name) in enumerate(scenarios):
         out.setdefault(group_of(kind, name), []).append(i)
+        cell = name.rpartition("/")[0]
+        if cell:
+            out.setdefault(f"{cell}: {ALL}", []).append(i)
     return out
 
 
@@ -113,3 +131,38 @@ def evaluation_cases(quick: bool = False, capacity: float = 300.0) -> list[Case]
     cases = [synthetic_case(i, minutes, capacity=capacity) for i in range(count)]
     cases += [trace_case(name, "eval", minutes=TRACE_MINUTES[mode], capacity=capacity) for name in sorted(TRACES)]
     return cases
+
+
+SMALL_FLEETS = {"full": (8, 3 * 1440), "quick": (4, 1440)}
+"""(number of held-out small fleets, minutes each)."""
+SMALL_MACHINES = (2.0, 20.0)
+
+
+def small_fleet_case(
+    index: int, minutes: int, *, stream: int = EVAL_STREAM, past_minutes: int = PAST_MINUTES, prefix: str = "small"
+) -> Case:
+    """Small fleet ``index``: a synthetic load of 2 to 20 machines of ``cells.SMALL_CAPACITY`` requests a minute
+    (Poisson counts at that rate), from random stream ``stream`` (sub-stream 5), with its past."""
+    rng = np.random.default_rng([stream, 5, index])
+    spec = random_spec(rng, SMALL_MACHINES)
+    long = synthetic_scenario(rng, past_minutes + minutes, spec=spec, name=f"{prefix}-{index}", capacity=SMALL_CAPACITY)
+    scenario, past = split_past(long, past_minutes, SMALL_CAPACITY)
+    return Case(scenario, past, SMALL)
+
+
+def in_cell(case: Case, cell: Cell) -> Case:
+    """``case`` replayed in ``cell``: named ``cell/scenario``, simulated with the cell's economics."""
+    config = cell.config(small=case.kind == SMALL)
+    fleet = SMALL if case.kind == SMALL else "regular"
+    meta = {**case.scenario.meta, "cell": cell.name, "fleet": fleet}
+    scenario = replace(case.scenario, name=f"{cell.name}/{case.scenario.name}", meta=meta)
+    return replace(case, scenario=scenario, config=config, cell=cell.name)
+
+
+def cell_cases(quick: bool = False) -> list[Case]:
+    """The scoreboard over economics cells (``training.evaluation.cells``): every held-out case (``evaluation_cases``)
+    and the small-fleet group, in every cell of the preset."""
+    mode = "quick" if quick else "full"
+    count, minutes = SMALL_FLEETS[mode]
+    base = evaluation_cases(quick) + [small_fleet_case(i, minutes) for i in range(count)]
+    return [in_cell(case, cell) for cell in cells(mode) for case in base]

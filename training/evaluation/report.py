@@ -164,7 +164,7 @@ def plot_load_vs_capacity(report: Report, out_dir: Path) -> list[Path]:
         axes[0, 0].legend(fontsize=6, loc="upper right", ncol=4)
         axes[-1, 0].set_xlabel(f"minute of scenario {sc['name']} (window of {len(minutes)} around the peak)")
         fig.tight_layout()
-        path = out_dir / f"load_vs_capacity_{sc['name']}.png"
+        path = out_dir / f"load_vs_capacity_{sc['name'].replace('/', '__')}.png"  # a cell's cases: cell/name
         fig.savefig(path, dpi=90)
         plt.close(fig)
         paths.append(path)

@@ -28,13 +28,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fleet_config
 from simulator.fleet import FleetSim, StepResult
 from simulator.loads import Scenario
 from training.evaluation.cases import Case
 from training.policies.base import Policy, rollout
 from training.policies.oracle import Oracle
-from training.policies.rules import BASELINES, load_tuned
+from training.policies.rules import BASELINES, CellTuned, load_tuned, load_tuned_cells
 
 METRIC_KEYS = (
     "profit", "revenue", "machine_cost", "downtime_cost", "minutes", "minutes_down", "pct_minutes_down",
@@ -43,15 +43,27 @@ METRIC_KEYS = (
 )  # fmt: skip
 
 
-def default_policies(tuned: dict[str, float] | None = None, oracle: bool = True) -> dict[str, Policy]:
-    """Every baseline with its tuned parameter (``load_tuned()`` when not given), and the oracle."""
+def default_policies(
+    tuned: dict[str, float] | None = None, oracle: bool = True, cells: bool = False
+) -> dict[str, Policy]:
+    """Every baseline with its tuned parameter (``load_tuned()`` when not given), and the oracle. With ``cells``,
+    each baseline takes the parameter tuned for each case's economics cell and fleet kind (``CellTuned``,
+    ``load_tuned_cells()``), and ``tuned`` for cases outside the cells."""
     tuned = load_tuned() if tuned is None else tuned
     missing = sorted(set(BASELINES) - set(tuned))
     if missing:
         raise ValueError(
             f"no tuned value for baseline(s) {', '.join(missing)}; rerun `python -m training.policies.tuning`"
         )
-    policies: dict[str, Policy] = {name: cls(tuned[name]) for name, cls in BASELINES.items()}
+    policies: dict[str, Policy]
+    if cells:
+        per_cell = load_tuned_cells()
+        policies = {
+            name: CellTuned(name, {key: values[name] for key, values in per_cell.items()}, tuned[name])
+            for name in BASELINES
+        }
+    else:
+        policies = {name: cls(tuned[name]) for name, cls in BASELINES.items()}
     if oracle:
         policies["oracle"] = Oracle()
     return policies
@@ -78,7 +90,8 @@ def run_policy(
     """Run one policy on every case (cases of equal length share one batched simulation).
 
     Returns the metrics of each case (``METRIC_KEYS``) and, with ``record``, its per-minute series (load,
-    active, pending, capacity, down, and the money: profit, machine_cost, downtime_cost in $)."""
+    active, pending, capacity, down, and the money: profit, machine_cost, downtime_cost in $). A case with its own
+    ``config`` (an economics cell's) is simulated with it, else with ``config``."""
     groups: dict[int, list[int]] = defaultdict(list)
     for i, case in enumerate(cases):
         groups[case.scenario.minutes].append(i)
@@ -86,7 +99,8 @@ def run_policy(
     series: list[dict[str, np.ndarray]] = [{} for _ in cases]
     for idx in groups.values():
         scenarios = [cases[i].scenario for i in idx]
-        sim = FleetSim(config, scenarios, seed=_group_seed(seed, scenarios), past=[cases[i].past for i in idx])
+        configs = [cases[i].config or config for i in idx]
+        sim = FleetSim(configs, scenarios, seed=_group_seed(seed, scenarios), past=[cases[i].past for i in idx])
         T = sim.minutes
         rec = {k: np.zeros((sim.n, T), dtype=np.float32) for k in RECORDED}
 
@@ -213,7 +227,7 @@ def evaluate(
         raise ValueError("evaluate needs at least one policy")
     if not cases:
         raise ValueError("evaluate needs at least one case")
-    config = config or SimConfig()
+    config = config or fleet_config()
     start = time.perf_counter()
     lengths = sorted({c.scenario.minutes for c in cases})
     steps = sum(lengths)
@@ -238,8 +252,13 @@ def evaluate(
             "minutes": c.scenario.minutes,
             "start": c.scenario.start.isoformat(),
             "initial_machines": c.scenario.initial_machines,
-            "mean_load_machines": float(c.scenario.load[HISTORY:].mean() / config.capacity_rpm_per_machine),
-            "peak_load_machines": float(c.scenario.load[HISTORY:].max() / config.capacity_rpm_per_machine),
+            "mean_load_machines": float(
+                c.scenario.load[HISTORY:].mean() / (c.config or config).capacity_rpm_per_machine
+            ),
+            "peak_load_machines": float(
+                c.scenario.load[HISTORY:].max() / (c.config or config).capacity_rpm_per_machine
+            ),
+            "cell": c.cell,
             "meta": _jsonable(c.scenario.meta),
         }
         for c in cases
@@ -253,6 +272,10 @@ def evaluate(
         wall_s=time.perf_counter() - start,
         series=series if record else None,
     )
+
+
+def _capacity(case: Case, config: SimConfig) -> float:
+    return (case.config or config).capacity_rpm_per_machine
 
 
 def _jsonable(value: Any) -> Any:

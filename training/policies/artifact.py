@@ -29,13 +29,8 @@ class ArtifactPolicy:
         self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
 
     def reset(self, sim: FleetSim) -> None:
-        """Stateless between minutes: everything it needs is in the request; the fleets' economics are the
-        simulator's, sent with every decision as the controller sends each fleet's."""
-        from inference.contract import economics_row
-        from inference.economics import FIELDS
-
-        row = economics_row({k: getattr(sim.config, k) for k in FIELDS})
-        self._economics = np.tile(np.array(row, dtype=np.float64), (sim.n, 1))
+        """Stateless between minutes: everything it needs is in the request; each fleet's economics are its own
+        simulator config's (``Observation.economics``), sent with every decision as the controller sends them."""
 
     def describe(self) -> dict[str, Any]:
         """What the report records about this policy."""
@@ -55,7 +50,7 @@ class ArtifactPolicy:
             capacity=obs.capacity_rpm_per_machine,
             min_machines=obs.min_machines,
             max_machines=obs.max_machines,
-            economics=self._economics,
+            economics=obs.economics,
             single=False,
         )
         decisions = predict_fn(request, self.model).decisions

@@ -168,7 +168,7 @@ class Oracle:
         self._plans: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray, float]] = {}
 
     def _plan(self, sim: FleetSim, i: int) -> tuple[np.ndarray, float]:
-        return plan_fleet(sim.loads[i, HISTORY:], sim.config, int(sim.active[i]))
+        return plan_fleet(sim.loads[i, HISTORY:], sim.configs[i], int(sim.active[i]))
 
     def _plan_inputs(self, sim: FleetSim, i: int) -> tuple[np.ndarray, ...]:
         """What ``_plan`` of fleet ``i`` depends on besides the config and the initial fleet."""
@@ -177,9 +177,9 @@ class Oracle:
     def reset(self, sim: FleetSim) -> None:
         """Plan every fleet; a fleet planned before with the same inputs (the same case on another noise draw of
         a replay: capacity draws do not enter the plan) reuses its plan."""
-        cfg = sim.config
         plans, fleets, values = [], [], []
         for i in range(sim.n):
+            cfg = sim.configs[i]
             digest = hashlib.blake2b(digest_size=16)
             for part in self._plan_inputs(sim, i):
                 digest.update(np.ascontiguousarray(part).tobytes())
@@ -234,8 +234,6 @@ class RateOracle(Oracle):
         if scenario.rate is None:
             return super()._plan(sim, i)
         x, w = np.polynomial.hermite_e.hermegauss(RATE_NODES)
-        mean, var = load_moments(
-            scenario.rate[HISTORY:], scenario.meta["spec"]["noise_sigma"], sim.config.capacity_rpm_per_machine / 300.0
-        )
+        mean, var = load_moments(scenario.rate[HISTORY:], scenario.meta["spec"]["noise_sigma"])
         nodes = np.maximum(mean[:, None] + np.sqrt(var)[:, None] * x, 0.0)
-        return plan_fleet(nodes, sim.config, int(sim.active[i]), weights=w / w.sum())
+        return plan_fleet(nodes, sim.configs[i], int(sim.active[i]), weights=w / w.sum())

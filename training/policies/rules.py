@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from inference.features import HISTORY
 from simulator.fleet import FleetSim, Observation
-from training.policies.base import clip_fleet, per_fleet
+from training.policies.base import clip_fleet, per_fleet, reset_policy
 
 EPS = 1e-9
 
@@ -75,7 +76,7 @@ class Static:
         peak = sim.observed_loads[:, :HISTORY].max(axis=1)
         if past is not None:
             peak = np.maximum(peak, [np.max(p) if len(p) else 0.0 for p in past])
-        self.fleet = np.ceil(headroom * peak / sim.config.capacity_rpm_per_machine - EPS).astype(np.int64)
+        self.fleet = np.ceil(headroom * peak / sim.capacity - EPS).astype(np.int64)
 
     def act(self, obs: Observation) -> np.ndarray:
         return clip_fleet(self.fleet, obs)
@@ -499,6 +500,7 @@ BASELINES = {cls.name: cls for cls in (Static, TargetTracking, StepScaling, HPA,
 """Each baseline's class by report name; the constructor's first argument is the tuned parameter."""
 
 TUNED_PATH = Path(__file__).with_name("tuned_baselines.json")
+TUNED_CELLS_PATH = Path(__file__).with_name("tuned_cells.json")
 
 
 def load_tuned(path: Path = TUNED_PATH) -> dict[str, float]:
@@ -511,3 +513,53 @@ def load_tuned(path: Path = TUNED_PATH) -> dict[str, float]:
         return {name: float(entry["value"]) for name, entry in doc["baselines"].items()}
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: expected {{'baselines': {{name: {{'value': number}}}}}}: {err}") from None
+
+
+def load_tuned_cells(path: Path = TUNED_CELLS_PATH) -> dict[tuple[str, str], dict[str, float]]:
+    """Each baseline's tuned parameter per (economics cell, fleet kind "regular" or "small")
+    (``training/policies/tuned_cells.json``, written by ``python -m training.policies.tuning --cells full``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-cell tuning; run `python -m training.policies.tuning --cells full`")
+    doc = json.loads(path.read_text())
+    try:
+        return {
+            (cell, fleet): {name: float(entry["value"]) for name, entry in rules.items()}
+            for cell, fleets in doc["cells"].items()
+            for fleet, rules in fleets.items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(
+            f"{path}: expected {{'cells': {{cell: {{fleet: {{name: {{'value': number}}}}}}}}}}: {err}"
+        ) from None
+
+
+class CellTuned:
+    """A baseline with the parameter tuned for each fleet's economics cell and fleet kind (the scenario's
+    ``meta["cell"]`` and ``meta["fleet"]``, set by ``training.evaluation.cases.in_cell``): the rule a team would
+    tune for its own fleet. A fleet outside any cell (a team's trace) gets ``default``."""
+
+    def __init__(self, name: str, values: dict[tuple[str, str], float], default: float):
+        self.name = name
+        self.values = values
+        self.default = default
+
+    def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
+        params = []
+        for scenario in sim.scenarios:
+            key = (scenario.meta.get("cell"), scenario.meta.get("fleet", "regular"))
+            if key[0] is None:
+                params.append(self.default)
+            elif key not in self.values:
+                raise KeyError(
+                    f"{self.name}: no tuned value for cell {key[0]!r} ({key[1]} fleets); rerun tuning --cells"
+                )
+            else:
+                params.append(self.values[key])
+        self.rule = BASELINES[self.name](np.array(params))
+        reset_policy(self.rule, sim, past)
+
+    def act(self, obs: Observation) -> np.ndarray:
+        return self.rule.act(obs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"tuned_per_cell": {f"{c}/{f}": v for (c, f), v in self.values.items()}, "default": self.default}

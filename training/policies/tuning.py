@@ -27,12 +27,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from inference.features import HISTORY
-from simulator.config import SimConfig
+from simulator.config import SimConfig, fleet_config
 from simulator.fleet import FleetSim
 from simulator.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
-from training.evaluation.cases import Case, synthetic_case, trace_case
+from training.evaluation.cases import Case, in_cell, small_fleet_case, synthetic_case, trace_case
+from training.evaluation.cells import SMALL, cells
 from training.policies.base import rollout
-from training.policies.rules import BASELINES, TUNED_PATH
+from training.policies.rules import BASELINES, TUNED_CELLS_PATH, TUNED_PATH
 
 MINUTES = 3 * 1440
 N_SYNTHETIC = 24
@@ -71,34 +72,57 @@ def tuning_cases(
     return cases
 
 
+BATCH_FLEETS = 900
+"""Fleets simulated at once: several parameter values of all cases in one batched simulation."""
+
+
 def mean_profit(
     name: str, values: np.ndarray, cases: list[Case], config: SimConfig, seed: int, progress: tqdm | None = None
 ) -> np.ndarray:
-    """Mean profit per case of baseline ``name`` at each parameter value, every value on the same noise (one
-    simulation of all cases per value, each built from the same seed: common random numbers)."""
+    """Mean profit per case of baseline ``name`` at each parameter value, every value on the same noise (common
+    random numbers: each value's copy of the cases replays the noise one simulation of the cases draws from
+    ``seed``). Several values run as one simulation (per-fleet parameters); a case with its own ``config`` (an
+    economics cell's) is simulated with it."""
     out = np.empty(len(values))
     scenarios = [c.scenario for c in cases]
     past = [c.past for c in cases]
-    for k, value in enumerate(values):
-        sim = FleetSim(config, scenarios, seed=seed, past=past)
-        out[k] = rollout(BASELINES[name](float(value)), sim, past)["reward"].mean()
+    configs = [c.config or config for c in cases]
+    n = len(cases)
+    noise = np.random.default_rng(seed).standard_normal((n, scenarios[0].minutes))
+    per_batch = max(1, BATCH_FLEETS // n)
+    for start in range(0, len(values), per_batch):
+        chunk = values[start : start + per_batch]
+        k = len(chunk)
+        sim = FleetSim(configs * k, scenarios * k, noise=np.tile(noise, (k, 1)), past=past * k)
+        params = np.repeat(chunk.astype(np.float64), n)
+        reward = rollout(BASELINES[name](params), sim, past * k)["reward"]
+        out[start : start + k] = reward.reshape(k, n).mean(axis=1)
         if progress is not None:
-            progress.update(sim.minutes)
+            progress.update(sim.minutes * k)
     return out
 
 
-def tune(name: str, cases: list[Case], config: SimConfig, *, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Coarse then fine grid search of one baseline's parameter; returns its JSON entry."""
+def tune(
+    name: str,
+    cases: list[Case],
+    config: SimConfig,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    coarse_step: float = COARSE_STEP,
+) -> dict[str, Any]:
+    """Coarse then fine grid search of one baseline's parameter (the fine grid spans one coarse step either side
+    of the best coarse point); returns its JSON entry."""
     param, lo, hi = GRIDS[name]
     minutes = {c.scenario.minutes for c in cases}
     if len(minutes) != 1:
         raise ValueError(f"tuning cases must all have the same length, got {sorted(minutes)}")
-    coarse = np.round(np.arange(lo, hi + COARSE_STEP / 2, COARSE_STEP), 4)
+    coarse = np.round(np.arange(lo, hi + coarse_step / 2, coarse_step), 4)
     bar = tqdm(total=0, desc=f"tune {name}", unit="min", disable=not progress, mininterval=0.5)
     bar.total = (len(coarse) + 8) * cases[0].scenario.minutes
     coarse_profit = mean_profit(name, coarse, cases, config, seed, bar)
     best = coarse[int(np.argmax(coarse_profit))]
-    fine = np.round(np.arange(best - 0.01, best + 0.01 + FINE_STEP / 2, FINE_STEP), 4)
+    fine = np.round(np.arange(best - coarse_step, best + coarse_step + FINE_STEP / 2, FINE_STEP), 4)
     fine = fine[(fine >= lo) & (fine <= hi) & ~np.isin(fine, coarse)]
     fine_profit = mean_profit(name, fine, cases, config, seed, bar)
     bar.close()
@@ -115,14 +139,65 @@ def tune(name: str, cases: list[Case], config: SimConfig, *, seed: int = 0, prog
     }
 
 
+N_SMALL = 16
+"""Small-fleet tuning cases (``training.evaluation.cases.small_fleet_case`` on the tuning stream)."""
+
+
+def small_tuning_cases(minutes: int = MINUTES, count: int = N_SMALL) -> list[Case]:
+    """Small fleets of the tuning stream (never evaluated on), as the scoreboard's small-fleet group draws them."""
+    return [small_fleet_case(i, minutes, stream=TUNE_STREAM, prefix="tune-small") for i in range(count)]
+
+
+def tune_cells(mode: str, *, seed: int = 0, progress: bool = True) -> dict[str, Any]:
+    """Every baseline tuned for every economics cell of ``mode`` (``training.evaluation.cells``), on the regular
+    tuning cases and on the small-fleet tuning cases apart: ``{cell: {"regular"|"small": {baseline: entry}}}``."""
+    regular, small = tuning_cases(), small_tuning_cases()
+    out: dict[str, Any] = {}
+    for cell in cells(mode):
+        out[cell.name] = {}
+        for fleet, base in (("regular", regular), (SMALL, small)):
+            cases = [in_cell(c, cell) for c in base]
+            entries = {name: tune(name, cases, cases[0].config, seed=seed, progress=progress) for name in GRIDS}
+            for entry in entries.values():  # 22 objective curves would make the file 400 kB; rerun to see them
+                entry.pop("grid")
+            out[cell.name][fleet] = entries
+            values = ", ".join(f"{n} {e['value']:g}" for n, e in entries.items())
+            print(f"{cell.name} {fleet}: {values}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.policies.tuning", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=TUNED_PATH, help="JSON to write (default: %(default)s)")
     parser.add_argument("--only", nargs="*", choices=sorted(GRIDS), help="tune only these baselines")
     parser.add_argument("--seed", type=int, default=0, help="capacity-noise seed of the tuning runs")
+    parser.add_argument(
+        "--cells", choices=["quick", "full"], default=None,
+        help=f"tune every baseline for every economics cell of this preset instead, into {TUNED_CELLS_PATH.name}",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.cells:
+        start = time.perf_counter()
+        tuned = tune_cells(args.cells, seed=args.seed)
+        doc = {
+            "command": f"python -m training.policies.tuning --cells {args.cells}",
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "objective": "mean profit ($) per tuning scenario of the cell, same capacity noise for every value",
+            "search": f"grid step {COARSE_STEP} over each range, then step {FINE_STEP} within +-0.01 of the best",
+            "seed": args.seed,
+            "regular_scenarios": [c.scenario.name for c in tuning_cases()],
+            "small_scenarios": [c.scenario.name for c in small_tuning_cases()],
+            "wall_s": round(time.perf_counter() - start, 1),
+            "cells": tuned,
+            "note": "grids dropped to keep the file small: rerun the command for the objective curves; "
+            "at_grid_edge flags an optimum on the range's edge",
+        }
+        out = TUNED_CELLS_PATH if args.out == TUNED_PATH else args.out
+        out.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {out}")
+        return 0
 
-    config = SimConfig()
+    config = fleet_config()
     start = time.perf_counter()
     cases = tuning_cases()
     doc: dict[str, Any] = {}

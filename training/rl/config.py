@@ -19,8 +19,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from inference.features import FEATURE_GROUPS
-from simulator.config import SimConfig
+from inference.economics import FIELDS
+from inference.features import CONTEXT_MINUTES, FEATURE_GROUPS, HISTORY
+from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, economics_of, fleet_config
+from simulator.distribution import FleetDistribution
 from training.sim.vector_env import RewardNormalization
 
 GradClipBy = Literal["norm", "global_norm", "value"]
@@ -49,9 +51,15 @@ class TrainConfig:
     """Minutes per training episode (truncated, never terminated)."""
     trace_probability: float = 0.3
     """Probability that a training scenario is a window of a recorded trace's training part (else synthetic)."""
-    short_history_probability: float = 0.2
+    short_history_probability: float = 0.3
     """Probability that a training scenario's day of history is cut to a random length, as for a fleet watched
-    for less than a day (``simulator.loads.sample_with_past``)."""
+    for less than a day (``simulator.loads.sample_with_past``): the policy learns to decide on little history."""
+    fleet_distribution: bool = True
+    """Draw each training episode's fleet (mean size, capacity per machine, economics) from
+    ``simulator.distribution.FleetDistribution`` (with ``fleet_ranges``), so that one policy serves every fleet;
+    false: every episode at ``sim`` (one fleet's economics, e.g. a team's own)."""
+    fleet_ranges: dict = field(default_factory=dict)
+    """Overrides of ``FleetDistribution``'s ranges, e.g. {"mean_machines": [1, 500], "warmup_latency": [0, 10]}."""
     ablate: tuple[str, ...] = ()
     """Feature groups to train without, held at 0 (``inference.features.FEATURE_GROUPS``: noise, spikes,
     yesterday, day), e.g. "noise,spikes": for ablations (``python -m research.ablation``); the packaged network
@@ -62,9 +70,11 @@ class TrainConfig:
     """Minutes each training decision holds its level (action repeat; ``training.sim.vector_env``); must divide
     ``episode_minutes``. Environment steps, ``gamma`` and ``lambda_`` count decisions; serving and evaluation still
     ask the policy every minute. Why 5: docs/training.md, "Decisions every 5 minutes"."""
-    reward_normalization: RewardNormalization = "sqrt_need"
-    """"mean_need": divide each episode's rewards by its mean load in machines; "sqrt_need": by its square root;
-    "none": raw dollars. A constant per episode: it only sets how much each fleet size weighs in the gradient."""
+    reward_normalization: RewardNormalization = "economics"
+    """"economics": divide each episode's rewards by its fleet's dollar scale (``training.sim.vector_env.
+    economics_scale``, needs ``fleet_distribution``); "mean_need": by its mean load in machines; "sqrt_need": by its
+    square root; "none": raw dollars. A constant per episode: it only sets how much each fleet weighs in the
+    gradient."""
     expected_rewards: bool = False
     """Train on each minute's profit in expectation over the capacity noise (``simulator.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
@@ -189,11 +199,13 @@ DERIVED = frozenset({"preset", "train_batch_size", "num_iterations", "run_name"}
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "exp_name": "quick",
+        "ablate": ("yesterday",),
         "total_timesteps": 8_000_000,
         "time_budget_s": 420.0,
     },
     "full": {
         "exp_name": "full",
+        "ablate": ("yesterday",),
         "total_timesteps": 25_000_000,
         "hidden": (128, 128),
         "lr": 2e-4,
@@ -346,6 +358,7 @@ def validate(cfg: TrainConfig) -> None:
         "export_check_observations": cfg.export_check_observations >= 1,
         "noise_draws": cfg.noise_draws >= 2,
         "ablate": all(g in FEATURE_GROUPS for g in cfg.ablate),
+        "reward_normalization": cfg.fleet_distribution or cfg.reward_normalization != "economics",
     }
     for name, kind in _types().items():  # every Literal field: its value is one of the choices
         if get_origin(kind) is Literal:
@@ -397,10 +410,49 @@ def sim_config(cfg: TrainConfig) -> SimConfig:
     """The simulator configuration of training, validation and evaluation."""
     if "episode_minutes" in cfg.sim:
         raise ValueError("set episode_minutes as its own hyperparameter, not inside 'sim'")
+    sim = dict(cfg.sim)
+    capacity = sim.pop("capacity_rpm_per_machine", DEFAULT_CAPACITY_RPM)
+    economics = {k: sim.pop(k) for k in FIELDS if k in sim}
     try:
-        return SimConfig.from_dict({**cfg.sim, "episode_minutes": cfg.episode_minutes})
+        return fleet_config(capacity, economics=economics, **sim, episode_minutes=cfg.episode_minutes)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"hyperparameter sim={cfg.sim!r}: {exc}") from None
+
+
+def fleet_distribution(cfg: TrainConfig) -> FleetDistribution | None:
+    """The distribution training draws its fleets from, or None (every episode at ``sim_config``)."""
+    if not cfg.fleet_distribution:
+        return None
+    try:
+        return FleetDistribution.from_dict(cfg.fleet_ranges)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"hyperparameter fleet_ranges={cfg.fleet_ranges!r}: {exc}") from None
+
+
+def training_domain(cfg: TrainConfig) -> dict[str, Any]:
+    """What the policy was trained on, for the artifact's metadata: ``economics_ranges`` ({key: [low, high]} of
+    ``inference.economics.FIELDS``), ``fleet_size_range`` ([low, high] mean machines) and
+    ``capacity_rpm_range``; without a distribution, the one fleet of ``sim_config``. ``min_history_minutes``: the
+    least ``load_rpm`` a decision needs for the policy to decide (training cut episodes' history to as little as
+    the observed window when ``short_history_probability`` > 0; else the whole window the policy reads)."""
+    config = sim_config(cfg)
+    least = HISTORY - config.observation_lag_minutes if cfg.short_history_probability > 0 else CONTEXT_MINUTES
+    dist = fleet_distribution(cfg)
+    if dist is not None:
+        return {
+            "min_history_minutes": least,
+            "economics_ranges": dist.economics_ranges(),
+            "fleet_size_range": list(map(float, dist.mean_machines)),
+            "capacity_rpm_range": list(map(float, dist.capacity_rpm)),
+            "fleet_distribution": dist.to_dict(),
+        }
+    economics = {k: float(v) for k, v in economics_of(config).items()}
+    return {
+        "min_history_minutes": least,
+        "economics_ranges": {k: [v, v] for k, v in economics.items()},
+        "fleet_size_range": [3.0, 300.0],
+        "capacity_rpm_range": [config.capacity_rpm_per_machine] * 2,
+    }
 
 
 def load_json(path: str | Path) -> dict[str, Any]:
@@ -456,6 +508,12 @@ def from_args(args: argparse.Namespace, hps: dict[str, Any] | None = None) -> Tr
         cfg = apply(cfg, hps, "SM_HPS")
     flags = {k[3:]: v for k, v in vars(args).items() if k.startswith("hp_") and v is not None}
     return apply(cfg, flags, "command line")
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    """A config saved by ``to_dict`` (a checkpoint's), fields this code does not know left out."""
+    known = {f.name for f in fields(TrainConfig)}
+    return apply(TrainConfig(), {k: v for k, v in values.items() if k in known and k not in DERIVED}, "checkpoint")
 
 
 def to_dict(cfg: TrainConfig) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from inference.artifact import load_artifact, observation_spec
 from inference.features import group_columns, hide_groups
 from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
 from simulator.config import SimConfig
+from simulator.distribution import FleetDistribution
 from training.rl.checkpoints import module_path
 from training.sim.vector_env import FleetVectorEnv
 
@@ -78,14 +79,23 @@ def collect_observations(
     steps: int = 1000,
     seed: int = 0,
     trace_probability: float = 0.3,
+    distribution: FleetDistribution | None = None,
 ) -> np.ndarray:
     """Observations met by the exploring policy (actions sampled from its softmax) on training scenarios.
 
     Their per-feature range becomes the artifact's training range, outside which the serving shield falls back
     to target tracking, so the sample must cover what training saw: whole training episodes of 512 scenarios
     (about 1 s, 47 MB). Measured: 32 fleets x 400 minutes left the load ratios within +-1 (training clips them
-    at +-3), and the served policy fell back on 32 minutes of NASA's evaluation part (3,377 $ lost)."""
-    env = FleetVectorEnv(num_envs, sim_config.replace(episode_minutes=max(steps, 1)), trace_probability)
+    at +-3), and the served policy fell back on 32 minutes of NASA's evaluation part (3,377 $ lost). With
+    ``distribution``, the fleets are drawn from it as training drew them, so the economics features' ranges are the
+    trained ones (at ``sim_config`` alone, every other fleet's economics would fall back)."""
+    env = FleetVectorEnv(
+        num_envs,
+        sim_config.replace(episode_minutes=max(steps, 1)),
+        trace_probability,
+        fleet_distribution=distribution,
+        reward_normalization="economics" if distribution is not None else "mean_need",
+    )
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     seen = [obs]
@@ -129,10 +139,13 @@ def compare_greedy(
     }
 
 
-def check_observations(policy: NumpyPolicy, sim_config: SimConfig, count: int, seed: int) -> tuple[np.ndarray, dict]:
+def check_observations(
+    policy: NumpyPolicy, sim_config: SimConfig, count: int, seed: int, distribution: FleetDistribution | None = None
+) -> tuple[np.ndarray, dict]:
     """``count`` check observations (a random subset of the exploring policy's) and the observation spec
-    (per-feature training range) computed from all of them, for the artifact metadata."""
-    pool = collect_observations(policy, sim_config, seed=seed)
+    (per-feature training range) computed from all of them, for the artifact metadata; ``distribution``: the
+    fleets training drew (``collect_observations``)."""
+    pool = collect_observations(policy, sim_config, seed=seed, distribution=distribution)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(pool), size=min(count, len(pool)), replace=False)
     return pool[pick], observation_spec(pool, sim_config.observation_lag_minutes)

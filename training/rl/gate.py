@@ -34,17 +34,19 @@ from typing import Any
 
 from inference.artifact import package_policy
 from simulator.config import SimConfig
+from simulator.distribution import FleetDistribution
 from simulator.loads import data_sha256
 from training import cli
 from training.evaluation import noise
-from training.evaluation.cases import evaluation_cases
+from training.evaluation.cases import cell_cases, evaluation_cases
+from training.evaluation.cells import cells as cells_of
 from training.evaluation.judge import judge
 from training.evaluation.report import write_report
 from training.evaluation.scoreboard import default_policies, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
-from training.rl.config import EvalCases
+from training.rl.config import EvalCases, fleet_distribution, from_dict, sim_config, training_domain
 from training.rl.export import check_observations, compare_greedy, numpy_policy
 
 CANDIDATE = "ppo"
@@ -108,18 +110,23 @@ def gate_and_package(
     team_traces: tuple[str, ...] = (),
     ablate: tuple[str, ...] = (),
     candidate: str = CANDIDATE,
+    cells: bool = False,
+    distribution: FleetDistribution | None = None,
 ) -> int:
     """Evaluate, gate, package and check one trained network; returns the process exit code. ``module``: the
     trained model the export check compares the artifact with (an RLlib module, or ``net`` itself for a plain torch
     network). ``team_traces``: trace files whose late part (``training.evaluation.team``) joins the held-out cases;
     ``ablate``: the feature groups the run trained without (``net`` already ignores them; the export check shows
-    them to the RLlib module as 0, as training did); ``candidate``: the policy's name in the report."""
+    them to the RLlib module as 0, as training did); ``candidate``: the policy's name in the report; ``distribution``:
+    the fleets training drew (the observation ranges the shield trusts come from them); ``cells``: judge in
+    every economics cell of the preset with the small-fleet group (``training.evaluation.cases.cell_cases``), each
+    rule tuned per cell (a policy trained across fleets), instead of at ``sim_config`` alone."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("model.tar.gz", "metadata.json"):
         (out / stale).unlink(missing_ok=True)
     policy = numpy_policy(net)
-    check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed)
+    check_obs, obs_spec = check_observations(policy, sim_config, check_count, seed, distribution)
     metadata = {
         "model_version": model_version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -129,7 +136,10 @@ def gate_and_package(
         "code_version": code_version(),
     }
 
-    cases = evaluation_cases(quick=eval_quick, capacity=sim_config.capacity_rpm_per_machine)
+    if cells:
+        cases = cell_cases(quick=eval_quick)
+    else:
+        cases = evaluation_cases(quick=eval_quick, capacity=sim_config.capacity_rpm_per_machine)
     team: list[dict[str, Any]] = []
     if team_traces:
         extra, team = team_cases(list(team_traces), capacity=sim_config.capacity_rpm_per_machine)
@@ -138,7 +148,7 @@ def gate_and_package(
         # The candidate is the artifact itself, served through the handler and its shield: the gate measures
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
         staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
-        policies = {**default_policies(), candidate: ArtifactPolicy(str(staged), name=candidate)}
+        policies = {**default_policies(cells=cells), candidate: ArtifactPolicy(str(staged), name=candidate)}
         report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
         rules = [name for name in policies if name not in (candidate, "oracle")]
         runs = {n: policies[n] for n in [*rules, candidate]}
@@ -147,6 +157,7 @@ def gate_and_package(
     summary = report.summary()
     evaluation = {
         "cases": "quick" if eval_quick else "full",
+        "cells": [c.name for c in cells_of("quick" if eval_quick else "full")] if cells else [],
         "scenarios": report.scenario_names,
         "summary": {name: summary[name] for name in (candidate, BASELINE, "oracle") if name in summary},
         "noise_draws": noise_draws,
@@ -232,12 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     ablate = tuple(cfg.get("ablate", ()))
     net = policy_net(module_state(module), cfg["activation"], ablate)
     eval_quick = (args.eval or cfg.get("eval", "quick")) == "quick"
-    training = {**state.get("training", {}), "checkpoint": str(ckpt)}
+    training = {**state.get("training", {}), **training_domain(from_dict(cfg)), "checkpoint": str(ckpt)}
     return gate_and_package(
         net=net,
         module=module,
         out_dir=args.out,
-        sim_config=SimConfig().replace(**cfg.get("sim", {})),
+        sim_config=sim_config(from_dict(cfg)),
         training=training,
         model_version=state["run_name"],
         eval_quick=eval_quick,
@@ -245,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         check_count=cfg.get("export_check_observations", 1000),
         noise_draws=args.noise_draws or max(cfg.get("noise_draws", 10), noise.MIN_DRAWS),
         ablate=ablate,
+        cells=bool(cfg.get("fleet_distribution", False)),
+        distribution=fleet_distribution(from_dict(cfg)),
     )
 
 

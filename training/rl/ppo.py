@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from training.rl.config import ENV_NAME, TrainConfig, sim_config
+from training.rl.config import ENV_NAME, TrainConfig, fleet_distribution, sim_config
 
 PER_MINUTE_DOLLARS = {
     "decision_minutes": 1,
@@ -69,6 +69,9 @@ def build_ppo_config(cfg: TrainConfig, team_traces: tuple[str, ...] = ()) -> Any
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,
     }
+    dist = fleet_distribution(cfg)
+    if dist is not None:
+        env_config["fleet_distribution"] = dist.to_dict()
     if cfg.ablate:  # only when set: without it the env config is what it was before ablations existed
         env_config["ablate"] = list(cfg.ablate)
     if team_traces:  # absolute paths: env runners may run in another working directory

@@ -56,11 +56,13 @@ from training.rl.config import (
     add_arguments,
     apply,
     finalize,
+    fleet_distribution,
     from_args,
     markdown_table,
     resume_conflicts,
     sim_config,
     to_dict,
+    training_domain,
     validate,
 )
 from training.rl.ppo import build_ppo_config, rllib_env_creator, runner_report
@@ -322,7 +324,7 @@ def checkpoint(algo: Any, progress: Progress, ckpt_root: Path, out: Path, valida
 
 def select(progress: Progress, ckpt_root: Path, last: Path, tt_ratio: float) -> tuple[Path, dict[str, Any]]:
     """The checkpoint to package (the best validated one with ``select_best``, else the last) and the summary."""
-    summary = progress.summary()
+    summary = {**progress.summary(), **training_domain(progress.cfg)}
     summary["validation_target_tracking_vs_oracle"] = tt_ratio
     chosen = checkpoints.best(ckpt_root) if progress.cfg.select_best else None
     if chosen is None:
@@ -355,7 +357,7 @@ def train(
     torch.set_num_threads(cfg.driver_torch_threads)
     register_env(ENV_NAME, rllib_env_creator)
     validation = ValidationSet.build(
-        sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability
+        sim_config(cfg), cfg.validation_scenarios, cfg.episode_minutes, cfg.trace_probability, fleet_distribution(cfg)
     )
     progress, algo, ckpt = start(cfg, ckpt_root, multi_host, team_traces)
     cfg, first = progress.cfg, progress.iteration + 1
@@ -496,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=0,
         team_traces=team_traces,
         ablate=cfg.ablate,
+        cells=cfg.fleet_distribution,
+        distribution=fleet_distribution(cfg),
     )
     if code == 0 and sm.model_dir is not None:
         export_to_model_dir(out / "model.tar.gz", sm.model_dir)

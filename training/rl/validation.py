@@ -18,11 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference.features import HISTORY
 from simulator.config import SimConfig
+from simulator.distribution import FleetDistribution
 from simulator.fleet import FleetSim
 from simulator.loads import TUNE_STREAM, Scenario, sample_with_past
 from training.policies.base import Policy, rollout
 from training.policies.oracle import Oracle
+from training.sim.vector_env import draw_fleet, economics_scale
 
 VALIDATION_SUBSTREAM = 7
 VALIDATION_SEED = 20240101
@@ -47,15 +50,50 @@ def validation_scenarios(
 class ValidationSet:
     sim: FleetSim
     oracle_profit: np.ndarray
+    weight: np.ndarray
 
     @classmethod
-    def build(cls, sim_config: SimConfig, count: int, minutes: int, trace_probability: float) -> ValidationSet:
-        drawn = validation_scenarios(count, minutes, sim_config.capacity_rpm_per_machine, trace_probability)
-        sim = FleetSim(sim_config, [s for s, _ in drawn], seed=VALIDATION_SEED, past=[p for _, p in drawn])
-        return cls(sim=sim, oracle_profit=rollout(Oracle(), sim)["reward"])
+    def build(
+        cls,
+        sim_config: SimConfig,
+        count: int,
+        minutes: int,
+        trace_probability: float,
+        distribution: FleetDistribution | None = None,
+    ) -> ValidationSet:
+        """``distribution``: draw each validation fleet from it as training does (``draw_fleet``), else every
+        fleet at ``sim_config``."""
+        if distribution is None:
+            drawn = validation_scenarios(count, minutes, sim_config.capacity_rpm_per_machine, trace_probability)
+            configs = [sim_config] * count
+        else:
+            fleets = [
+                draw_fleet(
+                    np.random.default_rng([TUNE_STREAM, VALIDATION_SUBSTREAM, i]),
+                    distribution,
+                    sim_config,
+                    short_history_probability=0.0,
+                    trace_probability=trace_probability,
+                    minutes=minutes,
+                )
+                for i in range(count)
+            ]
+            configs = [c for c, _, _ in fleets]
+            drawn = [(s, p) for _, s, p in fleets]
+        sim = FleetSim(configs, [s for s, _ in drawn], seed=VALIDATION_SEED, past=[p for _, p in drawn])
+        weight = np.ones(count)
+        if distribution is not None:  # each fleet in units of its own dollar scale, as training weighs it
+            need = np.maximum(sim.loads[:, HISTORY:].mean(axis=1) / sim._cap, 1.0)
+            weight = 1.0 / economics_scale(configs, need)
+        return cls(sim=sim, oracle_profit=rollout(Oracle(), sim)["reward"], weight=weight)
 
     def profit(self, policy: Policy) -> np.ndarray:
         return rollout(policy, self.sim)["reward"]
 
     def profit_vs_oracle(self, policy: Policy) -> float:
-        return float(self.profit(policy).sum() / self.oracle_profit.sum())
+        """``1 - regret / |oracle|``, both weighted sums over the fleets: the profit ratio when the oracle profits
+        everywhere, and still meaningful with fleets that lose money whatever they do (machines dearer than what
+        they earn). Weights: dollars when every fleet has the same economics, else each fleet in units of its own
+        scale (a 2,000-machine fleet does not drown out a 2-machine one)."""
+        regret = (self.weight * (self.oracle_profit - self.profit(policy))).sum()
+        return float(1.0 - regret / np.abs(self.weight * self.oracle_profit).sum())

@@ -47,11 +47,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import (
+    CONTEXT_END,
     FLEET_DIM,
     HISTORY,
     LOAD_DIM,
     MINUTES_PER_WEEK,
     OBS_DIM,
+    economics_features,
     fleet_features,
     load_features,
 )
@@ -115,6 +117,7 @@ class FleetEnv(gym.Env):
         self._basis = sizing_basis(windows, cap)
         newest = self.sim.newest_column + np.arange(self.steps + 1)
         self._context = self.sim.tracker.at(newest, np.zeros_like(newest))
+        self._economics = economics_features(self.sim.economics[:1], windows[:, -1], cap)
         self._active = self.sim.active.astype(np.float64)
         self._pending = self.sim.pending.astype(np.float64)
         self._failed = np.zeros(1)
@@ -130,14 +133,18 @@ class FleetEnv(gym.Env):
         obs = np.empty(OBS_DIM, dtype=np.float32)
         obs[:LOAD_DIM] = self._load_obs[t]
         obs[LOAD_DIM : LOAD_DIM + FLEET_DIM] = self._fleet[0]
-        obs[LOAD_DIM + FLEET_DIM :] = self._context[t]
+        obs[LOAD_DIM + FLEET_DIM : CONTEXT_END] = self._context[t]
+        obs[CONTEXT_END:] = self._economics[t]
         return obs
 
     def step(self, action):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
-        desired = desired_from_action(np.array([action]), self._basis[t : t + 1], self._active + self._pending)
+        desired = desired_from_action(
+            np.array([action]), self._basis[t : t + 1], self._active + self._pending, self.sim.economics[:1],
+            self.config.capacity_rpm_per_machine,
+        )  # fmt: skip
         out = self.sim.advance(desired)
         self._active, self._pending = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING]
         self._failed = self.sim.observed_failed

@@ -8,9 +8,11 @@ on 2 cores possible (see ``training/bench_rllib.py``).
 
 Semantics are those of ``training.sim.env.FleetEnv`` batched: the observation comes from
 ``inference.features.featurize`` of what the cloud observes, an action index goes through
-``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by the
-episode's mean load in machines when ``reward_normalization == "mean_need"``, or by its square root with
-``"sqrt_need"`` (a positive constant per episode: it leaves each episode's optimal policy unchanged, and only
+``inference.actions.desired_from_action``, and the reward is the minute's profit in dollars, divided by each
+fleet's dollar scale with ``reward_normalization == "economics"`` (``economics_scale``; with a
+``fleet_distribution``, which draws every fleet's size, capacity and economics per episode: ``draw_fleet``), by
+the episode's mean load in machines with ``"mean_need"``, or by its square root with ``"sqrt_need"`` (a positive
+constant per episode: it leaves each episode's optimal policy unchanged, and only
 sets how much each fleet size weighs in the gradient: equally per machine, or more for large fleets).
 With ``expected_rewards`` the minute's profit is its expectation over the capacity noise given the load and the
 serving fleet (``simulator.fleet.expected_profit``): same optimal policy, far less variance. With
@@ -45,10 +47,11 @@ from gymnasium.vector.utils import batch_space
 from inference.actions import N_ACTIONS
 from inference.features import OBS_DIM, group_columns, hide_groups
 from simulator.config import SimConfig
+from simulator.distribution import FleetDistribution
 from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
-from simulator.loads import TRAIN_STREAM, Scenario, load_trace, sample_with_past, with_past
+from simulator.loads import TRAIN_STREAM, Scenario, TraceFile, load_trace, sample_with_past, with_past
 
-RewardNormalization = Literal["mean_need", "sqrt_need", "none"]
+RewardNormalization = Literal["economics", "mean_need", "sqrt_need", "none"]
 REWARD_NORMALIZATIONS = get_args(RewardNormalization)
 
 
@@ -73,6 +76,7 @@ class FleetVectorEnv(VectorEnv):
         team_traces: tuple[str, ...] | list[str] = (),
         short_history_probability: float = 0.2,
         ablate: tuple[str, ...] | list[str] = (),
+        fleet_distribution: FleetDistribution | dict[str, Any] | None = None,
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
@@ -93,6 +97,14 @@ class FleetVectorEnv(VectorEnv):
         if isinstance(sim_config, dict):
             sim_config = SimConfig.from_dict(sim_config)
         self.sim_config = sim_config or SimConfig()
+        # Each fleet's size, capacity and economics drawn per episode (simulator.distribution), else all at sim_config.
+        if isinstance(fleet_distribution, dict):
+            fleet_distribution = FleetDistribution.from_dict(fleet_distribution)
+        self.fleet_distribution = fleet_distribution
+        if fleet_distribution is not None and expected_rewards:
+            raise ValueError("expected_rewards prices every fleet at sim_config: not with a fleet_distribution")
+        if fleet_distribution is None and reward_normalization == "economics":
+            raise ValueError('reward_normalization "economics" needs a fleet_distribution')
         self.num_envs = num_envs
         self.trace_probability = trace_probability
         self.reward_normalization = reward_normalization
@@ -128,17 +140,34 @@ class FleetVectorEnv(VectorEnv):
             team_traces=self.team_traces,
         )
 
+    def _draw(self) -> tuple[SimConfig, Scenario, np.ndarray]:
+        """One fleet's config, scenario and past."""
+        if self.fleet_distribution is None:
+            return (self.sim_config, *with_past(self.scenario_sampler(self._rng)))
+        return draw_fleet(
+            self._rng,
+            self.fleet_distribution,
+            self.sim_config,
+            short_history_probability=self.short_history_probability,
+            trace_probability=self.trace_probability,
+            team_traces=self.team_traces,
+        )
+
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         if seed is not None:
             # Training streams only: held-out evaluation draws from EVAL_STREAM (simulator.loads).
             self._rng = np.random.default_rng([TRAIN_STREAM, 1, int(seed)])
-        drawn = [with_past(self.scenario_sampler(self._rng)) for _ in range(self.num_envs)]
-        scenarios = [scenario for scenario, _ in drawn]
-        past = [p for _, p in drawn]
-        self.sim = FleetSim(self.sim_config, scenarios, seed=int(self._rng.integers(2**63)), past=past)
-        cap = self.sim_config.capacity_rpm_per_machine
+        drawn = [self._draw() for _ in range(self.num_envs)]
+        configs = [config for config, _, _ in drawn]
+        scenarios = [scenario for _, scenario, _ in drawn]
+        past = [p for _, _, p in drawn]
+        self.sim = FleetSim(configs, scenarios, seed=int(self._rng.integers(2**63)), past=past)
+        cap = np.array([c.capacity_rpm_per_machine for c in configs])
+        self._value = np.array([c.request_value / 1000.0 for c in configs])
         mean_need = np.maximum(self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap, 1.0)
-        if self.reward_normalization == "mean_need":
+        if self.reward_normalization == "economics":
+            self._reward_factor = self.reward_scale / economics_scale(configs, mean_need)
+        elif self.reward_normalization == "mean_need":
             self._reward_factor = self.reward_scale / mean_need
         elif self.reward_normalization == "sqrt_need":
             self._reward_factor = self.reward_scale / np.sqrt(mean_need)
@@ -165,7 +194,7 @@ class FleetVectorEnv(VectorEnv):
                 else result.reward
             )
             if self.exclude_offered_revenue:
-                dollars = dollars - result.load * (self.sim_config.request_value / 1000.0)
+                dollars = dollars - result.load * self._value
             minute = dollars * self._reward_factor
             reward += minute
             self._counters += (self.num_envs, minute.sum(), result.reward.sum())
@@ -187,6 +216,55 @@ class FleetVectorEnv(VectorEnv):
         steps, reward, profit = self._counters
         self._counters = np.zeros(3)
         return float(steps), float(reward), float(profit)
+
+
+SHARED_FIELDS = (
+    "episode_minutes", "observation_lag_minutes", "capacity_noise", "cut_order", "min_machines", "max_machines",
+    "max_scale_out_per_step", "max_scale_in_per_step",
+)  # fmt: skip
+"""Fields of the training ``SimConfig`` every drawn fleet keeps (the drawn ones: capacity, noise, economics)."""
+DOWNTIME_UNITS = 50.0
+"""``economics`` reward normalisation: a minute down weighs at most this many units of a fleet's scale."""
+
+
+def draw_fleet(
+    rng: np.random.Generator,
+    distribution: FleetDistribution,
+    base: SimConfig,
+    *,
+    short_history_probability: float,
+    trace_probability: float,
+    team_traces: tuple[TraceFile, ...] = (),
+    minutes: int | None = None,
+) -> tuple[SimConfig, Scenario, np.ndarray]:
+    """One training fleet: its config from ``distribution`` (``base``'s ``SHARED_FIELDS`` kept), a scenario of its
+    size at its capacity (a random time of the week; a team trace's window keeps the team's own fleet, ``base``)
+    and the load before it (``sample_with_past``)."""
+    config, size = distribution.sample(rng, **{k: getattr(base, k) for k in SHARED_FIELDS})
+    scenario, past = sample_with_past(
+        rng,
+        minutes or base.episode_minutes,
+        short_history_probability=short_history_probability,
+        trace_probability=trace_probability,
+        capacity=config.capacity_rpm_per_machine,
+        team_traces=team_traces,
+        mean_machines=(size, size),
+        random_phase=True,
+    )
+    if "trace_file" in scenario.meta:  # a team's own trace: its own capacity and economics
+        config = base
+        scenario, past = with_past((scenario, past))
+    return config, scenario, past
+
+
+def economics_scale(configs: list[SimConfig], mean_need: np.ndarray) -> np.ndarray:
+    """Per fleet, dollars per unit of training reward: its mean need times the larger of a machine's price and a
+    busy machine's revenue, plus a minute down over ``DOWNTIME_UNITS``. A constant per episode (the episode's
+    optimal policy is unchanged); it puts a 2-machine and a 2,000-machine fleet, cheap or dear, on one scale."""
+    busy = np.array([c.capacity_rpm_per_machine * c.request_value / 1000.0 for c in configs])
+    cost = np.array([c.machine_cost for c in configs])
+    outage = np.array([c.downtime_cost for c in configs])
+    return np.maximum(mean_need * np.maximum(busy, cost) + outage / DOWNTIME_UNITS, 1e-6)
 
 
 class RunningReturnScale:
