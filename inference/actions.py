@@ -49,6 +49,8 @@ NOISE_UNITS = 3.3
 """Standard deviations of the fleet's need per safety margin (``base_level``): with it, article 002's prices put
 a 50-machine fleet's base level at 1, the level measured best there."""
 MAX_LEVEL = 6.0
+BISECTIONS = 14
+"""Bisection steps of ``base_level`` (its bracket is at most about 9 standard deviations wide: 1e-3 of one)."""
 SCALE_IN_TOLERANCE = 0.1
 """A decision that would shrink the fleet by less than this fraction keeps it as it is (as Kubernetes' HPA
 ignores changes within 10 %). Scaling in removes serving machines that take minutes to come back, so a policy
@@ -84,14 +86,22 @@ def base_level(economics: np.ndarray | None, basis: np.ndarray, capacity_rpm_per
     busy = np.asarray(capacity_rpm_per_machine, dtype=np.float64) * value / 1000.0
     spread = np.sqrt((np.maximum(warmup, 0.0) + 2.0) / 7.0) / NOISE_UNITS
     sd = np.maximum(margin(basis) * spread, 1e-3)
-    lo, hi = np.zeros_like(sd), np.full_like(sd, MAX_LEVEL) / spread
-    for _ in range(30):  # bisection: the saving falls as z grows
+    # For z >= 1 the tail is below phi(z), so the saving is below (v + D / s) phi(z): no z past the one where that
+    # bound equals the machine's cost pays for itself. That bracket is a few z wide, and bisection on it reaches
+    # 1e-3 of a level in BISECTIONS steps (30 steps on [0, MAX_LEVEL / spread] made it most of a training step).
+    free = cost <= 0.0  # every machine pays for itself: the bracket is the whole range
+    bound = (busy + outage / sd) / (np.where(free, 1.0, cost) * np.sqrt(2.0 * np.pi))
+    lo = np.zeros_like(sd)
+    hi = np.sqrt(2.0 * np.log(np.maximum(bound, 1.0)))
+    hi = np.where(free, MAX_LEVEL / spread, np.minimum(np.maximum(hi, 1.0), MAX_LEVEL / spread))
+    for _ in range(BISECTIONS):  # bisection: the saving falls as z grows
         mid = 0.5 * (lo + hi)
         tail = 0.5 * _erfc(mid / np.sqrt(2.0))
         saving = busy * tail + outage * np.exp(-0.5 * mid * mid) / (np.sqrt(2.0 * np.pi) * sd)
         above = saving > cost
         lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
-    return np.minimum(lo * spread, MAX_LEVEL)  # the largest z known to pay for itself (0 if none does)
+    # the largest z known to pay for itself (0 if none does)
+    return np.where(free, MAX_LEVEL, np.minimum(lo * spread, MAX_LEVEL))
 
 
 def _erfc(x: np.ndarray) -> np.ndarray:
