@@ -83,7 +83,7 @@ class FixedSizing:
         if self.basis == "seasonal":
             forecast = seasonal_basis(obs, self.lag)
             peak = np.where(np.isfinite(forecast), np.maximum(peak, forecast), peak)
-        return clip_fleet(desired_at_level(self.value, peak, obs.active + obs.pending), obs)
+        return clip_fleet(desired_at_level(self.value, peak, obs.active, obs.pending), obs)
 
 
 def by_group(policy: Policy, cases: list[Case], config: SimConfig) -> dict[str, float]:

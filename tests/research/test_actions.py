@@ -20,7 +20,7 @@ def test_margin_rule_is_the_action_every_minute(level):
     obs = sim.observe()
     for _ in range(120):
         basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
-        want = desired_at_level(level, basis, obs.active + obs.pending)
+        want = desired_at_level(level, basis, obs.active, obs.pending)
         got = rule.act(obs)
         np.testing.assert_array_equal(got, np.maximum(want, 1))
         sim.step(got)

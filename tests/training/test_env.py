@@ -77,7 +77,7 @@ def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
         np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
         action = int(rng.integers(N_ACTIONS))
         want = desired_from_action(
-            np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine), seen.active + seen.pending
+            np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine), seen.active, seen.pending
         )
         obs, _, _, _, info = env.step(action)
         assert info["active"] + info["pending"] - info["delta"] == seen.active[0] + seen.pending[0]

@@ -34,8 +34,15 @@ def nearest_action(desired: np.ndarray, obs: Observation) -> np.ndarray:
     """Index of the action whose fleet is closest to ``desired`` (the lowest index on ties)."""
     basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
     n = len(desired)
-    fleet = obs.active + obs.pending
-    fleets = np.stack([desired_from_action(np.full(n, a), basis, fleet) for a in range(N_ACTIONS)], axis=1)
+    fleets = np.stack(
+        [
+            desired_from_action(
+                np.full(n, a), basis, obs.active, obs.pending, obs.economics, obs.capacity_rpm_per_machine
+            )
+            for a in range(N_ACTIONS)
+        ],
+        axis=1,
+    )
     return np.abs(fleets - np.asarray(desired)[:, None]).argmin(axis=1)
 
 

@@ -142,7 +142,7 @@ class FleetEnv(gym.Env):
         assert self.action_space.contains(action), f"invalid action {action!r}"
         t = self.t
         desired = desired_from_action(
-            np.array([action]), self._basis[t : t + 1], self._active + self._pending, self.sim.economics[:1],
+            np.array([action]), self._basis[t : t + 1], self._active, self._pending, self.sim.economics[:1],
             self.config.capacity_rpm_per_machine,
         )  # fmt: skip
         out = self.sim.advance(desired)
