@@ -79,6 +79,12 @@ class TrainConfig:
     """Train on each minute's profit in expectation over the capacity noise (``simulator.fleet.expected_profit``)
     instead of the sampled profit: the same optimal policy without the noise of the rare $200 downtime minutes.
     Evaluation, validation and the gate always use the sampled profit (measured effect: docs/training.md)."""
+    downtime_penalty: float = 0.0
+    """Training reward only: each minute down also costs this many units of the fleet's dollar scale
+    (``training.sim.vector_env.economics_scale``, about a minute of the fleet's revenue), on top of its economics'
+    ``downtime_cost``. The gate refuses a policy that is down more often than the best tuned rule even where the
+    fleet prices an outage cheaply; this prices that availability into the reward (0: profit alone; needs the
+    ``economics`` normalisation). Evaluation, validation and the gate report profit."""
     exclude_offered_revenue: bool = False
     """Subtract the revenue of the whole offered load from each minute's training reward, leaving minus the
     minute's costs (lost requests, machines, downtime): the load does not depend on the policy, so the optimal
@@ -98,6 +104,11 @@ class TrainConfig:
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
 
     # Warm start (training.rl.warm_start)
+    base_action_logit: float = 0.0
+    """Added to the fresh policy's output bias for the action at offset 0 (``inference.actions.OFFSETS``): PPO
+    starts near the economics' base level (the newsvendor's sizing, already a strong rule for every fleet) and
+    learns where the state calls for more or less, instead of starting from a uniform spread over every offset
+    (0: off)."""
     bc_warm_start: bool = False
     """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
     default; measured: docs/training.md, "What did not work")."""
@@ -359,6 +370,8 @@ def validate(cfg: TrainConfig) -> None:
         "noise_draws": cfg.noise_draws >= 2,
         "ablate": all(g in FEATURE_GROUPS for g in cfg.ablate),
         "reward_normalization": cfg.fleet_distribution or cfg.reward_normalization != "economics",
+        "downtime_penalty": cfg.downtime_penalty >= 0
+        and (cfg.downtime_penalty == 0 or cfg.reward_normalization == "economics"),
     }
     for name, kind in _types().items():  # every Literal field: its value is one of the choices
         if get_origin(kind) is Literal:

@@ -15,6 +15,7 @@ PER_MINUTE_DOLLARS = {
     "return_normalization_gamma": None,
     "expected_rewards": False,
     "exclude_offered_revenue": False,
+    "downtime_penalty": 0.0,
     "ablate": [],
 }
 """The env-config values under which ``FleetEnv`` and ``FleetVectorEnv`` are the same environment: one decision
@@ -65,6 +66,7 @@ def build_ppo_config(cfg: TrainConfig, team_traces: tuple[str, ...] = ()) -> Any
         "reward_scale": cfg.reward_scale,
         "expected_rewards": cfg.expected_rewards,
         "exclude_offered_revenue": cfg.exclude_offered_revenue,
+        "downtime_penalty": cfg.downtime_penalty,
         "decision_minutes": cfg.decision_minutes,
         "return_normalization_gamma": cfg.gamma if cfg.normalize_returns else None,
         "torch_threads": cfg.runner_torch_threads,

@@ -263,6 +263,10 @@ def start(
             f"(accuracy {ws['accuracy']:.3f}) in {ws['seconds']} s",
             flush=True,
         )
+    if resume_from is None and cfg.base_action_logit:
+        from training.rl.warm_start import lean_to_base_action
+
+        lean_to_base_action(algo, cfg.base_action_logit)
     return progress, algo, resume_from
 
 

@@ -114,6 +114,34 @@ def rllib_policy_keys(state: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, k[: -len("weight")] + "bias") for k in keys]
 
 
+def lean_to_base_action(algo: Any, logit: float) -> None:
+    """Add ``logit`` to the policy's output bias for the offset-0 action (``TrainConfig.base_action_logit``), on the
+    learner and the env runners."""
+    from inference.actions import OFFSETS
+
+    state = dict(algo.learner_group.get_weights()["default_policy"])
+    _, bias_key = rllib_policy_keys(state)[-1]
+    bias = np.array(state[bias_key], dtype=np.float32, copy=True)
+    bias[OFFSETS.index(0.0)] += logit
+    state[bias_key] = bias
+    algo.learner_group.set_weights({"default_policy": state})
+    push_to_runners(algo, {bias_key: bias})
+
+
+def push_to_runners(algo: Any, weights: dict[str, np.ndarray]) -> None:
+    """Set ``weights`` (RLModule state keys) in every env runner's module, local and remote.
+
+    ``EnvRunnerGroup.sync_weights`` from the learner group reaches only the local runner before the first
+    iteration (RLlib 2.60, measured): the remote runners, which sample, would keep their random initial weights."""
+
+    def assign(runner: Any) -> None:
+        state = runner.module.get_state()
+        state.update({k: v for k, v in weights.items() if k in state})
+        runner.module.set_state(state)
+
+    algo.env_runner_group.foreach_env_runner(assign, local_env_runner=True)
+
+
 def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     """Behaviour-clone the oracle into the algorithm's policy (learner and env runners)."""
     from inference.features import hide_groups
@@ -131,7 +159,7 @@ def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
         new_state[w_key] = layer.weight.detach().numpy().copy()
         new_state[b_key] = layer.bias.detach().numpy().copy()
     algo.learner_group.set_weights({"default_policy": new_state})
-    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+    push_to_runners(algo, {k: new_state[k] for pair in rllib_policy_keys(state) for k in pair})
     return {
         **fit,
         "samples": len(actions),

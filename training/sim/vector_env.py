@@ -19,7 +19,8 @@ serving fleet (``simulator.fleet.expected_profit``): same optimal policy, far le
 ``exclude_offered_revenue`` the revenue the whole offered load would bring is subtracted from every minute: the
 load does not depend on the policy, so neither does that term (same optimal policy), but it is most of the
 reward's variance, and none of it says anything about the fleet: what is left is minus the minute's costs (lost
-requests, machines, downtime).
+requests, machines, downtime). ``downtime_penalty`` (with the ``economics`` normalisation) charges each minute down
+that many more units of reward (``TrainConfig.downtime_penalty``).
 Episodes are truncated after ``episode_minutes``, never terminated.
 
 With ``decision_minutes = k > 1`` each step holds the chosen level for k minutes (the fleet it asks for still
@@ -72,6 +73,7 @@ class FleetVectorEnv(VectorEnv):
         # returns a Scenario, or (Scenario, past) as sample_with_past does
         expected_rewards: bool = False,
         exclude_offered_revenue: bool = False,
+        downtime_penalty: float = 0.0,
         decision_minutes: int = 1,
         team_traces: tuple[str, ...] | list[str] = (),
         short_history_probability: float = 0.2,
@@ -105,6 +107,11 @@ class FleetVectorEnv(VectorEnv):
             raise ValueError("expected_rewards prices every fleet at sim_config: not with a fleet_distribution")
         if fleet_distribution is None and reward_normalization == "economics":
             raise ValueError('reward_normalization "economics" needs a fleet_distribution')
+        if downtime_penalty < 0 or (downtime_penalty and reward_normalization != "economics"):
+            raise ValueError(
+                f'downtime_penalty must be >= 0, and needs reward_normalization "economics", got {downtime_penalty}'
+            )
+        self.downtime_penalty = float(downtime_penalty)
         self.num_envs = num_envs
         self.trace_probability = trace_probability
         self.reward_normalization = reward_normalization
@@ -196,6 +203,8 @@ class FleetVectorEnv(VectorEnv):
             if self.exclude_offered_revenue:
                 dollars = dollars - result.load * self._value
             minute = dollars * self._reward_factor
+            if self.downtime_penalty:
+                minute = minute - self.downtime_penalty * self.reward_scale * result.down
             reward += minute
             self._counters += (self.num_envs, minute.sum(), result.reward.sum())
             if result.done:
