@@ -153,3 +153,34 @@ def test_decision_minutes_hold_the_level_and_sum_the_rewards(decision_minutes):
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FleetVectorEnv(**{"num_envs": 1, **kwargs})
+
+
+def test_the_downtime_penalty_charges_each_minute_down_in_reward_units():
+    from simulator.distribution import FleetDistribution
+
+    def env(penalty: float) -> FleetVectorEnv:
+        return FleetVectorEnv(
+            8, CONFIG, reward_normalization="economics", reward_scale=2.0, fleet_distribution=FleetDistribution(),
+            downtime_penalty=penalty,
+        )  # fmt: skip
+
+    plain, penalised = env(0.0), env(3.0)
+    plain.reset(seed=5)
+    penalised.reset(seed=5)
+    lean = np.zeros(8, dtype=np.int64)  # the leanest offset: some minutes are down
+    gaps = []
+    for _ in range(CONFIG.episode_minutes):
+        _, r0, _, truncated, _ = plain.step(lean)
+        _, r1, _, _, _ = penalised.step(lean)
+        gaps.append(r0 - r1)
+        if truncated.all():
+            break
+    gaps = np.concatenate(gaps)
+    # One decision a minute: each step's reward is 3 x 2 units lower when the minute was down, else the same.
+    assert np.all(np.isclose(gaps, 0.0) | np.isclose(gaps, 6.0))
+    assert np.isclose(gaps, 6.0).any()
+
+
+def test_a_downtime_penalty_needs_the_economics_normalisation():
+    with pytest.raises(ValueError, match="downtime_penalty"):
+        FleetVectorEnv(1, CONFIG, reward_normalization="none", downtime_penalty=1.0)
