@@ -39,7 +39,7 @@ class AutoscalerStage(cdk.Stage):
             "Storage",
             config=config,
             termination_protection=config.removal_policy == "retain",
-            description=stage_description(config, "KMS key and data bucket (stateful)"),
+            description=stage_description(config, StorageStack.DESCRIPTION),
             tags=stage_tags(config),
         )
         props = StageProps(config=config, storage=self.storage)

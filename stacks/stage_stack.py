@@ -32,7 +32,8 @@ class StageProps:
 class StageStack(cdk.Stack):
     """A stack of one stage, deployed after the stage's storage stack, whose key and bucket it uses.
 
-    A subclass says what it holds in `DESCRIPTION` (the stack's description in CloudFormation)."""
+    A subclass says what it holds in `DESCRIPTION` (the stack's description in CloudFormation), as the storage
+    stack does."""
 
     DESCRIPTION: ClassVar[str]
 
