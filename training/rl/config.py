@@ -104,11 +104,11 @@ class TrainConfig:
     """Steps per fleet each runner collects per sample call; train batch = runners x envs x this."""
 
     # Warm start (training.rl.warm_start)
-    base_action_logit: float = 0.0
+    base_action_logit: float = 3.0
     """Added to the fresh policy's output bias for the action at offset 0 (``inference.actions.OFFSETS``): PPO
-    starts near the economics' base level (the newsvendor's sizing, already a strong rule for every fleet) and
-    learns where the state calls for more or less, instead of starting from a uniform spread over every offset
-    (0: off)."""
+    starts near the economics' base level (the newsvendor's sizing, already a strong rule for every fleet: 0.92 of
+    the oracle on the quick cells) and learns where the state calls for more or less, instead of starting from a
+    uniform spread over every offset (0.69 of the oracle on validation at the first iteration). 0: off."""
     bc_warm_start: bool = False
     """Start PPO from a behaviour-cloned imitation of the clairvoyant oracle on training scenarios (off by
     default; measured: docs/training.md, "What did not work")."""
