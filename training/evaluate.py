@@ -26,7 +26,7 @@ from simulator.loads import TRAIN_FRACTION, TraceError
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.noise import replay
 from training.evaluation.report import write_report
-from training.evaluation.scoreboard import default_policies, evaluate
+from training.evaluation.scoreboard import baselines, evaluate
 from training.evaluation.team import (
     MIN_VERDICT_DRAWS,
     fleet_sim_config,
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cases = evaluation_cases(quick=args.quick, capacity=config.capacity_rpm_per_machine)
 
-    defaults = default_policies()
+    defaults = baselines()
     policies = dict(defaults)
     for path in args.policy:
         policy = ArtifactPolicy(path)
