@@ -239,11 +239,15 @@ def fit(data: Replay, settings: FitSettings) -> Model:
     return model
 
 
+def fleet_key(config: SimConfig, scenario: Scenario) -> tuple[SimConfig, str]:
+    """What a fleet's model is fitted for: its simulator config (its economics and capacity) and its kind, "small"
+    for the small-fleet group's fleets (``meta["fleet"]``, set by ``training.evaluation.cases.in_cell``)."""
+    return config, SMALL if scenario.meta.get("fleet") == SMALL else REGULAR
+
+
 class Character:
     """The character baseline as a policy (module docstring). Each fleet's model is the one fitted for its
-    economics and fleet kind: the scenario's economics cell and kind (``meta["cell"]``, ``meta["fleet"]``, set by
-    ``training.evaluation.cases.in_cell``) where it has one, else its own simulator config; models missing at
-    ``reset`` are fitted then, all in one replay."""
+    ``fleet_key``; models missing at ``reset`` are fitted then, all in one replay."""
 
     name = "character"
 
@@ -251,10 +255,6 @@ class Character:
         self.settings = settings or DEFAULT_SETTINGS
         self.models: dict[tuple[SimConfig, str], Model] = {}
         self.fit_seconds = 0.0
-
-    @staticmethod
-    def key(sim: FleetSim, i: int) -> tuple[SimConfig, str]:
-        return sim.configs[i], SMALL if sim.scenarios[i].meta.get("fleet") == SMALL else REGULAR
 
     def prepare(self, keys: list[tuple[SimConfig, str]]) -> None:
         """Fit the models of ``keys`` not fitted yet (replays of equal length run as one simulation)."""
@@ -273,7 +273,7 @@ class Character:
         self.fit_seconds += time.perf_counter() - start
 
     def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
-        keys = [self.key(sim, i) for i in range(sim.n)]
+        keys = [fleet_key(c, s) for c, s in zip(sim.configs, sim.scenarios)]
         self.prepare(keys)
         self.sim = sim
         rows: dict[tuple[SimConfig, str], list[int]] = {}
