@@ -127,7 +127,7 @@ def test_evaluate_cli_scores_every_policy_on_the_late_part(tmp_path, capsys):
     [scenario] = doc["scenarios"]
     assert scenario["name"] == "team-eval" and scenario["minutes"] == 3000 - int(3000 * TRAIN_FRACTION)
     assert {p["name"] for p in scenario["policies"]} >= {"target_tracking", "predictive", "oracle"}
-    assert len(scenario["policies"]) == 8  # five rules, the character baseline, the oracle, the packaged policy
+    assert len(scenario["policies"]) == 7  # five rules, the oracle, the packaged policy
     [team] = doc["team_traces"]
     assert team["gaps"] == 1 and team["longest_gap_minutes"] == 2 and team["split"]["train_fraction"] == TRAIN_FRACTION
     md = capsys.readouterr().out
@@ -271,7 +271,7 @@ def test_evaluate_reads_the_fleet_file_and_judges_each_policy_over_ten_paired_dr
     assert (config["warmup_latency"], config["downtime_cost"], config["machine_cost"]) == (10, 1000.0, 0.05)
     assert config["max_scale_out_per_step"] == config["max_scale_in_per_step"] == 40
     found = doc["team_verdicts"]
-    assert [v["rule"] for v in found] == ["static", "target_tracking", "step_scaling", "hpa", "predictive", "character"]
+    assert [v["rule"] for v in found] == ["static", "target_tracking", "step_scaling", "hpa", "predictive"]
     assert all(v["draws"] == 10 and v["verdict"] in ("beats", "tie", "loses") for v in found)
     assert all(v["lo"] <= v["mean"] <= v["hi"] for v in found)
     printed = capsys.readouterr().out
