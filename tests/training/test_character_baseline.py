@@ -113,3 +113,17 @@ def test_the_scoreboard_and_the_gate_judge_against_it_as_against_a_tuned_rule():
     )
     decision = decide(draws, rules)
     assert not decision.passed and "character beats ppo" in decision.reason
+
+
+def test_the_action_is_chosen_again_every_hour_and_the_fleet_follows_its_load(monkeypatch):
+    fleets = cases(2, 150)
+    sim = FleetSim(SimConfig(), [c.scenario for c in fleets], past=[c.past for c in fleets])
+    policy = Character(TINY)
+    policy.prepare([character.fleet_key(SimConfig(), c.scenario) for c in fleets])
+    chosen, calls = character.Model.choose, []
+    monkeypatch.setattr(character.Model, "choose", lambda self, x: calls.append(len(x)) or chosen(self, x))
+    sizes = []
+    rollout(policy, sim, [c.past for c in fleets], on_step=lambda t, obs, desired, result: sizes.append(desired))
+    assert calls == [2, 2, 2]  # minutes 0, 60 and 120, both fleets at once (one economics)
+    moved = [t for t in range(1, len(sizes)) if (sizes[t] != sizes[t - 1]).any()]
+    assert any(t % character.OBSERVE_EVERY for t in moved)  # the fleet still follows its load in between

@@ -8,8 +8,8 @@ Each scenario's profit at every action is then known, not estimated from one exp
 regression on what the observation says of the fleet's character (``CHARACTER_INPUTS``: its size, how much of a
 day the caller sent, its noise, swing, spike rate and surprise) predicts each action's profit per day; its terms
 (none, linear, quadratic) and penalty are chosen by cross-validation, so where the character does not pay it is
-the best single action. Each minute the policy takes the action with the highest prediction for the fleet's
-current character.
+the best single action. The policy takes the action with the highest prediction for the fleet's current character,
+chosen again every hour (as often as the fit observes it); the fleet follows its load every minute.
 
 It is a baseline, not a product: the scoreboard lists it and the gate refuses a candidate that it beats on a group
 with 95 % confidence, as it refuses one that a tuned rule beats (``training.evaluation.scoreboard.baselines``).
@@ -280,13 +280,17 @@ class Character:
         for i, key in enumerate(keys):
             rows.setdefault(key, []).append(i)
         self.fleets = {k: np.array(v) for k, v in rows.items()}
+        self.actions: np.ndarray | None = None
 
     def act(self, obs: Observation) -> np.ndarray:
-        inputs = observation_of(obs, self.sim.context())[:, COLUMNS]
-        actions = np.empty(len(inputs), dtype=np.int64)
-        for key, rows in self.fleets.items():
-            actions[rows] = self.models[key].choose(inputs[rows])
-        return clip_fleet(desired_of(actions, obs), obs)
+        """The fleet follows its window's peak every minute (``desired_of``); its action is chosen again every
+        ``OBSERVE_EVERY`` minutes, as often as the fit observed the character."""
+        if obs.t % OBSERVE_EVERY == 0 or self.actions is None:
+            inputs = observation_of(obs, self.sim.context())[:, COLUMNS]
+            self.actions = np.empty(len(inputs), dtype=np.int64)
+            for key, rows in self.fleets.items():
+                self.actions[rows] = self.models[key].choose(inputs[rows])
+        return clip_fleet(desired_of(self.actions, obs), obs)
 
     def describe(self) -> dict[str, Any]:
         """What the report records: the fit settings, seconds spent fitting, and each model's summary."""
