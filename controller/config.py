@@ -1,6 +1,6 @@
 """The fleet config schema and the run settings; pure Python (no numpy, no pydantic).
 
-`stacks/config.py` validates a stage's `fleets` with `validate_fleets` at synth; the Lambda parses the same JSON
+`stacks/fleets_file.py` validates a stage's `fleets` with `validate_fleets` at synth; the Lambda parses the same JSON
 (the stage's fleets object, `controller/fleets.py`) with `parse_fleets` at run time: one definition, cross-fleet
 checks included (two fleets on one target, a fleet on the stage's own decision endpoint, an ARN where a name
 belongs). Errors name the path, e.g.
@@ -34,6 +34,7 @@ from typing import Any
 
 from inference import economics
 from inference.contract import OBSERVATION_LAG_MINUTES
+from inference.describe import describe
 
 SCALE_TAG = "rl-autoscaler-stage"
 """A team opts a resource (ECS service, Auto Scaling group, endpoint, scalable target) in to a stage's controller by
@@ -145,7 +146,7 @@ def validate_fleets(raw: Any, endpoint_name: str | None = None) -> list[dict[str
     `endpoint_name`: the stage's own decision endpoint, which no fleet may target (synth and run time pass it).
     """
     if not isinstance(raw, (list, tuple)):
-        raise FleetConfigError(f"fleets: must be a list of fleet objects, got {_kind(raw)}")
+        raise FleetConfigError(f"fleets: must be a list of fleet objects, got {describe(raw)}")
     out = [_fleet(obj, f"fleets[{i}]") for i, obj in enumerate(raw)]
     names: dict[str, int] = {}
     targets: dict[tuple[str, ...], str] = {}
@@ -219,7 +220,7 @@ def _spec(metric: Mapping[str, Any]) -> MetricSpec:
 
 def _fleet(obj: Any, where: str) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
-        raise FleetConfigError(f"{where}: must be a fleet object, got {_kind(obj)}")
+        raise FleetConfigError(f"{where}: must be a fleet object, got {describe(obj)}")
     _keys(obj, _FLEET_KEYS, _REQUIRED, where)
     name = obj["name"]
     if not isinstance(name, str) or not _NAME.match(name):
@@ -276,7 +277,7 @@ def _fleet(obj: Any, where: str) -> dict[str, Any]:
 
 def _target(obj: Any, where: str) -> dict[str, Any]:
     if not isinstance(obj, Mapping):
-        raise FleetConfigError(f"{where}: must be an object with a 'kind', got {_kind(obj)}")
+        raise FleetConfigError(f"{where}: must be an object with a 'kind', got {describe(obj)}")
     kind = obj.get("kind")
     if kind not in TARGET_FIELDS:
         known = ", ".join(sorted(TARGET_FIELDS))
@@ -359,10 +360,6 @@ def _int(value: Any, where: str, low: int) -> int:
     return value
 
 
-def _kind(value: Any) -> str:
-    return {list: "a list", dict: "an object", str: "a string"}.get(type(value), type(value).__name__)
-
-
 def _type_name(types: type | tuple[type, ...]) -> str:
     names = {str: "a non-empty string", int: "an integer", float: "a number", type(None): "null"}
     types = types if isinstance(types, tuple) else (types,)
@@ -379,7 +376,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "endpoint_max_attempts": (1, 5),
     "handback_after_failed_runs": (1, 60),
 }
-"""The run settings' bounds, inclusive: one owner. The stage config (stacks/config.py) refuses the same at synth."""
+"""The run settings' bounds, inclusive: one owner; stacks/config_sections.py refuses the same at synth."""
 
 
 @dataclass(frozen=True)

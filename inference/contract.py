@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from . import economics, features
+from .describe import clip, describe
 from .errors import BadRequest, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 
 MAX_INSTANCES = 1000
@@ -195,7 +196,7 @@ def _csv_row(row: list[str], where: str) -> dict[str, object]:
 
 def _csv_number(text: str, where: str) -> float | int:
     if not _NUMBER_RE.fullmatch(text):
-        raise BadRequest(f"{where}: must be a number, got {_clip(text)!r}")
+        raise BadRequest(f"{where}: must be a number, got {clip(text)!r}")
     if text.lstrip("+-").isdigit() and len(text) <= 18:
         return int(text)
     return float(text)
@@ -222,7 +223,7 @@ def _instance(obj: object, where: str) -> tuple:
     when = _timestamp(obj["timestamp"], where)
     load = obj["load_rpm"]
     if type(load) is not list or not load:
-        raise BadRequest(f"{_path(where, 'load_rpm')}: must be a non-empty list of numbers, got {_describe(load)}")
+        raise BadRequest(f"{_path(where, 'load_rpm')}: must be a non-empty list of numbers, got {describe(load)}")
     if len(load) > MAX_LOAD_POINTS:
         raise BadRequest(f"{_path(where, 'load_rpm')}: {len(load)} values; the limit is {MAX_LOAD_POINTS}")
     for v in load:
@@ -256,7 +257,7 @@ def _bad_load(load: list, where: str) -> None:
     for i, v in enumerate(load):
         if (type(v) is not float and type(v) is not int) or not 0.0 <= v <= MAX_RPM:
             raise BadRequest(
-                f"{_path(where, 'load_rpm')}[{i}]: must be a number in [0, {MAX_RPM:g}], got {_describe(v)}"
+                f"{_path(where, 'load_rpm')}[{i}]: must be a number in [0, {MAX_RPM:g}], got {describe(v)}"
             )
 
 
@@ -266,7 +267,7 @@ def _path(where: str, name: str) -> str:
 
 def _timestamp(value: object, where: str) -> datetime:
     if type(value) is not str or len(value) > _MAX_TIMESTAMP_CHARS:
-        raise BadRequest(f"{_path(where, 'timestamp')}: must be an ISO-8601 string, got {_describe(value)}")
+        raise BadRequest(f"{_path(where, 'timestamp')}: must be an ISO-8601 string, got {describe(value)}")
     text = value[:-1] + "Z" if value[-1:] == "z" else value  # RFC 3339 allows "z"; fromisoformat takes only "Z"
     try:
         when = datetime.fromisoformat(text)
@@ -274,14 +275,14 @@ def _timestamp(value: object, where: str) -> datetime:
     except (ValueError, OverflowError):
         example = "2024-05-06T12:00:00Z"
         raise BadRequest(
-            f"{_path(where, 'timestamp')}: must be an ISO-8601 date-time such as {example}, got {_clip(value)!r}"
+            f"{_path(where, 'timestamp')}: must be an ISO-8601 date-time such as {example}, got {clip(value)!r}"
         ) from None
 
 
 def _number(value: object, where: str, name: str, low: float) -> float:
     if (type(value) is not float and type(value) is not int) or not low <= value <= MAX_RPM:
         bound = "[0" if low == 0.0 else f"[{low:g}"
-        raise BadRequest(f"{_path(where, name)}: must be a number in {bound}, {MAX_RPM:g}], got {_describe(value)}")
+        raise BadRequest(f"{_path(where, name)}: must be a number in {bound}, {MAX_RPM:g}], got {describe(value)}")
     return float(value)
 
 
@@ -290,7 +291,7 @@ def _count(value: object, where: str, name: str) -> int:
         return value
     if type(value) is float and 0.0 <= value <= MAX_MACHINES and value.is_integer():
         return int(value)
-    raise BadRequest(f"{_path(where, name)}: must be an integer in [0, {MAX_MACHINES}], got {_describe(value)}")
+    raise BadRequest(f"{_path(where, name)}: must be an integer in [0, {MAX_MACHINES}], got {describe(value)}")
 
 
 def _assemble(rows: list[tuple], single: bool) -> DecisionRequest:
@@ -312,24 +313,8 @@ def _assemble(rows: list[tuple], single: bool) -> DecisionRequest:
     )
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, (int, float)):
-        return _clip(repr(value))
-    if isinstance(value, str):
-        return f"string {_clip(value)!r}"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _short(err: Exception) -> str:
-    return _clip(str(err), 120)
+    return clip(str(err), 120)
 
 
 # -- responses ------------------------------------------------------------------------------------------
@@ -356,7 +341,7 @@ def choose_accept(accept: str | None) -> str:
             return JSON
         if kind in (CSV, "text/*"):
             return CSV
-    raise NotAcceptable(f"Accept must allow {JSON} or {CSV}, got {_clip(accept, 80)!r}")
+    raise NotAcceptable(f"Accept must allow {JSON} or {CSV}, got {clip(accept, 80)!r}")
 
 
 def encode_json(decisions: list[dict[str, object]], single: bool) -> bytes:
@@ -395,9 +380,9 @@ class DecisionResponse:
         for name, kind in (("desired_machines", int), ("delta", int), ("model_version", str), ("reason", str)):
             value = obj.get(name)
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise ValueError(f"{name} must be {kind.__name__}, got {_clip(repr(value))}")
+                raise ValueError(f"{name} must be {kind.__name__}, got {clip(repr(value))}")
         if not isinstance(obj.get("shielded"), bool):
-            raise ValueError(f"shielded must be a boolean, got {_clip(repr(obj.get('shielded')))}")
+            raise ValueError(f"shielded must be a boolean, got {clip(repr(obj.get('shielded')))}")
         desired, delta = obj["desired_machines"], obj["delta"]
         if obj.get("action") != ACTIONS[(delta > 0) - (delta < 0) + 1]:
             raise ValueError(f"action must be one of {list(ACTIONS)} matching delta {delta}, got {obj.get('action')!r}")

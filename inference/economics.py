@@ -1,4 +1,4 @@
-"""A fleet's economics: the one schema, keyed by the simulator config's own field names. No dependency but stdlib.
+"""A fleet's economics: the one schema, keyed by the simulator config's own field names. Stdlib only.
 
 The same object travels in a fleet's config (``controller.config``, checked at synth and at run time), in each
 decision of the contract (``inference.contract``) and in a team's fleet file (``training.evaluate --fleet``);
@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
+
+from .describe import describe
 
 FIELDS: tuple[str, ...] = (
     "warmup_latency",
@@ -71,7 +73,7 @@ def parse(value: object, path: str = "economics") -> dict[str, Any]:
     if value is None:
         return dict(DEFAULTS)
     if not isinstance(value, Mapping):
-        raise EconomicsError(f"{path}: must be an object with keys among {', '.join(FIELDS)}, got {_kind(value)}")
+        raise EconomicsError(f"{path}: must be an object with keys among {', '.join(FIELDS)}, got {describe(value)}")
     unknown = sorted(str(k) for k in value if k not in DEFAULTS)
     if unknown:
         raise EconomicsError(f"{path}.{unknown[0]}: unknown key (known: {', '.join(FIELDS)})")
@@ -90,10 +92,10 @@ def overrides(value: object, path: str = "economics") -> dict[str, Any]:
 def _field(key: str, raw: object, where: str) -> Any:
     if key == "warming_cost":
         if not isinstance(raw, bool):
-            raise EconomicsError(f"{where}: must be true or false, got {_kind(raw)}")
+            raise EconomicsError(f"{where}: must be true or false, got {describe(raw)}")
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise EconomicsError(f"{where}: must be a number ({UNITS[key]}), got {_kind(raw)}")
+        raise EconomicsError(f"{where}: must be a number ({UNITS[key]}), got {describe(raw)}")
     if not math.isfinite(raw):
         raise EconomicsError(f"{where}: must be finite, got {raw!r}")
     low, high = BOUNDS[key]
@@ -104,17 +106,3 @@ def _field(key: str, raw: object, where: str) -> Any:
     if not low <= raw <= high:
         raise EconomicsError(f"{where}: must be in [{low:g}, {high:g}] ({UNITS[key]}), got {raw!r}")
     return raw if key == "warmup_latency" else float(raw)
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return f"a string {value[:40]!r}"
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return repr(value)[:40]

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any, TypeVar
 
 try:  # inside the SageMaker inference container: let its transformer map our statuses
@@ -41,10 +42,10 @@ class InferenceError(_Base):
     """An error with the HTTP status the client gets; the message is safe to return verbatim."""
 
     status_code = 500
-    phrase = "Internal Server Error"
 
     def __init__(self, message: str) -> None:
-        super().__init__(type(self).status_code, message, type(self).phrase)
+        # The reason phrase is the standard library's, as on the local server's status line (inference/serve.py).
+        super().__init__(type(self).status_code, message, HTTPStatus(type(self).status_code).phrase)
 
     def __str__(self) -> str:
         return self.message
@@ -54,36 +55,30 @@ class BadRequest(InferenceError):
     """400: the payload is not a valid decision request; the message names the field."""
 
     status_code = 400
-    phrase = "Bad Request"
 
 
 class NotFound(InferenceError):
     status_code = 404
-    phrase = "Not Found"
 
 
 class MethodNotAllowed(InferenceError):
     status_code = 405
-    phrase = "Method Not Allowed"
 
 
 class NotAcceptable(InferenceError):
     """406: none of the media types in Accept can be produced."""
 
     status_code = 406
-    phrase = "Not Acceptable"
 
 
 class PayloadTooLarge(InferenceError):
     status_code = 413
-    phrase = "Payload Too Large"
 
 
 class UnsupportedMediaType(InferenceError):
     """415: the Content-Type is not one the handler parses."""
 
     status_code = 415
-    phrase = "Unsupported Media Type"
 
 
 class InternalError(InferenceError):

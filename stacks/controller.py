@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
@@ -27,8 +26,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from stacks.artifact import ModelArtifact
-from stacks.common import stage_log_group
-from stacks.config import StageConfig
+from stacks.common import allow, send_messages, stage_log_group, use_key
 from stacks.controller_asset import HANDLER
 from stacks.controller_environment import controller_environment, trained_lag_minutes
 from stacks.controller_fleets import ShippedFleets
@@ -36,30 +34,28 @@ from stacks.controller_iam import controller_policy
 from stacks.layers import CONTROLLER_LAYERS
 from stacks.roles import acknowledge
 from stacks.serving import ServingStack
-from stacks.storage import StorageStack, data_bucket_name
+from stacks.stage_stack import StageProps, StageStack
 
 INITIAL_MODES = {"stage": None, "fleets": {}}
 
 
-class ControllerStack(cdk.Stack):
+class ControllerStack(StageStack):
+    DESCRIPTION = "the controller that scales the stage's fleets every minute"
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
+        props: StageProps,
         *,
-        config: StageConfig,
-        storage: StorageStack,
         serving: ServingStack,
         artifact: ModelArtifact,
         package: Path,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
-        self.add_stack_dependency(storage)
+        super().__init__(scope, construct_id, props)
         self.add_stack_dependency(serving)  # the endpoint it calls exists first
+        config, key, bucket_name = self.config, self.key, self.bucket_name
         settings = config.controller
-        key = storage.key
-        bucket_name = data_bucket_name(config.name, self.account)
         function_name = config.controller_function_name
         arn = f"arn:{self.partition}"
         where = f"{self.region}:{self.account}"
@@ -172,15 +168,9 @@ class ControllerStack(cdk.Stack):
             self,
             "SchedulePolicy",
             statements=[
-                iam.PolicyStatement(
-                    sid="InvokeController", actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="DeadLetterUndelivered", actions=["sqs:SendMessage"], resources=[self.dead_letters.queue_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="EncryptDeadLetters", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
-                ),
+                allow("InvokeController", ["lambda:InvokeFunction"], [self.function.function_arn]),
+                send_messages("DeadLetterUndelivered", self.dead_letters.queue_arn),
+                use_key("EncryptDeadLetters", key.key_arn),
             ],
         )
         schedule_policy.attach_to_role(self.scheduler_role)

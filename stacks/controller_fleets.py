@@ -14,16 +14,13 @@ import os
 import tempfile
 from pathlib import Path
 
-import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from controller.fleets import FLEETS_KEY, document
 from stacks.config import StageConfig
-from stacks.stage_files import StageFiles
-from stacks.storage import data_bucket_arn, data_bucket_name
+from stacks.stage_files import checked_copy
 
 
 def fleets_file(config: StageConfig, out_dir: Path | None = None) -> tuple[Path, str]:
@@ -45,35 +42,17 @@ class ShippedFleets(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
         path, digest = fleets_file(config)
         asset = s3_assets.Asset(self, "Asset", path=str(path))
-        self.files = StageFiles(
+        self.copy = checked_copy(
             self,
             "Writer",
             config=config,
             key=key,
             purpose="controller-fleets",
-            statements=[
-                iam.PolicyStatement(
-                    sid="ReadFleetsAsset",
-                    actions=["s3:GetObject"],
-                    resources=[f"arn:{stack.partition}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteAndCheckFleets",
-                    actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"],
-                    resources=[data_bucket_arn(config.name, self, FLEETS_KEY)],
-                ),
-            ],
-        )
-        self.copy = self.files.resource(
-            "Copy",
-            "CopyArtifact",
-            data_bucket_name(config.name, stack.account),
-            FLEETS_KEY,
-            SourceBucket=asset.s3_bucket_name,
-            SourceKey=asset.s3_object_key,
-            Sha256=digest,
+            source=(asset.s3_bucket_name, asset.s3_object_key),
+            target_key=FLEETS_KEY,
+            sha256=digest,
+            sids=("ReadFleetsAsset", "WriteAndCheckFleets"),
         )
         self.sha256 = digest

@@ -16,6 +16,7 @@ from constructs import Construct
 
 from controller.config import SCALE_TAG
 from controller.fleets import FLEETS_KEY
+from stacks.common import allow, publish_metrics, send_messages, use_key
 from stacks.config import StageConfig
 from stacks.metrics import CONTROLLER_NAMESPACE, SIMULATED_FLEET_NAMESPACE
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource
@@ -36,40 +37,25 @@ def controller_policy(
     if any(fleet["target"]["kind"] == "simulated" for fleet in config.fleets):
         namespaces.append(SIMULATED_FLEET_NAMESPACE)
     statements = [
-        iam.PolicyStatement(
-            sid="WriteOwnLogs",
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[f"{log_group}:log-stream:*"],
-        ),
-        iam.PolicyStatement(
-            sid="ReadModes",
-            actions=["ssm:GetParameter"],
-            resources=[f"{arn}:ssm:{where}:parameter{config.modes_parameter_name}"],
-        ),
-        iam.PolicyStatement(
-            sid="ReadWriteOwnState", actions=["s3:GetObject", "s3:PutObject"], resources=[state_objects]
-        ),
-        iam.PolicyStatement(sid="ReadFleets", actions=["s3:GetObject"], resources=[fleets_object]),
-        iam.PolicyStatement(
-            sid="ListOwnState",
-            actions=["s3:ListBucket"],
-            resources=[data_bucket_arn(config.name, scope)],
+        allow("WriteOwnLogs", ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group}:log-stream:*"]),
+        allow("ReadModes", ["ssm:GetParameter"], [f"{arn}:ssm:{where}:parameter{config.modes_parameter_name}"]),
+        allow("ReadWriteOwnState", ["s3:GetObject", "s3:PutObject"], [state_objects]),
+        allow("ReadFleets", ["s3:GetObject"], [fleets_object]),
+        allow(
+            "ListOwnState",
+            ["s3:ListBucket"],
+            [data_bucket_arn(config.name, scope)],
             conditions={"StringLike": {"s3:prefix": [f"{STATE_PREFIX}*"]}},
         ),
-        iam.PolicyStatement(sid="UseStageKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key_arn]),
-        iam.PolicyStatement(sid="DeadLetterFailedRuns", actions=["sqs:SendMessage"], resources=[dead_letters_arn]),
-        iam.PolicyStatement(
-            sid="AskStageEndpoint",
-            actions=["sagemaker:InvokeEndpoint"],
-            resources=[f"{arn}:sagemaker:{where}:endpoint/{config.endpoint_name}"],
+        use_key("UseStageKey", key_arn),
+        send_messages("DeadLetterFailedRuns", dead_letters_arn),
+        allow(
+            "AskStageEndpoint",
+            ["sagemaker:InvokeEndpoint"],
+            [f"{arn}:sagemaker:{where}:endpoint/{config.endpoint_name}"],
         ),
-        iam.PolicyStatement(sid="ReadFleetMetrics", actions=["cloudwatch:GetMetricData"], resources=["*"]),
-        iam.PolicyStatement(
-            sid="PublishDecisionMetrics",
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": namespaces}},
-        ),
+        allow("ReadFleetMetrics", ["cloudwatch:GetMetricData"], ["*"]),
+        publish_metrics("PublishDecisionMetrics", namespaces),
     ]
     statements += fleet_statements(config, arn=arn, where=where)
     policy = iam.Policy(scope, "Policy", statements=statements)
@@ -125,41 +111,33 @@ def fleet_statements(config: StageConfig, *, arn: str, where: str) -> list[iam.P
     statements = []
 
     def tagged(sid: str, actions: list[str], kind: str) -> None:
-        statements.append(
-            iam.PolicyStatement(sid=sid, actions=actions, resources=[resources[kind]], conditions=condition)
-        )
+        statements.append(allow(sid, actions, [resources[kind]], conditions=condition))
 
     if "ecs" in kinds:
-        statements.append(
-            iam.PolicyStatement(sid="ReadEcsServices", actions=["ecs:DescribeServices"], resources=[resources["ecs"]])
-        )
+        statements.append(allow("ReadEcsServices", ["ecs:DescribeServices"], [resources["ecs"]]))
         tagged("ScaleTaggedEcsServices", ["ecs:UpdateService"], "ecs")
     if "asg" in kinds:
         statements.append(
-            iam.PolicyStatement(
-                sid="ReadAutoScalingGroups",
-                actions=["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies"],
-                resources=["*"],
+            allow(
+                "ReadAutoScalingGroups",
+                ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribePolicies"],
+                ["*"],
             )
         )
         actions = ["autoscaling:ResumeProcesses", "autoscaling:SetDesiredCapacity", "autoscaling:SuspendProcesses"]
         tagged("ScaleTaggedAutoScalingGroups", actions, "asg")
     if "sagemaker" in kinds:
-        statements.append(
-            iam.PolicyStatement(
-                sid="ReadEndpoints", actions=["sagemaker:DescribeEndpoint"], resources=[resources["sagemaker"]]
-            )
-        )
+        statements.append(allow("ReadEndpoints", ["sagemaker:DescribeEndpoint"], [resources["sagemaker"]]))
         tagged("ScaleTaggedEndpointVariants", ["sagemaker:UpdateEndpointWeightsAndCapacities"], "sagemaker")
     if kinds & {"ecs", "sagemaker"}:
         statements.append(
-            iam.PolicyStatement(
-                sid="FindOtherScalers",
-                actions=[
+            allow(
+                "FindOtherScalers",
+                [
                     "application-autoscaling:DescribeScalableTargets",
                     "application-autoscaling:DescribeScalingPolicies",
                 ],
-                resources=["*"],
+                ["*"],
             )
         )
         tagged("HandBackTaggedScalableTargets", ["application-autoscaling:RegisterScalableTarget"], "appscaling")

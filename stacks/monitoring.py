@@ -21,7 +21,7 @@ from stacks.config import StageConfig
 from stacks.dashboard import build_dashboard
 from stacks.metrics import EndpointDecisionMetrics, EndpointMetrics
 from stacks.monitoring_controller import controller_alarms, no_invocations_expression
-from stacks.storage import StorageStack
+from stacks.stage_stack import StageProps, StageStack
 from stacks.training import TrainingStack
 
 ROLLBACK_ALARMS = ("5xx-rate", "model-latency-p99", "fallback-rate")
@@ -40,18 +40,12 @@ def alarm_name(config: StageConfig, alarm_id: str) -> str:
     return f"{config.endpoint_name}-{alarm_id}"
 
 
-class MonitoringStack(cdk.Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: StageConfig,
-        storage: StorageStack,
-        training: TrainingStack,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+class MonitoringStack(StageStack):
+    DESCRIPTION = "alarm topic, alarms and dashboard"
+
+    def __init__(self, scope: Construct, construct_id: str, props: StageProps, *, training: TrainingStack) -> None:
+        super().__init__(scope, construct_id, props)
+        config = self.config
         limits = config.alarms
         self.endpoint = EndpointMetrics(config.endpoint_name, config.variant_name)
         self.decisions = EndpointDecisionMetrics(config.name)
@@ -62,7 +56,7 @@ class MonitoringStack(cdk.Stack):
             self,
             "AlarmTopic",
             display_name=f"RL autoscaler {config.name} alarms",
-            master_key=storage.key,
+            master_key=self.key,
             enforce_ssl=True,
         )
         actions = [cw_actions.SnsAction(self.topic)]

@@ -6,19 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common import stage_log_group
+from stacks.common import allow
 from stacks.config import StageConfig
 from stacks.images import inference_image
+from stacks.inline_function import inline_function
 from stacks.registry import GROUP_NAME, group_arn, packages_arn
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource
-from stacks.stage_files import RUNTIME
 from stacks.storage import ARTIFACTS, TRAINING_OUTPUT, data_bucket_arn, data_bucket_name
 
 CODE = Path(__file__).with_name("lambdas") / "register_model.py"
@@ -31,62 +29,27 @@ class ModelRegistration(Construct):
         super().__init__(scope, construct_id)
         stack = cdk.Stack.of(self)
         registry_account = config.registry_account or stack.account
-        function_name = f"rl-autoscaler-{config.name.lower()}-register-model"
-        log_group = stage_log_group(self, "Logs", name=f"/aws/lambda/{function_name}", config=config, key=key)
         output = data_bucket_arn(config.name, self, f"{TRAINING_OUTPUT}*")
         artifacts = data_bucket_arn(config.name, self, f"{ARTIFACTS}*")
         packages = packages_arn(stack.partition, registry_account)
-        role = iam.Role(
+        built = inline_function(
             self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"RL autoscaler {config.name}: register trained models in the model registry",
-        )
-        policy = iam.Policy(
-            self,
-            "Policy",
+            config=config,
+            key=key,
+            purpose="register-model",
+            code=CODE,
+            role_description="register trained models in the model registry",
+            description="register a trained model (training state machine step)",
             statements=[
-                iam.PolicyStatement(sid="ReadTrainingOutput", actions=["s3:GetObject"], resources=[output]),
-                iam.PolicyStatement(sid="WriteArtifacts", actions=["s3:PutObject"], resources=[artifacts]),
-                iam.PolicyStatement(
-                    sid="UseStageKey", actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
-                ),
-                iam.PolicyStatement(
-                    sid="CreateModelPackage",
-                    actions=["sagemaker:CreateModelPackage"],
-                    resources=[group_arn(stack.partition, registry_account), packages],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteOwnLogs",
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                    resources=[log_group.log_group_arn],
+                allow("ReadTrainingOutput", ["s3:GetObject"], [output]),
+                allow("WriteArtifacts", ["s3:PutObject"], [artifacts]),
+                allow(
+                    "CreateModelPackage",
+                    ["sagemaker:CreateModelPackage"],
+                    [group_arn(stack.partition, registry_account), packages],
                 ),
             ],
-        )
-        policy.attach_to_role(role)
-        acknowledge_wildcards(
-            policy,
-            {
-                nag_resource(self, output): "SageMaker writes model.tar.gz under training-output/<job name>/.",
-                nag_resource(self, artifacts): "Registered artifacts go to artifacts/<sha256>/, known after hashing.",
-                nag_resource(self, packages): "SageMaker numbers a group's package versions as it creates them.",
-            },
-        )
-        self.function = lambda_.Function(
-            self,
-            "Function",
-            function_name=function_name,
-            description=f"RL autoscaler {config.name}: register a trained model (training state machine step)",
-            runtime=RUNTIME,
-            handler="index.handler",
-            code=lambda_.Code.from_inline(CODE.read_text(encoding="utf-8")),
-            role=role,
-            memory_size=512,
-            timeout=cdk.Duration.minutes(5),
-            log_group=log_group,
             # No dead-letter queue: Step Functions invokes it synchronously and takes a failure to RegistrationFailed.
-            environment_encryption=key,
-            reserved_concurrent_executions=config.controller.reserved_concurrency,
             environment={
                 "BUCKET": data_bucket_name(config.name, stack.account),
                 "PREFIX": ARTIFACTS,
@@ -97,9 +60,15 @@ class ModelRegistration(Construct):
                 "STAGE": config.name,
             },
         )
-        function_resource = self.function.node.default_child
-        assert isinstance(function_resource, lambda_.CfnFunction)
-        function_resource.add_override("DependsOn", [stack.get_logical_id(policy.node.default_child)])  # type: ignore[arg-type]
+        self.function = built.function
+        acknowledge_wildcards(
+            built.policy,
+            {
+                nag_resource(self, output): "SageMaker writes model.tar.gz under training-output/<job name>/.",
+                nag_resource(self, artifacts): "Registered artifacts go to artifacts/<sha256>/, known after hashing.",
+                nag_resource(self, packages): "SageMaker numbers a group's package versions as it creates them.",
+            },
+        )
         self.task = tasks.LambdaInvoke(
             self,
             "RegisterModel",

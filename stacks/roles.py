@@ -11,6 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from stacks.common import allow, publish_metrics, use_key
 from stacks.images import Image
 
 
@@ -32,32 +33,25 @@ def sagemaker_base_policy(
         scope,
         construct_id,
         statements=[
-            iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-            iam.PolicyStatement(
-                sid="PullPinnedImage",
-                actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[image.repository_arn(stack.partition, stack.region)],
+            allow("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+            allow(
+                "PullPinnedImage",
+                ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                [image.repository_arn(stack.partition, stack.region)],
             ),
-            iam.PolicyStatement(
-                sid="WriteOwnLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-                resources=[log_group, f"{log_group}:log-stream:*"],
+            allow(
+                "WriteOwnLogs",
+                ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                [log_group, f"{log_group}:log-stream:*"],
             ),
-            iam.PolicyStatement(
-                sid="PublishOwnMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "aws/sagemaker/*"]}},
+            publish_metrics("PublishOwnMetrics", ["/aws/sagemaker/*", "aws/sagemaker/*"], match="StringLike"),
+            use_key(
+                "UseStageKey", key.key_arn, ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
             ),
-            iam.PolicyStatement(
-                sid="UseStageKey",
-                actions=["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-                resources=[key.key_arn],
-            ),
-            iam.PolicyStatement(
-                sid="EncryptVolumesWithStageKey",
-                actions=["kms:CreateGrant"],
-                resources=[key.key_arn],
+            allow(
+                "EncryptVolumesWithStageKey",
+                ["kms:CreateGrant"],
+                [key.key_arn],
                 conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
             ),
         ],

@@ -6,8 +6,6 @@ endpoint to them); only the endpoint name is stable, because callers and alarms 
 
 from __future__ import annotations
 
-from typing import Any
-
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
@@ -16,35 +14,33 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from stacks.artifact import ModelArtifact
-from stacks.common import stage_log_group
-from stacks.config import StageConfig
+from stacks.common import allow, stage_log_group
 from stacks.images import INFERENCE, inference_image
 from stacks.metrics import DECISION_NAMESPACE
 from stacks.monitoring import ROLLBACK_ALARMS, MonitoringStack, alarm_name
 from stacks.roles import acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.serving_variant import data_capture, production_variant
-from stacks.stage_files import StageFiles
-from stacks.storage import ARTIFACTS, DATA_CAPTURE, StorageStack, data_bucket_arn, data_bucket_name
+from stacks.stage_files import checked_copy
+from stacks.stage_stack import StageProps, StageStack
+from stacks.storage import ARTIFACTS, DATA_CAPTURE, data_bucket_arn
 
 
-class ServingStack(cdk.Stack):
+class ServingStack(StageStack):
+    DESCRIPTION = "model, endpoint config, endpoint and auto scaling"
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
+        props: StageProps,
         *,
-        config: StageConfig,
-        storage: StorageStack,
         artifact: ModelArtifact,
         monitoring: MonitoringStack,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, props)
+        config, key, bucket_name = self.config, self.key, self.bucket_name
         serving = config.serving
-        key = storage.key
-        bucket_name = data_bucket_name(config.name, self.account)
         capture_objects = data_bucket_arn(config.name, self, f"{DATA_CAPTURE}*")
-        self.add_stack_dependency(storage)
         self.add_stack_dependency(monitoring)  # the rollback alarms exist before the endpoint refers to them
         rollback_alarms = [alarm_name(config, alarm_id) for alarm_id in ROLLBACK_ALARMS]
         log_group_name = f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
@@ -58,33 +54,16 @@ class ServingStack(cdk.Stack):
         # it is copied (sha256 checked) into the stage bucket, out of reach of `cdk gc` and of the release bucket.
         model_key = f"{ARTIFACTS}{artifact.sha256}/model.tar.gz"
         model_object = data_bucket_arn(config.name, self, model_key)
-        self.files = StageFiles(
+        self.model_copy = checked_copy(
             self,
             "ArtifactCopy",
             config=config,
             key=key,
             purpose="artifact-copy",
-            statements=[
-                iam.PolicyStatement(
-                    sid="ReadReleasedArtifact",
-                    actions=["s3:GetObject"],
-                    resources=[f"arn:{self.partition}:s3:::{source_bucket}/{source_key}"],
-                ),
-                iam.PolicyStatement(
-                    sid="WriteAndCheckStageCopy",
-                    actions=["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"],
-                    resources=[model_object],
-                ),
-            ],
-        )
-        self.model_copy = self.files.resource(
-            "Copy",
-            "CopyArtifact",
-            bucket_name,
-            model_key,
-            SourceBucket=source_bucket,
-            SourceKey=source_key,
-            Sha256=artifact.sha256,
+            source=(source_bucket, source_key),
+            target_key=model_key,
+            sha256=artifact.sha256,
+            sids=("ReadReleasedArtifact", "WriteAndCheckStageCopy"),
         )
 
         self.role = iam.Role(
@@ -95,23 +74,17 @@ class ServingStack(cdk.Stack):
         )
         policy = sagemaker_base_policy(self, "ModelPolicy", INFERENCE, log_group_name, key)
         policy.add_statements(
-            iam.PolicyStatement(sid="ReadModelArtifact", actions=["s3:GetObject"], resources=[model_object]),
-            iam.PolicyStatement(
-                sid="LocateBucket", actions=["s3:GetBucketLocation"], resources=[data_bucket_arn(config.name, self)]
-            ),
-            iam.PolicyStatement(
-                sid="WriteDataCapture",
-                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=[capture_objects],
-            ),
+            allow("ReadModelArtifact", ["s3:GetObject"], [model_object]),
+            allow("LocateBucket", ["s3:GetBucketLocation"], [data_bucket_arn(config.name, self)]),
+            allow("WriteDataCapture", ["s3:PutObject", "s3:AbortMultipartUpload"], [capture_objects]),
         )
         if serving.deployment_guardrails:
             # SageMaker reads the rollback alarms' state with the model's role during a blue/green update.
             policy.add_statements(
-                iam.PolicyStatement(
-                    sid="DescribeRollbackAlarms",
-                    actions=["cloudwatch:DescribeAlarms"],
-                    resources=[
+                allow(
+                    "DescribeRollbackAlarms",
+                    ["cloudwatch:DescribeAlarms"],
+                    [
                         f"arn:{self.partition}:cloudwatch:{self.region}:{self.account}:alarm:{name}"
                         for name in rollback_alarms
                     ],

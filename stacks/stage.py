@@ -13,6 +13,7 @@ from stacks.config import REGION, StageConfig
 from stacks.controller import ControllerStack
 from stacks.monitoring import MonitoringStack
 from stacks.serving import ServingStack
+from stacks.stage_stack import StageProps, stage_description, stage_tags
 from stacks.storage import StorageStack
 from stacks.training import TrainingStack
 
@@ -33,49 +34,20 @@ class AutoscalerStage(cdk.Stage):
         check_gate(artifact, config.name, config.require_passed_gate)
         super().__init__(scope, config.name, env=cdk.Environment(account=config.account, region=REGION), **kwargs)
         self.config = config
-        # Stack tags: CloudFormation applies them to every resource of the stack that takes tags.
-        tags = {"project": "rl-autoscaler", "stage": config.name}
-
-        def props(what: str) -> dict[str, Any]:
-            """What every stack of the stage gets: the config, a description saying what it holds, the tags."""
-            return {"config": config, "description": f"RL autoscaler {config.name}: {what}", "tags": tags}
-
         self.storage = StorageStack(
             self,
             "Storage",
+            config=config,
             termination_protection=config.removal_policy == "retain",
-            **props("KMS key and data bucket (stateful)"),
+            description=stage_description(config, StorageStack.DESCRIPTION),
+            tags=stage_tags(config),
         )
-        self.training = TrainingStack(
-            self,
-            "Training",
-            storage=self.storage,
-            sourcedir=sourcedir,
-            **props("training role, code and job definition (Step Functions)"),
-        )
-        self.monitoring = MonitoringStack(
-            self,
-            "Monitoring",
-            storage=self.storage,
-            training=self.training,
-            **props("alarm topic, alarms and dashboard"),
-        )
-        self.serving = ServingStack(
-            self,
-            "Serving",
-            storage=self.storage,
-            artifact=artifact,
-            monitoring=self.monitoring,
-            **props("model, endpoint config, endpoint and auto scaling"),
-        )
+        props = StageProps(config=config, storage=self.storage)
+        self.training = TrainingStack(self, "Training", props, sourcedir=sourcedir)
+        self.monitoring = MonitoringStack(self, "Monitoring", props, training=self.training)
+        self.serving = ServingStack(self, "Serving", props, artifact=artifact, monitoring=self.monitoring)
         self.controller = ControllerStack(
-            self,
-            "Controller",
-            storage=self.storage,
-            serving=self.serving,
-            artifact=artifact,
-            package=controller_package,
-            **props("the controller that scales the stage's fleets every minute"),
+            self, "Controller", props, serving=self.serving, artifact=artifact, package=controller_package
         )
 
     @property

@@ -148,6 +148,8 @@ def data_bucket_arn(stage: str, scope: Construct, objects: str | None = None) ->
 class StorageStack(cdk.Stack):
     """KMS key with rotation; data bucket with TLS only, KMS, versioning, access logs and lifecycle rules."""
 
+    DESCRIPTION = "KMS key and data bucket (stateful)"
+
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         removal = removal_policy(config)

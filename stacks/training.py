@@ -22,14 +22,14 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.common import stage_log_group
-from stacks.config import StageConfig
+from stacks.common import allow, stage_log_group
 from stacks.images import TRAINING, training_image
 from stacks.registration import ModelRegistration
 from stacks.roles import acknowledge, acknowledge_wildcards, nag_resource, sagemaker_base_policy
 from stacks.sourcedir import ENTRY_POINT
 from stacks.stage_files import StageFiles
-from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, StorageStack, data_bucket_arn, data_bucket_name
+from stacks.stage_stack import StageProps, StageStack
+from stacks.storage import CHECKPOINTS, TRAINING_OUTPUT, data_bucket_arn
 from stacks.training_task import TEAM_DATA, S3Uri, TrainingJobTask, metric_definitions, team_channels
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
@@ -38,22 +38,13 @@ RAY_TOKEN_PREFIX = "ray/"
 """Prefix of the stage bucket holding only `auth_token`, written at deploy by a custom resource."""
 
 
-class TrainingStack(cdk.Stack):
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        config: StageConfig,
-        storage: StorageStack,
-        sourcedir: Path,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+class TrainingStack(StageStack):
+    DESCRIPTION = "training role, code and job definition (Step Functions)"
+
+    def __init__(self, scope: Construct, construct_id: str, props: StageProps, *, sourcedir: Path) -> None:
+        super().__init__(scope, construct_id, props)
+        config, key, bucket_name = self.config, self.key, self.bucket_name
         training = config.training
-        key = storage.key
-        bucket_name = data_bucket_name(config.name, self.account)
-        self.add_stack_dependency(storage)
 
         self.code = s3_assets.Asset(self, "SourceDir", path=str(sourcedir))
 
@@ -69,28 +60,26 @@ class TrainingStack(cdk.Stack):
         ray_object = data_bucket_arn(config.name, self, ray_token)
         prefixes = [data_bucket_arn(config.name, self, f"{prefix}*") for prefix in (CHECKPOINTS, TRAINING_OUTPUT)]
         policy.add_statements(
-            iam.PolicyStatement(
-                sid="ReadTrainingCode",
-                actions=["s3:GetObject"],
-                resources=[f"arn:{self.partition}:s3:::{self.code.s3_bucket_name}/{self.code.s3_object_key}"],
+            allow(
+                "ReadTrainingCode",
+                ["s3:GetObject"],
+                [f"arn:{self.partition}:s3:::{self.code.s3_bucket_name}/{self.code.s3_object_key}"],
             ),
-            iam.PolicyStatement(
-                sid="ListOwnPrefixes",
-                actions=["s3:ListBucket"],
-                resources=[data_bucket_arn(config.name, self)],
+            allow(
+                "ListOwnPrefixes",
+                ["s3:ListBucket"],
+                [data_bucket_arn(config.name, self)],
                 conditions={
                     "StringLike": {
                         "s3:prefix": [f"{CHECKPOINTS}*", f"{TRAINING_OUTPUT}*", f"{RAY_TOKEN_PREFIX}*", f"{TEAM_DATA}*"]
                     }
                 },
             ),
-            iam.PolicyStatement(
-                sid="ReadWriteCheckpointsAndOutput",
-                actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-                resources=prefixes,
+            allow(
+                "ReadWriteCheckpointsAndOutput", ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], prefixes
             ),
-            iam.PolicyStatement(sid="ReadRayToken", actions=["s3:GetObject"], resources=[ray_object]),
-            iam.PolicyStatement(sid="ReadTeamData", actions=["s3:GetObject"], resources=[team_objects]),
+            allow("ReadRayToken", ["s3:GetObject"], [ray_object]),
+            allow("ReadTeamData", ["s3:GetObject"], [team_objects]),
         )
         policy.attach_to_role(self.role)
         self.ray_token = StageFiles(
@@ -99,7 +88,7 @@ class TrainingStack(cdk.Stack):
             config=config,
             key=key,
             purpose="ray-token",
-            statements=[iam.PolicyStatement(sid="WriteRayToken", actions=["s3:PutObject"], resources=[ray_object])],
+            statements=[allow("WriteRayToken", ["s3:PutObject"], [ray_object])],
         ).resource("Token", "RayToken", bucket_name, ray_token, Generation=str(training.ray_token_generation))
         acknowledge_wildcards(
             policy,

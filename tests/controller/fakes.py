@@ -48,6 +48,18 @@ def fleets(*names: str, **overrides: Any) -> tuple[FleetConfig, ...]:
     return parse_fleets([fleet_spec(n, **overrides) for n in names], "Test")
 
 
+def put_ecs_cpu_tracking(aas: Any, service: str = "web", cluster: str = "prod") -> None:
+    """A team's own scaler of an ECS service: target tracking on average CPU at 50 %, as the team configured it."""
+    aas.put_scaling_policy(
+        PolicyName="cpu50", ServiceNamespace="ecs", ResourceId=f"service/{cluster}/{service}",
+        ScalableDimension="ecs:service:DesiredCount", PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 50.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
+        },
+    )  # fmt: skip
+
+
 def metric_key(metric: dict[str, Any]) -> tuple:
     dims = tuple(sorted((d["Name"], d["Value"]) for d in metric.get("Dimensions", [])))
     return metric["Namespace"], metric["MetricName"], dims

@@ -194,7 +194,7 @@ def test_run_time_parser_refuses_what_synth_refuses(fleets: list[dict[str, Any]]
 
 def test_settings_bounds_have_one_owner_that_synth_and_run_time_share() -> None:
     from controller.config import BOUNDS
-    from stacks.config import ControllerSettings
+    from stacks.config_sections import ControllerSettings
 
     for name, (low, high) in BOUNDS.items():
         if name == "history_minutes":  # from the artifact's metadata, not the stage config

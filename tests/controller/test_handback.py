@@ -18,7 +18,7 @@ from moto import mock_aws
 from controller import handler
 from controller.fleets import FLEETS_KEY, document
 from controller.state import RUN_STATE_KEY, decode
-from tests.controller.fakes import FakeRuntime, fleet_spec
+from tests.controller.fakes import FakeRuntime, fleet_spec, put_ecs_cpu_tracking
 
 REGION = "eu-west-1"
 BUCKET = "rl-autoscaler-test-bucket"
@@ -89,14 +89,7 @@ def stage(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stage]:
             ServiceNamespace="ecs", ResourceId="service/prod/web", ScalableDimension="ecs:service:DesiredCount",
             MinCapacity=1, MaxCapacity=50, SuspendedState=TEAM_STATE,
         )  # fmt: skip
-        c["aas"].put_scaling_policy(
-            PolicyName="cpu50", ServiceNamespace="ecs", ResourceId="service/prod/web",
-            ScalableDimension="ecs:service:DesiredCount", PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration={
-                "TargetValue": 50.0,
-                "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
-            },
-        )  # fmt: skip
+        put_ecs_cpu_tracking(c["aas"])
         image = c["ec2"].describe_images()["Images"][0]["ImageId"]
         c["ec2"].create_launch_template(
             LaunchTemplateName="api-lt", LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"}

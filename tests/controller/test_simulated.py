@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from controller.aws import Clients
-from controller.config import parse_fleets
+from controller.config import FleetConfig, parse_fleets
 from controller.state import MemoryStore
 from controller.targets import simulated
 from controller.targets.simulated import SimulatedTarget, load_state
@@ -34,6 +34,22 @@ def fleet(name: str = "sim", **target: Any):
         "target": {"kind": "simulated", "trace": "worldcup", **target},
     }
     return parse_fleets([spec], STAGE)[0]
+
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+"""A Monday noon: the minute the tests' fleets run first."""
+
+
+def started(aws: Clients, f: FleetConfig, *, active_at: int | None = None) -> tuple[MemoryStore, SimulatedTarget]:
+    """A fresh store and adapter after the fleet's first run at T0; with `active_at`, that run was active and
+    applied that many machines (the own scaler asked to stand down first, as the core does)."""
+    store = MemoryStore()
+    target = SimulatedTarget(aws, store, STAGE)
+    target.tick([f], T0)
+    if active_at is not None:
+        target.conflicts([f])
+        target.apply(f, active_at)
+    return store, target
 
 
 @pytest.fixture()
@@ -127,16 +143,11 @@ def test_driven_minute_by_minute_it_matches_the_scoreboard_to_the_cent(aws: Clie
 
 def test_repeated_run_for_the_same_minute_simulates_nothing_more(aws: Clients) -> None:
     f = fleet()
-    store = MemoryStore()
-    target = SimulatedTarget(aws, store, STAGE)
-    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    target.tick([f], t0)
-    target.conflicts([f])
-    target.apply(f, 30)
-    target.tick([f], t0 + timedelta(minutes=5))
+    store, target = started(aws, f, active_at=30)
+    target.tick([f], T0 + timedelta(minutes=5))
     before = load_state(store, "sim")
-    target.tick([f], t0 + timedelta(minutes=5, seconds=40))
-    target.tick([f], t0 + timedelta(minutes=2))  # an old retried event
+    target.tick([f], T0 + timedelta(minutes=5, seconds=40))
+    target.tick([f], T0 + timedelta(minutes=2))  # an old retried event
     after = load_state(store, "sim")
     assert before["t"] == after["t"] == 5 and before["totals"] == after["totals"]
     assert target.simulated_minutes == 5
@@ -176,13 +187,8 @@ def test_start_date_picks_the_part_and_bad_dates_are_refused(aws: Clients) -> No
 
 def test_long_gap_is_skipped_and_counted(aws: Clients) -> None:
     f = fleet()
-    store = MemoryStore()
-    target = SimulatedTarget(aws, store, STAGE)
-    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    target.tick([f], t0)
-    target.conflicts([f])
-    target.apply(f, 40)
-    target.tick([f], t0 + timedelta(minutes=200))
+    store, target = started(aws, f, active_at=40)
+    target.tick([f], T0 + timedelta(minutes=200))
     doc = load_state(store, "sim")
     assert doc["skipped_minutes"] == 200 - simulated.MAX_CATCH_UP_MINUTES
     assert doc["totals"]["minutes"] == simulated.MAX_CATCH_UP_MINUTES
@@ -191,47 +197,38 @@ def test_long_gap_is_skipped_and_counted(aws: Clients) -> None:
 
 def test_a_changed_config_restarts_the_replay(aws: Clients) -> None:
     store = MemoryStore()
-    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    SimulatedTarget(aws, store, STAGE).tick([fleet()], t0)
-    SimulatedTarget(aws, store, STAGE).tick([fleet()], t0 + timedelta(minutes=10))
+    SimulatedTarget(aws, store, STAGE).tick([fleet()], T0)
+    SimulatedTarget(aws, store, STAGE).tick([fleet()], T0 + timedelta(minutes=10))
     assert load_state(store, "sim")["t"] == 10
-    SimulatedTarget(aws, store, STAGE).tick([fleet(scale=2.0)], t0 + timedelta(minutes=11))
+    SimulatedTarget(aws, store, STAGE).tick([fleet(scale=2.0)], T0 + timedelta(minutes=11))
     doc = load_state(store, "sim")
     assert doc["t"] == 0 and doc["identity"]["scale"] == 2.0
 
 
 def test_end_of_the_part_starts_a_new_replay_with_the_fleet_as_it_is(aws: Clients) -> None:
     f = fleet()
-    store = MemoryStore()
-    target = SimulatedTarget(aws, store, STAGE)
-    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    target.tick([f], t0)
+    store, target = started(aws, f)
     doc = load_state(store, "sim")
     sim = simulated.build_sim(f, doc)
     doc["t"] = sim.minutes - 2  # jump to the part's last minutes
     store.save(simulated.state_key("sim"), simulated.encode(doc), store.load(simulated.state_key("sim"))[1])
     target = SimulatedTarget(aws, store, STAGE)
-    target.tick([f], t0 + timedelta(minutes=sim.minutes + 3))
+    target.tick([f], T0 + timedelta(minutes=sim.minutes + 3))
     doc = load_state(store, "sim")
     assert doc["replay"] == 1 and doc["t"] == 3 and doc["totals"]["minutes"] == 5
 
 
 def test_own_scaler_stands_down_while_controlled_and_returns_when_the_controller_stops(aws: Clients) -> None:
     f = fleet()
-    store = MemoryStore()
-    target = SimulatedTarget(aws, store, STAGE)
-    t0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-    target.tick([f], t0)
-    target.conflicts([f])  # the core runs it active: controlled from this minute
-    target.apply(f, 77)
+    store, target = started(aws, f, active_at=77)  # the core runs it active: controlled from this minute
     for m in range(1, simulated.DRIVEN_MINUTES):  # runs that decide the same count apply nothing, still controlled
-        target.tick([f], t0 + timedelta(minutes=m))
+        target.tick([f], T0 + timedelta(minutes=m))
         target.conflicts([f])
     doc = load_state(store, "sim")
     assert doc["desired"] == 77 and doc["active"] + sum(doc["ring"]) == 77
     # the controller stops: DRIVEN_MINUTES later the fleet's own target tracking sets its count again
     stop = simulated.DRIVEN_MINUTES - 1
-    target.tick([f], t0 + timedelta(minutes=stop + simulated.DRIVEN_MINUTES + 2))
+    target.tick([f], T0 + timedelta(minutes=stop + simulated.DRIVEN_MINUTES + 2))
     doc = load_state(store, "sim")
     sim = simulated.build_sim(f, {**doc, "t": 0})
     own = int(target_tracking(sim.loads[0, HISTORY + doc["t"] - 2], 300.0))

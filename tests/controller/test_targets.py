@@ -16,6 +16,7 @@ from controller.targets import REGISTRY, FleetState, TargetError, adapter_class,
 from controller.targets.asg import AsgTarget
 from controller.targets.ecs import EcsTarget
 from controller.targets.sagemaker import SageMakerTarget
+from tests.controller.fakes import put_ecs_cpu_tracking
 
 REGION = "eu-west-1"
 METRIC = {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount", "dimensions": {"LoadBalancer": "app/x/1"}}
@@ -106,14 +107,7 @@ def test_ecs_conflict_is_an_application_auto_scaling_policy(aws: Clients) -> Non
             ServiceNamespace="ecs", ResourceId=f"service/prod/{name}", ScalableDimension="ecs:service:DesiredCount",
             MinCapacity=1, MaxCapacity=10,
         )  # fmt: skip
-    aas.put_scaling_policy(
-        PolicyName="cpu50", ServiceNamespace="ecs", ResourceId="service/prod/web",
-        ScalableDimension="ecs:service:DesiredCount", PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": 50.0,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "ECSServiceAverageCPUUtilization"},
-        },
-    )  # fmt: skip
+    put_ecs_cpu_tracking(aas)
     found = EcsTarget(aws).conflicts(fs)
     assert list(found) == ["f0"]  # a scalable target without a policy ("quiet") scales nothing
     assert "cpu50 (TargetTrackingScaling)" in found["f0"] and "service/prod/web" in found["f0"]
