@@ -18,11 +18,12 @@ latency is not in the figures.
 Reports: `run_s` (median over the runs after the first, config read included; the first fetches the whole history
 window and is reported as `first_run_s`), `config_read_s` (median of the fleets object's read and parse),
 `endpoint_call_s` (median wall time of the one InvokeEndpoint for all fleets), `peak_rss_mb` (the process's
-peak resident memory, what Lambda reports as Max Memory Used; the stubs keep their recorded metrics as arrays of
-doubles, about 25 MB for a day of 1,000 fleets), `run_allocated_peak_mb` (Python memory one extra run allocates
-at its peak, tracemalloc: the controller's own working memory), `rss_before_runs_mb` (the process before the
-first run: interpreter, boto3, numpy, the stubs and their data) and the targets: run < 10 s, endpoint call < 1 s,
-memory < 256 MB.
+peak resident memory over the timed runs, what Lambda reports as Max Memory Used; the stubs keep their recorded
+metrics as arrays of doubles, about 25 MB for a day of 1,000 fleets), `run_allocated_peak_mb` (Python memory one
+extra run allocates at its peak, tracemalloc, after the peak is taken: the controller's own working memory),
+`rss_before_runs_mb` (the process before the first run: interpreter, boto3, numpy, the stubs and their data) and
+the targets: run < 10 s, endpoint call < 1 s, memory < 256 MB. The controller is imported as the Lambda has it,
+numpy without numba (`numba_loaded`: false), unless `--numba`.
 With ``--shadow`` every fleet is in shadow (its counterfactual decided and priced, the scorecard published each
 run); ``counterfactual_s`` is ``controller.counterfactual`` alone per run (resume, price, decide; median of 7),
 ``scorecard_s`` is ``controller.scorecard`` (batched GetMetricData, per-day sums, the verdict per fleet) over what
@@ -52,6 +53,11 @@ from typing import Any, ClassVar
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+LAMBDA_PACKAGES = "--numba" not in sys.argv[1:]
+"""Measure the controller with the Lambda's packages: numpy without numba (``stacks/controller_asset.py``), so
+``import numba`` fails here as it does there, even where numba is installed (``--numba``: with it)."""
+if LAMBDA_PACKAGES:
+    sys.modules.setdefault("numba", None)  # type: ignore[assignment]
 
 from controller import scorecard  # noqa: E402
 from controller.config import FleetConfig, Settings  # noqa: E402
@@ -282,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--shadow", action="store_true", help="every fleet in shadow, the scorecard read after")
+    parser.add_argument("--numba", action="store_true", help="let the simulator kernel import numba (not the Lambda)")
     args = parser.parse_args(argv)
 
     import boto3
@@ -325,10 +332,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             reads.append(time.perf_counter() - started)
             return run(dataclasses.replace(settings, fleets=loaded.fleets), deps, T0 + timedelta(minutes=k))
 
+        last = None
         for k in range(args.runs):
             started = time.perf_counter()
-            report = one(k)
-            runs.append((time.perf_counter() - started, report))
+            last = one(k)
+            runs.append((time.perf_counter() - started, last.endpoint_latency_ms))
+        # The process's peak before tracing: tracemalloc's own bookkeeping is no memory of the controller's.
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         tracemalloc.start()  # one more minute, traced: what the run allocates (the stubs' recorded data excluded)
         one(args.runs)
         traced_peak = tracemalloc.get_traced_memory()[1]
@@ -343,9 +353,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         verdicts = [scorecard.judge(name, read[name]) for name in names]
         scorecard_s = time.perf_counter() - started
     steady = [seconds for seconds, _ in runs[1:]] or [runs[0][0]]
-    endpoint_s = [r.endpoint_latency_ms / 1000.0 for _, r in runs if r.endpoint_latency_ms is not None]
-    last = runs[-1][1]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    endpoint_s = [ms / 1000.0 for _, ms in runs if ms is not None]
+    assert last is not None
     result = {
         "benchmark": "controller",
         "fleets": args.fleets,
@@ -366,6 +375,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rss_before_runs_mb": round(setup_mb, 1),
         "run_allocated_peak_mb": round(traced_peak / 2**20, 1),
         "shadow_fleets": sum(f.mode == "shadow" for f in fleets),
+        "numba_loaded": sys.modules.get("numba") is not None,
         "minutes_priced_last_run": sum(len(cf.priced) for cf in last.counterfactuals.values()),
         "counterfactual_s": None if counterfactual_s is None else round(counterfactual_s, 3),
         "scorecard_s": None if scorecard_s is None else round(scorecard_s, 3),

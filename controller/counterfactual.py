@@ -37,8 +37,19 @@ from controller.observe import Observation, Series
 from controller.publish import SCORECARD_METRICS
 from controller.targets.base import FleetState
 from inference import economics
-from simulator import SimConfig, fleet_config
-from simulator.kernel import account, arrive, capacity_of, kernel_inputs, order
+from simulator import SimConfig, fleet_config, kernel
+from simulator.kernel import kernel_inputs
+
+
+def _plain(fn: Any) -> Any:
+    """The kernel function as plain Python (what the Lambda runs: numpy only). Where numba is installed the kernel
+    is compiled; a counterfactual makes a few scalar calls a minute, for which compiling costs seconds and about
+    100 MB of the controller's memory, and saves nothing."""
+    return getattr(fn, "py_func", fn)
+
+
+account, arrive, capacity_of, order = (_plain(f) for f in (kernel.account, kernel.arrive, kernel.capacity_of,
+                                                           kernel.order))  # fmt: skip
 
 VERSION = 1
 MAX_QUEUE_MINUTES = 360

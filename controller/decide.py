@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -116,61 +116,64 @@ class Decider:
         if not asks:
             return [], stats
         timestamp = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
-        encoded = [json.dumps(instance(a, timestamp), separators=(",", ":")).encode() for a in asks]
-        chunks = self._chunks(encoded)
-        checked = [self._check(c, asks, encoded) for c in chunks]  # in turn: one parsed chunk in memory at a time
+        # Each chunk's body is built, checked and (where instances were refused) rebuilt here, in turn; the worker
+        # threads only send: one copy of the encoded instances, allocated by this thread.
+        chunks = [self._check(chunk, asks) for chunk in self._chunks(asks, timestamp)]
         started = time.perf_counter()
 
-        def call(item: tuple[list[int], tuple[list[int], dict[int, Decision]]]) -> list[Decision]:
-            chunk, (sent, decisions) = item
-            if sent:
-                decisions.update(self._invoke(sent, _body(encoded, sent), asks, stats))
-            return [decisions[i] for i in chunk]
+        def call(chunk: _Chunk) -> list[Decision]:
+            decisions = chunk.decisions
+            if chunk.sent:
+                decisions = decisions | self._invoke(chunk.sent, chunk.body, asks, stats)
+            chunk.body = chunk._first = b""  # sent: freed before the other chunks are answered
+            return [decisions[i] for i in chunk.indices]
 
         if len(chunks) == 1:
-            results = [call((chunks[0], checked[0]))]
+            results = [call(chunks[0])]
         else:
             with ThreadPoolExecutor(min(MAX_CONCURRENT_CALLS, len(chunks))) as pool:
-                results = list(pool.map(call, zip(chunks, checked)))
+                results = list(pool.map(call, chunks))
         stats.latency_ms = (time.perf_counter() - started) * 1000.0
         for chunk, decisions in zip(chunks, results):
-            for i, decision in zip(chunk, decisions):
+            for i, decision in zip(chunk.indices, decisions):
                 out[i] = decision
         return [d if d is not None else fallback(asks[i], "no answer") for i, d in enumerate(out)], stats
 
-    def _chunks(self, encoded: list[bytes]) -> list[list[int]]:
-        chunks: list[list[int]] = []
-        current: list[int] = []
+    def _chunks(self, asks: Sequence[Ask], timestamp: str) -> Iterator[_Chunk]:
+        """The asks' encoded instances in bodies within the contract's limits (instances and bytes), in order."""
+        current: list[bytes] = []
+        indices: list[int] = []
         size = _ENVELOPE
-        for i, body in enumerate(encoded):
-            extra = len(body) + (1 if current else 0)
+        for i, ask in enumerate(asks):
+            encoded = json.dumps(instance(ask, timestamp), separators=(",", ":")).encode()
+            extra = len(encoded) + (1 if current else 0)
             if current and (len(current) >= self.max_instances or size + extra > self.max_body_bytes):
-                chunks.append(current)
-                current, size, extra = [], _ENVELOPE, len(body)
-            current.append(i)
+                yield _Chunk.of(indices, current)
+                current, indices, size, extra = [], [], _ENVELOPE, len(encoded)
+            current.append(encoded)
+            indices.append(i)
             size += extra
         if current:
-            chunks.append(current)
-        return chunks
+            yield _Chunk.of(indices, current)
 
-    def _check(
-        self, chunk: list[int], asks: Sequence[Ask], encoded: list[bytes]
-    ) -> tuple[list[int], dict[int, Decision]]:
-        """(the instances to send, the fallbacks of those the contract's own parser refuses)."""
-        decisions: dict[int, Decision] = {}
-        sent = list(chunk)
-        if _refused(_body(encoded, sent)) is not None:  # the contract's own parser, once per chunk
-            for i in chunk:  # which instances: each checked alone, once; a refused one falls back alone
-                problem = _refused(_body(encoded, [i]))
-                if problem is not None:
-                    problem = problem.removeprefix("instances[0].")  # alone in its body: the field is what counts
-                    sent.remove(i)
-                    decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
-            if sent and (problem := _refused(_body(encoded, sent))) is not None:  # e.g. too large as a whole
-                for i in sent:
-                    decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
-                sent = []
-        return sent, decisions
+    def _check(self, chunk: _Chunk, asks: Sequence[Ask]) -> _Chunk:
+        """The chunk with the instances the contract's own parser refuses taken out (each falls back alone)."""
+        if _refused(chunk.body) is None:  # the contract's own parser, once per chunk
+            return chunk
+        for i in chunk.indices:  # which instances: each checked alone, once; a refused one falls back alone
+            problem = _refused(chunk.body_of([i]))
+            if problem is not None:
+                problem = problem.removeprefix("instances[0].")  # alone in its body: the field is what counts
+                chunk.sent.remove(i)
+                chunk.decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+        if chunk.sent:
+            body = chunk.body_of(chunk.sent)
+            if (problem := _refused(body)) is not None:  # e.g. too large as a whole
+                for i in chunk.sent:
+                    chunk.decisions[i] = fallback(asks[i], f"request refused locally: {problem}")
+                chunk.sent, body = [], b""
+            chunk.body = body
+        return chunk
 
     def _invoke(self, sent: list[int], body: bytes, asks: Sequence[Ask], stats: DecideStats) -> dict[int, Decision]:
         try:
@@ -192,8 +195,35 @@ class Decider:
         return {i: _checked(asks[i], p) for i, p in zip(sent, predictions)}
 
 
-def _body(encoded: list[bytes], indices: Sequence[int]) -> bytes:
-    return b'{"instances":[' + b",".join(encoded[i] for i in indices) + b"]}"
+@dataclass
+class _Chunk:
+    """One InvokeEndpoint's worth of instances: their body, and where each instance lies in it."""
+
+    indices: list[int]
+    """The asks in this chunk, in order."""
+    body: bytes
+    """What is sent: the instances of ``sent``."""
+    spans: dict[int, tuple[int, int]]
+    """Ask -> its encoded instance's bytes in the first body (to check an instance alone, or send fewer)."""
+    sent: list[int] = field(default_factory=list)
+    decisions: dict[int, Decision] = field(default_factory=dict)
+    """The fallbacks of the instances the contract's parser refused (not sent)."""
+    _first: bytes = b""
+
+    @classmethod
+    def of(cls, indices: list[int], encoded: list[bytes]) -> _Chunk:
+        spans, at = {}, len(_OPEN)
+        for i, part in zip(indices, encoded):
+            spans[i] = (at, at + len(part))
+            at += len(part) + 1
+        body = _OPEN + b",".join(encoded) + _CLOSE
+        return cls(list(indices), body, spans, sent=list(indices), _first=body)
+
+    def body_of(self, indices: Sequence[int]) -> bytes:
+        return _OPEN + b",".join(self._first[slice(*self.spans[i])] for i in indices) + _CLOSE
+
+
+_OPEN, _CLOSE = b'{"instances":[', b"]}"
 
 
 def _refused(body: bytes) -> str | None:

@@ -89,9 +89,23 @@ class Series:
         return None
 
     def merge(self, start: int, end: int, requests: Mapping[int, float], failed: Mapping[int, float]) -> None:
-        """Replace minutes `[start, end]` by a fresh fetch of them."""
+        """Replace minutes `[start, end]` by a fresh fetch of them (`{minute: value}`, a minute absent: nothing
+        published)."""
+        fresh, fresh_failed = _nans(end - start + 1), _zeros(end - start + 1)
+        for book, values in ((fresh, requests), (fresh_failed, failed)):
+            for minute, value in values.items():
+                if start <= minute <= end:
+                    book[minute - start] = value
+        self.replace(start, fresh, fresh_failed)
+
+    def replace(self, start: int, requests: array, failed: array) -> None:
+        """Replace minutes from `start` on by a fresh fetch of them: `requests` (NaN: nothing published) and
+        `failed` (0: nothing published), doubles of equal length. An empty series, or one the fetch does not touch,
+        takes the arrays as they are (no copy)."""
+        end = start + len(requests) - 1
         if not self.requests or start > self.through + 1 or end < self.first - 1:  # not contiguous: afresh
-            self.first, self.requests, self.failed = start, array("d"), array("d")
+            self.first, self.requests, self.failed = start, requests, failed
+            return
         if start < self.first:
             self.requests[0:0] = _nans(self.first - start)
             self.failed[0:0] = _zeros(self.first - start)
@@ -101,12 +115,8 @@ class Series:
             self.requests.extend(_nans(grow))
             self.failed.extend(_zeros(grow))
         lo, hi = start - self.first, end - self.first + 1
-        self.requests[lo:hi] = _nans(hi - lo)
-        self.failed[lo:hi] = _zeros(hi - lo)
-        for book, values in ((self.requests, requests), (self.failed, failed)):
-            for minute, value in values.items():
-                if start <= minute <= end:
-                    book[minute - self.first] = value
+        self.requests[lo:hi] = requests
+        self.failed[lo:hi] = failed
 
     def trim(self, first: int) -> None:
         """Forget the minutes before `first`."""
@@ -141,8 +151,12 @@ class Series:
             raw = array("d", zlib.decompress(base64.b64decode(doc["z"])))
             if sys.byteorder != "little":
                 raw.byteswap()
+            series = cls(int(doc["first"]))
             half = len(raw) // 2
-            return cls(int(doc["first"]), raw[:half], raw[half:])
+            series.requests = raw[:half]
+            del raw[:half]
+            series.failed = raw  # the decompressed doubles themselves: no further copy
+            return series
         # the earlier form: requests as a list (null: no datapoint), failed as {index: value}
         requests = [math.nan if v is None else float(v) for v in doc.get("r", [])]
         failed = array("d", _zeros(len(requests)))
@@ -248,16 +262,19 @@ class Observer:
                     continue
                 got = fetched.setdefault(q.fleet, {"start": start, "requests": [], "failed": []})
                 got["start"] = max(got["start"], start)  # the minutes every query of the fleet covered
-                got[q.role].append(_compact(values, start, last))  # 8 bytes a minute until merged
+                got[q.role].append((start, values))  # 8 bytes a minute until merged
+            del points
         out: dict[str, Observation] = {}
         for fleet in fleets:
             series = history.get(fleet.name)
-            got = fetched.get(fleet.name)
+            got = fetched.pop(fleet.name, None)  # merged, then freed: one copy of the fetched minutes at a time
             if got is not None and fleet.name not in failed_fleets:
-                if series is None:
-                    series = history[fleet.name] = Series(first=got["start"])
                 begin = got["start"]
-                series.merge(begin, last, _points(got["requests"], begin), _points(got["failed"], begin))
+                requests = _window(got["requests"], begin, last, math.nan)
+                failed = _window(got["failed"], begin, last, 0.0)
+                if series is None:
+                    series = history[fleet.name] = Series(first=begin)
+                series.replace(begin, requests, failed)
             if series is not None:
                 series.trim(first)
             out[fleet.name] = self._observation(series, minute, last, failed_fleets.get(fleet.name))
@@ -274,7 +291,8 @@ class Observer:
         out += [_Query(fleet.name, "failed", metric, start) for metric in fleet.failed]
         return out
 
-    def _get(self, batch: list[_Query], start: int, last: int, stats: ObserveStats) -> list[dict[int, float] | str]:
+    def _get(self, batch: list[_Query], start: int, last: int, stats: ObserveStats) -> list[array | str]:
+        """Per query, its minutes `[start, last]` as doubles (NaN: no datapoint), or why it is incomplete."""
         request: dict[str, Any] = {
             "MetricDataQueries": [
                 {
@@ -288,7 +306,7 @@ class Observer:
             "EndTime": minute_time(last + 1),
             "ScanBy": "TimestampAscending",
         }
-        values: list[dict[int, float]] = [{} for _ in batch]
+        values: list[array] = [_nans(last - start + 1) for _ in batch]
         status: list[str] = ["Complete"] * len(batch)
         while True:
             stats.calls += 1
@@ -299,7 +317,7 @@ class Observer:
                 for when, value in zip(result.get("Timestamps", []), result.get("Values", [])):
                     m = epoch_minute(when)
                     if start <= m <= last:
-                        values[i][m] = float(value)
+                        values[i][m - start] = value
             token = page.get("NextToken")
             if not token:
                 break
@@ -319,7 +337,7 @@ class Observer:
             for q, values in zip(batch, self._get(batch, first, last, stats)):
                 if isinstance(values, str):
                     raise RuntimeError(f"{q.metric.namespace} {q.metric.metric_name}: {values}")
-                out[int(q.fleet)] = values
+                out[int(q.fleet)] = {first + i: v for i, v in enumerate(values) if v == v}
         return out, stats
 
     def _observation(self, series: Series | None, minute: int, last: int, error: str | None) -> Observation:
@@ -333,21 +351,23 @@ class Observer:
         )
 
 
-def _compact(values: Mapping[int, float], start: int, last: int) -> tuple[int, array]:
-    """A query's `{minute: value}` as (start, doubles over `[start, last]`, NaN where nothing was published)."""
-    out = _nans(last - start + 1)
-    for m, v in values.items():
-        out[m - start] = v
-    return start, out
-
-
-def _points(parts: list[tuple[int, array]], begin: int) -> dict[int, float]:
-    """The published minutes from `begin` on, summed over the parts (a fleet's failed metrics add up)."""
-    out: dict[int, float] = {}
+def _window(parts: list[tuple[int, array]], begin: int, last: int, missing: float) -> array:
+    """Minutes `[begin, last]` of a role's fetched parts (each `(start, values from start to last)`), summed where
+    several metrics published (a fleet's failed metrics add up); `missing` where none did. A single part that
+    starts at `begin` is returned itself, its gaps filled in place (no copy)."""
+    if len(parts) == 1 and parts[0][0] == begin:
+        values = parts[0][1]
+        if missing == missing:
+            for i, v in enumerate(values):
+                if v != v:
+                    values[i] = missing
+        return values
+    out = array("d", [missing]) * (last - begin + 1)
     for start, values in parts:
-        for i, v in enumerate(values):
-            if v == v and start + i >= begin:
-                out[start + i] = out.get(start + i, 0.0) + v
+        skip = begin - start
+        for i, v in enumerate(values[skip:] if skip else values):
+            if v == v:
+                out[i] = v if out[i] != out[i] else out[i] + v
     return out
 
 

@@ -165,7 +165,9 @@ def run(
     report = RunReport(stage=settings.stage, minute=now, fleets={}, config_error=config_error)
 
     doc, version, readable = _load_state(deps.store, report, logger)
-    history = {f.name: Series.from_json(doc["fleets"][f.name]) for f in fleets if f.name in doc.get("fleets", {})}
+    stored = doc.pop("fleets", {})  # each fleet's encoded history is dropped as soon as it is decoded
+    history = {f.name: Series.from_json(stored.pop(f.name)) for f in fleets if f.name in stored}
+    del stored
     bases: dict[str, Any] = {k: v for k, v in doc.get("limits", {}).items() if k in {f.name for f in fleets}}
 
     modes = modes_mod.read(deps.ssm, settings.modes_parameter, fleets)

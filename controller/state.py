@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import zlib
 from typing import Any, Protocol
 
 PREFIX = "controller/"
@@ -87,8 +88,23 @@ class S3Store:
 
 
 def encode(doc: dict[str, Any]) -> bytes:
-    """Compact gzipped JSON (mtime 0: the same document gives the same bytes)."""
-    return gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=5, mtime=0)
+    """Compact gzipped JSON (mtime 0: the same document gives the same bytes, those of ``gzip.compress``),
+    compressed as it is encoded: the whole JSON text never exists at once."""
+    deflate = zlib.compressobj(5, zlib.DEFLATED, 31)  # wbits 31: a gzip member, header mtime 0
+    out, pending, size = [], [], 0
+    for piece in _ENCODER.iterencode(doc):
+        pending.append(piece)
+        size += len(piece)
+        if size >= _FEED_CHARS:
+            out.append(deflate.compress("".join(pending).encode()))
+            pending, size = [], 0
+    out.append(deflate.compress("".join(pending).encode()))
+    out.append(deflate.flush())
+    return b"".join(out)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_FEED_CHARS = 1 << 16
 
 
 def decode(body: bytes | None) -> dict[str, Any]:

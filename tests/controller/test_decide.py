@@ -176,6 +176,17 @@ def test_an_instance_the_contract_refuses_falls_back_alone() -> None:
     assert rt.instances_sent == 2 and stats.calls == 1
 
 
+def test_a_refused_instance_in_a_later_chunk_falls_back_alone_and_the_order_is_kept() -> None:
+    batch = asks(7)
+    batch[4] = Ask(batch[4].fleet, batch[4].observation, FleetState(serving=-1, warming=0, desired=0))
+    rt = FakeRuntime()
+    decisions, stats = Decider(rt, "ep", max_instances=3).decide(batch, WHEN)
+    assert [d.fallback for d in decisions] == [False, False, False, False, True, False, False]
+    assert [len(b["instances"]) for b in rt.bodies] == [3, 2, 1] and stats.calls == 3
+    sent = [inst["load_rpm"][-1] for b in rt.bodies for inst in b["instances"]]
+    assert sent == [1000.0 + i for i in (0, 1, 2, 3, 5, 6)]
+
+
 def test_many_refused_instances_still_fall_back_alone() -> None:
     batch = asks(20)
     mixed = [

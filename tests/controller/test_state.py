@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,3 +50,9 @@ def test_encoding_is_deterministic_and_decode_refuses_non_objects() -> None:
     assert encode({"a": 1}) == encode({"a": 1}) and decode(None) == {}
     with pytest.raises(ValueError, match="not a JSON object"):
         decode(encode([1]))  # type: ignore[arg-type]
+
+
+def test_a_large_document_is_compressed_as_it_is_encoded_into_the_bytes_of_gzip_compress() -> None:
+    doc = {"fleets": {f"f{i}": {"first": i, "z": "x" * 5000} for i in range(100)}, "limits": {"f1": [1.5, None]}}
+    assert encode(doc) == gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=5, mtime=0)
+    assert decode(encode(doc)) == doc
