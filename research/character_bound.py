@@ -3,13 +3,13 @@
     python -m research.character_bound [--scenarios 2400] [--draws 10] [--policy DIR/model.tar.gz] [--quick]
                                          [--out DIR]
 
-The character policy (``training.character``) reads a day of each fleet's history (its size, noise, swing, spike
+The character policy (``research.character``) reads a day of each fleet's history (its size, noise, swing, spike
 rate) and picks the level of the action table. A longer history (a week, a month) can only tell it more about the
 same thing: the parameters the fleet's load is generated from. On synthetic fleets those parameters are known
 (``simulator.loads.SyntheticSpec``: size, daily swing, weekend, drift, wander, noise, spikes per day), so a
 policy *told* them bounds what any history could add. This benchmark measures that bound two ways:
 
-- **Training side, cross-validated** (``--scenarios`` training scenarios of ``training.character``'s kind, their
+- **Training side, cross-validated** (``--scenarios`` training scenarios of ``research.character``'s kind, their
   synthetic ones, every level replayed on common capacity draws, 5 folds): the gain over level 0.9 of the level
   chosen from (a) the character the observation shows after a full day (the character policy's inputs and network),
   (b) the generator's true parameters (``SPEC_INPUTS``, the same regression), and (c) each scenario's best level
@@ -35,9 +35,7 @@ import numpy as np
 from inference.actions import LEVELS, N_ACTIONS
 from research import results
 from research.actions import FixedSizing
-from simulator.config import SimConfig
-from training import cli
-from training.character import (
+from research.character import (
     DOLLARS_PER_UNIT,
     CharacterConfig,
     choose,
@@ -45,6 +43,8 @@ from training.character import (
     regress,
     replay_levels,
 )
+from simulator.config import SimConfig
+from training import cli
 from training.evaluation.cases import evaluation_cases, group_of
 from training.evaluation.judge import judge, scenario_verdicts
 from training.evaluation.noise import Draws, Paired, pair_cell, replay
@@ -113,7 +113,7 @@ def cross_validated(
     observations: np.ndarray, profit: np.ndarray, raw: np.ndarray, cfg: CharacterConfig
 ) -> dict[str, np.ndarray]:
     """Gain over the base level ($ per scenario, (scenarios,)) of the level chosen out of fold from the observed
-    character (mean over the scenario's observations, as ``training.character.fit`` reports it), from the true
+    character (mean over the scenario's observations, as ``research.character.fit`` reports it), from the true
     parameters, and in hindsight."""
     n = len(profit)
     base = LEVELS.index(cfg.base_level)

@@ -35,12 +35,12 @@ from inference.policy import MLPSpec, build_torch
 from research import results
 from research.actions import FixedSizing
 from research.ceiling import BEST_SINGLE_LEVEL
+from research.character import level_shares, regress
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, Observation, desired_of, expected_profit, observation_of
 from simulator.kernel import OUT_ACTIVE, OUT_LOAD
 from simulator.loads import TRAIN_STREAM, sample_with_past
 from training import cli
-from training.character import level_shares, regress
 from training.evaluation.cases import ALL, evaluation_cases, groups
 from training.evaluation.noise import Paired, replay
 from training.evaluation.scoreboard import default_policies

@@ -1,16 +1,16 @@
-"""The scoreboard from the command line: every tuned rule, the oracle and any packaged policy on the held-out
-cases (``training.evaluation``), written as report.json, report.md and plots.
+"""The scoreboard from the command line: every tuned rule, the character baseline, the oracle and any packaged
+policy on the held-out cases (``training.evaluation``), written as report.json, report.md and plots.
 
     python -m training.evaluate --out artifacts/eval [--quick] [--policy artifacts/model/model.tar.gz ...]
     python -m training.evaluate --trace trace.csv [--capacity-rpm-per-machine 300] [--policy model.tar.gz]
     python -m training.evaluate --trace trace.csv --fleet fleet.json --policy model.tar.gz [--draws 10]
 
-With ``--trace`` (a team's own traffic, ``training.evaluation.team``) the cases are the late part of each trace
-file instead of the held-out cases, in the team's own requests per minute; the fleet is ``--fleet`` (one fleet
-object of the controller's schema: capacity, bounds, change limit, economics) or ``--capacity-rpm-per-machine``
-and ``--sim``. Each ``--policy`` then gets a verdict against every tuned rule over ``--draws`` (at least 10)
-paired capacity-noise draws: "beats" / "ties" / "loses to" a rule by $X [95 % interval], printed and in
-report.md and report.json (``team_verdicts``).
+With ``--trace`` (a team's own traffic, ``training.evaluation.team``) the cases are the late part of each trace file
+instead of the held-out cases, in the team's own requests per minute; the fleet is ``--fleet`` (one fleet object of
+the controller's schema: capacity, bounds, change limit, economics) or ``--capacity-rpm-per-machine`` and ``--sim``;
+the rules are what the team would run instead (no character baseline). Each ``--policy`` then gets a verdict against
+every tuned rule over ``--draws`` (at least 10) paired capacity-noise draws: "beats" / "ties" / "loses to" a rule by
+$X [95 % interval], printed and in report.md and report.json (``team_verdicts``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from simulator.loads import TRAIN_FRACTION, TraceError
 from training.evaluation.cases import evaluation_cases
 from training.evaluation.noise import replay
 from training.evaluation.report import write_report
-from training.evaluation.scoreboard import default_policies, evaluate
+from training.evaluation.scoreboard import baselines, default_policies, evaluate
 from training.evaluation.team import (
     MIN_VERDICT_DRAWS,
     fleet_sim_config,
@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         cases = evaluation_cases(quick=args.quick, capacity=config.capacity_rpm_per_machine)
 
-    defaults = default_policies()
+    # A team's verdict is against what the team would run instead (the tuned rules); the held-out scoreboard also
+    # lists the character baseline the gate judges against (its per-minute decisions double --trace's time).
+    defaults = default_policies() if args.trace else baselines()
     policies = dict(defaults)
     for path in args.policy:
         policy = ArtifactPolicy(path)

@@ -10,8 +10,8 @@ import pytest
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import OBS_DIM
 from research import character_bound as cb
+from research.character import CharacterConfig
 from simulator.loads import SyntheticSpec
-from training.character import CharacterConfig
 from training.evaluation.noise import Draws
 
 

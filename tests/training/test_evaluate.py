@@ -143,5 +143,6 @@ def test_cli_quick_end_to_end(tmp_path, capsys):
     doc = json.loads((tmp_path / "report.json").read_text())
     assert doc["quick"] is True and doc["command"].endswith("--quick")
     assert len(doc["scenarios"]) == 6  # 4 synthetic + 2 traces
+    assert [p["name"] for p in doc["policies"]][-2:] == ["character", "oracle"]  # the gate's baselines, listed
     assert (tmp_path / "plots" / "cost_vs_availability.png").is_file()
     assert "## Summary over all scenarios" in capsys.readouterr().out

@@ -232,6 +232,7 @@ def test_the_gate_scores_the_late_part_beside_its_usual_cases(tmp_path, monkeypa
     assert code == gate.EXIT_GATE_FAILED  # an untrained network; the report is written all the same
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [s["name"] for s in doc["scenarios"]] == ["usual-0", "team-eval"]
+    assert doc["gate"]["rules"][-1] == "character"  # judged against as against a tuned rule
     assert doc["team_traces"][0]["split"]["late"]["minutes"] == 3000 - int(3000 * TRAIN_FRACTION)
     assert "## Team traces" in (tmp_path / "out" / "report.md").read_text()
 

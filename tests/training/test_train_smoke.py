@@ -71,7 +71,7 @@ def test_gate_refuses_an_untrained_policy(trained):
     assert candidate["class"] == "ArtifactPolicy" and candidate["parameters"]["path"] is None  # staged, not shipped
     gate = report["gate"]  # the tiny preset judges on 2 capacity-noise draws (Student's t with 1 d.o.f.)
     assert gate["draws"] == 2 and gate["candidate"] == "ppo" and "over 2 noise draws" in gate["reason"]
-    assert set(gate["rules"]) == {"static", "target_tracking", "step_scaling", "hpa", "predictive"}
+    assert set(gate["rules"]) == {"static", "target_tracking", "step_scaling", "hpa", "predictive", "character"}
     blocking = {c["scope"] for c in gate["checks"] if c["blocking"]}
     cells = ("default", "w15-o2000", "w1-o20")  # trained across fleets: judged in the quick preset's cells
     groups = ("held-out synthetic", "nasa-eval", "worldcup-eval", "small fleets", "all scenarios")

@@ -33,6 +33,7 @@ from simulator.fleet import FleetSim, StepResult
 from simulator.loads import Scenario
 from training.evaluation.cases import Case
 from training.policies.base import Policy, rollout
+from training.policies.character import Character
 from training.policies.oracle import Oracle
 from training.policies.rules import BASELINES, CellTuned, load_tuned, load_tuned_cells
 
@@ -67,6 +68,14 @@ def default_policies(
     if oracle:
         policies["oracle"] = Oracle()
     return policies
+
+
+def baselines(cells: bool = False) -> dict[str, Policy]:
+    """What a candidate is judged against, in the scoreboard and the gate: every tuned rule (per economics cell
+    with ``cells``), the character baseline (``training.policies.character``, fitted per economics on first use)
+    and the oracle."""
+    policies = default_policies(oracle=False, cells=cells)
+    return {**policies, Character.name: Character(), "oracle": Oracle()}
 
 
 def _group_seed(seed: int, scenarios: list[Scenario]) -> np.random.SeedSequence:

@@ -9,9 +9,10 @@ small-fleet group in every cell of the preset), each rule tuned per cell (``tune
 the late 30 % of a team's trace (``training.evaluation.team``) at the given capacity and economics, each rule
 tuned on three windows of the trace's early 70 % at those economics first (as the team would tune its own).
 
-Prints one Markdown row per cell (and per group with ``--groups``): oracle, best rule (the highest mean profit
-there), policy, policy / oracle, policy - best rule with its 95 % interval over the draws, and the verdict against
-every rule (beats: interval above zero against all; loses: below zero against one). ``--json`` writes it all.
+The rules include the character baseline (``training.policies.character``), as in the gate. Prints one Markdown row
+per cell (and per group with ``--groups``): oracle, best rule (the highest mean profit there), policy, policy /
+oracle, policy - best rule with its 95 % interval over the draws, and the verdict against every rule (beats:
+interval above zero against all; loses: below zero against one). ``--json`` writes it all.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from training.evaluation import noise
 from training.evaluation.cases import ALL, Case, cell_cases, groups
 from training.evaluation.team import team_case
 from training.policies.artifact import ArtifactPolicy
+from training.policies.character import Character
 from training.policies.oracle import Oracle
 from training.policies.rules import BASELINES, CellTuned, load_tuned, load_tuned_cells
 from training.policies.tuning import tune
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         cases, tuned = cell_cases(quick=not args.full), load_tuned_cells()
     default = load_tuned()
     rules = {name: CellTuned(name, {k: v[name] for k, v in tuned.items()}, default[name]) for name in BASELINES}
+    rules[Character.name] = Character()  # the character baseline, fitted for each cell's (or the team's) economics
     policies = {**rules, CANDIDATE: ArtifactPolicy(args.policy, name=CANDIDATE), "oracle": Oracle()}
     draws = noise.replay(policies, cases, fleet_config(), args.draws)
     rows = scorecard(draws, list(rules), args.groups)

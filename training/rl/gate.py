@@ -2,12 +2,12 @@
 
 Before packaging, the policy is evaluated exactly as the endpoint will serve it: a staged copy of the artifact,
 loaded by the serving handler, deciding every minute through ``predict_fn`` (greedy action, then the safety
-shield, whose fallbacks and change limits count), beside every tuned baseline and the clairvoyant oracle, on
+shield, whose fallbacks and change limits count), beside every baseline (``scoreboard.baselines``) and the oracle, on
 held-out scenarios only: synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of
 both recorded traces. The evaluation report (``training.evaluation.scoreboard``, one draw of the capacity noise)
 is the headline; it does not decide. The decision comes from ``noise_draws`` (at least 2) paired draws of the
 capacity noise (``training.evaluation.noise``), judged by the one rule (``training.evaluation.judge``): the
-policy is refused when any tuned rule beats it with 95 % confidence on any group (held-out synthetic, each
+policy is refused when any baseline beats it with 95 % confidence on any group (held-out synthetic, each
 trace's evaluation part, all together), or when it is down more often than the group's best rule with 95 %
 confidence. Every group's and every synthetic scenario's verdict is recorded in ``report.json`` and ``report.md``.
 
@@ -42,7 +42,7 @@ from training.evaluation.cases import cell_cases, evaluation_cases
 from training.evaluation.cells import cells as cells_of
 from training.evaluation.judge import judge
 from training.evaluation.report import write_report
-from training.evaluation.scoreboard import default_policies, evaluate
+from training.evaluation.scoreboard import baselines, evaluate
 from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
@@ -148,7 +148,7 @@ def gate_and_package(
         # The candidate is the artifact itself, served through the handler and its shield: the gate measures
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
         staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
-        policies = {**default_policies(cells=cells), candidate: ArtifactPolicy(str(staged), name=candidate)}
+        policies = {**baselines(cells=cells), candidate: ArtifactPolicy(str(staged), name=candidate)}
         report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
         rules = [name for name in policies if name not in (candidate, "oracle")]
         runs = {n: policies[n] for n in [*rules, candidate]}

@@ -10,11 +10,11 @@ import torch
 
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
+from research import character
+from research.character import CHARACTER_INPUTS, CharacterConfig
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, desired_of
 from simulator.loads import TRAIN_STREAM, sample_with_past
-from training import character
-from training.character import CHARACTER_INPUTS, CharacterConfig
 from training.policies.base import clip_fleet
 
 TINY = CharacterConfig(**character.PRESETS["tiny"])
@@ -190,7 +190,7 @@ def test_cli_trains_gates_and_packages_a_servable_policy(tmp_path):
     assert meta["training"]["algorithm"].startswith("character")
     assert meta["training"]["config"]["scenarios"] == TINY.scenarios
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["gate"]["candidate"] == "character"
+    assert report["gate"]["candidate"] == "character-network"
     from inference.artifact import load_artifact
 
     loaded = load_artifact(tmp_path / "model.tar.gz")

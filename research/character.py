@@ -1,6 +1,7 @@
-"""The character policy: each fleet's safety level learned from its character, by replaying every level.
+"""The character policy as a deployable network: each fleet's level learned from its character, by replaying every
+level (the research counterpart of the product's character baseline, ``training.policies.character``).
 
-    python -m training.character --out DIR [--preset quick|full] [--scenarios N] [--force] [--noise-draws 10]
+    python -m research.character --out DIR [--preset quick|full] [--scenarios N] [--force] [--noise-draws 10]
                                  [--downtime-weight W | --match-availability] [--trace FILE]
 
 (``--preset full`` matches availability unless a weight is given.)
@@ -441,12 +442,12 @@ def train(cfg: CharacterConfig, out: Path, *, force: bool = False, sim_config: S
         noise_draws=cfg.noise_draws,
         seed=0,
         team_traces=cfg.team_traces,
-        candidate="character",
+        candidate="character-network",  # "character" is the baseline it is judged beside
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.character", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m research.character", description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path, help="directory for model.tar.gz, metadata.json, report")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--scenarios", type=int, help="training scenarios (preset: quick 600, full 1200)")
