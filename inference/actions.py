@@ -164,8 +164,8 @@ def desired_at_level(
     Why no cut while warming: a cut decided while machines are still warming up means the need fell before they
     could serve, and where a cut removes serving machines first (``SimConfig.cut_order``, as a scale-in that
     terminates running tasks does) it leaves the fleet with warming machines alone: measured on the small-fleet
-    group at a 15-minute warm-up and 2,000 $ a minute down, the economics' base level lost 16,023 $ to such cuts
-    and 22 $ without them (``research/notes/training.md``)."""
+    group at a 15-minute warm-up and 2,000 $ a minute down, the economics' base level made -23,028 $ with such
+    cuts and -7,027 $ without them, over 10 paired noise draws (``research/notes/training.md``)."""
     sized = fleet_for_level(basis, level)
     warming = np.asarray(warming, dtype=np.float64)
     fleet = np.asarray(active, dtype=np.float64) + warming
