@@ -124,20 +124,21 @@ def lean_to_base_action(algo: Any, logit: float) -> None:
     bias = np.array(state[bias_key], dtype=np.float32, copy=True)
     bias[OFFSETS.index(0.0)] += logit
     state[bias_key] = bias
-    algo.learner_group.set_weights({"default_policy": state})
-    push_to_runners(algo, {bias_key: bias})
+    set_policy_weights(algo, state, [bias_key])
 
 
-def push_to_runners(algo: Any, weights: dict[str, np.ndarray]) -> None:
-    """Set ``weights`` (RLModule state keys) in every env runner's module, local and remote.
+def set_policy_weights(algo: Any, state: dict[str, Any], changed: list[str]) -> None:
+    """Give the learner the whole policy ``state``, and every env runner (local and remote) its ``changed`` keys.
 
     ``EnvRunnerGroup.sync_weights`` from the learner group reaches only the local runner before the first
     iteration (RLlib 2.60, measured): the remote runners, which sample, would keep their random initial weights."""
+    algo.learner_group.set_weights({"default_policy": state})
+    weights = {k: state[k] for k in changed}
 
     def assign(runner: Any) -> None:
-        state = runner.module.get_state()
-        state.update({k: v for k, v in weights.items() if k in state})
-        runner.module.set_state(state)
+        module_state = runner.module.get_state()
+        module_state.update({k: v for k, v in weights.items() if k in module_state})
+        runner.module.set_state(module_state)
 
     algo.env_runner_group.foreach_env_runner(assign, local_env_runner=True)
 
@@ -158,8 +159,7 @@ def warm_start(algo: Any, cfg: Any, sim_config: SimConfig) -> dict[str, float]:
     for (w_key, b_key), layer in zip(rllib_policy_keys(state), linears, strict=True):
         new_state[w_key] = layer.weight.detach().numpy().copy()
         new_state[b_key] = layer.bias.detach().numpy().copy()
-    algo.learner_group.set_weights({"default_policy": new_state})
-    push_to_runners(algo, {k: new_state[k] for pair in rllib_policy_keys(state) for k in pair})
+    set_policy_weights(algo, new_state, [k for pair in rllib_policy_keys(state) for k in pair])
     return {
         **fit,
         "samples": len(actions),
