@@ -316,7 +316,7 @@ class LoadedPolicy:
         return str(self.metadata["model_version"])
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions for an (N, OBS_DIM) batch."""
+        """Served actions (the architecture's ``decode``) for an (N, OBS_DIM) batch."""
         return self.policy.act(obs)
 
     def torch_module(self) -> Any:

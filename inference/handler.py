@@ -130,7 +130,7 @@ def predict_fn(data: contract.DecisionRequest, model: Model) -> Prediction:
     )
     try:
         logits = model.policy.policy.logits(obs)
-        action = logits.argmax(axis=1)
+        action = model.policy.policy.decide(logits)
         failed = ~np.isfinite(logits).all(axis=1)
     except Exception:  # a broken policy must not take decisions down: the shield falls back
         log.exception("policy forward pass failed; the shield falls back for this request")

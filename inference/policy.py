@@ -2,14 +2,23 @@
 
 Architecture, as stored under ``architecture`` in the artifact metadata::
 
-    {"type": "mlp", "obs_dim": 23, "hidden": [64, 64], "activations": ["tanh", "tanh"], "n_actions": 13}
+    {"type": "mlp", "obs_dim": 23, "hidden": [64, 64], "activations": ["tanh", "tanh"], "n_actions": 13,
+     "decode": "median"}
 
     Linear(obs_dim, hidden[0]) -> activations[0] -> ... -> Linear(hidden[-1], n_actions)   (logits, no activation)
 
 Weights are named as in the ``torch.nn.Sequential`` that ``build_torch`` returns: ``{2*i}.weight`` (out, in) and
 ``{2*i}.bias`` for the i-th Linear. Serving runs the forward pass in numpy (float32): for a network this
 small a numpy matmul costs about a microsecond where a torch call costs tens, and serving needs no torch at all.
-Greedy (argmax) actions only.
+
+``decode`` is how the served action is read from the logits (``decode``). "median": the median of the action
+distribution, the smallest action whose cumulative probability reaches one half. The actions are ordered margins
+(``actions.OFFSETS`` ascend), and PPO leaves its policy spread over neighbouring margins (about 1.6 nats of 2.56
+after a quick run): the mode of such a spread can sit on a far margin while most of the probability lies on the
+other side of it, and the median cannot. Measured on the quick policy over 10 paired noise draws of the quick
+cells: the median makes 388,912 $ against 383,876 $ for the mode, is down 0.279 % of minutes instead of 0.435 %,
+and the gate's failing groups fall from 6 to 5 (``research/notes/training.md``). "argmax": the mode, what every
+artifact packaged before ``decode`` existed was served with (a missing ``decode`` reads as "argmax").
 
 Exporting RLlib's default PPO module (new API stack, ``DefaultPPOTorchRLModule``, discrete actions): the policy
 path is the actor encoder followed by the ``pi`` head; the value function (``vf``, ``critic_encoder``) and
@@ -41,6 +50,24 @@ from .features import OBS_DIM
 
 ACTIVATIONS = ("tanh", "relu", "linear", "silu", "elu", "sigmoid")
 """Names follow RLlib's ``fcnet_activation`` ("swish" is accepted as "silu")."""
+DECODES = ("median", "argmax")
+"""How an action is read from the logits (``decode``); the first is what new artifacts are packaged with."""
+LEGACY_DECODE = "argmax"
+"""The decode of an artifact whose architecture names none (packaged before ``decode`` existed)."""
+
+
+def decode(logits: np.ndarray, rule: str = DECODES[0]) -> np.ndarray:
+    """(N, n_actions) logits -> (N,) int64 actions by ``rule`` (module docstring): "median", the smallest action
+    whose cumulative softmax probability reaches 1/2, or "argmax"."""
+    logits = np.asarray(logits)
+    if rule == "argmax":
+        return logits.argmax(axis=1)
+    if rule != "median":
+        raise ValueError(f"decode must be one of {DECODES}, got {rule!r}")
+    z = logits.astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    cum = p.cumsum(axis=1)
+    return (cum >= 0.5 * cum[:, -1:]).argmax(axis=1)
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class MLPSpec:
     hidden: tuple[int, ...] = (64, 64)
     activations: tuple[str, ...] = ("tanh", "tanh")
     n_actions: int = N_ACTIONS
+    decode: str = DECODES[0]
 
     def __post_init__(self) -> None:
         if len(self.hidden) != len(self.activations):
@@ -59,6 +87,8 @@ class MLPSpec:
             raise ValueError(f"activations must be among {ACTIVATIONS}, got {self.activations}")
         if any(int(h) < 1 for h in (self.obs_dim, *self.hidden, self.n_actions)):
             raise ValueError(f"layer sizes must be positive: {self.sizes}")
+        if self.decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, got {self.decode!r}")
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -76,6 +106,7 @@ class MLPSpec:
             "hidden": list(self.hidden),
             "activations": list(self.activations),
             "n_actions": self.n_actions,
+            "decode": self.decode,
         }
 
     @classmethod
@@ -87,6 +118,7 @@ class MLPSpec:
             hidden=tuple(int(h) for h in doc["hidden"]),
             activations=tuple(_activation_name(a) for a in doc["activations"]),
             n_actions=int(doc["n_actions"]),
+            decode=str(doc.get("decode", LEGACY_DECODE)),
         )
 
 
@@ -112,7 +144,7 @@ def _np_activation(name: str, x: np.ndarray) -> np.ndarray:
 
 
 class NumpyPolicy:
-    """Forward pass of the MLP in numpy float32; ``logits(obs)`` and greedy ``act(obs)`` over a batch."""
+    """Forward pass of the MLP in numpy float32; ``logits(obs)`` and ``act(obs)`` (``decode``) over a batch."""
 
     def __init__(self, spec: MLPSpec, weights: Mapping[str, np.ndarray]) -> None:
         self.spec = spec
@@ -141,8 +173,12 @@ class NumpyPolicy:
         return x
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions, (N,) int64."""
-        return self.logits(obs).argmax(axis=1)
+        """Served actions, (N,) int64 (``decide`` of the logits)."""
+        return self.decide(self.logits(obs))
+
+    def decide(self, logits: np.ndarray) -> np.ndarray:
+        """Actions from this network's logits by its spec's ``decode``."""
+        return decode(logits, self.spec.decode)
 
 
 def build_torch(spec: MLPSpec, weights: Mapping[str, Any] | None = None) -> Any:

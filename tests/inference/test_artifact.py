@@ -35,7 +35,7 @@ def realistic_observations(n: int, seed: int = 0) -> np.ndarray:
 
 def torch_actions(net: nn.Module, obs: np.ndarray) -> np.ndarray:
     with torch.no_grad():
-        return net(torch.from_numpy(obs)).argmax(dim=1).numpy()
+        return policy.decode(net(torch.from_numpy(obs)).numpy())
 
 
 @pytest.mark.parametrize(
@@ -117,16 +117,33 @@ def test_contract_version_mismatch_is_refused_naming_both(model_tarball: Path, t
         (lambda m: m["observation"]["features"][0].pop("hi"), "lo and hi"),
         (lambda m: m["architecture"].update(hidden=[64]), "bad metadata"),
         (lambda m: m["architecture"].update(n_actions=3), "3"),
+        (lambda m: m["architecture"].update(decode="mean"), "decode"),
         (lambda m: m["weights"].update(sha256="0" * 64), "sha256"),
         (lambda m: m.pop("contract_version"), "None"),
     ],
-    ids=["actions", "feature-order", "range", "architecture", "n-actions", "sha", "no-version"],
+    ids=["actions", "feature-order", "range", "architecture", "n-actions", "decode", "sha", "no-version"],
 )
 def test_inconsistent_artifact_is_refused(model_tarball: Path, tmp_path: Path, edit, needle: str) -> None:
     bad = rewrite(model_tarball, tmp_path / "m.tar.gz", edit)
     with pytest.raises(ModelLoadError) as exc:
         artifact.load_artifact(bad)
     assert needle in str(exc.value)
+
+
+def test_decode_median_is_packaged_and_an_artifact_without_decode_keeps_argmax(
+    model_tarball: Path, tmp_path: Path
+) -> None:
+    """New artifacts serve the median action; one packaged before ``decode`` existed is served as it was."""
+    new = artifact.load_artifact(model_tarball)
+    assert new.metadata["architecture"]["decode"] == "median" and new.spec.decode == "median"
+    old = artifact.load_artifact(
+        rewrite(model_tarball, tmp_path / "m.tar.gz", lambda m: m["architecture"].pop("decode"))
+    )
+    assert old.spec.decode == "argmax"
+    obs = realistic_observations(1000)
+    logits = new.policy.logits(obs)
+    np.testing.assert_array_equal(new.act(obs), policy.decode(logits, "median"))
+    np.testing.assert_array_equal(old.act(obs), logits.argmax(axis=1))
 
 
 def test_tampered_weights_are_refused(model_tarball: Path, tmp_path: Path) -> None:
@@ -194,7 +211,7 @@ def test_observation_spec_from_training_samples() -> None:
 
 
 def test_rllib_default_ppo_module_exports_exactly() -> None:
-    """The documented key mapping reproduces RLlib's own greedy forward pass (ray 2.60, new API stack)."""
+    """The documented key mapping reproduces RLlib's own forward pass (ray 2.60, new API stack)."""
     gym = pytest.importorskip("gymnasium")
     ppo = pytest.importorskip("ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module")
     from ray.rllib.core.columns import Columns
@@ -217,7 +234,7 @@ def test_rllib_default_ppo_module_exports_exactly() -> None:
         net = policy.from_rllib_state_dict(module.state_dict(), fcnet_activation=cfg["fcnet_activation"])
         exported = policy.NumpyPolicy(*policy.spec_of_torch(net))
         np.testing.assert_allclose(exported.logits(obs), ref, rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(exported.act(obs), ref.argmax(axis=1))
+        np.testing.assert_array_equal(exported.act(obs), policy.decode(ref))
 
 
 def test_rllib_mapping_refuses_other_state_dicts() -> None:

@@ -118,11 +118,11 @@ def test_forced_packaging_from_the_checkpoint_passes_the_export_check(trained, t
 
 def test_export_check_catches_a_different_network(trained, tmp_path):
     from inference.artifact import package_policy, random_policy, untrained_metadata
-    from training.rl.export import compare_greedy, load_rllib_module
+    from training.rl.export import compare_actions, load_rllib_module
 
     out, _ = trained
     module = load_rllib_module(sorted((out / "checkpoints").glob("iter_*"))[-1])
     tarball = package_policy(random_policy(seed=5), tmp_path, metadata=untrained_metadata())
     obs = np.random.default_rng(0).standard_normal((1000, OBS_DIM)).astype(np.float32)
-    check = compare_greedy(module, tarball, obs)
+    check = compare_actions(module, tarball, obs)
     assert not check["passed"] and check["mismatches"] > 100

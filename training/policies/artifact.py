@@ -13,10 +13,11 @@ class ArtifactPolicy:
     """A packaged policy (``model.tar.gz`` or its directory) deciding exactly as the endpoint serves it.
 
     Each minute's observation becomes a ``DecisionRequest`` and goes through the handler's ``predict_fn``:
-    ``inference.features.featurize`` -> greedy argmax -> ``inference.actions.desired_from_action`` -> the safety
-    shield (change limit, no scale-in while failing, bounds, fallback outside the training range). What the
-    scoreboard measures is what production would do, shield overrides and fallbacks included; ``shield_counts``
-    says how often they fired since the policy was loaded (over every simulation it ran).
+    ``inference.features.featurize`` -> the served action (``inference.policy.decode``) ->
+    ``inference.actions.desired_from_action`` -> the safety shield (change limit, no scale-in while failing,
+    bounds, fallback outside the training range). What the scoreboard measures is what production would do,
+    shield overrides and fallbacks included; ``shield_counts`` says how often they fired since the policy was
+    loaded (over every simulation it ran).
     """
 
     def __init__(self, path: str, name: str | None = None):

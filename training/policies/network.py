@@ -1,4 +1,5 @@
-"""A policy network (numpy forward pass) acting greedily through the policy interface: training's validation."""
+"""A policy network (numpy forward pass) acting as served (``inference.policy.decode``) through the policy
+interface: training's validation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from training.policies.base import clip_fleet
 
 
 class NetworkPolicy:
-    """A policy network acting greedily through the evaluation interface (``training.policies``)."""
+    """A policy network acting as served through the evaluation interface (``training.policies``)."""
 
     name = "ppo"
 

@@ -5,7 +5,7 @@ after a spot interruption)::
 
     iter_000012/algo/          Algorithm.save_to_path (learner + optimizer + module + connector states)
     iter_000012/state.json     iteration, timesteps, elapsed seconds, run name, config, curve rows so far
-    best/                      the same, for the iteration whose greedy policy did best on validation
+    best/                      the same, for the iteration whose served policy did best on validation
     superseded/1/ ...          checkpoints of earlier runs, set aside by a run started with ``--resume false``
 
 A checkpoint is built in ``.tmp_iter_...`` and renamed into place, so a crash mid-write leaves the previous one

@@ -136,8 +136,8 @@ class TrainConfig:
     """Entropy bonus weight at the start (how it was chosen: docs/training.md)."""
     entropy_coeff_final: float = 0.001
     """Entropy bonus weight reached (linearly) at ``entropy_decay_fraction`` of the training steps, then kept:
-    a decisive policy at the end, because serving acts greedily and a policy that spreads its probability over
-    several similar levels can have a greedy action worse than its sampled behaviour."""
+    a decisive policy at the end, because serving acts on one decoded action (``inference.policy.decode``) and a
+    policy that spreads its probability over several similar levels can serve worse than its sampled behaviour."""
     entropy_decay_fraction: float = 1.0
     """Fraction of ``total_timesteps`` over which the entropy weight decays to its final value."""
     kl_coeff: float = 0.2
@@ -172,9 +172,9 @@ class TrainConfig:
     validation_scenarios: int = 16
     """Fixed validation scenarios (tuning stream, never evaluated on) for the per-iteration profit vs oracle."""
     select_best: bool = True
-    """Package the iteration whose greedy policy did best on the validation set, not merely the last one."""
+    """Package the iteration whose served policy did best on the validation set, not merely the last one."""
     validation_every: int = 1
-    """Evaluate the greedy policy on the validation set every this many iterations (the log repeats the last)."""
+    """Evaluate the served policy on the validation set every this many iterations (the log repeats the last)."""
     checkpoint_dir: str = ""
     """Checkpoint root (empty: /opt/ml/checkpoints on SageMaker, else OUT/checkpoints)."""
     checkpoint_every: int = 1
@@ -190,7 +190,7 @@ class TrainConfig:
     """Capacity-noise draws (at least 2) on which the gate replays the held-out cases and judges the policy
     (``training.evaluation.judge``): refused when any tuned rule beats it with 95 % confidence on any group."""
     export_check_observations: int = 1000
-    """Observations on which the export must reproduce the RLlib module's greedy actions."""
+    """Observations on which the export must reproduce the RLlib module's served actions."""
     force: bool = False
     """Package the policy even if it fails the gate (recorded as forced in the metadata)."""
 

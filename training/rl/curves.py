@@ -83,7 +83,7 @@ def plot(rows: list[dict[str, Any]], path: str | Path, title: str, baselines: di
     axes[0].plot(steps, [r["episode_return"] for r in rows], color="tab:blue")
     axes[0].set(xlabel="env steps (millions)", ylabel="episode return (symlog)", title="Training episode return")
     axes[0].set_yscale("symlog", linthresh=100.0)
-    axes[1].plot(steps, [r["profit_vs_oracle"] for r in rows], color="tab:green", label="PPO (greedy)")
+    axes[1].plot(steps, [r["profit_vs_oracle"] for r in rows], color="tab:green", label="PPO (served)")
     for i, (name, value) in enumerate((baselines or {}).items()):
         axes[1].axhline(value, linestyle="--", color=f"C{i + 3}", label=name)
     axes[1].set(xlabel="env steps (millions)", ylabel="profit / oracle profit", title="Validation profit vs oracle")

@@ -6,9 +6,11 @@ network. Serving needs only the policy path: ``inference.policy.from_rllib_state
 
 The check: 1,000 observations of the trained policy at work (the exploring policy on training scenarios, the
 distribution the network was fitted on), through both the RLlib module's ``forward_inference`` and the
-packaged artifact's numpy forward pass; the greedy (argmax) actions must agree on every observation. An
-observation whose two best RLlib logits are within ``TIE_TOL`` is reported as a tie, not a mismatch (float32
-rounding may order them either way; with trained networks there are typically none).
+packaged artifact's numpy forward pass; the served actions (the artifact's ``decode`` of the logits,
+``inference.policy.decode``) must agree on every observation. An observation that ``TIE_TOL`` of rounding could
+decide either way is reported as a tie, not a mismatch (float32 rounding may order them either way; with trained
+networks there are typically none): for "argmax" two best logits within it, for "median" a cumulative
+probability within it of one half.
 
 Used by ``training.train`` after training and by ``python -m training.gate --checkpoint CKPT`` for a checkpoint.
 """
@@ -22,7 +24,7 @@ import numpy as np
 
 from inference.artifact import load_artifact, observation_spec
 from inference.features import group_columns, hide_groups
-from inference.policy import NumpyPolicy, from_rllib_state_dict, spec_of_torch
+from inference.policy import NumpyPolicy, decode, from_rllib_state_dict, spec_of_torch
 from simulator.config import SimConfig
 from simulator.distribution import FleetDistribution
 from training.rl.checkpoints import module_path
@@ -119,22 +121,31 @@ def model_logits(module: Any, obs: np.ndarray) -> np.ndarray:
         return module(torch.from_numpy(np.asarray(obs, dtype=np.float32))).cpu().numpy()
 
 
-def compare_greedy(
+def compare_actions(
     module: Any, artifact_path: str | Path, obs: np.ndarray, ablate: tuple[str, ...] | list[str] = ()
 ) -> dict[str, Any]:
-    """Greedy actions of the trained model (``model_logits``, on ``obs`` as it was trained to see them) vs the
-    packaged artifact."""
+    """Served actions of the trained model (``model_logits``, on ``obs`` as it was trained to see them, decoded
+    by the artifact's rule) vs the packaged artifact's."""
     logits = model_logits(module, hide_groups(obs, ablate))
-    ref = logits.argmax(axis=1)
-    got = load_artifact(artifact_path).act(obs)
-    top2 = np.sort(logits, axis=1)[:, -2:]
-    tie = (top2[:, 1] - top2[:, 0]) < TIE_TOL
+    artifact = load_artifact(artifact_path)
+    rule = artifact.spec.decode
+    ref = decode(logits, rule)
+    got = artifact.act(obs)
+    if rule == "argmax":
+        top2 = np.sort(logits, axis=1)[:, -2:]
+        tie = (top2[:, 1] - top2[:, 0]) < TIE_TOL
+    else:
+        z = logits.astype(np.float64)
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        cum = p.cumsum(axis=1) / p.sum(axis=1, keepdims=True)
+        tie = (np.abs(cum[:, :-1] - 0.5) < TIE_TOL).any(axis=1)
     differ = ref != got
     return {
         "observations": len(obs),
+        "decode": rule,
         "mismatches": int((differ & ~tie).sum()),
         "ties_differing": int((differ & tie).sum()),
-        "max_abs_logit_diff": float(np.abs(load_artifact(artifact_path).policy.logits(obs) - logits).max()),
+        "max_abs_logit_diff": float(np.abs(artifact.policy.logits(obs) - logits).max()),
         "passed": bool(not (differ & ~tie).any()),
     }
 

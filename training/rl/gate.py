@@ -1,7 +1,7 @@
 """The gate between a trained policy and a deployable artifact.
 
 Before packaging, the policy is evaluated exactly as the endpoint will serve it: a staged copy of the artifact,
-loaded by the serving handler, deciding every minute through ``predict_fn`` (greedy action, then the safety
+loaded by the serving handler, deciding every minute through ``predict_fn`` (the served action, then the safety
 shield, whose fallbacks and change limits count), beside every baseline (``scoreboard.baselines``) and the oracle, on
 held-out scenarios only: synthetic seeds of the evaluation stream (never trained on) and the evaluation parts of
 both recorded traces. The evaluation report (``training.evaluation.scoreboard``, one draw of the capacity noise)
@@ -15,7 +15,7 @@ A failing policy is not packaged: a clear message on stderr and exit code ``EXIT
 (``--force``), in which case the metadata records ``gate.forced = true`` and the reason. ``report.json``,
 ``report.md`` and the plots are written either way, so the refusal can be read.
 
-After packaging, the artifact is loaded back and must reproduce the RLlib module's greedy actions on 1,000
+After packaging, the artifact is loaded back and must reproduce the RLlib module's served actions on 1,000
 observations (``training.rl.export``); otherwise it is deleted and the exit code is ``EXIT_EXPORT_MISMATCH``.
 
     python -m training.gate --checkpoint CKPT --out DIR [--force] [--eval quick|full] [--noise-draws N]
@@ -47,7 +47,7 @@ from training.evaluation.team import team_cases
 from training.policies.artifact import ArtifactPolicy
 from training.rl.checkpoints import best, latest, load_state
 from training.rl.config import EvalCases, fleet_distribution, from_dict, sim_config, training_domain
-from training.rl.export import check_observations, compare_greedy, numpy_policy
+from training.rl.export import check_observations, compare_actions, numpy_policy
 
 CANDIDATE = "ppo"
 UNDECIDED = {"passed": False, "forced": False, "reason": "being evaluated by the gate"}
@@ -183,7 +183,7 @@ def gate_and_package(
     metadata.update(evaluation=evaluation, gate=decision.metadata())
     tarball = package_policy(net, out, metadata=metadata)
     report.policies[candidate]["parameters"]["path"] = str(tarball)
-    check = compare_greedy(module, tarball, check_obs, ablate)
+    check = compare_actions(module, tarball, check_obs, ablate)
     report.extra["export_check"] = check
     write_report(report, out)
     if not check["passed"]:
@@ -199,7 +199,7 @@ def gate_and_package(
     status = "PASSED" if decision.passed else "FAILED but forced"
     print(f"gate {status}: {decision.reason}", flush=True)
     print(
-        f"export check: greedy actions identical on {check['observations']} observations "
+        f"export check: served actions ({check['decode']}) identical on {check['observations']} observations "
         f"(max logit difference {check['max_abs_logit_diff']:.2e}); packaged {tarball}",
         flush=True,
     )

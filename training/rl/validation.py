@@ -1,11 +1,11 @@
-"""The fixed validation set behind the per-iteration ``profit_vs_oracle`` (the greedy network acts through
+"""The fixed validation set behind the per-iteration ``profit_vs_oracle`` (the network acts as served, through
 ``training.policies.network.NetworkPolicy``).
 
 Validation scenarios come from the tuning stream (``simulator.loads.TUNE_STREAM``, sub-stream 7): never trained
 on (training draws ``TRAIN_STREAM``) and never in the held-out evaluation (``EVAL_STREAM``), so watching them
 during training does not leak into the gate's figures. They are drawn like training scenarios (synthetic shapes
 and windows of the traces' training parts, 3 to 300 machines). The clairvoyant oracle's profit on each is
-computed once per run; every validation then runs the current greedy policy on the same scenarios and the same
+computed once per run; every validation then runs the current served policy on the same scenarios and the same
 capacity noise (common random numbers), in one batched simulation.
 
 ``profit_vs_oracle`` is total policy profit over total oracle profit across the set (dollars-weighted: a large
