@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
-from simulator.config import SimConfig
+from simulator.config import SimConfig, refuse_invalid
 from simulator.fleet import FleetSim, desired_of, observation_of
 from simulator.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
 from training.evaluation.noise import MIN_DRAWS
@@ -96,7 +96,7 @@ class CharacterConfig:
     noise_draws: int = 10
 
     def __post_init__(self) -> None:
-        bad = {
+        checks = {
             "scenarios": self.scenarios >= 10,
             "days": self.days >= 1,
             "draws": self.draws >= 1,
@@ -111,11 +111,7 @@ class CharacterConfig:
             "eval": self.eval in ("quick", "full"),
             "noise_draws": self.noise_draws >= MIN_DRAWS,
         }
-        wrong = [k for k, ok in bad.items() if not ok]
-        if wrong:
-            raise ValueError(
-                f"invalid CharacterConfig field(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in wrong)}"
-            )
+        refuse_invalid(self, checks)
 
     @property
     def downtime_price(self) -> float | dict[str, float]:
