@@ -88,9 +88,11 @@ class _PolicyAlarms:
         self.low = np.where(util < low, self.low + 1, 0)
         return util
 
-    def cooled(self, t: int, cooldown: int) -> np.ndarray:
-        """Whether ``cooldown`` minutes have passed since the last scale in (or a scale out ended the cooldown)."""
-        return t - self.last_scale_in >= cooldown
+    def may_scale_in(self, obs: Observation, out: np.ndarray, datapoints: int, cooldown: int) -> np.ndarray:
+        """Where the scale-in policy acts: its alarm has ``datapoints`` low datapoints in a row, no machine is warming
+        up (scale in waits for the warm-up), ``cooldown`` minutes have passed since the last scale in (a scale out
+        ends the cooldown) and the fleet does not scale out this minute (``out``)."""
+        return ~out & (self.low >= datapoints) & (obs.pending == 0) & (obs.t - self.last_scale_in >= cooldown)
 
     def scaled(self, t: int, out: np.ndarray, scale_in: np.ndarray) -> None:
         """Record minute ``t``'s scale ins; a scale out ends the cooldown."""
@@ -184,13 +186,8 @@ class TargetTracking:
         fleet = obs.active + obs.pending
         proportional = np.ceil(obs.load[:, -1] / (obs.capacity_rpm_per_machine * self.target) - EPS).astype(np.int64)
         out = (alarms.high >= self.scale_out_datapoints) & (proportional > fleet)
-        scale_in = (
-            ~out
-            & (alarms.low >= self.scale_in_datapoints)
-            & (obs.pending == 0)
-            & alarms.cooled(obs.t, self.scale_in_cooldown)
-            & (proportional < obs.active)
-        )
+        fewer = proportional < obs.active
+        scale_in = alarms.may_scale_in(obs, out, self.scale_in_datapoints, self.scale_in_cooldown) & fewer
         desired = np.where(out | scale_in, proportional, fleet)
         alarms.scaled(obs.t, out, scale_in)
         return clip_fleet(desired, obs)
@@ -289,13 +286,7 @@ class StepScaling:
         for lower, pct in reversed(self.IN_STEPS[:-1]):
             pct_in = np.where(breach_in > lower, pct, pct_in)
         wanted_in = obs.active + _percent_adjustment(obs.active, pct_in)
-        scale_in = (
-            ~out
-            & (alarms.low >= self.scale_in_datapoints)
-            & (obs.pending == 0)
-            & alarms.cooled(obs.t, self.cooldown)
-            & (obs.active > 0)
-        )
+        scale_in = alarms.may_scale_in(obs, out, self.scale_in_datapoints, self.cooldown) & (obs.active > 0)
         desired = np.where(out, wanted_out, np.where(scale_in, wanted_in, fleet))
         alarms.scaled(obs.t, out, scale_in)
         return clip_fleet(desired, obs)
