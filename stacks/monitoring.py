@@ -20,7 +20,7 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.dashboard import build_dashboard
 from stacks.metrics import EndpointDecisionMetrics, EndpointMetrics
-from stacks.monitoring_controller import controller_alarms, no_invocations_expression
+from stacks.monitoring_controller import ONE_DATAPOINT, controller_alarms, no_invocations_expression
 from stacks.monitoring_endpoint import PER_WINDOW, endpoint_alarms
 from stacks.stage_stack import StageProps, StageStack
 from stacks.training import TrainingStack
@@ -127,8 +127,7 @@ class MonitoringStack(StageStack):
             "comes out of it, the endpoint keeps serving the current one. First: open the failed execution in "
             "the Step Functions console; its TrainingFailed state names the SageMaker job, whose logs are in "
             "/aws/sagemaker/TrainingJobs.",
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
+            **ONE_DATAPOINT,
         )
         self.alarms = [
             *self.endpoint_alarms.values(),

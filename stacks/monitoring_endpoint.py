@@ -14,16 +14,12 @@ from aws_cdk import aws_cloudwatch as cw
 
 from stacks.config import StageConfig
 from stacks.metrics import EndpointDecisionMetrics, EndpointMetrics
-from stacks.monitoring_controller import AlarmFactory
+from stacks.monitoring_controller import ONE_DATAPOINT, AlarmFactory
 
 MetricOf = Callable[[EndpointMetrics, EndpointDecisionMetrics, cdk.Duration], cw.IMetric]
 """The alarm's metric from the endpoint's metrics, the decisions' metrics and the stage's alarm window."""
 
-PER_WINDOW: dict[str, Any] = {
-    "treat_missing_data": cw.TreatMissingData.BREACHING,
-    "evaluation_periods": 1,
-    "datapoints_to_alarm": 1,
-}
+PER_WINDOW: dict[str, Any] = {"treat_missing_data": cw.TreatMissingData.BREACHING, **ONE_DATAPOINT}
 """One datapoint per window, no data breaching: a rollback alarm an uncalled canary cannot pass (the metric sums
 the window)."""
 
