@@ -46,11 +46,12 @@ class Image:
 
     @property
     def end_of_patch(self) -> dt.date:
-        """The last day AWS patches the image: one year after GA (a GA of 29 February: 28 February) unless
+        """The last day AWS patches the image: one year after GA (28 February after a GA of 29 February) unless
         extended."""
         if self.extended_to is not None:
             return self.extended_to
-        return self.ga.replace(year=self.ga.year + 1, day=min(self.ga.day, 28 if self.ga.month == 2 else 31))
+        leap_day = (self.ga.month, self.ga.day) == (2, 29)
+        return self.ga.replace(year=self.ga.year + 1, day=28 if leap_day else self.ga.day)
 
     def uri(self, region: str = REGION) -> str:
         refuse_other_region(region, "images")
