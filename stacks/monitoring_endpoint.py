@@ -1,6 +1,6 @@
 """The endpoint's health alarms (in the monitoring stack, to the stage's one topic): one row each, one loop.
 
-Each alarms above a threshold of the stage's `alarms` section, on a metric of the endpoint (SageMaker's) or of
+Each fires above a threshold of the stage's `alarms` section, on a metric of the endpoint (SageMaker's) or of
 its decisions (the handler's, `RLAutoscaler`). Each description says what the alarm means and what to do first.
 """
 
