@@ -13,11 +13,12 @@ capacity draws, so each scenario's profit at every level is known, not estimated
 (a counterfactual for every action, as in a contextual bandit with full feedback). A network of the artifact's own
 shape regresses each level's profit over the base level's (dollars per day, mean squared error: the mean is the
 objective, and the spikes make the differences heavy-tailed) from what the fleet's observation says of its
-character (``CHARACTER_INPUTS``: its size, how much of a day the caller sent, its noise, swing, spike rate and
-surprise; every other input is hidden in training and its first-layer weights zeroed before packaging), at
-observations taken every ``OBSERVE_EVERY`` minutes of the base level's run. Its greedy action is the level for
-that character, so the policy is tight on calm fleets and cautious on spiky ones as far as the training scenarios
-show it pays, and it does not flip level from minute to minute (the character moves slowly).
+character (the product baseline's inputs, ``training.policies.character.CHARACTER_INPUTS``: its size, how much
+of a day the caller sent, its noise, swing, spike rate and surprise; every other input is hidden in training and
+its first-layer weights zeroed before packaging), at observations taken every ``OBSERVE_EVERY`` minutes of the base
+level's run. Its greedy action is the level for that character, so the policy is tight on calm fleets and cautious
+on spiky ones as far as the training scenarios show it pays, and it does not flip level from minute to minute (the
+character moves slowly).
 
 The gate also asks that the policy be down no more often than each group's best rule, which the profit alone does
 not weigh: ``--match-availability`` charges each minute down, in each training group (the synthetic loads, each
@@ -42,18 +43,14 @@ import numpy as np
 from tqdm import tqdm
 
 from inference.actions import LEVELS, N_ACTIONS
-from inference.features import FEATURE_NAMES, OBS_DIM
-from simulator.config import SimConfig
+from inference.features import OBS_DIM
+from simulator.config import SimConfig, refuse_invalid
 from simulator.fleet import FleetSim, desired_of, observation_of
 from simulator.loads import TRAIN_STREAM, Scenario, check_team_traces, load_trace, sample_with_past
 from training.evaluation.noise import MIN_DRAWS
 from training.policies.base import Policy, clip_fleet, rollout
+from training.policies.character import COLUMNS, OBSERVE_EVERY
 
-CHARACTER_INPUTS = ("log_need", "day_fraction", "noise", "swing", "spike_rate", "surprise")
-"""Observation features the character policy reads; the fast ones (load ratios, time, fleet, failures,
-yesterday's level) are hidden from it."""
-OBSERVE_EVERY = 60
-"""Minutes between the observations taken of each training scenario."""
 DOLLARS_PER_UNIT = 100.0
 """Regression targets are profit differences in units of 100 $ per simulated day."""
 
@@ -96,7 +93,7 @@ class CharacterConfig:
     noise_draws: int = 10
 
     def __post_init__(self) -> None:
-        bad = {
+        checks = {
             "scenarios": self.scenarios >= 10,
             "days": self.days >= 1,
             "draws": self.draws >= 1,
@@ -111,11 +108,7 @@ class CharacterConfig:
             "eval": self.eval in ("quick", "full"),
             "noise_draws": self.noise_draws >= MIN_DRAWS,
         }
-        wrong = [k for k, ok in bad.items() if not ok]
-        if wrong:
-            raise ValueError(
-                f"invalid CharacterConfig field(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in wrong)}"
-            )
+        refuse_invalid(self, checks)
 
     @property
     def downtime_price(self) -> float | dict[str, float]:
@@ -138,7 +131,7 @@ set's availability, the matched one passes it), then the gate on the full set (a
 def input_mask() -> np.ndarray:
     """1 for the ``CHARACTER_INPUTS`` columns of the observation, 0 elsewhere."""
     mask = np.zeros(OBS_DIM, dtype=np.float32)
-    mask[[FEATURE_NAMES.index(n) for n in CHARACTER_INPUTS]] = 1.0
+    mask[COLUMNS] = 1.0
     return mask
 
 

@@ -12,6 +12,15 @@ from inference.economics import parse as parse_economics
 from inference.features import HISTORY
 
 
+def refuse_invalid(config: object, checks: Mapping[str, bool], what: str = "") -> None:
+    """Raise ``ValueError`` naming every field of ``config`` whose check is false, with its value, in the checks'
+    order: ``invalid SimConfig field(s): min_machines=-1, cut_order='x'`` (``what`` replaces "SimConfig field(s)")."""
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        what = what or f"{type(config).__name__} field(s)"
+        raise ValueError(f"invalid {what}: " + ", ".join(f"{name}={getattr(config, name)!r}" for name in bad))
+
+
 @dataclass(frozen=True)
 class SimConfig:
     """Fleet economics and mechanics. One simulated step is one minute. The economics fields' defaults are
@@ -78,9 +87,7 @@ class SimConfig:
             "observation_lag_minutes": isinstance(self.observation_lag_minutes, int)
             and 0 <= self.observation_lag_minutes < HISTORY,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ValueError(f"invalid SimConfig field(s): {', '.join(f'{b}={getattr(self, b)!r}' for b in bad)}")
+        refuse_invalid(self, checks)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

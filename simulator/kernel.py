@@ -48,6 +48,8 @@ observes, after the machines due next minute have joined."""
 TOTAL_KEYS = ("reward", "revenue", "machine_cost", "downtime_cost", "load", "served", "failed", "down",
               "machine_minutes", "warming_minutes", "scaling_actions")  # fmt: skip
 """Column order of the running totals (``FleetSim.totals``)."""
+SUMMED = next(k for k, (step, total) in enumerate(zip(STEP_KEYS, TOTAL_KEYS)) if step != total)
+"""The totals' first columns, reward to failed, are the sums of the step's columns of the same index."""
 (
     TOT_REWARD, TOT_REVENUE, TOT_MACHINE_COST, TOT_DOWNTIME_COST, TOT_LOAD, TOT_SERVED, TOT_FAILED, TOT_DOWN,
     TOT_MACHINE_MINUTES, TOT_WARMING_MINUTES, TOT_SCALING_ACTIONS,
@@ -177,13 +179,8 @@ def step_kernel(desired, active, ring, head, load, z, params, flags, out, totals
         out[i, OUT_ACTIVE] = a
         out[i, OUT_PENDING] = pending
         out[i, OUT_DELTA] = delta
-        totals[i, TOT_REWARD] += reward
-        totals[i, TOT_REVENUE] += revenue
-        totals[i, TOT_MACHINE_COST] += machine_cost
-        totals[i, TOT_DOWNTIME_COST] += downtime_cost
-        totals[i, TOT_LOAD] += lo
-        totals[i, TOT_SERVED] += served
-        totals[i, TOT_FAILED] += failed
+        for k in range(SUMMED):
+            totals[i, k] += out[i, k]
         totals[i, TOT_DOWN] += down
         totals[i, TOT_MACHINE_MINUTES] += a
         totals[i, TOT_WARMING_MINUTES] += pending

@@ -271,6 +271,27 @@ def scale_trace(
     return np.round(raw * factor), factor
 
 
+def _part_bounds(length: int, part: str) -> tuple[int, int]:
+    """Raw minutes ``[lo, hi)`` a trace of ``length`` minutes simulates in its ``part``: "train" is the first
+    ``TRAIN_FRACTION`` by time after the ``HISTORY`` minutes its first window looks back on, any other part the
+    rest."""
+    cut = int(length * TRAIN_FRACTION)
+    return (HISTORY, cut) if part == "train" else (cut, length)
+
+
+def _window(length: int, part: str, offset: int, minutes: int | None, of: str) -> tuple[int, int]:
+    """Raw minutes ``[begin, end)`` of the window at ``offset`` into ``part`` (to the part's end when ``minutes`` is
+    None), refused by name when the part is unknown or the window leaves it."""
+    if part not in ("train", "eval"):
+        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
+    lo, hi = _part_bounds(length, part)
+    begin = lo + offset
+    end = hi if minutes is None else begin + minutes
+    if not (lo <= begin < end <= hi):
+        raise ValueError(f"window [{begin}, {end}) lies outside the {part} part [{lo}, {hi}) of {of}")
+    return begin, end
+
+
 def trace_scenario(
     name: str,
     part: str,
@@ -287,17 +308,11 @@ def trace_scenario(
     the window comes from the minutes just before it, so the evaluation part's first decision sees the end of
     the training part, exactly as a live system would.
     """
-    if part not in ("train", "eval"):
-        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
     raw = _trace(name)
-    cut = int(len(raw) * TRAIN_FRACTION)
-    lo, hi = (HISTORY, cut) if part == "train" else (cut, len(raw))
-    begin = lo + offset
-    end = hi if minutes is None else begin + minutes
-    if not (lo <= begin < end <= hi):
-        raise ValueError(f"window [{begin}, {end}) lies outside the {part} part [{lo}, {hi}) of trace {name!r}")
+    begin, end = _window(len(raw), part, offset, minutes, f"trace {name!r}")
+    reference = raw[slice(*_part_bounds(len(raw), "train"))]
     rng = np.random.default_rng([TRAIN_STREAM if part == "train" else EVAL_STREAM, seed, len(raw)])
-    scaled, factor = scale_trace(raw[begin - HISTORY : end], raw[HISTORY:cut], mean_machines, capacity, rng)
+    scaled, factor = scale_trace(raw[begin - HISTORY : end], reference, mean_machines, capacity, rng)
     start = TRACES[name].start + timedelta(minutes=begin)
     return Scenario(
         name=f"{name}-{part}",
@@ -310,7 +325,7 @@ def trace_scenario(
             "first_minute": begin,
             "scale_factor": factor,
             "mean_machines": mean_machines,
-            "resampled": bool(raw[HISTORY:cut].mean() < LOW_VOLUME_RPM),
+            "resampled": bool(reference.mean() < LOW_VOLUME_RPM),
         },
     )
 
@@ -327,7 +342,7 @@ def trace_past(
     starts there (so the evaluation part's past is the end of the training part), else from the evaluation part
     (a window later in it), never across the two. The evaluation's ``trace_case`` and the controller's simulated
     fleet both read it, so a low-volume trace's resampling (which depends on the window) is the same for both."""
-    cut = int(len(_trace(name)) * TRAIN_FRACTION)
+    _, cut = _part_bounds(len(_trace(name)), "train")
     end = first_minute - HISTORY  # raw minute just after the past
     part, lo = ("train", HISTORY) if end <= cut else ("eval", cut)
     have = min(past_minutes, end - lo)
@@ -341,24 +356,15 @@ def trace_past(
 
 def trace_part_minutes(name: str, part: str) -> int:
     """Simulatable minutes in a trace's part."""
-    raw = _trace(name)
-    cut = int(len(raw) * TRAIN_FRACTION)
-    return cut - HISTORY if part == "train" else len(raw) - cut
+    lo, hi = _part_bounds(len(_trace(name)), part)
+    return hi - lo
 
 
 def team_scenario(trace: TraceFile, part: str, *, minutes: int | None = None, offset: int = 0) -> Scenario:
     """A window of a team's trace file's ``part`` ("train": the first ``TRAIN_FRACTION`` by time, "eval": the
     rest), in the team's own requests per minute (never rescaled), with the HISTORY minutes before it."""
-    if part not in ("train", "eval"):
-        raise ValueError(f"part must be 'train' or 'eval', got {part!r}")
-    raw = trace.requests
-    cut = int(len(raw) * TRAIN_FRACTION)
-    lo, hi = (HISTORY, cut) if part == "train" else (cut, len(raw))
-    begin = lo + offset
-    end = hi if minutes is None else begin + minutes
-    if not (lo <= begin < end <= hi):
-        raise ValueError(f"window [{begin}, {end}) lies outside the {part} part [{lo}, {hi}) of {trace.path}")
-    load = raw[begin - HISTORY : end].astype(np.float64)
+    begin, end = _window(len(trace.requests), part, offset, minutes, str(trace.path))
+    load = trace.requests[begin - HISTORY : end].astype(np.float64)
     return Scenario(
         name=f"{trace.name}-{part}",
         load=load,
@@ -380,8 +386,8 @@ def _team_window(trace: TraceFile, rng: np.random.Generator, minutes: int, capac
 
 def team_part_minutes(trace: TraceFile, part: str) -> int:
     """Simulatable minutes in a team trace's part."""
-    cut = int(len(trace.requests) * TRAIN_FRACTION)
-    return cut - HISTORY if part == "train" else len(trace.requests) - cut
+    lo, hi = _part_bounds(len(trace.requests), part)
+    return hi - lo
 
 
 @dataclass(frozen=True)

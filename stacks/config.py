@@ -24,7 +24,16 @@ from stacks.config_sections import (
 from stacks.fleets_file import validate_stage_fleets
 
 REGION = "eu-west-1"
-"""Every stage deploys to this region (the image URIs in stacks/images.py are for it)."""
+"""Every stage deploys to this region (the image URIs in stacks/images.py and the layer ARNs in stacks/layers.py
+are for it)."""
+
+
+def refuse_other_region(region: str, what: str) -> None:
+    """Refuse a region other than ``REGION`` for what is pinned for it alone, e.g. "images"."""
+    if region != REGION:
+        raise ValueError(f"{what} are pinned for {REGION} only, not {region!r}")
+
+
 MODEL_PACKAGE_GROUP = "rl-autoscaler"
 """The project's SageMaker model package group (stacks/registry.py), which every stage registers in."""
 

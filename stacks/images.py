@@ -19,7 +19,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-REGION = "eu-west-1"
+from stacks.config import REGION, refuse_other_region
+
+DLC_REGISTRY = "763104351884"
+"""ECR account that serves AWS's Deep Learning Containers (the PyTorch images) in eu-west-1."""
 
 
 @dataclass(frozen=True)
@@ -33,12 +36,25 @@ class Image:
     python: str
     """Interpreter of the image, as a venv name suffix (.venv-py312 runs the code that image runs)."""
     ga: dt.date
-    end_of_patch: dt.date
     source: str
+    extended_to: dt.date | None = None
+    """End of patch where AWS extended it beyond the support policy's one year after GA."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+    @property
+    def end_of_patch(self) -> dt.date:
+        """The last day AWS patches the image: one year after GA (28 February after a GA of 29 February) unless
+        extended."""
+        if self.extended_to is not None:
+            return self.extended_to
+        leap_day = (self.ga.month, self.ga.day) == (2, 29)
+        return self.ga.replace(year=self.ga.year + 1, day=28 if leap_day else self.ga.day)
 
     def uri(self, region: str = REGION) -> str:
-        if region != REGION:
-            raise ValueError(f"images are pinned for {REGION} only, not {region!r}")
+        refuse_other_region(region, "images")
         return f"{self.registry}.dkr.ecr.{region}.amazonaws.com/{self.repository}:{self.tag}"
 
     def repository_arn(self, partition: str = "aws", region: str = REGION) -> str:
@@ -49,13 +65,12 @@ class Image:
 
 
 TRAINING = Image(
-    registry="763104351884",
+    registry=DLC_REGISTRY,
     repository="pytorch",
     tag="2.13-cpu-amzn2023-sagemaker",
     framework_version="2.13.0",
     python="py312",
     ga=dt.date(2026, 7, 20),
-    end_of_patch=dt.date(2027, 7, 20),
     source="DLC PyTorch changelog (2.13, 2026-07-20) + support policy (one year of patches)",
 )
 INFERENCE = Image(
@@ -65,30 +80,31 @@ INFERENCE = Image(
     framework_version="1.4.2",
     python="py312",
     ga=dt.date(2026, 7, 13),
-    end_of_patch=dt.date(2027, 7, 13),
     source="DLC release notes (scikit-learn 1.4-2-py312, 2026-07-13) + support policy (one year of patches)",
 )
 RETIRED = {
-    "pytorch-inference:2.6.0-cpu-py312": Image(
-        registry="763104351884",
-        repository="pytorch-inference",
-        tag="2.6.0-cpu-py312",
-        framework_version="2.6.0",
-        python="py312",
-        ga=dt.date(2025, 1, 29),
-        end_of_patch=dt.date(2026, 6, 30),
-        source="DLC support policy: PyTorch Inference 2.6 extended to 2026-06-30 (last TorchServe image)",
-    ),
-    "pytorch-training:2.10.0-cpu-py313": Image(
-        registry="763104351884",
-        repository="pytorch-training",
-        tag="2.10.0-cpu-py313",
-        framework_version="2.10.0",
-        python="py313",
-        ga=dt.date(2026, 1, 21),
-        end_of_patch=dt.date(2027, 1, 21),
-        source="DLC support policy: PyTorch 2.10",
-    ),
+    image.name: image
+    for image in (
+        Image(
+            registry=DLC_REGISTRY,
+            repository="pytorch-inference",
+            tag="2.6.0-cpu-py312",
+            framework_version="2.6.0",
+            python="py312",
+            ga=dt.date(2025, 1, 29),
+            source="DLC support policy: PyTorch Inference 2.6 extended to 2026-06-30 (last TorchServe image)",
+            extended_to=dt.date(2026, 6, 30),
+        ),
+        Image(
+            registry=DLC_REGISTRY,
+            repository="pytorch-training",
+            tag="2.10.0-cpu-py313",
+            framework_version="2.10.0",
+            python="py313",
+            ga=dt.date(2026, 1, 21),
+            source="DLC support policy: PyTorch 2.10",
+        ),
+    )
 }
 """Images the stacks pinned before, kept so the support check can show that it refuses them."""
 PINNED = {"training": TRAINING, "inference": INFERENCE}

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stacks.config import REGION, refuse_other_region
+
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
 """Function code plus all layers, unzipped (Lambda quotas: 250 MB)."""
 MIB = 1 << 20
@@ -29,9 +31,8 @@ class PublicLayer:
     source: str
     """Where the ARN and the size come from."""
 
-    def arn(self, region: str = "eu-west-1") -> str:
-        if region != "eu-west-1":
-            raise ValueError(f"layer versions are pinned for eu-west-1 only, not {region!r}")
+    def arn(self, region: str = REGION) -> str:
+        refuse_other_region(region, "layer versions")
         return f"arn:aws:lambda:{region}:{self.account}:layer:{self.name}:{self.version}"
 
 

@@ -3,7 +3,7 @@
 Plain aws_cloudwatch rather than cdk-monitoring-constructs: SageMaker endpoints have no monitor there (everything
 would be custom metric groups anyway), latency needs math expressions (microseconds shown as milliseconds),
 and one dependency less keeps synth faster. The alarms measure the endpoint by its stable name, so this stack
-deploys before the serving stack, which uses two of them as blue/green rollback alarms.
+deploys before the serving stack, which uses three of them as blue/green rollback alarms.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from constructs import Construct
 from stacks.config import StageConfig
 from stacks.dashboard import build_dashboard
 from stacks.metrics import EndpointDecisionMetrics, EndpointMetrics
-from stacks.monitoring_controller import controller_alarms, no_invocations_expression
+from stacks.monitoring_controller import ONE_DATAPOINT, controller_alarms, no_invocations_expression
+from stacks.monitoring_endpoint import PER_WINDOW, endpoint_alarms
 from stacks.stage_stack import StageProps, StageStack
 from stacks.training import TrainingStack
 
@@ -50,7 +51,6 @@ class MonitoringStack(StageStack):
         self.endpoint = EndpointMetrics(config.endpoint_name, config.variant_name)
         self.decisions = EndpointDecisionMetrics(config.name)
         self.dashboard_name = config.endpoint_name
-        first_look = f"Open the {self.dashboard_name} dashboard"
 
         self.topic = sns.Topic(
             self,
@@ -96,92 +96,8 @@ class MonitoringStack(StageStack):
             created.add_ok_action(*actions)
             return created
 
-        def window_alarm(construct_id: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:
-            """One datapoint per window, no data breaching: a rollback alarm an uncalled canary cannot pass."""
-            return alarm(
-                construct_id,
-                metric,
-                threshold,
-                description,
-                treat_missing_data=cw.TreatMissingData.BREACHING,
-                evaluation_periods=1,
-                datapoints_to_alarm=1,
-            )
-
         endpoint = config.endpoint_name
-        window = cdk.Duration.minutes(limits.evaluation_minutes)
-        self.error_5xx = window_alarm(
-            "5xx-rate",
-            self.endpoint.error_rate("5XX", window),
-            limits.error_5xx_percent,
-            f"More than {limits.error_5xx_percent}% of calls to endpoint {endpoint} fail with 5XX over "
-            f"{limits.evaluation_minutes} minutes: the model container errs, so the fleet gets no scaling "
-            "decisions. During a blue/green update this alarm rolls the update back. No data counts as breaching "
-            f"(no invocation in {limits.evaluation_minutes} minutes: a canary nobody calls cannot pass). "
-            f"First: {first_look}; read /aws/sagemaker/Endpoints/{endpoint} logs for tracebacks; if there is no "
-            "traffic at all, check the controller (every fleet off, or not running).",
-        )
-        self.error_4xx = alarm(
-            "4xx-rate",
-            self.endpoint.error_rate("4XX"),
-            limits.error_4xx_percent,
-            f"More than {limits.error_4xx_percent}% of calls to {endpoint} are rejected as bad input (4XX): a caller "
-            "sends requests that break the decision contract. First: find the caller that changed; the 4XX body "
-            "names the offending field (see the endpoint logs).",
-        )
-        self.model_latency = alarm(
-            "model-latency-p99",
-            self.endpoint.latency_ms("ModelLatency", "p99"),
-            limits.model_latency_p99_ms,
-            f"p99 model latency of {endpoint} is above {limits.model_latency_p99_ms} ms: decisions arrive late. "
-            "During a blue/green update this alarm rolls the update back. First: check CPU and instance count on "
-            f"the dashboard; if CPU is high, raise max_instances for stage {config.name}.",
-        )
-        self.fallback_rate = window_alarm(
-            "fallback-rate",
-            self.decisions.share("Fallbacks", window),
-            limits.fallback_percent,
-            f"More than {limits.fallback_percent}% of the decisions of endpoint {endpoint} came from the shield's "
-            "fallback rule over "
-            f"{limits.evaluation_minutes} minutes: the policy network failed or returned NaN/inf, and the endpoint "
-            "still answers HTTP 200 (a broken model). During a blue/green update this alarm rolls the update back; "
-            f"no data (no decision in {limits.evaluation_minutes} minutes) counts as breaching. First: {first_look}; "
-            "search the endpoint logs for 'policy forward pass failed' and compare model_version with the last good "
-            "one; redeploy the previous artifact.",
-        )
-        self.shield_override_rate = alarm(
-            "shield-override-rate",
-            self.decisions.share("ShieldOverrides"),
-            limits.shield_override_percent,
-            f"The shield overrode more than {limits.shield_override_percent}% of the policy's decisions on "
-            f"{endpoint}: the load is outside what the policy was trained on, or the policy scales against the "
-            "load. Fleets are kept safe by the shield, not by the policy. First: compare LoadRPM on the dashboard "
-            "with the training range (docs/serving.md, the shield); retrain on recent load if it moved.",
-        )
-        self.overhead_latency = alarm(
-            "overhead-latency-p99",
-            self.endpoint.latency_ms("OverheadLatency", "p99"),
-            limits.overhead_latency_p99_ms,
-            f"p99 SageMaker overhead latency of {endpoint} is above {limits.overhead_latency_p99_ms} ms: time is "
-            "spent outside the model (request handling, payload size). First: check request sizes (batches) and "
-            "the AWS Health Dashboard for SageMaker in eu-west-1.",
-        )
-        self.cpu = alarm(
-            "cpu",
-            self.endpoint.utilization("CPUUtilization"),
-            limits.cpu_percent,
-            f"Average CPUUtilization of {endpoint} instances is above {limits.cpu_percent} (summed over vCPUs: "
-            "100 per busy vCPU). Auto scaling should add instances. First: check the instance count on the "
-            "dashboard; if it sits at max_instances, raise max_instances.",
-        )
-        self.memory = alarm(
-            "memory",
-            self.endpoint.utilization("MemoryUtilization"),
-            limits.memory_percent,
-            f"Memory use of {endpoint} instances is above {limits.memory_percent}%: workers may be killed. "
-            "First: look for a growing trend since the last deployment (a leak) and roll back to the previous "
-            "model if so.",
-        )
+        self.endpoint_alarms = endpoint_alarms(config, alarm, self.endpoint, self.decisions)
         self.no_invocations = alarm(
             "no-invocations",
             no_invocations_expression(config),
@@ -194,9 +110,7 @@ class MonitoringStack(StageStack):
             f"/aws/lambda/{config.controller_function_name} (an AccessDenied on sagemaker:InvokeEndpoint, or a "
             "schedule that was disabled).",
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
-            treat_missing_data=cw.TreatMissingData.BREACHING,
+            **PER_WINDOW,
         )
         self.controller_alarms = controller_alarms(config, alarm)
         machine = training.state_machine
@@ -213,23 +127,15 @@ class MonitoringStack(StageStack):
             "comes out of it, the endpoint keeps serving the current one. First: open the failed execution in "
             "the Step Functions console; its TrainingFailed state names the SageMaker job, whose logs are in "
             "/aws/sagemaker/TrainingJobs.",
-            evaluation_periods=1,
-            datapoints_to_alarm=1,
+            **ONE_DATAPOINT,
         )
         self.alarms = [
-            self.error_5xx,
-            self.error_4xx,
-            self.model_latency,
-            self.fallback_rate,
-            self.shield_override_rate,
-            self.overhead_latency,
-            self.cpu,
-            self.memory,
+            *self.endpoint_alarms.values(),
             self.no_invocations,
             self.training_failed,
             *self.controller_alarms,
         ]
-        self.rollback_alarms = [self.node.find_child(alarm_id) for alarm_id in ROLLBACK_ALARMS]
+        self.rollback_alarms = [self.endpoint_alarms[alarm_id] for alarm_id in ROLLBACK_ALARMS]
 
         # The alarm widget names the alarms by their stable ARNs rather than by GetAtt (which moto, the local
         # emulator of the deploy rehearsal, cannot resolve for alarms); the dependency keeps the order.

@@ -18,7 +18,11 @@ from stacks.config import REGION, StageConfig
 from stacks.metrics import CONTROLLER_NAMESPACE, ONE_MINUTE, controller_metric
 
 AlarmFactory = Callable[..., cw.Alarm]
-"""The monitoring stack's `alarm(construct_id, metric, threshold, description, **options)`."""
+"""The monitoring stack's `alarm(construct_id, metric, threshold, description, **options)`: unless the options say
+otherwise, above the threshold in `alarms.datapoints_to_alarm` of the last `alarms.evaluation_minutes` datapoints,
+missing data not breaching."""
+ONE_DATAPOINT: dict[str, Any] = {"evaluation_periods": 1, "datapoints_to_alarm": 1}
+"""Options of an alarm on its newest datapoint alone."""
 
 
 def lambda_metric(config: StageConfig, name: str, statistic: str = "Sum") -> cw.Metric:
@@ -62,10 +66,6 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
     function = config.controller_function_name
     logs = f"/aws/lambda/{function}"
     runbook = f"the function's log group {logs} (Logs Insights: filter level = 'ERROR')"
-    window: dict[str, Any] = {
-        "evaluation_periods": limits.evaluation_minutes,
-        "datapoints_to_alarm": limits.datapoints_to_alarm,
-    }
     errors = alarm(
         "controller-errors",
         lambda_metric(config, "Errors"),
@@ -75,7 +75,6 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
         "fleets keep their last size. Failed runs land in the controller-dlq queue with the error. First: read "
         f"{runbook} for the traceback; if a fleet config or permission broke it, switch the stage to off in "
         f"{config.modes_parameter_name} and fix the config.",
-        **window,
     )
     not_running = alarm(
         "controller-not-running",
@@ -87,7 +86,6 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
         f"{function} is ENABLED, the function's throttles (reserved concurrency 1) and the controller-errors alarm.",
         comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
         treat_missing_data=cw.TreatMissingData.BREACHING,
-        **window,
     )
     fallback_rate = alarm(
         "controller-fallback-rate",
@@ -105,7 +103,6 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
         "fallback rule, not the policy (the endpoint call timed out, was throttled, failed or answered malformed), "
         f"in {limits.datapoints_to_alarm} of {limits.evaluation_minutes} minutes. Fleets stay safe on the rule. "
         f"First: check the endpoint's 5xx and latency alarms and EndpointLatencyMs on the dashboard, then {runbook}.",
-        **window,
     )
     stale = alarm(
         "controller-stale-data",
@@ -132,8 +129,7 @@ def controller_alarms(config: StageConfig, alarm: AlarmFactory) -> list[cw.Alarm
         f"The dead-letter queue {config.controller_dlq_name} holds failed or undelivered controller runs. First: "
         "read a message (its requestContext/responsePayload name the error), fix the cause, then purge the queue "
         "(a run is never replayed: the next minute's run decides afresh).",
-        evaluation_periods=1,
-        datapoints_to_alarm=1,
+        **ONE_DATAPOINT,
     )
     return [errors, not_running, fallback_rate, stale, dead_letters, *on_call_alarms(config, alarm, runbook)]
 
@@ -198,14 +194,14 @@ modes errors at once)."""
 
 def on_call_alarms(config: StageConfig, alarm: AlarmFactory, runbook: str) -> list[cw.Alarm]:
     """The counted failures above, throttled runs and runs that near their timeout."""
-    limits, settings = config.alarms, config.controller
+    settings = config.controller
     words = {
         "runbook": runbook, "tag": f"{SCALE_TAG}={config.name}", "modes": config.modes_parameter_name,
         "region": REGION,
     }  # fmt: skip
     out = []
     for alarm_id, metric, text in COUNTED_FAILURES:
-        once = {"evaluation_periods": 1, "datapoints_to_alarm": 1} if metric == "ModesErrors" else {}
+        once = ONE_DATAPOINT if metric == "ModesErrors" else {}
         out.append(alarm(alarm_id, controller_metric(config.name, metric, "Maximum"), 0, text.format(**words), **once))
     near = 0.8 * settings.timeout_s * 1000
     out.append(
@@ -217,8 +213,6 @@ def on_call_alarms(config: StageConfig, alarm: AlarmFactory, runbook: str) -> li
             "minute's started (reserved concurrency 1), or the account's Lambda concurrency is exhausted; throttled "
             "minutes are not decided. First: check the controller-duration alarm and RunDurationMs on the dashboard, "
             "then the account's concurrent executions.",
-            evaluation_periods=limits.evaluation_minutes,
-            datapoints_to_alarm=limits.datapoints_to_alarm,
         )
     )
     out.append(

@@ -101,7 +101,7 @@ def test_multi_instance_stages_update_blue_green_with_canary_and_rollback(app: S
     prefix = f"rl-autoscaler-{stage.lower()}"
     assert alarms == [f"{prefix}-5xx-rate", f"{prefix}-model-latency-p99", f"{prefix}-fallback-rate"]
     monitoring = app.stages[stage].monitoring
-    assert monitoring.rollback_alarms == [monitoring.error_5xx, monitoring.model_latency, monitoring.fallback_rate]
+    assert [a.node.id for a in monitoring.rollback_alarms] == ["5xx-rate", "model-latency-p99", "fallback-rate"]
     assert monitoring in app.stack(stage, "Serving").dependencies
 
 

@@ -11,11 +11,12 @@ import torch
 from inference.actions import LEVELS, N_ACTIONS
 from inference.features import FEATURE_NAMES, OBS_DIM
 from research import character
-from research.character import CHARACTER_INPUTS, CharacterConfig
+from research.character import CharacterConfig
 from simulator.config import SimConfig
 from simulator.fleet import FleetSim, desired_of
 from simulator.loads import TRAIN_STREAM, sample_with_past
 from training.policies.base import clip_fleet
+from training.policies.character import CHARACTER_INPUTS
 
 TINY = CharacterConfig(**character.PRESETS["tiny"])
 

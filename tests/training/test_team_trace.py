@@ -19,6 +19,7 @@ from simulator.loads import (
     read_trace,
     sample_scenario,
 )
+from tests.training.helpers import write_fleet
 from training.evaluate import main as evaluate_main
 from training.evaluation.team import split, team_case
 
@@ -245,25 +246,14 @@ def test_a_trace_coarser_than_a_minute_is_refused_naming_the_period(tmp_path):
     assert load_trace(write(tmp_path, "timestamp,requests\n" + gappy)).gaps[0] == (6, 1)  # starts at minute 1
 
 
-def fleet_file(tmp_path: Path, **overrides) -> Path:
-    doc = {
-        "name": "team", "capacity_rpm_per_machine": 100, "min_machines": 2, "max_machines": 400,
-        "max_change_per_minute": 40, "target": {"kind": "ecs", "cluster": "c", "service": "s"},
-        "requests": {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount", "dimensions": {}},
-        "economics": {"warmup_latency": 10, "downtime_cost": 1000},
-    }  # fmt: skip
-    path = tmp_path / "fleet.json"
-    path.write_text(json.dumps({**doc, **overrides}))
-    return path
-
-
 def test_evaluate_reads_the_fleet_file_and_judges_each_policy_over_ten_paired_draws(tmp_path, capsys):
     from inference.artifact import package_policy, random_policy, untrained_metadata
 
     tarball = package_policy(random_policy(seed=1), tmp_path / "model", metadata=untrained_metadata())
     path = team_file(tmp_path, 1800)
     out = tmp_path / "eval"
-    argv = ["--trace", str(path), "--fleet", str(fleet_file(tmp_path)), "--policy", str(tarball), "--out", str(out)]
+    fleet = write_fleet(tmp_path / "fleet.json")
+    argv = ["--trace", str(path), "--fleet", str(fleet), "--policy", str(tarball), "--out", str(out)]
     assert evaluate_main([*argv, "--no-plots"]) == 0
     doc = json.loads((out / "report.json").read_text())
     config = doc["config"]
@@ -292,7 +282,8 @@ def test_evaluate_reads_the_fleet_file_and_judges_each_policy_over_ten_paired_dr
     ],
 )
 def test_evaluate_refuses_a_bad_fleet_naming_the_field(tmp_path, capsys, overrides, extra, message):
-    argv = ["--trace", str(team_file(tmp_path, 200)), "--fleet", str(fleet_file(tmp_path, **overrides)), *extra]
+    fleet = write_fleet(tmp_path / "fleet.json", **overrides)
+    argv = ["--trace", str(team_file(tmp_path, 200)), "--fleet", str(fleet), *extra]
     with pytest.raises(SystemExit) as exit_:
         evaluate_main(argv)
     assert exit_.value.code == 2 and message in capsys.readouterr().err

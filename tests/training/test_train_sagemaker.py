@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.training.helpers import write_fleet
 from training.cloud import ray_cluster
 from training.cloud.sagemaker_env import SageMakerEnv
 from training.rl.train import output_paths, parse_args, resolve_config
@@ -132,14 +133,6 @@ def test_bad_hyperparameters_exit_2_with_the_field_named(tmp_path, capsys):
     assert "lr=-1.0" in capsys.readouterr().err
 
 
-FLEET = {
-    "name": "team", "capacity_rpm_per_machine": 20, "min_machines": 2, "max_machines": 300,
-    "max_change_per_minute": 30, "target": {"kind": "ecs", "cluster": "c", "service": "s"},
-    "requests": {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount", "dimensions": {}},
-    "economics": {"warmup_latency": 12, "downtime_cost": 2000},
-}  # fmt: skip
-
-
 def test_a_fleet_file_sets_the_training_fleet_and_sagemaker_reads_it_from_its_channels(tmp_path):
     from training.rl.config import sim_config
     from training.rl.train import team_inputs, with_fleet
@@ -147,7 +140,7 @@ def test_a_fleet_file_sets_the_training_fleet_and_sagemaker_reads_it_from_its_ch
     for name in ("trace", "fleet"):
         (tmp_path / name).mkdir()
     (tmp_path / "trace" / "checkout.csv").write_text("minute,requests\n")
-    (tmp_path / "fleet" / "fleet.json").write_text(json.dumps(FLEET))
+    write_fleet(tmp_path / "fleet" / "fleet.json")
     sm = SageMakerEnv.from_environ(
         _sm_env(tmp_path, SM_CHANNEL_TRACE=str(tmp_path / "trace"), SM_CHANNEL_FLEET=str(tmp_path / "fleet"))
     )
@@ -158,10 +151,10 @@ def test_a_fleet_file_sets_the_training_fleet_and_sagemaker_reads_it_from_its_ch
     )
     cfg, fleet = with_fleet(resolve_config(args, sm), args.fleet)
     sim = sim_config(cfg)
-    assert (sim.capacity_rpm_per_machine, sim.capacity_sigma, sim.min_machines, sim.max_machines) == (20, 2, 2, 300)
-    assert (sim.warmup_latency, sim.downtime_cost, sim.machine_cost) == (12, 2000.0, 0.05)
-    assert sim.max_scale_out_per_step == sim.max_scale_in_per_step == 30
-    assert fleet["economics"] == {"warmup_latency": 12, "downtime_cost": 2000.0}
+    assert (sim.capacity_rpm_per_machine, sim.capacity_sigma, sim.min_machines, sim.max_machines) == (100, 10, 2, 400)
+    assert (sim.warmup_latency, sim.downtime_cost, sim.machine_cost) == (10, 1000.0, 0.05)
+    assert sim.max_scale_out_per_step == sim.max_scale_in_per_step == 40
+    assert fleet["economics"] == {"warmup_latency": 10, "downtime_cost": 1000.0}
     flagged = parse_args(["--fleet", "mine.json"])
     team_inputs(flagged, sm)
     assert flagged.fleet == "mine.json"  # a flag wins over the channel
@@ -170,8 +163,7 @@ def test_a_fleet_file_sets_the_training_fleet_and_sagemaker_reads_it_from_its_ch
 def test_a_bad_fleet_file_exits_2_naming_the_field(tmp_path, capsys):
     from training.rl.train import main
 
-    path = tmp_path / "fleet.json"
-    path.write_text(json.dumps({**FLEET, "economics": {"machine_cost": -1}}))
+    path = write_fleet(tmp_path / "fleet.json", economics={"machine_cost": -1})
     assert main(["--fleet", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "fleet.economics.machine_cost: must be in [0, 1000]" in capsys.readouterr().err
     (tmp_path / "fleet").mkdir()

@@ -27,7 +27,7 @@ import numpy as np
 
 from inference.actions import N_ACTIONS
 from inference.features import FEATURE_NAMES
-from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig
+from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, refuse_invalid
 from simulator.fleet import FleetSim, Observation, desired_of, observation_of
 from simulator.loads import TRACES, TUNE_STREAM, Scenario, trace_part_minutes
 from training.evaluation.cases import SMALL, Case, small_fleet_case, synthetic_case, trace_case
@@ -62,7 +62,7 @@ class FitSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        bad = {
+        checks = {
             "synthetic": self.synthetic >= 0,
             "trace_windows": self.trace_windows >= 0,
             "small": self.small >= 1,
@@ -70,10 +70,9 @@ class FitSettings:
             "draws": self.draws >= 1,
             "folds": self.folds >= 2,
         }
-        wrong = [k for k, ok in bad.items() if not ok]
-        if wrong or self.synthetic + self.trace_windows < 1:
-            wrong = wrong or ["synthetic", "trace_windows"]
-            raise ValueError(f"invalid FitSettings field(s): {', '.join(f'{k}={getattr(self, k)!r}' for k in wrong)}")
+        if all(checks.values()) and self.synthetic + self.trace_windows < 1:  # nothing to fit the regular kind on
+            checks.update(synthetic=False, trace_windows=False)
+        refuse_invalid(self, checks)
 
 
 DEFAULT_SETTINGS = FitSettings()

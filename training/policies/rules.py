@@ -54,6 +54,51 @@ def _trailing_run(flags: np.ndarray) -> np.ndarray:
     return k - 1 - false_idx.max(axis=1)
 
 
+def _positive(value: float | np.ndarray, n: int, name: str) -> np.ndarray:
+    """A rule's target or threshold per fleet (``per_fleet``), refused by name unless every value is above 0."""
+    out = per_fleet(value, n, name)
+    if np.any(out <= 0):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return out
+
+
+class _PolicyAlarms:
+    """What an AWS scaling policy on the utilisation metric remembers: its two CloudWatch alarms, as the number of
+    consecutive datapoints above the high threshold and below the low one, and the minute of its last scale in
+    (the cooldown's start). An alarm with an Auto Scaling action invokes the policy every minute it stays in ALARM.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.high: np.ndarray | None = None
+        self.low = np.zeros(n, dtype=np.int64)
+        self.last_scale_in = np.full(n, -(10**9), dtype=np.int64)
+
+    def update(self, obs: Observation, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Count the newest datapoint and return the newest minute's utilisation. The first call counts the
+        observed history (CloudWatch already holds it), computed against the fleet serving now; later calls add
+        the newest minute."""
+        cap = obs.capacity_rpm_per_machine
+        if self.high is None:
+            util = _utilisation(obs.load, obs.active[:, None], cap[:, None])
+            self.high = _trailing_run(util > high[:, None])
+            self.low = _trailing_run(util < low[:, None])
+            return util[:, -1]
+        util = _utilisation(obs.load[:, -1], obs.active, cap)
+        self.high = np.where(util > high, self.high + 1, 0)
+        self.low = np.where(util < low, self.low + 1, 0)
+        return util
+
+    def may_scale_in(self, obs: Observation, out: np.ndarray, datapoints: int, cooldown: int) -> np.ndarray:
+        """Where the scale-in policy acts: its alarm has ``datapoints`` low datapoints in a row, no machine is warming
+        up (scale in waits for the warm-up), ``cooldown`` minutes have passed since the last scale in (a scale out
+        ends the cooldown) and the fleet does not scale out this minute (``out``)."""
+        return ~out & (self.low >= datapoints) & (obs.pending == 0) & (obs.t - self.last_scale_in >= cooldown)
+
+    def scaled(self, t: int, out: np.ndarray, scale_in: np.ndarray) -> None:
+        """Record minute ``t``'s scale ins; a scale out ends the cooldown."""
+        self.last_scale_in = np.where(scale_in, t, np.where(out, -(10**9), self.last_scale_in))
+
+
 class Static:
     """Static provisioning: one fleet for the whole episode, sized for the highest load seen in the past.
 
@@ -132,41 +177,19 @@ class TargetTracking:
         self.scale_in_cooldown = scale_in_cooldown
 
     def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
-        self.target = per_fleet(self.target_param, sim.n, "target")
-        if np.any(self.target <= 0):
-            raise ValueError(f"target must be > 0, got {self.target_param!r}")
-        self.high: np.ndarray | None = None
-        self.low = np.zeros(sim.n, dtype=np.int64)
-        self.last_scale_in = np.full(sim.n, -(10**9), dtype=np.int64)
-
-    def _datapoints(self, obs: Observation) -> np.ndarray:
-        """Alarm state from the metric. The first call counts the observed history (CloudWatch already holds
-        it), computed against the fleet serving now; later calls add the newest minute."""
-        cap = obs.capacity_rpm_per_machine
-        if self.high is None:
-            util = _utilisation(obs.load, obs.active[:, None], cap[:, None])
-            self.high = _trailing_run(util > self.target[:, None])
-            self.low = _trailing_run(util < self.scale_in_ratio * self.target[:, None])
-            return util[:, -1]
-        util = _utilisation(obs.load[:, -1], obs.active, cap)
-        self.high = np.where(util > self.target, self.high + 1, 0)
-        self.low = np.where(util < self.scale_in_ratio * self.target, self.low + 1, 0)
-        return util
+        self.target = _positive(self.target_param, sim.n, "target")
+        self.alarms = _PolicyAlarms(sim.n)
 
     def act(self, obs: Observation) -> np.ndarray:
-        self._datapoints(obs)
+        alarms = self.alarms
+        alarms.update(obs, self.target, self.scale_in_ratio * self.target)
         fleet = obs.active + obs.pending
         proportional = np.ceil(obs.load[:, -1] / (obs.capacity_rpm_per_machine * self.target) - EPS).astype(np.int64)
-        out = (self.high >= self.scale_out_datapoints) & (proportional > fleet)
-        scale_in = (
-            ~out
-            & (self.low >= self.scale_in_datapoints)
-            & (obs.pending == 0)
-            & (obs.t - self.last_scale_in >= self.scale_in_cooldown)
-            & (proportional < obs.active)
-        )
+        out = (alarms.high >= self.scale_out_datapoints) & (proportional > fleet)
+        fewer = proportional < obs.active
+        scale_in = alarms.may_scale_in(obs, out, self.scale_in_datapoints, self.scale_in_cooldown) & fewer
         desired = np.where(out | scale_in, proportional, fleet)
-        self.last_scale_in = np.where(scale_in, obs.t, np.where(out, -(10**9), self.last_scale_in))
+        alarms.scaled(obs.t, out, scale_in)
         return clip_fleet(desired, obs)
 
 
@@ -238,26 +261,15 @@ class StepScaling:
         self.cooldown = cooldown
 
     def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
-        self.threshold = per_fleet(self.threshold_param, sim.n, "threshold")
-        if np.any(self.threshold <= 0):
-            raise ValueError(f"threshold must be > 0, got {self.threshold_param!r}")
-        self.high: np.ndarray | None = None
-        self.low = np.zeros(sim.n, dtype=np.int64)
-        self.last_scale_in = np.full(sim.n, -(10**9), dtype=np.int64)
+        self.threshold = _positive(self.threshold_param, sim.n, "threshold")
+        self.alarms = _PolicyAlarms(sim.n)
 
     def act(self, obs: Observation) -> np.ndarray:
+        alarms = self.alarms
         cap = obs.capacity_rpm_per_machine
         thr = self.threshold
         low_thr = self.scale_in_ratio * thr
-        if self.high is None:
-            hist = _utilisation(obs.load, obs.active[:, None], cap[:, None])
-            self.high = _trailing_run(hist > thr[:, None])
-            self.low = _trailing_run(hist < low_thr[:, None])
-            util = hist[:, -1]
-        else:
-            util = _utilisation(obs.load[:, -1], obs.active, cap)
-            self.high = np.where(util > thr, self.high + 1, 0)
-            self.low = np.where(util < low_thr, self.low + 1, 0)
+        util = alarms.update(obs, thr, low_thr)
         fleet = obs.active + obs.pending
 
         breach = (util - thr) / thr
@@ -267,22 +279,16 @@ class StepScaling:
         wanted_out = obs.active + _percent_adjustment(obs.active, pct_out)
         # A fleet with nothing serving has no capacity to take a percentage of: it orders what the load needs.
         wanted_out = np.where(obs.active > 0, wanted_out, np.ceil(obs.load[:, -1] / (cap * thr) - EPS))
-        out = (self.high >= self.scale_out_datapoints) & (wanted_out > fleet)
+        out = (alarms.high >= self.scale_out_datapoints) & (wanted_out > fleet)
 
         breach_in = (util - low_thr) / thr
         pct_in = np.full_like(util, self.IN_STEPS[-1][1])
         for lower, pct in reversed(self.IN_STEPS[:-1]):
             pct_in = np.where(breach_in > lower, pct, pct_in)
         wanted_in = obs.active + _percent_adjustment(obs.active, pct_in)
-        scale_in = (
-            ~out
-            & (self.low >= self.scale_in_datapoints)
-            & (obs.pending == 0)
-            & (obs.t - self.last_scale_in >= self.cooldown)
-            & (obs.active > 0)
-        )
+        scale_in = alarms.may_scale_in(obs, out, self.scale_in_datapoints, self.cooldown) & (obs.active > 0)
         desired = np.where(out, wanted_out, np.where(scale_in, wanted_in, fleet))
-        self.last_scale_in = np.where(scale_in, obs.t, np.where(out, -(10**9), self.last_scale_in))
+        alarms.scaled(obs.t, out, scale_in)
         return clip_fleet(desired, obs)
 
 
@@ -336,9 +342,7 @@ class HPA:
         self.syncs_per_step = syncs_per_step
 
     def reset(self, sim: FleetSim, past: list[np.ndarray] | None = None) -> None:
-        self.target = per_fleet(self.target_param, sim.n, "target")
-        if np.any(self.target <= 0):
-            raise ValueError(f"target must be > 0, got {self.target_param!r}")
+        self.target = _positive(self.target_param, sim.n, "target")
         self.recommendations = np.zeros((sim.n, 0), dtype=np.int64)
 
     def recommend(self, obs: Observation) -> np.ndarray:

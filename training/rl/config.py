@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from inference.economics import FIELDS
 from inference.features import CONTEXT_MINUTES, FEATURE_GROUPS, HISTORY
-from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, economics_of, fleet_config
+from simulator.config import DEFAULT_CAPACITY_RPM, SimConfig, economics_of, fleet_config, refuse_invalid
 from simulator.distribution import FleetDistribution
 from training.sim.vector_env import RewardNormalization
 
@@ -376,9 +376,7 @@ def validate(cfg: TrainConfig) -> None:
     for name, kind in _types().items():  # every Literal field: its value is one of the choices
         if get_origin(kind) is Literal:
             checks[name] = getattr(cfg, name) in get_args(kind)
-    bad = [name for name, ok in checks.items() if not ok]
-    if bad:
-        raise ValueError("invalid training hyperparameter(s): " + ", ".join(f"{b}={getattr(cfg, b)!r}" for b in bad))
+    refuse_invalid(cfg, checks, "training hyperparameter(s)")
 
 
 def finalize(cfg: TrainConfig, *, run_name: str = "", num_runners: int | None = None) -> TrainConfig:
