@@ -124,7 +124,12 @@ class Shield:
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
         proposed = actions.desired_from_action(
-            action, actions.sizing_basis(req.load, req.capacity), req.active, req.pending, req.economics, req.capacity
+            action,
+            actions.sizing_basis(req.load, req.capacity, req.history, req.economics),
+            req.active,
+            req.pending,
+            req.economics,
+            req.capacity,
         )
         if fallback.any():
             target = target_tracking(req.load[:, -1], req.capacity, cfg.target_utilisation)

@@ -77,7 +77,7 @@ class FixedSizing:
         cap = obs.capacity_rpm_per_machine
         if self.basis == "last":
             return clip_fleet(np.ceil(obs.load[:, -1] / cap * self.value - 1e-9), obs)
-        peak = sizing_basis(obs.load, cap)
+        peak = sizing_basis(obs.load, cap, obs.history, obs.economics)  # the product's window
         if self.basis == "peak":
             return clip_fleet(np.ceil(peak * self.value - 1e-9), obs)
         if self.basis == "seasonal":

@@ -349,5 +349,5 @@ def observation_of(obs: Observation, context: np.ndarray | None = None) -> np.nd
 
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
-    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine, obs.history, obs.economics)
     return desired_from_action(action, basis, obs.active, obs.pending, obs.economics, obs.capacity_rpm_per_machine)

@@ -32,7 +32,7 @@ DEMO_SUBSTREAM = 11
 
 def nearest_action(desired: np.ndarray, obs: Observation) -> np.ndarray:
     """Index of the action whose fleet is closest to ``desired`` (the lowest index on ties)."""
-    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine)
+    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine, obs.history, obs.economics)
     n = len(desired)
     fleets = np.stack(
         [

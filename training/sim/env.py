@@ -45,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
+from inference.actions import N_ACTIONS
 from inference.features import (
     CONTEXT_END,
     FLEET_DIM,
@@ -58,7 +58,7 @@ from inference.features import (
     load_features,
 )
 from simulator.config import SimConfig
-from simulator.fleet import STEP_KEYS, FleetSim
+from simulator.fleet import STEP_KEYS, FleetSim, desired_of
 from simulator.loads import Scenario, sample_with_past, with_past
 
 _NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
@@ -114,7 +114,6 @@ class FleetEnv(gym.Env):
         self._load_obs = load_features(windows, np.full(len(windows), cap), minutes).astype(np.float32)
         self._need = windows[:, -1] / cap
         self._last = windows[:, -1]
-        self._basis = sizing_basis(windows, cap)
         newest = self.sim.newest_column + np.arange(self.steps + 1)
         self._context = self.sim.tracker.at(newest, np.zeros_like(newest))
         self._economics = economics_features(self.sim.economics[:1], windows[:, -1], cap)
@@ -140,12 +139,7 @@ class FleetEnv(gym.Env):
     def step(self, action):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
-        t = self.t
-        desired = desired_from_action(
-            np.array([action]), self._basis[t : t + 1], self._active, self._pending, self.sim.economics[:1],
-            self.config.capacity_rpm_per_machine,
-        )  # fmt: skip
-        out = self.sim.advance(desired)
+        out = self.sim.advance(desired_of(np.array([action]), self.sim.observe()))
         self._active, self._pending = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING]
         self._failed = self.sim.observed_failed
         self.t += 1
