@@ -176,4 +176,5 @@ class Shield:
 def _policy_reason(entry: Mapping[str, object]) -> str:
     """Every action of ``actions.ACTION_TABLE`` is a safety margin on the window's peak, offset from the level the
     fleet's economics call for (``actions.base_level``)."""
-    return f"policy: peak of the last {actions.PEAK_WINDOW} minutes + the economics' safety margin {entry['level']:+g}"
+    window = f"the longer of {actions.PEAK_WINDOW} minutes and {actions.WARMUPS_IN_WINDOW:g} warm-ups"
+    return f"policy: peak of {window} + the economics' safety margin {entry['level']:+g}"

@@ -44,7 +44,7 @@ def test_policy_decision_within_rules_is_not_shielded() -> None:
     req = request(load_rpm=[3000.0], active_machines=10, min_machines=None, max_machines=None)
     desired, shielded, reason, fallback = run(req, level(0.5))
     assert (desired, shielded, fallback) == (15, False, False)  # ceil(10 + 0.5 * (0.2 * 10 + 2 * sqrt(10)))
-    assert reason == "policy: peak of the last 16 minutes + the economics' safety margin -0.5"
+    assert reason == "policy: peak of the longer of 16 minutes and 2 warm-ups + the economics' safety margin -0.5"
 
 
 def test_change_per_decision_is_limited_both_ways() -> None:
