@@ -125,4 +125,7 @@ def test_export_check_catches_a_different_network(trained, tmp_path):
     tarball = package_policy(random_policy(seed=5), tmp_path, metadata=untrained_metadata())
     obs = np.random.default_rng(0).standard_normal((1000, OBS_DIM)).astype(np.float32)
     check = compare_actions(module, tarball, obs)
-    assert not check["passed"] and check["mismatches"] > 100
+    # Both networks are nearly uniform, so their medians agree on the middle margins more often than their modes
+    # would: tens of mismatches, not hundreds, and any one refuses the artifact.
+    assert check["decode"] == "median"
+    assert not check["passed"] and check["mismatches"] > 20
