@@ -212,7 +212,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "exp_name": "quick",
         "ablate": ("yesterday",),
         "total_timesteps": 8_000_000,
-        "time_budget_s": 420.0,
+        "time_budget_s": 280.0,
     },
     "full": {
         "exp_name": "full",
@@ -239,7 +239,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "noise_draws": 2,
     },
 }
-"""quick: the main job and CI (a few minutes on 2 cores); full: the quality run; tiny: tests only (seconds)."""
+"""quick: the main job (a few minutes on 2 cores; its 280 s, about 115 iterations on 2 idle cores: in three
+420-second runs the best validation within the first 115 iterations was within 0.004 of the run's best, reached
+at iterations 93 to 121; 240 s reached only 82); full: the quality run; tiny: tests only (seconds)."""
 
 
 @lru_cache(maxsize=1)
