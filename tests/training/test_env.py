@@ -62,9 +62,11 @@ def test_truncates_after_episode_minutes_and_reward_is_profit():
         assert truncated == (t == 29)
 
 
-def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
-    """What the policy sees in training is exactly what the handler computes from an HTTP request."""
-    env = FleetEnv(SimConfig(episode_minutes=100))
+@pytest.mark.parametrize("warmup", [5, 15], ids=["16-minute-window", "two-warm-up-window"])
+def test_observation_is_the_serving_featurizer_applied_to_contract_fields(warmup):
+    """What the policy sees in training is exactly what the handler computes from an HTTP request, and the fleet
+    each action asks for is the one the contract fields size (at 15 minutes of warm-up, on two warm-ups)."""
+    env = FleetEnv(SimConfig(episode_minutes=100, warmup_latency=warmup))
     scenario = eval_synthetic(0, 100)
     obs, _ = env.reset(seed=0, options={"scenario": scenario})
     rng = np.random.default_rng(1)
@@ -72,13 +74,13 @@ def test_observation_is_the_serving_featurizer_applied_to_contract_fields():
         seen = env.sim.observe()  # the contract fields a cloud would report
         expected = featurize(
             seen.load, seen.failed, seen.active, seen.pending, seen.capacity_rpm_per_machine, seen.minute,
-            seen.history,
+            seen.history, economics=seen.economics,
         )[0]  # fmt: skip
         np.testing.assert_allclose(obs, expected, rtol=1e-6, atol=1e-6)
         action = int(rng.integers(N_ACTIONS))
-        want = desired_from_action(
-            np.array([action]), sizing_basis(seen.load, seen.capacity_rpm_per_machine), seen.active, seen.pending
-        )
+        cap = seen.capacity_rpm_per_machine
+        basis = sizing_basis(seen.load, cap, seen.history, seen.economics)
+        want = desired_from_action(np.array([action]), basis, seen.active, seen.pending, seen.economics, cap)
         obs, _, _, _, info = env.step(action)
         assert info["active"] + info["pending"] - info["delta"] == seen.active[0] + seen.pending[0]
         assert info["delta"] == max(want[0], 1) - (seen.active[0] + seen.pending[0])

@@ -45,9 +45,10 @@ import gymnasium as gym
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from inference.actions import N_ACTIONS
+from inference.actions import N_ACTIONS, desired_from_action, sizing_basis
 from inference.features import (
     CONTEXT_END,
+    CONTEXT_MINUTES,
     FLEET_DIM,
     HISTORY,
     LOAD_DIM,
@@ -58,7 +59,7 @@ from inference.features import (
     load_features,
 )
 from simulator.config import SimConfig
-from simulator.fleet import STEP_KEYS, FleetSim, desired_of
+from simulator.fleet import STEP_KEYS, FleetSim
 from simulator.loads import Scenario, sample_with_past, with_past
 
 _NEXT_ACTIVE, _NEXT_PENDING = (STEP_KEYS.index(k) for k in ("next_active", "next_pending"))
@@ -115,6 +116,11 @@ class FleetEnv(gym.Env):
         self._need = windows[:, -1] / cap
         self._last = windows[:, -1]
         newest = self.sim.newest_column + np.arange(self.steps + 1)
+        # The sizing basis of every step at once, from the history each step's observation carries (``observe``).
+        first = self.sim.newest_column + 1 - CONTEXT_MINUTES
+        history = sliding_window_view(self.sim.series[0], CONTEXT_MINUTES)[first : first + self.steps + 1]
+        economics = np.repeat(self.sim.economics[:1], len(windows), axis=0)
+        self._basis = sizing_basis(windows, cap, history, economics)
         self._context = self.sim.tracker.at(newest, np.zeros_like(newest))
         self._economics = economics_features(self.sim.economics[:1], windows[:, -1], cap)
         self._active = self.sim.active.astype(np.float64)
@@ -139,7 +145,12 @@ class FleetEnv(gym.Env):
     def step(self, action):
         assert self.sim is not None, "call reset() first"
         assert self.action_space.contains(action), f"invalid action {action!r}"
-        out = self.sim.advance(desired_of(np.array([action]), self.sim.observe()))
+        t = self.t
+        desired = desired_from_action(
+            np.array([action]), self._basis[t : t + 1], self._active, self._pending, self.sim.economics[:1],
+            self.config.capacity_rpm_per_machine,
+        )  # fmt: skip
+        out = self.sim.advance(desired)
         self._active, self._pending = out[:, _NEXT_ACTIVE], out[:, _NEXT_PENDING]
         self._failed = self.sim.observed_failed
         self.t += 1
