@@ -149,15 +149,14 @@ def sizing_basis(
     if history is not None:
         from .economics import DEFAULTS, FIELDS
 
-        history = np.asarray(history, dtype=np.float64)
         if economics is None:
             warmup = np.full(len(peak), float(DEFAULTS["warmup_latency"]))
         else:
             warmup = np.asarray(economics, dtype=np.float64)[:, FIELDS.index("warmup_latency")]
-        span = np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, history.shape[1]).astype(np.int64)
+        span = np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, np.shape(history)[1]).astype(np.int64)
         longest = int(span.max(initial=PEAK_WINDOW))
-        if longest > PEAK_WINDOW:
-            tail = history[:, -longest:]
+        if longest > PEAK_WINDOW:  # only the minutes some window reaches back to are read
+            tail = np.asarray(history[:, -longest:], dtype=np.float64)
             inside = (np.arange(longest) >= longest - span[:, None]) & ~np.isnan(tail)
             peak = np.maximum(peak, np.max(np.where(inside, tail, -np.inf), axis=1))
     return peak / capacity_rpm_per_machine

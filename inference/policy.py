@@ -56,18 +56,22 @@ LEGACY_DECODE = "argmax"
 """The decode of an artifact whose architecture names none (packaged before ``decode`` existed)."""
 
 
+def cumulative_probability(logits: np.ndarray) -> np.ndarray:
+    """(N, n_actions) logits -> (N, n_actions) float64: the softmax probabilities, cumulated over the actions in
+    order (the last column is 1)."""
+    z = np.asarray(logits, dtype=np.float64)
+    cum = np.exp(z - z.max(axis=1, keepdims=True)).cumsum(axis=1)
+    return cum / cum[:, -1:]
+
+
 def decode(logits: np.ndarray, rule: str = DECODES[0]) -> np.ndarray:
     """(N, n_actions) logits -> (N,) int64 actions by ``rule`` (module docstring): "median", the smallest action
     whose cumulative softmax probability reaches 1/2, or "argmax"."""
-    logits = np.asarray(logits)
     if rule == "argmax":
-        return logits.argmax(axis=1)
+        return np.asarray(logits).argmax(axis=1)
     if rule != "median":
         raise ValueError(f"decode must be one of {DECODES}, got {rule!r}")
-    z = logits.astype(np.float64)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    cum = p.cumsum(axis=1)
-    return (cum >= 0.5 * cum[:, -1:]).argmax(axis=1)
+    return (cumulative_probability(logits) >= 0.5).argmax(axis=1)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 
 from inference.artifact import load_artifact, observation_spec
 from inference.features import group_columns, hide_groups
-from inference.policy import NumpyPolicy, decode, from_rllib_state_dict, spec_of_torch
+from inference.policy import NumpyPolicy, cumulative_probability, decode, from_rllib_state_dict, spec_of_torch
 from simulator.config import SimConfig
 from simulator.distribution import FleetDistribution
 from training.rl.checkpoints import module_path
@@ -135,10 +135,7 @@ def compare_actions(
         top2 = np.sort(logits, axis=1)[:, -2:]
         tie = (top2[:, 1] - top2[:, 0]) < TIE_TOL
     else:
-        z = logits.astype(np.float64)
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        cum = p.cumsum(axis=1) / p.sum(axis=1, keepdims=True)
-        tie = (np.abs(cum[:, :-1] - 0.5) < TIE_TOL).any(axis=1)
+        tie = (np.abs(cumulative_probability(logits)[:, :-1] - 0.5) < TIE_TOL).any(axis=1)
     differ = ref != got
     return {
         "observations": len(obs),
