@@ -24,6 +24,10 @@ to the predictive rule (profit, availability) to passing; on 64 validation fleet
 it is ahead in total (rare outages avoided at high outage prices) and behind by small amounts on most
 (``research/notes/training.md``). Fleets warming up in 8 minutes or less are unchanged.
 
+A collapse of the traffic (it falls in a minute to under 5 % of the window's median minute and stays there) is held at
+the size before it for ski rental's break-even time (``collapse_hold``): it is more often an upstream outage than
+demand gone, and traffic that comes back after one comes back at once.
+
 Why this table (measured by ``python -m research.actions``, per group of the evaluation report): a fleet
 sized as a fixed multiple of the *last minute's* load follows per-minute noise down, and its scale-ins remove
 serving machines that take ``warmup_latency`` minutes to come back: it loses to tuned target tracking on both
@@ -64,6 +68,11 @@ NOISE_UNITS = 3.3
 """Standard deviations of the fleet's need per safety margin (``base_level``): with it, article 002's prices put
 a 50-machine fleet's base level at 1, the level measured best there."""
 MAX_LEVEL = 6.0
+COLLAPSE_SHARE = 0.05
+"""A load below this share of the median minute of the sizing window before it has collapsed (``collapse_hold``)."""
+COLLAPSE_MIN_RPM = 3.0
+"""Requests a minute below which a level is too sparse to tell a collapse from counting noise (at 3 a minute a
+silent minute has a probability of 5 %)."""
 BISECTIONS = 14
 """Bisection steps of ``base_level`` (its bracket is at most about 9 standard deviations wide: 1e-3 of one)."""
 SCALE_IN_TOLERANCE = 0.1
@@ -137,9 +146,12 @@ def sizing_basis(
     capacity_rpm_per_machine: np.ndarray | float,
     history: np.ndarray | None = None,
     economics: np.ndarray | None = None,
+    *,
+    collapse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Machines' worth of the peak load of the last ``max(PEAK_WINDOW, WARMUPS_IN_WINDOW x warmup_latency)``
-    minutes (module docstring).
+    minutes (module docstring), or what a collapse of the traffic is held at (``collapse_hold``; ``collapse``:
+    its result for these arguments, when the caller needs it too).
 
     ``load`` is (N, HISTORY) requests per minute, oldest first (``features.pad_history``); ``history`` (N, width)
     the longer window ending at the same minute (``features.pad_context``, ``NaN`` = not sent; ``None``: none, the
@@ -159,7 +171,76 @@ def sizing_basis(
             tail = np.asarray(history[:, -longest:], dtype=np.float64)
             inside = (np.arange(longest) >= longest - span[:, None]) & ~np.isnan(tail)
             peak = np.maximum(peak, np.max(np.where(inside, tail, -np.inf), axis=1))
+        held = (collapse or collapse_hold(history, capacity_rpm_per_machine, economics))[0]
+        peak = np.where(np.isnan(held), peak, np.fmax(peak, held * capacity_rpm_per_machine))
     return peak / capacity_rpm_per_machine
+
+
+def collapse_hold(
+    history: np.ndarray,
+    capacity_rpm_per_machine: np.ndarray | float,
+    economics: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a fleet whose traffic collapsed is held at: ``(held, stopped, hold)`` per fleet.
+
+    A collapse: every minute since some minute ``m`` carried less than ``COLLAPSE_SHARE`` of the median minute of
+    the sizing window ending at ``m`` (all of whose minutes were sent): the load fell in a minute or two from a
+    level, not over hours, and not from sparse traffic (a median below ``COLLAPSE_MIN_RPM``). ``held`` is
+    that window's peak in machines' worth (``NaN``: nothing held), ``stopped`` the minutes since ``m`` and ``hold``
+    how long a collapse is held (0 where there is none).
+
+    Why: traffic that all but stops in a minute is more often an upstream outage (DNS, network, a client's
+    release, a gap in the metrics) than demand gone, and it comes back at once, not as a morning ramp: a fleet
+    that followed it down is then down for a whole warm-up. Holding is renting against that loss, so the hold is
+    ski rental's break-even rule, within twice the best choice whatever the outage's length: keep the fleet while
+    the machines held have cost less than the loss they avoid, ``(warmup_latency + 1) x (downtime_cost + held x
+    busy) / (held x machine_cost)`` minutes (``busy``: a busy machine's revenue a minute), at most the history
+    sent, then follow. Traffic that fades out (a business-hours service at night), a one-minute burst and sparse
+    traffic are no collapse; dear machines with cheap outages are hardly held at all."""
+    from .economics import DEFAULTS, FIELDS
+
+    history = np.asarray(history, dtype=np.float64)
+    n, width = history.shape
+    held, hold, stopped = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.int64)
+    default = np.array([float(DEFAULTS[k]) for k in FIELDS])
+    econ = np.broadcast_to(default if economics is None else np.asarray(economics, np.float64), (n, len(FIELDS)))
+    cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))
+    # Necessary: the newest minute follows the collapse, so it is below COLLAPSE_SHARE of the fleet's busiest
+    # minute. The work below is on those fleets alone (few, unless traffic is sparse).
+    newest = np.nan_to_num(history[:, -1], nan=np.inf)
+    some = np.flatnonzero(newest <= COLLAPSE_SHARE * np.max(np.nan_to_num(history, nan=0.0), axis=1))
+    if some.size == 0:
+        return held, stopped, hold
+    part = history[some]
+    load = np.where(np.isnan(part), -np.inf, part)
+    after = np.full(part.shape, np.inf)  # the most any later minute carried (+inf for the newest: no "after" yet)
+    after[:, :-1] = np.maximum.accumulate(load[:, ::-1], axis=1)[:, -2::-1]
+    # Candidates: the last minute of each level, i.e. a minute that carried more than every later one.
+    rows, cols = np.nonzero(load > after)
+    if rows.size == 0:
+        return held, stopped, hold
+    warmup = econ[some[rows], FIELDS.index("warmup_latency")]
+    span = np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, width).astype(np.int64)
+    back = cols[:, None] - np.arange(int(span.max()))[None, :]  # the sizing window ending at the candidate
+    window = part[rows[:, None], np.maximum(back, 0)]
+    inside = np.arange(back.shape[1]) < span[:, None]
+    complete = np.all(~inside | ((back >= 0) & ~np.isnan(window)), axis=1)  # every minute of it was sent
+    typical = np.nanmedian(np.where(inside, window, np.nan), axis=1)
+    fell = complete & (typical >= COLLAPSE_MIN_RPM) & (after[rows, cols] <= COLLAPSE_SHARE * typical)
+    if not fell.any():
+        return held, stopped, hold
+    rows, cols, window, inside, warmup = rows[fell], cols[fell], window[fell], inside[fell], warmup[fell]
+    first = np.unique(rows, return_index=True)[1]  # np.nonzero is row-major: each fleet's earliest (largest) fall
+    at = some[rows[first]]
+    peak = np.max(np.where(inside[first], window[first], 0.0), axis=1) / cap[at]
+    e = econ[at]
+    busy = peak * cap[at] * e[:, FIELDS.index("request_value")] / 1000.0
+    loss = (warmup[first] + 1.0) * (e[:, FIELDS.index("downtime_cost")] + busy)
+    rent = peak * e[:, FIELDS.index("machine_cost")]
+    stopped[at] = width - 1 - cols[first]
+    hold[at] = np.minimum(np.where(rent > 0.0, loss / np.where(rent > 0.0, rent, 1.0), np.inf), width)
+    held[at] = np.where(stopped[at] <= hold[at], peak, np.nan)
+    return held, stopped, hold
 
 
 def fleet_for_level(basis: np.ndarray, level: np.ndarray | float) -> np.ndarray:

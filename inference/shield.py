@@ -123,9 +123,10 @@ class Shield:
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
+        collapse = actions.collapse_hold(req.history, req.capacity, req.economics)
         proposed = actions.desired_from_action(
             action,
-            actions.sizing_basis(req.load, req.capacity, req.history, req.economics),
+            actions.sizing_basis(req.load, req.capacity, req.history, req.economics, collapse=collapse),
             req.active,
             req.pending,
             req.economics,
@@ -144,7 +145,7 @@ class Shield:
         reasons: list[str] = []
         for i, is_shielded in enumerate(shielded.tolist()):
             if not is_shielded:
-                reasons.append(self._policy_reason[action[i]])
+                reasons.append(self._policy_reason[action[i]] + _held_reason(collapse, i))
                 continue
             parts = []
             if fallback[i]:
@@ -171,6 +172,17 @@ class Shield:
             f"{features.FEATURE_NAMES[j]}={float(obs[i, j]):.3g} outside the training range "
             f"[{self.lo[j]:.3g}, {self.hi[j]:.3g}]"
         )
+
+
+def _held_reason(collapse: tuple[np.ndarray, np.ndarray, np.ndarray], i: int) -> str:
+    """What ``actions.collapse_hold`` held row ``i`` at, as a clause of its reason ("" when nothing)."""
+    held, stopped, hold = (float(c[i]) for c in collapse)
+    if held != held:
+        return ""
+    return (
+        f"; traffic collapsed {stopped:.0f} minutes ago: sized on the {held:.3g} machines' worth before it, for up to "
+        f"{hold:.0f} minutes (while holding costs less than an outage on its return)"
+    )
 
 
 def _policy_reason(entry: Mapping[str, object]) -> str:

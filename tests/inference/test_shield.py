@@ -186,3 +186,15 @@ def test_min_equal_to_max_is_a_valid_contract_and_pins_the_fleet(load: float) ->
     assert run(req, level(1.0))[0] == 7
     with pytest.raises(contract.BadRequest, match=r"min_machines: 8 is above max_machines 7"):
         request(load_rpm=[load], active_machines=7, min_machines=8, max_machines=7)
+
+
+def test_a_collapse_of_the_traffic_is_held_and_said() -> None:
+    """Traffic that stopped in a minute 40 minutes ago: sized on the 10 machines' worth before it, and the reason
+    says so (``actions.collapse_hold``; at default prices the hold outlasts the 240 minutes sent)."""
+    req = request(load_rpm=[3000.0] * 200 + [0.0] * 40, active_machines=30, min_machines=None, max_machines=None)
+    desired, shielded, reason, fallback = run(req, level(1.0))
+    assert (desired, shielded, fallback) == (19, False, False)  # ceil(10 + 1 * (0.2 * 10 + 2 * sqrt(10)))
+    assert reason.endswith(
+        "; traffic collapsed 40 minutes ago: sized on the 10 machines' worth before it, for up to 240 minutes "
+        "(while holding costs less than an outage on its return)"
+    )
