@@ -24,9 +24,11 @@ to the predictive rule (profit, availability) to passing; on 64 validation fleet
 it is ahead in total (rare outages avoided at high outage prices) and behind by small amounts on most
 (``research/notes/training.md``). Fleets warming up in 8 minutes or less are unchanged.
 
-A collapse of the traffic (it falls in a minute to under 5 % of the window's median minute and stays there) is held at
-the size before it for ski rental's break-even time (``collapse_hold``): it is more often an upstream outage than
-demand gone, and traffic that comes back after one comes back at once.
+Two patterns hold the fleet above that for ski rental's break-even time (``holds``): a collapse of the traffic (it
+falls in a minute to under 5 % of the window's median minute and stays there) keeps the size before it
+(``collapse_hold``: more often an upstream outage than demand gone, and traffic comes back from one at once), and
+traffic that has surged twice or more in the day keeps the last surge's peak (``surge_hold``: a cron job, a
+top-of-the-hour rush).
 
 Why this table (measured by ``python -m research.actions``, per group of the evaluation report): a fleet
 sized as a fixed multiple of the *last minute's* load follows per-minute noise down, and its scale-ins remove
@@ -70,6 +72,15 @@ a 50-machine fleet's base level at 1, the level measured best there."""
 MAX_LEVEL = 6.0
 COLLAPSE_SHARE = 0.05
 """A load below this share of the median minute of the sizing window before it has collapsed (``collapse_hold``)."""
+SURGE_RATIO = 2.0
+"""A minute carrying at least this many times the peak of the ``SURGE_PRIOR`` minutes before it is a surge
+(``surge_hold``), when that peak is at least ``COLLAPSE_MIN_RPM``."""
+SURGE_PRIOR = 4
+SURGE_SIGMAS = 5.0
+"""A surge also exceeds that peak by this many square roots of it (counting noise: at a few requests a minute a
+doubling is chance)."""
+SURGES_TO_HOLD = 2
+"""Surges in the history sent before the last one is held: one is a spike, two are a habit."""
 COLLAPSE_MIN_RPM = 3.0
 """Requests a minute below which a level is too sparse to tell a collapse from counting noise (at 3 a minute a
 silent minute has a probability of 5 %)."""
@@ -141,22 +152,28 @@ def margin(basis: np.ndarray) -> np.ndarray:
     return MARGIN_PROPORTIONAL * basis + MARGIN_SQRT * np.sqrt(np.maximum(basis, 0.0))
 
 
+Hold = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""``(held, since, hold)`` per fleet: machines' worth held (``NaN``: none), minutes since the event that started
+it, and the minutes it is held for (``_break_even``; 0: no such event)."""
+
+
 def sizing_basis(
     load: np.ndarray,
     capacity_rpm_per_machine: np.ndarray | float,
     history: np.ndarray | None = None,
     economics: np.ndarray | None = None,
     *,
-    collapse: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    precomputed: list[Hold] | None = None,
+    candidates: np.ndarray | None = None,
 ) -> np.ndarray:
     """Machines' worth of the peak load of the last ``max(PEAK_WINDOW, WARMUPS_IN_WINDOW x warmup_latency)``
-    minutes (module docstring), or what a collapse of the traffic is held at (``collapse_hold``; ``collapse``:
-    its result for these arguments, when the caller needs it too).
+    minutes (module docstring), or what a collapse or recurring surges of the traffic hold it at (``holds``).
 
     ``load`` is (N, HISTORY) requests per minute, oldest first (``features.pad_history``); ``history`` (N, width)
     the longer window ending at the same minute (``features.pad_context``, ``NaN`` = not sent; ``None``: none, the
     window is ``load``'s); ``economics`` (N, len(inference.economics.FIELDS)) for each fleet's warm-up (``None``:
-    the defaults)."""
+    the defaults). ``precomputed``: ``holds`` of these arguments, when the caller needs them too;
+    ``candidates``: (N,) bool, the only fleets that can hold (``hold_candidates``), to skip the others."""
     peak = np.max(load[..., -PEAK_WINDOW:], axis=-1)
     if history is not None:
         from .economics import DEFAULTS, FIELDS
@@ -171,39 +188,110 @@ def sizing_basis(
             tail = np.asarray(history[:, -longest:], dtype=np.float64)
             inside = (np.arange(longest) >= longest - span[:, None]) & ~np.isnan(tail)
             peak = np.maximum(peak, np.max(np.where(inside, tail, -np.inf), axis=1))
-        held = (collapse or collapse_hold(history, capacity_rpm_per_machine, economics))[0]
+        held = _held(history, capacity_rpm_per_machine, economics, precomputed, candidates)
         peak = np.where(np.isnan(held), peak, np.fmax(peak, held * capacity_rpm_per_machine))
     return peak / capacity_rpm_per_machine
 
 
-def collapse_hold(
+def _held(
     history: np.ndarray,
-    capacity_rpm_per_machine: np.ndarray | float,
-    economics: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What a fleet whose traffic collapsed is held at: ``(held, stopped, hold)`` per fleet.
+    cap: np.ndarray | float,
+    economics: np.ndarray | None,
+    precomputed: list[Hold] | None,
+    candidates: np.ndarray | None,
+) -> np.ndarray:
+    """The largest basis any hold keeps, per fleet (``NaN``: none)."""
+    n = np.shape(history)[0]
+    if precomputed is None and candidates is not None:
+        rows = np.flatnonzero(candidates)
+        held = np.full(n, np.nan)
+        if rows.size:
+            some = [
+                h[0]
+                for h in holds(
+                    history[rows],
+                    np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))[rows],
+                    None if economics is None else _economics_rows(economics, n)[rows],
+                )
+            ]
+            held[rows] = np.fmax.reduce(some)
+        return held
+    return np.fmax.reduce([h[0] for h in precomputed or holds(history, cap, economics)])
+
+
+def holds(
+    history: np.ndarray, capacity_rpm_per_machine: np.ndarray | float, economics: np.ndarray | None = None
+) -> list[Hold]:
+    """Every hold of the sizing basis: ``[collapse_hold(...), surge_hold(...)]``."""
+    return [
+        collapse_hold(history, capacity_rpm_per_machine, economics),
+        surge_hold(history, capacity_rpm_per_machine, economics),
+    ]
+
+
+def hold_candidates(series: np.ndarray, width: int) -> np.ndarray:
+    """(N, L) bool: for a history of ``width`` minutes ending at each column of ``series`` (N, L; ``NaN`` = not
+    sent), whether a hold is possible at all (the newest minute below ``COLLAPSE_SHARE`` of the busiest, or
+    ``SURGES_TO_HOLD`` surges). The simulator
+    computes it once per series and passes one column a minute as ``sizing_basis``'s ``candidates``: the same
+    bases, without reading a day of history for every fleet every minute."""
+    x = np.asarray(series, dtype=np.float64)
+    busiest = np.nan_to_num(x, nan=0.0)
+    step = 1
+    while step < width:  # the max over the last `width` columns, by doubling (the last step overlaps)
+        shift = min(step, width - step)
+        busiest[:, shift:] = np.maximum(busiest[:, shift:], busiest[:, :-shift])
+        step += shift
+    collapse = np.nan_to_num(x, nan=np.inf) <= COLLAPSE_SHARE * busiest
+    count = np.cumsum(_surges(x), axis=1)  # surges in the window ending at each column (at least a row's count)
+    inside = count.copy()
+    inside[:, width - 1 :] -= count[:, : count.shape[1] - width + 1]
+    return collapse | (inside >= SURGES_TO_HOLD)
+
+
+def _economics_rows(economics: np.ndarray | None, n: int) -> np.ndarray:
+    from .economics import DEFAULTS, FIELDS
+
+    default = np.array([float(DEFAULTS[k]) for k in FIELDS])
+    return np.broadcast_to(default if economics is None else np.asarray(economics, np.float64), (n, len(FIELDS)))
+
+
+def _break_even(level: np.ndarray, extra: np.ndarray, econ: np.ndarray, cap: np.ndarray, cap_at: int) -> np.ndarray:
+    """Ski rental's break-even minutes. Keeping ``extra`` machines costs ``extra x machine_cost`` a minute; not
+    keeping them, when ``level`` machines' worth of load arrives at once, costs a warm-up down,
+    ``(warmup_latency + 1) x (downtime_cost + level x busy)`` (``busy``: a busy machine's revenue a minute). Keep
+    them until the rent paid equals that loss, which is within twice the best choice whatever comes, and at most
+    ``cap_at`` minutes (the history sent)."""
+    from .economics import FIELDS
+
+    busy = cap * econ[:, FIELDS.index("request_value")] / 1000.0
+    loss = (econ[:, FIELDS.index("warmup_latency")] + 1.0) * (econ[:, FIELDS.index("downtime_cost")] + level * busy)
+    rent = extra * econ[:, FIELDS.index("machine_cost")]
+    return np.minimum(np.where(rent > 0.0, loss / np.where(rent > 0.0, rent, 1.0), np.inf), cap_at)
+
+
+def collapse_hold(
+    history: np.ndarray, capacity_rpm_per_machine: np.ndarray | float, economics: np.ndarray | None = None
+) -> Hold:
+    """What a fleet whose traffic collapsed is held at: ``(held, stopped, hold)``.
 
     A collapse: every minute since some minute ``m`` carried less than ``COLLAPSE_SHARE`` of the median minute of
     the sizing window ending at ``m`` (all of whose minutes were sent): the load fell in a minute or two from a
-    level, not over hours, and not from sparse traffic (a median below ``COLLAPSE_MIN_RPM``). ``held`` is
-    that window's peak in machines' worth (``NaN``: nothing held), ``stopped`` the minutes since ``m`` and ``hold``
-    how long a collapse is held (0 where there is none).
+    level, not over hours, and not from sparse traffic (a median below ``COLLAPSE_MIN_RPM``). The fleet keeps that
+    window's peak for the break-even time of holding it (``_break_even``), counted from ``m``; ``stopped`` is the
+    minutes since ``m``.
 
     Why: traffic that all but stops in a minute is more often an upstream outage (DNS, network, a client's
     release, a gap in the metrics) than demand gone, and it comes back at once, not as a morning ramp: a fleet
-    that followed it down is then down for a whole warm-up. Holding is renting against that loss, so the hold is
-    ski rental's break-even rule, within twice the best choice whatever the outage's length: keep the fleet while
-    the machines held have cost less than the loss they avoid, ``(warmup_latency + 1) x (downtime_cost + held x
-    busy) / (held x machine_cost)`` minutes (``busy``: a busy machine's revenue a minute), at most the history
-    sent, then follow. Traffic that fades out (a business-hours service at night), a one-minute burst and sparse
-    traffic are no collapse; dear machines with cheap outages are hardly held at all."""
-    from .economics import DEFAULTS, FIELDS
+    that followed it down is then down for a whole warm-up. Traffic that fades out (a business-hours service at
+    night), a one-minute burst and sparse traffic are no collapse; dear machines with cheap outages are hardly
+    held at all."""
+    from .economics import FIELDS
 
     history = np.asarray(history, dtype=np.float64)
     n, width = history.shape
     held, hold, stopped = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.int64)
-    default = np.array([float(DEFAULTS[k]) for k in FIELDS])
-    econ = np.broadcast_to(default if economics is None else np.asarray(economics, np.float64), (n, len(FIELDS)))
+    econ = _economics_rows(economics, n)
     cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))
     # Necessary: the newest minute follows the collapse, so it is below COLLAPSE_SHARE of the fleet's busiest
     # minute. The work below is on those fleets alone (few, unless traffic is sparse).
@@ -225,22 +313,75 @@ def collapse_hold(
     window = part[rows[:, None], np.maximum(back, 0)]
     inside = np.arange(back.shape[1]) < span[:, None]
     complete = np.all(~inside | ((back >= 0) & ~np.isnan(window)), axis=1)  # every minute of it was sent
-    typical = np.nanmedian(np.where(inside, window, np.nan), axis=1)
+    ordered = np.sort(np.where(inside, window, np.inf), axis=1)  # the window's minutes first (NaN: not complete)
+    k, r = span, np.arange(len(span))
+    typical = 0.5 * (ordered[r, (k - 1) // 2] + ordered[r, k // 2])  # the window's median
     fell = complete & (typical >= COLLAPSE_MIN_RPM) & (after[rows, cols] <= COLLAPSE_SHARE * typical)
     if not fell.any():
         return held, stopped, hold
-    rows, cols, window, inside, warmup = rows[fell], cols[fell], window[fell], inside[fell], warmup[fell]
+    rows, cols, window, inside = rows[fell], cols[fell], window[fell], inside[fell]
     first = np.unique(rows, return_index=True)[1]  # np.nonzero is row-major: each fleet's earliest (largest) fall
     at = some[rows[first]]
     peak = np.max(np.where(inside[first], window[first], 0.0), axis=1) / cap[at]
-    e = econ[at]
-    busy = peak * cap[at] * e[:, FIELDS.index("request_value")] / 1000.0
-    loss = (warmup[first] + 1.0) * (e[:, FIELDS.index("downtime_cost")] + busy)
-    rent = peak * e[:, FIELDS.index("machine_cost")]
     stopped[at] = width - 1 - cols[first]
-    hold[at] = np.minimum(np.where(rent > 0.0, loss / np.where(rent > 0.0, rent, 1.0), np.inf), width)
+    hold[at] = _break_even(peak, peak, econ[at], cap[at], width)
     held[at] = np.where(stopped[at] <= hold[at], peak, np.nan)
     return held, stopped, hold
+
+
+def _surges(x: np.ndarray) -> np.ndarray:
+    """(N, L) bool: the minutes that are surges (``surge_hold``) within ``x`` (the first ``SURGE_PRIOR`` cannot be:
+    the minutes before them are not in ``x``)."""
+    n, width = x.shape
+    surge = np.zeros((n, width), dtype=bool)
+    if width <= SURGE_PRIOR:
+        return surge
+    before = x[:, SURGE_PRIOR - 1 : -1].copy()  # the peak of the SURGE_PRIOR minutes before (NaN: one not sent)
+    for k in range(2, SURGE_PRIOR + 1):
+        np.maximum(before, x[:, SURGE_PRIOR - k : width - k], out=before)
+    with np.errstate(invalid="ignore"):
+        bar = np.maximum(SURGE_RATIO * before, before + SURGE_SIGMAS * np.sqrt(np.maximum(before, 0.0)))
+        surge[:, SURGE_PRIOR:] = (x[:, SURGE_PRIOR:] >= bar) & (before >= COLLAPSE_MIN_RPM)
+    return surge
+
+
+def surge_hold(
+    history: np.ndarray, capacity_rpm_per_machine: np.ndarray | float, economics: np.ndarray | None = None
+) -> Hold:
+    """What a fleet whose traffic surges again and again is held at: ``(held, since, hold)``.
+
+    A surge: a minute carrying at least ``SURGE_RATIO`` times the peak ``p`` of the ``SURGE_PRIOR`` minutes before it
+    and at least ``p + SURGE_SIGMAS x sqrt(p)`` (all sent, ``p`` at least ``COLLAPSE_MIN_RPM``). With
+    ``SURGES_TO_HOLD`` or more in the history sent, the fleet keeps the peak of the last one's sizing window for the
+    break-even time of the machines it holds beyond the present window's peak (``_break_even``), counted from that
+    surge; ``since`` is the minutes since it.
+
+    Why: a surge outruns any warm-up, so a fleet sized on the recent window is down for a warm-up at each one. A
+    load that surges every hour (a cron job, a batch client, a top-of-the-hour rush) would have the fleet cut
+    between surges and down at every one; one surge in a day is a spike the window already handles."""
+    from .economics import FIELDS
+
+    x = np.asarray(history, dtype=np.float64)
+    n, width = x.shape
+    held, hold, since = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.int64)
+    surge = _surges(x)
+    enough = surge.sum(axis=1) >= SURGES_TO_HOLD
+    if not enough.any():
+        return held, since, hold
+    at = np.flatnonzero(enough)
+    last = width - 1 - np.argmax(surge[at, ::-1], axis=1)
+    econ = _economics_rows(economics, n)[at]
+    cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))[at]
+    span = np.clip(np.ceil(WARMUPS_IN_WINDOW * econ[:, FIELDS.index("warmup_latency")]), PEAK_WINDOW, width)
+    cols = np.arange(width)
+    own = (cols >= last[:, None]) & (cols < (last + span)[:, None])  # the surge's own sizing window
+    level = np.nanmax(np.where(own, x[at], np.nan), axis=1) / cap
+    recent = cols >= (width - span)[:, None]
+    now = np.nanmax(np.where(recent, x[at], np.nan), axis=1) / cap
+    since[at] = width - 1 - last
+    hold[at] = _break_even(level, level - now, econ, cap, width)
+    held[at] = np.where((level > now) & (since[at] <= hold[at]), level, np.nan)
+    return held, since, hold
 
 
 def fleet_for_level(basis: np.ndarray, level: np.ndarray | float) -> np.ndarray:

@@ -123,10 +123,10 @@ class Shield:
         if policy_failed.any():
             fallback |= policy_failed
             action = np.where(policy_failed, 0, action)  # any valid index: the fallback replaces its proposal
-        collapse = actions.collapse_hold(req.history, req.capacity, req.economics)
+        holds = actions.holds(req.history, req.capacity, req.economics)
         proposed = actions.desired_from_action(
             action,
-            actions.sizing_basis(req.load, req.capacity, req.history, req.economics, collapse=collapse),
+            actions.sizing_basis(req.load, req.capacity, req.history, req.economics, precomputed=holds),
             req.active,
             req.pending,
             req.economics,
@@ -145,7 +145,7 @@ class Shield:
         reasons: list[str] = []
         for i, is_shielded in enumerate(shielded.tolist()):
             if not is_shielded:
-                reasons.append(self._policy_reason[action[i]] + _held_reason(collapse, i))
+                reasons.append(self._policy_reason[action[i]] + _held_reason(holds, i))
                 continue
             parts = []
             if fallback[i]:
@@ -174,15 +174,20 @@ class Shield:
         )
 
 
-def _held_reason(collapse: tuple[np.ndarray, np.ndarray, np.ndarray], i: int) -> str:
-    """What ``actions.collapse_hold`` held row ``i`` at, as a clause of its reason ("" when nothing)."""
-    held, stopped, hold = (float(c[i]) for c in collapse)
-    if held != held:
-        return ""
-    return (
-        f"; traffic collapsed {stopped:.0f} minutes ago: sized on the {held:.3g} machines' worth before it, for up to "
-        f"{hold:.0f} minutes (while holding costs less than an outage on its return)"
-    )
+def _held_reason(holds: list[actions.Hold], i: int) -> str:
+    """What ``actions.holds`` held row ``i`` at, as a clause of its reason ("" when nothing)."""
+    (collapse, stopped, c_hold), (surge, since, s_hold) = ([float(a[i]) for a in h] for h in holds)
+    if collapse == collapse:
+        return (
+            f"; traffic collapsed {stopped:.0f} minutes ago: sized on the {collapse:.3g} machines' worth before it, "
+            f"for up to {c_hold:.0f} minutes (while holding costs less than an outage on its return)"
+        )
+    if surge == surge:
+        return (
+            f"; traffic surges again and again, the last {since:.0f} minutes ago: sized on its {surge:.3g} machines' "
+            f"worth, for up to {s_hold:.0f} minutes (while holding costs less than an outage at the next one)"
+        )
+    return ""
 
 
 def _policy_reason(entry: Mapping[str, object]) -> str:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.actions import desired_from_action, sizing_basis
+from inference.actions import desired_from_action, hold_candidates, sizing_basis
 from inference.economics import FIELDS as ECONOMICS_FIELDS
 from inference.features import (
     CONTEXT_MINUTES,
@@ -93,6 +93,9 @@ class Observation:
     """Step index within the episode."""
     economics: np.ndarray | None = None
     """(N, len(inference.economics.FIELDS)) each fleet's economics (``warming_cost`` as 0/1); ``None``: defaults."""
+    hold_candidates: np.ndarray | None = None
+    """(N,) bool: the fleets whose sizing basis a hold can raise (``inference.actions.hold_candidates``; ``None``:
+    any). A shortcut the simulator knows from the whole series; the basis is the same without it."""
 
 
 @dataclass
@@ -169,6 +172,7 @@ class FleetSim:
         oldest = lead[np.arange(self.n), np.argmax(~np.isnan(lead), axis=1)]
         self.observed_loads = np.where(np.isnan(lead), oldest[:, None], lead)
         self._tracker: ContextTracker | None = None
+        self._hold_candidates: np.ndarray | None = None
         self.start_minute = minute_of_week([s.start for s in scenarios])
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal((self.n, self.minutes))
@@ -227,6 +231,14 @@ class FleetSim:
         return self._tracker
 
     @property
+    def hold_candidates(self) -> np.ndarray:
+        """(N, columns of ``series``) whether a hold of the sizing basis is possible deciding with the history
+        ending at each column (``inference.actions.hold_candidates``; built on first use)."""
+        if self._hold_candidates is None:
+            self._hold_candidates = hold_candidates(self.series, CONTEXT_MINUTES)
+        return self._hold_candidates
+
+    @property
     def observed_failed(self) -> np.ndarray:
         """Failed requests of the newest minute observed deciding minute ``t`` (``t - 1 - lag``)."""
         return self._failed_seen[:, self.t]
@@ -245,6 +257,7 @@ class FleetSim:
             max_machines=self._max,
             t=self.t,
             economics=self.economics,
+            hold_candidates=self.hold_candidates[:, self.newest_column],
         )
 
     def advance(self, desired: np.ndarray) -> np.ndarray:
@@ -349,5 +362,7 @@ def observation_of(obs: Observation, context: np.ndarray | None = None) -> np.nd
 
 def desired_of(action: np.ndarray, obs: Observation) -> np.ndarray:
     """Whole fleet each action index asks for, given the observation it was chosen on."""
-    basis = sizing_basis(obs.load, obs.capacity_rpm_per_machine, obs.history, obs.economics)
+    basis = sizing_basis(
+        obs.load, obs.capacity_rpm_per_machine, obs.history, obs.economics, candidates=obs.hold_candidates
+    )
     return desired_from_action(action, basis, obs.active, obs.pending, obs.economics, obs.capacity_rpm_per_machine)

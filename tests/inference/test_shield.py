@@ -198,3 +198,14 @@ def test_a_collapse_of_the_traffic_is_held_and_said() -> None:
         "; traffic collapsed 40 minutes ago: sized on the 10 machines' worth before it, for up to 240 minutes "
         "(while holding costs less than an outage on its return)"
     )
+
+
+def test_recurring_surges_are_held_and_said() -> None:
+    """A 5-minute burst of 1,400 requests at the top of every hour over 180: between bursts the fleet keeps the
+    last one's 4.67 machines' worth (``actions.surge_hold``), and the reason says so."""
+    t = np.arange(240)
+    load = np.where(t % 60 < 5, 1400.0, 180.0)
+    req = request(load_rpm=load.tolist(), active_machines=10, min_machines=None, max_machines=None)
+    desired, shielded, reason, fallback = run(req, level(1.0))
+    assert (desired, shielded, fallback) == (10, False, False)  # ceil(4.67 + 1 * (0.2 * 4.67 + 2 * sqrt(4.67)))
+    assert "; traffic surges again and again, the last 59 minutes ago: sized on its 4.67 machines' worth" in reason

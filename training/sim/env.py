@@ -120,7 +120,8 @@ class FleetEnv(gym.Env):
         first = self.sim.newest_column + 1 - CONTEXT_MINUTES
         history = sliding_window_view(self.sim.series[0], CONTEXT_MINUTES)[first : first + self.steps + 1]
         economics = np.repeat(self.sim.economics[:1], len(windows), axis=0)
-        self._basis = sizing_basis(windows, cap, history, economics)
+        candidates = self.sim.hold_candidates[0, first + CONTEXT_MINUTES - 1 : first + CONTEXT_MINUTES + self.steps]
+        self._basis = sizing_basis(windows, cap, history, economics, candidates=candidates)
         self._context = self.sim.tracker.at(newest, np.zeros_like(newest))
         self._economics = economics_features(self.sim.economics[:1], windows[:, -1], cap)
         self._active = self.sim.active.astype(np.float64)

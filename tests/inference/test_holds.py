@@ -1,5 +1,6 @@
-"""A collapse of the traffic is held at the fleet's size before it for ski rental's break-even time
-(``inference.actions.collapse_hold``), and nothing else is: a fade-out, a burst, sparse traffic."""
+"""The sizing basis's holds (``inference.actions.holds``), each for ski rental's break-even time: a collapse of the
+traffic is held at the size before it, and surges that recur at the last one's peak; nothing else is held (a
+fade-out, a one-off burst, sparse or smooth traffic)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,112 @@ def test_the_batch_matches_the_definition_row_by_row() -> None:
             assert (held[i], stopped[i]) == pytest.approx(want[:2]), i
             assert hold[i] == pytest.approx(want[2]), i
     assert np.isfinite(held).sum() > 30  # the cases held are many, not an accident
+
+
+def cron(minutes: int, burst: float = 1400.0, base: float = 180.0) -> np.ndarray:
+    """One fleet's day: ``base`` rpm, and ``burst`` rpm for the first 5 minutes of every hour."""
+    t = np.arange(minutes)
+    return np.where(t % 60 < 5, burst, base).astype(float)
+
+
+def surge_reference(row: np.ndarray, cap: float, econ: np.ndarray) -> tuple[float, int, float]:
+    """``surge_hold``'s docstring, one minute at a time."""
+    e = dict(zip(FIELDS, econ))
+    prior, width = actions.SURGE_PRIOR, row.size
+    surges = [
+        t
+        for t in range(prior, width)
+        if not np.isnan(row[t - prior : t + 1]).any()
+        and row[t - prior : t].max() >= actions.COLLAPSE_MIN_RPM
+        and row[t] >= actions.SURGE_RATIO * row[t - prior : t].max()
+        and row[t] >= row[t - prior : t].max() + actions.SURGE_SIGMAS * np.sqrt(row[t - prior : t].max())
+    ]
+    if len(surges) < actions.SURGES_TO_HOLD:
+        return np.nan, 0, 0.0
+    last = surges[-1]
+    span = int(min(max(actions.PEAK_WINDOW, np.ceil(actions.WARMUPS_IN_WINDOW * e["warmup_latency"])), width))
+    level = np.nanmax(row[last : last + span]) / cap
+    now = np.nanmax(row[width - span :]) / cap
+    loss = (e["warmup_latency"] + 1) * (e["downtime_cost"] + level * cap * e["request_value"] / 1000)
+    rent = (level - now) * e["machine_cost"]
+    hold = min(loss / rent if rent > 0 else np.inf, width)
+    since = width - 1 - last
+    return (level if level > now and since <= hold else np.nan), since, hold
+
+
+def test_recurring_surges_are_held_at_the_last_ones_peak() -> None:
+    day = cron(CONTEXT_MINUTES - 30)[None, :]  # the last surge began 30 + 5 - ... minutes before the newest
+    day = np.concatenate([day, np.full((1, 30), 180.0)], axis=1)
+    held, since, hold = actions.surge_hold(day, CAP, economics())
+    assert held[0] == pytest.approx(1400.0 / CAP) and since[0] > actions.PEAK_WINDOW
+    assert actions.sizing_basis(day[:, -16:], CAP, day, economics())[0] == pytest.approx(1400.0 / CAP)
+    # 5 warm-up minutes + 1 down at 200 $ and 4.67 machines' worth; 4.07 machines kept at 0.05 $: 5,975 minutes
+    assert hold[0] == CONTEXT_MINUTES
+    dear = economics(machine_cost=50.0, downtime_cost=20.0)
+    assert np.isnan(actions.surge_hold(day, CAP, dear)[0][0])  # 0.6 minutes: not worth holding
+
+
+def test_one_surge_is_a_spike_not_a_habit() -> None:
+    day = np.full((1, CONTEXT_MINUTES), 180.0)
+    day[0, -200:-195] = 1400.0
+    assert np.isnan(actions.surge_hold(day, CAP, economics())[0][0])
+
+
+@pytest.mark.parametrize("rate", [0.5, 3.0, 40.0, 3000.0])
+def test_noise_and_smooth_days_are_no_surges(rate: float) -> None:
+    rng = np.random.default_rng(3)
+    t = np.arange(CONTEXT_MINUTES)
+    smooth = rate * (1.0 + 0.8 * np.sin(2 * np.pi * t / 1440.0))
+    h = rng.poisson(np.tile(smooth, (50, 1))).astype(float)
+    assert np.isnan(actions.surge_hold(h, CAP, economics())[0]).all()
+
+
+def test_surges_in_batch_match_the_definition_row_by_row() -> None:
+    rng = np.random.default_rng(11)
+    n = 80
+    rows = []
+    for i in range(n):
+        level = rng.uniform(2, 2000)
+        series = rng.poisson(level, CONTEXT_MINUTES).astype(float)
+        for _ in range(int(rng.integers(0, 6))):  # a few surges of random height and length, mostly recent
+            at, length = int(rng.integers(CONTEXT_MINUTES - 600, CONTEXT_MINUTES - 5)), int(rng.integers(1, 30))
+            series[at : at + length] *= rng.uniform(1.5, 10.0)
+        if i % 4 == 0:
+            series[: int(rng.integers(10, CONTEXT_MINUTES))] = np.nan
+        rows.append(series)
+    h = np.stack(rows)
+    econ = np.stack([economics(warmup_latency=int(rng.integers(0, 16)), machine_cost=rng.uniform(0.01, 1))[0]
+                     for _ in range(n)])  # fmt: skip
+    cap = rng.uniform(1, 300, n)
+    held, since, hold = actions.surge_hold(h, cap, econ)
+    for i in range(n):
+        want = surge_reference(h[i], cap[i], econ[i])
+        if np.isnan(want[0]):
+            assert np.isnan(held[i]), i
+        else:
+            assert (held[i], since[i], hold[i]) == pytest.approx(want), i
+    assert np.isfinite(held).sum() > 10
+
+
+def test_hold_candidates_never_miss_a_hold() -> None:
+    """The simulator's shortcut (``hold_candidates``, from the whole series) only skips fleets no hold raises."""
+    rng = np.random.default_rng(5)
+    width, n = 300, 12
+    series = rng.poisson(rng.uniform(1, 500, (n, 1)), (n, 900)).astype(float)
+    series[0, 500:] = 0.0  # a collapse
+    series[1] = cron(900)  # recurring surges
+    series[2, 400:420] = series[2, 400:420] * 6  # one surge
+    series[3, :200] = np.nan  # history that starts late
+    candidates = actions.hold_candidates(series, width)
+    checked = 0
+    for end in range(width - 1, 900, 3):
+        window = series[:, end - width + 1 : end + 1]
+        held = np.fmax.reduce([h[0] for h in actions.holds(window, 2.0, None)])
+        assert not (np.isfinite(held) & ~candidates[:, end]).any(), end
+        load = window[:, -16:]
+        np.testing.assert_array_equal(
+            actions.sizing_basis(load, 2.0, window, None, candidates=candidates[:, end]),
+            actions.sizing_basis(load, 2.0, window, None),
+        )
+        checked += int(np.isfinite(held).sum())
+    assert checked > 100  # the holds checked are many
