@@ -172,21 +172,25 @@ def main(argv: list[str] | None = None) -> int:
     code = subprocess.run([*train, "--force"], cwd=ROOT).returncode
     if code != 0:
         raise SystemExit(f"training failed with exit code {code}")
+    stages = {"train, gate and package": time.monotonic() - started}
 
     banner("2/3 serve the packaged policy on 127.0.0.1; the controller drives a simulated fleet through it")
     serve_and_decide(model_dir / "model.tar.gz")
+    stages["serve and the loop"] = time.monotonic() - started - sum(stages.values())
 
     if not args.skip_synth:
         gate = json.loads((model_dir / "metadata.json").read_text()).get("gate") or {}
-        stages = [] if gate.get("passed") else ["-c", "stage=Dev"]
+        dev = [] if gate.get("passed") else ["-c", "stage=Dev"]
         banner(f"3/3 synthesise {'the Dev, Staging and Prod stages' if gate.get('passed') else 'Dev'} with it")
-        if stages:
+        if dev:
             print(f"the policy did not pass the gate ({gate.get('reason')}): Staging and Prod refuse it, Dev only")
         env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
         tarball = model_dir / "model.tar.gz"
-        run(["npx", "--no-install", "cdk", "synth", "--quiet", "-c", f"model_artifact={tarball}", *stages], env=env)
+        run(["npx", "--no-install", "cdk", "synth", "--quiet", "-c", f"model_artifact={tarball}", *dev], env=env)
+        stages["synth"] = time.monotonic() - started - sum(stages.values())
 
-    banner(f"done in {time.monotonic() - started:.0f} s")
+    parts = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in stages.items())
+    banner(f"done in {time.monotonic() - started:.0f} s ({parts})")
     print(f"model artifact      {model_dir / 'model.tar.gz'}")
     print(f"evaluation report   {model_dir / 'report.md'}  (JSON: report.json, plots: *.png)")
     if not args.skip_synth:

@@ -24,7 +24,7 @@ from inference.economics import FIELDS
 from simulator.config import SimConfig, fleet_config
 from simulator.loads import TRAIN_FRACTION, TraceError
 from training.evaluation.cases import evaluation_cases
-from training.evaluation.noise import replay
+from training.evaluation.noise import default_workers, replay
 from training.evaluation.report import write_report
 from training.evaluation.scoreboard import baselines, default_policies, evaluate
 from training.evaluation.team import (
@@ -125,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if team and args.policy:
         candidates = [name for name in policies if name not in defaults]
         rules = [name for name in defaults if name != "oracle"]
-        draws = replay({n: policies[n] for n in [*rules, *candidates]}, cases, config, args.draws)
+        runs = {n: policies[n] for n in [*rules, *candidates]}
+        draws = replay(runs, cases, config, args.draws, workers=default_workers())
         report.extra["team_verdicts"] = [v for c in candidates for v in verdicts(draws, c, rules)]
     report.extra["command"] = "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     report.extra["quick"] = args.quick

@@ -42,3 +42,14 @@ def test_replay_pairs_draws() -> None:
     np.testing.assert_array_equal(draws.minutes_down["target_tracking"], draws.minutes_down["again"])
     with pytest.raises(ValueError, match="at least 2"):
         bench_noise.replay(policies, cases, SimConfig(), 1, progress=False)
+
+
+def test_replay_in_worker_processes_is_the_same_replay() -> None:
+    cases = evaluation_cases(quick=True)[-1:]
+    policies = {"hot": TargetTracking(0.95), "hpa": default_policies(oracle=False)["hpa"]}
+    serial = bench_noise.replay(policies, cases, SimConfig(), 3, progress=False)
+    parallel = bench_noise.replay(policies, cases, SimConfig(), 3, progress=False, workers=2)
+    for name in policies:
+        np.testing.assert_array_equal(serial.profit[name], parallel.profit[name])
+        np.testing.assert_array_equal(serial.minutes_down[name], parallel.minutes_down[name])
+    assert serial.profit["hot"][0, 0] != serial.profit["hot"][1, 0]  # the draws differ, and each is in its row

@@ -13,7 +13,11 @@ those draws: mean, 95 % confidence interval (Student's t over the draws) and the
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -82,24 +86,73 @@ class Draws:
         return len(next(iter(self.profit.values())))
 
 
+def default_workers() -> int:
+    """Processes for ``replay``: one per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def replay(
-    policies: dict[str, Policy], cases: list[Case], config: SimConfig, seeds: int, progress: bool = True
+    policies: dict[str, Policy],
+    cases: list[Case],
+    config: SimConfig,
+    seeds: int,
+    progress: bool = True,
+    workers: int = 1,
 ) -> Draws:
-    """Draw ``s`` is ``run_policy(..., seed=s)`` for every policy, ``s`` in ``range(seeds)``."""
+    """Draw ``s`` is ``run_policy(..., seed=s)`` for every policy, ``s`` in ``range(seeds)``.
+
+    ``workers`` > 1 runs the draws in that many processes (spawned, each given the policies as they are, fits
+    included): every draw is the same computation wherever it runs, so the result is the same."""
     if seeds < MIN_DRAWS:
         raise ValueError(f"seeds must be at least {MIN_DRAWS} (an interval needs two draws), got {seeds}")
     profit = {name: np.zeros((seeds, len(cases))) for name in policies}
     down = {name: np.zeros((seeds, len(cases))) for name in policies}
     with tqdm(total=seeds * len(policies), desc="noise draws", unit="run", disable=not progress) as bar:
-        for s in range(seeds):
-            for name, policy in policies.items():
-                metrics, _ = run_policy(policy, cases, config, seed=s)
-                profit[name][s] = [m["profit"] for m in metrics]
-                down[name][s] = [m["minutes_down"] for m in metrics]
-                bar.update(1)
+
+        def record(s: int, outcome: dict[str, tuple[list[float], list[float]]]) -> None:
+            for name, (p, d) in outcome.items():
+                profit[name][s], down[name][s] = p, d
+            bar.update(len(outcome))
+
+        if workers > 1 and seeds > 1:
+            context = multiprocessing.get_context("spawn")  # no inherited threads or locks (Ray, torch, BLAS)
+            with ProcessPoolExecutor(
+                min(workers, seeds), mp_context=context, initializer=_start_worker, initargs=(policies, cases, config)
+            ) as pool:
+                futures = {pool.submit(_draw, s): s for s in range(seeds)}
+                for future in as_completed(futures):
+                    record(futures[future], future.result())
+        else:
+            for s in range(seeds):
+                record(s, _draw(s, policies, cases, config))
     return Draws(
         scenarios=[(c.kind, c.scenario.name) for c in cases],
         minutes=np.array([c.scenario.minutes for c in cases], dtype=float),
         profit=profit,
         minutes_down=down,
     )
+
+
+_WORKER: dict[str, Any] = {}
+"""A replay worker's policies, cases and config (``_start_worker``)."""
+
+
+def _start_worker(policies: dict[str, Policy], cases: list[Case], config: SimConfig) -> None:
+    _WORKER.update(policies=policies, cases=cases, config=config)
+
+
+def _draw(
+    s: int,
+    policies: dict[str, Policy] | None = None,
+    cases: list[Case] | None = None,
+    config: SimConfig | None = None,
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Every policy's (profit, minutes down) per case on draw ``s`` (a worker's own policies when not given)."""
+    policies = _WORKER["policies"] if policies is None else policies
+    cases = _WORKER["cases"] if cases is None else cases
+    config = _WORKER["config"] if config is None else config
+    out = {}
+    for name, policy in policies.items():
+        metrics, _ = run_policy(policy, cases, config, seed=s)
+        out[name] = ([m["profit"] for m in metrics], [m["minutes_down"] for m in metrics])
+    return out

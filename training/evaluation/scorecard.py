@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     rules = {name: CellTuned(name, {k: v[name] for k, v in tuned.items()}, default[name]) for name in BASELINES}
     rules[Character.name] = Character()  # the character baseline, fitted for each cell's (or the team's) economics
     policies = {**rules, CANDIDATE: ArtifactPolicy(args.policy, name=CANDIDATE), "oracle": Oracle()}
-    draws = noise.replay(policies, cases, fleet_config(), args.draws)
+    draws = noise.replay(policies, cases, fleet_config(), args.draws, workers=noise.default_workers())
     rows = scorecard(draws, list(rules), args.groups)
     if args.trace:
         rows = [{**r, "economics": economics, "capacity_rpm_per_machine": args.capacity_rpm_per_machine,

@@ -29,6 +29,15 @@ class ArtifactPolicy:
         self.name = name or f"ppo-{self.model.model_version}"
         self.shield_counts = {"decisions": 0, "shielded": 0, "fallbacks": 0}
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled as its path (a replay worker loads the artifact itself: the loaded model holds a metrics
+        writer that does not pickle, and loading is cheaper than copying)."""
+        return {"path": self.path, "name": self.name, "shield_counts": dict(self.shield_counts)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], state["name"])
+        self.shield_counts = state["shield_counts"]
+
     def reset(self, sim: FleetSim) -> None:
         """Stateless between minutes: everything it needs is in the request; each fleet's economics are its own
         simulator config's (``Observation.economics``), sent with every decision as the controller sends them."""

@@ -27,6 +27,7 @@ import hashlib
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,10 +150,17 @@ def gate_and_package(
         # what the endpoint would do (shield fallbacks and change limits included), not the bare network.
         staged = package_policy(net, staging, metadata={**metadata, "evaluation": {}, "gate": UNDECIDED})
         policies = {**baselines(cells=cells), candidate: ArtifactPolicy(str(staged), name=candidate)}
+        started = time.perf_counter()
         report = evaluate(policies, cases, sim_config, seed=seed, progress=progress)
+        evaluated = time.perf_counter()
         rules = [name for name in policies if name not in (candidate, "oracle")]
         runs = {n: policies[n] for n in [*rules, candidate]}
-        draws = noise.replay(runs, cases, sim_config, noise_draws, progress=progress)
+        draws = noise.replay(runs, cases, sim_config, noise_draws, progress=progress, workers=noise.default_workers())
+        print(
+            f"evaluated {len(policies)} policies on {len(cases)} cases in {evaluated - started:.0f} s, then "
+            f"{noise_draws} paired noise draws of {len(runs)} in {time.perf_counter() - evaluated:.0f} s",
+            flush=True,
+        )
     decision = decide(draws, rules, force, candidate)
     summary = report.summary()
     evaluation = {
