@@ -130,12 +130,14 @@ class FleetSim:
         seed: int | np.random.SeedSequence = 0,
         noise: np.ndarray | None = None,
         past: list[np.ndarray] | None = None,
+        holds: bool = True,
     ):
         """``noise``: standard-normal capacity draws (N, minutes) to use instead of drawing them from ``seed``,
         e.g. to run many copies of one scenario on identical noise. ``past``: each fleet's load before its
         scenario's history, oldest first, as the metrics a live system holds (only the last ``DAY + lag``
         minutes are used; ``NaN`` = unknown). ``config``: one for every fleet, or one per fleet (each fleet's
-        capacity, noise, bounds and economics; the observation lag must be the same for all)."""
+        capacity, noise, bounds and economics; the observation lag must be the same for all). ``holds``: whether
+        the sizing basis's holds apply (``inference.actions.holds``; training's environments run without them)."""
         if not scenarios:
             raise ValueError("FleetSim needs at least one scenario")
         configs = [config] * len(scenarios) if isinstance(config, SimConfig) else list(config)
@@ -173,6 +175,7 @@ class FleetSim:
         self.observed_loads = np.where(np.isnan(lead), oldest[:, None], lead)
         self._tracker: ContextTracker | None = None
         self._hold_candidates: np.ndarray | None = None
+        self.holds = holds
         self.start_minute = minute_of_week([s.start for s in scenarios])
         if noise is None:
             noise = np.random.default_rng(seed).standard_normal((self.n, self.minutes))
@@ -235,7 +238,9 @@ class FleetSim:
         """(N, columns of ``series``) whether a hold of the sizing basis is possible deciding with the history
         ending at each column (``inference.actions.hold_candidates``; built on first use)."""
         if self._hold_candidates is None:
-            self._hold_candidates = hold_candidates(self.series, CONTEXT_MINUTES)
+            self._hold_candidates = (
+                hold_candidates(self.series, CONTEXT_MINUTES) if self.holds else np.zeros(self.series.shape, bool)
+            )
         return self._hold_candidates
 
     @property

@@ -168,7 +168,7 @@ class FleetVectorEnv(VectorEnv):
         configs = [config for config, _, _ in drawn]
         scenarios = [scenario for _, scenario, _ in drawn]
         past = [p for _, _, p in drawn]
-        self.sim = FleetSim(configs, scenarios, seed=int(self._rng.integers(2**63)), past=past)
+        self.sim = FleetSim(configs, scenarios, seed=int(self._rng.integers(2**63)), past=past, holds=False)
         cap = np.array([c.capacity_rpm_per_machine for c in configs])
         self._value = np.array([c.request_value / 1000.0 for c in configs])
         mean_need = np.maximum(self.sim.loads[:, -self.sim.minutes :].mean(axis=1) / cap, 1.0)
