@@ -200,23 +200,19 @@ def _held(
     precomputed: list[Hold] | None,
     candidates: np.ndarray | None,
 ) -> np.ndarray:
-    """The largest basis any hold keeps, per fleet (``NaN``: none)."""
+    """The largest basis any hold keeps, per fleet (``NaN``: none); with ``candidates``, only those are examined."""
+    if precomputed is not None:
+        return np.fmax.reduce([h[0] for h in precomputed])
+    if candidates is None:
+        return np.fmax.reduce([h[0] for h in holds(history, cap, economics)])
     n = np.shape(history)[0]
-    if precomputed is None and candidates is not None:
-        rows = np.flatnonzero(candidates)
-        held = np.full(n, np.nan)
-        if rows.size:
-            some = [
-                h[0]
-                for h in holds(
-                    history[rows],
-                    np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))[rows],
-                    None if economics is None else _economics_rows(economics, n)[rows],
-                )
-            ]
-            held[rows] = np.fmax.reduce(some)
-        return held
-    return np.fmax.reduce([h[0] for h in precomputed or holds(history, cap, economics)])
+    held = np.full(n, np.nan)
+    rows = np.flatnonzero(candidates)
+    if rows.size:
+        caps = np.broadcast_to(np.asarray(cap, dtype=np.float64), (n,))[rows]
+        econ = None if economics is None else _economics_rows(economics, n)[rows]
+        held[rows] = np.fmax.reduce([h[0] for h in holds(history[rows], caps, econ)])
+    return held
 
 
 def holds(
@@ -232,9 +228,8 @@ def holds(
 def hold_candidates(series: np.ndarray, width: int) -> np.ndarray:
     """(N, L) bool: for a history of ``width`` minutes ending at each column of ``series`` (N, L; ``NaN`` = not
     sent), whether a hold is possible at all (the newest minute below ``COLLAPSE_SHARE`` of the busiest, or
-    ``SURGES_TO_HOLD`` surges). The simulator
-    computes it once per series and passes one column a minute as ``sizing_basis``'s ``candidates``: the same
-    bases, without reading a day of history for every fleet every minute."""
+    ``SURGES_TO_HOLD`` surges). The simulator computes it once per series and passes one column a minute as
+    ``sizing_basis``'s ``candidates``: the same bases, without reading a day of history per fleet per minute."""
     x = np.asarray(series, dtype=np.float64)
     busiest = np.nan_to_num(x, nan=0.0)
     step = 1
@@ -291,14 +286,15 @@ def collapse_hold(
     history = np.asarray(history, dtype=np.float64)
     n, width = history.shape
     held, hold, stopped = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.int64)
-    econ = _economics_rows(economics, n)
-    cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))
+    if width <= PEAK_WINDOW:  # a collapse needs a whole window before it and a minute after
+        return held, stopped, hold
     # Necessary: the newest minute follows the collapse, so it is below COLLAPSE_SHARE of the fleet's busiest
     # minute. The work below is on those fleets alone (few, unless traffic is sparse).
-    newest = np.nan_to_num(history[:, -1], nan=np.inf)
-    some = np.flatnonzero(newest <= COLLAPSE_SHARE * np.max(np.nan_to_num(history, nan=0.0), axis=1))
+    some = np.flatnonzero(history[:, -1] <= COLLAPSE_SHARE * np.fmax.reduce(history, axis=1))  # NaN: False
     if some.size == 0:
         return held, stopped, hold
+    econ = _economics_rows(economics, n)
+    cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))
     part = history[some]
     load = np.where(np.isnan(part), -np.inf, part)
     after = np.full(part.shape, np.inf)  # the most any later minute carried (+inf for the newest: no "after" yet)
@@ -364,6 +360,10 @@ def surge_hold(
     x = np.asarray(history, dtype=np.float64)
     n, width = x.shape
     held, hold, since = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=np.int64)
+    # Necessary: SURGES_TO_HOLD minutes that at least double the one before (NaN compares False).
+    doubled = (x[:, 1:] >= SURGE_RATIO * x[:, :-1]) & (x[:, 1:] >= SURGE_RATIO * COLLAPSE_MIN_RPM)
+    if not (np.count_nonzero(doubled, axis=1) >= SURGES_TO_HOLD).any():
+        return held, since, hold
     surge = _surges(x)
     enough = surge.sum(axis=1) >= SURGES_TO_HOLD
     if not enough.any():
