@@ -354,11 +354,12 @@ class HPA:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(ready > 0, load / (np.maximum(ready, 1) * per_pod), np.where(load > 0, np.inf, 0.0))
             ratio_all = np.where(current > 0, load / (np.maximum(current, 1) * per_pod), ratio)
-        plain = np.where(
-            np.abs(ratio - 1.0) <= self.tolerance,
-            current,
-            np.ceil(np.where(ready > 0, ratio * ready, load / per_pod) - EPS),
-        )
+        with np.errstate(invalid="ignore"):  # ratio * ready is inf * 0 where no pod is ready: not the branch taken
+            plain = np.where(
+                np.abs(ratio - 1.0) <= self.tolerance,
+                current,
+                np.ceil(np.where(ready > 0, ratio * ready, load / per_pod) - EPS),
+            )
         with_unready = np.where(
             (np.abs(ratio_all - 1.0) <= self.tolerance) | (ratio_all < 1.0),
             current,
