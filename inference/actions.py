@@ -176,13 +176,9 @@ def sizing_basis(
     ``candidates``: (N,) bool, the only fleets that can hold (``hold_candidates``), to skip the others."""
     peak = np.max(load[..., -PEAK_WINDOW:], axis=-1)
     if history is not None:
-        from .economics import DEFAULTS, FIELDS
+        from .economics import FIELDS
 
-        if economics is None:
-            warmup = np.full(len(peak), float(DEFAULTS["warmup_latency"]))
-        else:
-            warmup = np.asarray(economics, dtype=np.float64)[:, FIELDS.index("warmup_latency")]
-        span = np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, np.shape(history)[1]).astype(np.int64)
+        span = _span(_economics_rows(economics, len(peak))[:, FIELDS.index("warmup_latency")], np.shape(history)[1])
         longest = int(span.max(initial=PEAK_WINDOW))
         if longest > PEAK_WINDOW:  # only the minutes some window reaches back to are read
             tail = np.asarray(history[:, -longest:], dtype=np.float64)
@@ -242,6 +238,11 @@ def hold_candidates(series: np.ndarray, width: int) -> np.ndarray:
     inside = count.copy()
     inside[:, width - 1 :] -= count[:, : count.shape[1] - width + 1]
     return collapse | (inside >= SURGES_TO_HOLD)
+
+
+def _span(warmup: np.ndarray, width: int) -> np.ndarray:
+    """Minutes of each fleet's sizing window, ``max(PEAK_WINDOW, WARMUPS_IN_WINDOW x warmup)``, at most ``width``."""
+    return np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, width).astype(np.int64)
 
 
 def _economics_rows(economics: np.ndarray | None, n: int) -> np.ndarray:
@@ -304,7 +305,7 @@ def collapse_hold(
     if rows.size == 0:
         return held, stopped, hold
     warmup = econ[some[rows], FIELDS.index("warmup_latency")]
-    span = np.clip(np.ceil(WARMUPS_IN_WINDOW * warmup), PEAK_WINDOW, width).astype(np.int64)
+    span = _span(warmup, width)
     back = cols[:, None] - np.arange(int(span.max()))[None, :]  # the sizing window ending at the candidate
     window = part[rows[:, None], np.maximum(back, 0)]
     inside = np.arange(back.shape[1]) < span[:, None]
@@ -372,7 +373,7 @@ def surge_hold(
     last = width - 1 - np.argmax(surge[at, ::-1], axis=1)
     econ = _economics_rows(economics, n)[at]
     cap = np.broadcast_to(np.asarray(capacity_rpm_per_machine, dtype=np.float64), (n,))[at]
-    span = np.clip(np.ceil(WARMUPS_IN_WINDOW * econ[:, FIELDS.index("warmup_latency")]), PEAK_WINDOW, width)
+    span = _span(econ[:, FIELDS.index("warmup_latency")], width)
     cols = np.arange(width)
     own = (cols >= last[:, None]) & (cols < (last + span)[:, None])  # the surge's own sizing window
     level = np.nanmax(np.where(own, x[at], np.nan), axis=1) / cap

@@ -46,6 +46,18 @@ def reference(row: np.ndarray, cap: float, econ: np.ndarray) -> tuple[float, int
     return np.nan, 0, 0.0
 
 
+def matches_reference(hold_of, reference_of, h: np.ndarray, cap: np.ndarray, econ: np.ndarray) -> np.ndarray:
+    """Assert that each row of the batched ``hold_of`` is ``reference_of`` of that row alone; return what is held."""
+    held, since, hold = hold_of(h, cap, econ)
+    for i in range(len(h)):
+        want = reference_of(h[i], cap[i], econ[i])
+        if np.isnan(want[0]):
+            assert np.isnan(held[i]), i
+        else:
+            assert (held[i], since[i], hold[i]) == pytest.approx(want), i
+    return held
+
+
 def test_a_cliff_is_held_then_followed_at_the_break_even() -> None:
     econ = economics(machine_cost=1.0)
     # 10 machines' worth; loss of a return: 6 minutes x (200 + 10 x 0.27) $; rent 10 $ a minute: 121.6 minutes
@@ -126,15 +138,7 @@ def test_the_batch_matches_the_definition_row_by_row() -> None:
             for _ in range(n)
         ]
     )
-    cap = rng.uniform(1, 500, n)
-    held, stopped, hold = actions.collapse_hold(h, cap, econ)
-    for i in range(n):
-        want = reference(h[i], cap[i], econ[i])
-        if np.isnan(want[0]):
-            assert np.isnan(held[i]), i
-        else:
-            assert (held[i], stopped[i]) == pytest.approx(want[:2]), i
-            assert hold[i] == pytest.approx(want[2]), i
+    held = matches_reference(actions.collapse_hold, reference, h, rng.uniform(1, 500, n), econ)
     assert np.isfinite(held).sum() > 30  # the cases held are many, not an accident
 
 
@@ -212,14 +216,7 @@ def test_surges_in_batch_match_the_definition_row_by_row() -> None:
     h = np.stack(rows)
     econ = np.stack([economics(warmup_latency=int(rng.integers(0, 16)), machine_cost=rng.uniform(0.01, 1))[0]
                      for _ in range(n)])  # fmt: skip
-    cap = rng.uniform(1, 300, n)
-    held, since, hold = actions.surge_hold(h, cap, econ)
-    for i in range(n):
-        want = surge_reference(h[i], cap[i], econ[i])
-        if np.isnan(want[0]):
-            assert np.isnan(held[i]), i
-        else:
-            assert (held[i], since[i], hold[i]) == pytest.approx(want), i
+    held = matches_reference(actions.surge_hold, surge_reference, h, rng.uniform(1, 300, n), econ)
     assert np.isfinite(held).sum() > 10
 
 
